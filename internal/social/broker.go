@@ -1,0 +1,69 @@
+package social
+
+import "context"
+
+// Broker carries events to the subscribers of a user, in this process
+// (inproc) or in every process (redis).
+type Broker interface {
+	// Publish sends each event to every current subscriber of its UserID. It
+	// never waits for a subscriber: one whose queue is full is cut off with
+	// ErrSlowConsumer. An error means the events may not have been delivered
+	// (the broker is closed or unreachable); they are stored, so subscribers
+	// catch up when they resume.
+	Publish(ctx context.Context, events ...Event) error
+
+	// Subscribe returns a subscription to userID's events. The caller must
+	// Close it when done.
+	Subscribe(ctx context.Context, userID int64) (Subscription, error)
+}
+
+// Subscription is one subscriber's stream of one user's events.
+//
+// The broker owns the Events channel and closes it when the subscription
+// ends: after Close, when the subscriber is cut off as too slow, or when the
+// broker shuts down. Err then says which.
+type Subscription interface {
+	// Events returns the channel of events, in the order they were published
+	// in this process.
+	Events() <-chan Event
+	// Err returns why Events was closed: nil after Close, ErrSlowConsumer,
+	// or ErrBrokerClosed. It returns nil while Events is open.
+	Err() error
+	// Close ends the subscription and closes Events. It is safe to call more
+	// than once and from any goroutine.
+	Close()
+}
+
+// EventKind says what an Event carries.
+type EventKind uint8
+
+// The kinds of events.
+const (
+	// EventNotification: a new notification for the user, already stored.
+	EventNotification EventKind = iota + 1
+	// EventMessage: a message one of the user's plain sockets sent to all of
+	// the user's plain sockets; Frame holds the frame to send.
+	EventMessage
+	// EventUnreadChanged: the user marked notifications read.
+	EventUnreadChanged
+	// EventRevoke: the session with TokenHash was revoked; sockets opened
+	// with it close.
+	EventRevoke
+	// EventResync: the broker may have lost events (it reconnected);
+	// subscribers catch up from the store.
+	EventResync
+)
+
+// Event is what a Broker carries to a user's subscribers. Subscribers share
+// the pointed-to values and must not modify them.
+type Event struct {
+	Kind   EventKind
+	UserID int64
+	// Notification is set for EventNotification.
+	Notification *Notification
+	// Frame is the plain socket's JSON frame for EventNotification (encoded
+	// once per recipient, not once per socket) and EventMessage.
+	Frame []byte
+	// TokenHash is set for EventRevoke.
+	TokenHash []byte
+}

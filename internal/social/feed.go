@@ -1,0 +1,113 @@
+package social
+
+import (
+	"context"
+	"fmt"
+)
+
+// catchupBatch is how many stored notifications one store read returns.
+const catchupBatch = 500
+
+// Feed is one connection's gapless view of a user's notifications: every
+// notification after a starting point, each once, in order, whatever order
+// the broker delivers them in.
+//
+// It subscribes before it reads the store, so nothing committed in between
+// is missed; it then drops live notifications it already delivered (by Seq)
+// and reads from the store the ones the broker has not brought yet when Seq
+// jumps. One goroutine uses a Feed; Close may be called from any.
+type Feed struct {
+	store   Store
+	sub     Subscription
+	userID  int64
+	lastSeq int64
+	lastID  int64
+}
+
+// OpenFeed subscribes to the user's events. With afterID nil, the feed
+// starts with the next notification; otherwise it starts after the
+// notification with ID afterID (0: from the first one), and the caller
+// reads the backlog with Catchup. The caller must Close the feed.
+func (s *Service) OpenFeed(ctx context.Context, userID int64, afterID *int64) (*Feed, error) {
+	sub, err := s.broker.Subscribe(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("open feed: %w", err)
+	}
+	f := &Feed{store: s.store, sub: sub, userID: userID}
+	switch {
+	case afterID == nil:
+		f.lastSeq, err = s.store.SeqAtID(ctx, userID, 0)
+	case *afterID > 0:
+		f.lastSeq, err = s.store.SeqAtID(ctx, userID, *afterID)
+		f.lastID = *afterID
+	}
+	if err != nil {
+		sub.Close()
+		return nil, fmt.Errorf("open feed: %w", err)
+	}
+	return f, nil
+}
+
+// Events returns the channel of the user's live events; see Subscription.
+func (f *Feed) Events() <-chan Event { return f.sub.Events() }
+
+// Err says why Events was closed; see Subscription.
+func (f *Feed) Err() error { return f.sub.Err() }
+
+// Close ends the feed's subscription.
+func (f *Feed) Close() { f.sub.Close() }
+
+// LastID returns the ID of the last notification the feed returned, or the
+// starting point: the cursor a client resumes from.
+func (f *Feed) LastID() int64 { return f.lastID }
+
+// Catchup returns the next stored notifications after the last one the feed
+// returned, oldest first, at most a few hundred at a time; it returns none
+// when the feed is up to date. Call it until then after OpenFeed with an
+// afterID, and on EventResync.
+func (f *Feed) Catchup(ctx context.Context) ([]Notification, error) {
+	ns, err := f.store.NotificationsAfterSeq(ctx, f.userID, f.lastSeq, catchupBatch)
+	if err != nil {
+		return nil, fmt.Errorf("catch up: %w", err)
+	}
+	f.advance(ns)
+	return ns, nil
+}
+
+// Admit takes a live EventNotification and returns what to deliver now, in
+// order: nothing if it was delivered already, the event's notification if it
+// is the next one, or else the missed ones from the store up to and
+// including it. Call Catchup until it returns nothing before the first Admit.
+func (f *Feed) Admit(ctx context.Context, ev Event) ([]Notification, error) {
+	n := ev.Notification
+	switch {
+	case n.Seq <= f.lastSeq:
+		return nil, nil
+	case n.Seq == f.lastSeq+1:
+		f.advance([]Notification{*n})
+		return []Notification{*n}, nil
+	}
+	var out []Notification
+	for f.lastSeq < n.Seq {
+		limit := min(int(n.Seq-f.lastSeq), catchupBatch)
+		ns, err := f.store.NotificationsAfterSeq(ctx, f.userID, f.lastSeq, limit)
+		if err != nil {
+			return out, fmt.Errorf("fill gap: %w", err)
+		}
+		if len(ns) == 0 {
+			// The store does not have what the broker announced: it cannot
+			// be committed yet. Deliver nothing out of order.
+			return out, fmt.Errorf("fill gap: notification seq %d of user %d not in the store", n.Seq, f.userID)
+		}
+		f.advance(ns)
+		out = append(out, ns...)
+	}
+	return out, nil
+}
+
+func (f *Feed) advance(ns []Notification) {
+	if len(ns) > 0 {
+		last := ns[len(ns)-1]
+		f.lastSeq, f.lastID = last.Seq, last.ID
+	}
+}

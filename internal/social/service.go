@@ -1,0 +1,505 @@
+package social
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// DefaultTokenTTL is how long an access token lives unless configured.
+const DefaultTokenTTL = 30 * 24 * time.Hour
+
+// Config tunes a Service. The zero value is ready to use.
+type Config struct {
+	// TokenTTL is how long an access token lives; 0 means DefaultTokenTTL.
+	TokenTTL time.Duration
+	// PasswordCost is the bcrypt cost; 0 means bcrypt.DefaultCost. Tests use
+	// bcrypt.MinCost.
+	PasswordCost int
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// OnPublishError is told when events of a committed action could not be
+	// handed to the broker (subscribers catch up from the store when they
+	// resume); nil ignores it.
+	OnPublishError func(error)
+}
+
+// Service runs every action of the social network: it validates input,
+// writes the action and all of its notifications in one transaction, and
+// publishes them after the commit.
+type Service struct {
+	store  Store
+	broker Broker
+	cfg    Config
+
+	dummyOnce sync.Once
+	dummyHash []byte
+}
+
+// NewService returns a Service on the given store and broker. It starts no
+// goroutines.
+func NewService(store Store, broker Broker, cfg Config) *Service {
+	if cfg.TokenTTL == 0 {
+		cfg.TokenTTL = DefaultTokenTTL
+	}
+	if cfg.PasswordCost == 0 {
+		cfg.PasswordCost = bcrypt.DefaultCost
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{store: store, broker: broker, cfg: cfg}
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// Register creates an account and logs it in. A taken username is
+// CodeConflict; a bad username or password is CodeBadUserInput.
+func (s *Service) Register(ctx context.Context, username, password string) (User, string, error) {
+	if err := ValidateUsername("username", username); err != nil {
+		return User{}, "", err
+	}
+	if err := ValidatePassword("password", password); err != nil {
+		return User{}, "", err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cfg.PasswordCost)
+	if err != nil {
+		return User{}, "", err
+	}
+	token, tokenHash := newToken()
+	now := s.now()
+	var u User
+	err = s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		u, err = tx.CreateUser(ctx, User{Username: username, CreatedAt: now}, hash)
+		if err != nil {
+			return err
+		}
+		return tx.CreateSession(ctx, s.session(tokenHash, u.ID, now))
+	})
+	if err != nil {
+		return User{}, "", err
+	}
+	return u, token, nil
+}
+
+func (s *Service) session(tokenHash []byte, userID int64, now time.Time) Session {
+	return Session{TokenHash: tokenHash, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.TokenTTL)}
+}
+
+var errBadCredentials = Errorf(CodeUnauthenticated, "wrong username or password")
+
+// Login checks a username and password and returns a new access token, or
+// CodeUnauthenticated.
+func (s *Service) Login(ctx context.Context, username, password string) (User, string, error) {
+	u, err := s.store.UserByUsername(ctx, username)
+	if ErrorCode(err) == CodeNotFound {
+		// Spend the time a real check takes, so that response times do not
+		// tell which usernames exist.
+		_ = bcrypt.CompareHashAndPassword(s.dummy(), []byte(password))
+		return User{}, "", errBadCredentials
+	}
+	if err != nil {
+		return User{}, "", err
+	}
+	hash, err := s.store.PasswordHash(ctx, u.ID)
+	if err != nil {
+		return User{}, "", err
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+		return User{}, "", errBadCredentials
+	}
+	token, tokenHash := newToken()
+	err = s.store.Update(ctx, func(tx Tx) error {
+		return tx.CreateSession(ctx, s.session(tokenHash, u.ID, s.now()))
+	})
+	if err != nil {
+		return User{}, "", err
+	}
+	return u, token, nil
+}
+
+func (s *Service) dummy() []byte {
+	s.dummyOnce.Do(func() {
+		s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not anybody's password"), s.cfg.PasswordCost)
+	})
+	return s.dummyHash
+}
+
+// Logout revokes the access token that authenticated ctx; every socket
+// opened with it is closed. Without one it is CodeUnauthenticated.
+func (s *Service) Logout(ctx context.Context) error {
+	u, err := RequireUser(ctx)
+	if err != nil {
+		return err
+	}
+	tokenHash := TokenHashFrom(ctx)
+	err = s.store.Update(ctx, func(tx Tx) error {
+		_, err := tx.DeleteSession(ctx, tokenHash)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.publish(ctx, Event{Kind: EventRevoke, UserID: u.ID, TokenHash: tokenHash})
+	return nil
+}
+
+// Authenticate returns the user of a live access token and the token's
+// hash, or CodeUnauthenticated.
+func (s *Service) Authenticate(ctx context.Context, token string) (User, []byte, error) {
+	if token == "" {
+		return User{}, nil, Errorf(CodeUnauthenticated, "invalid access token")
+	}
+	hash := HashToken(token)
+	u, err := s.store.SessionUser(ctx, hash, s.now())
+	if ErrorCode(err) == CodeNotFound {
+		return User{}, nil, Errorf(CodeUnauthenticated, "invalid access token")
+	}
+	if err != nil {
+		return User{}, nil, err
+	}
+	return u, hash, nil
+}
+
+// TokenFromAuthorization returns the token of an Authorization value:
+// "Bearer <token>" (the scheme in any case) or a bare token.
+func TokenFromAuthorization(v string) string {
+	v = strings.TrimSpace(v)
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:])
+	}
+	return v
+}
+
+// CreatePost publishes a post and notifies every follower of its author.
+func (s *Service) CreatePost(ctx context.Context, author User, body string) (Post, error) {
+	if err := ValidateText("body", body, PostBodyMaxLen); err != nil {
+		return Post{}, err
+	}
+	var p Post
+	ns, err := s.act(ctx, func(tx Tx, now time.Time) ([]Notification, error) {
+		var err error
+		p, err = tx.CreatePost(ctx, Post{AuthorID: author.ID, Body: body, CreatedAt: now})
+		if err != nil {
+			return nil, err
+		}
+		followers, err := tx.FollowerIDs(ctx, author.ID)
+		if err != nil {
+			return nil, err
+		}
+		return PostNotifications(author, p, followers), nil
+	})
+	if err != nil {
+		return Post{}, err
+	}
+	s.publishNotifications(ctx, ns)
+	return p, nil
+}
+
+// CreateComment comments on a post, as a reply to another comment of the
+// same post when parentID is not 0, and notifies the authors concerned.
+func (s *Service) CreateComment(ctx context.Context, author User, postID int64, body string, parentID int64) (Comment, error) {
+	if err := ValidateText("body", body, CommentBodyMaxLen); err != nil {
+		return Comment{}, err
+	}
+	var c Comment
+	ns, err := s.act(ctx, func(tx Tx, now time.Time) ([]Notification, error) {
+		post, err := tx.PostByID(ctx, postID)
+		if err != nil {
+			return nil, err
+		}
+		var parent *Comment
+		if parentID != 0 {
+			pc, err := tx.CommentByID(ctx, parentID)
+			if err != nil {
+				return nil, err
+			}
+			if pc.PostID != postID {
+				return nil, InputError("parentId", "the parent comment belongs to another post")
+			}
+			parent = &pc
+		}
+		c, err = tx.CreateComment(ctx, Comment{PostID: postID, ParentID: parentID, AuthorID: author.ID, Body: body, CreatedAt: now})
+		if err != nil {
+			return nil, err
+		}
+		return CommentNotifications(author, c, post, parent), nil
+	})
+	if err != nil {
+		return Comment{}, err
+	}
+	s.publishNotifications(ctx, ns)
+	return c, nil
+}
+
+// React sets the user's reaction to a post or comment. Another kind than
+// the current one changes it and notifies again; the same kind changes
+// nothing and notifies nobody.
+func (s *Service) React(ctx context.Context, actor User, target ContentKind, targetID int64, kind ReactionKind) (Reaction, error) {
+	if !kind.Valid() {
+		return Reaction{}, InputError("kind", "unknown reaction kind %q", kind)
+	}
+	var r Reaction
+	ns, err := s.act(ctx, func(tx Tx, now time.Time) ([]Notification, error) {
+		var authorID int64
+		switch target {
+		case ContentPost:
+			p, err := tx.PostByID(ctx, targetID)
+			if err != nil {
+				return nil, err
+			}
+			authorID = p.AuthorID
+		case ContentComment:
+			c, err := tx.CommentByID(ctx, targetID)
+			if err != nil {
+				return nil, err
+			}
+			authorID = c.AuthorID
+		default:
+			return nil, InputError("targetKind", "unknown content kind %q", target)
+		}
+		var err error
+		r, err = tx.ReactionOf(ctx, actor.ID, target, targetID)
+		switch {
+		case err == nil && r.Kind == kind:
+			return nil, nil
+		case err == nil:
+			if err := tx.SetReactionKind(ctx, r.ID, kind); err != nil {
+				return nil, err
+			}
+			r.Kind = kind
+		case ErrorCode(err) == CodeNotFound:
+			r, err = tx.CreateReaction(ctx, Reaction{UserID: actor.ID, Kind: kind, TargetKind: target, TargetID: targetID, CreatedAt: now})
+			if err != nil {
+				return nil, err
+			}
+		default:
+			return nil, err
+		}
+		return ReactionNotifications(actor, r, authorID), nil
+	})
+	if err != nil {
+		return Reaction{}, err
+	}
+	s.publishNotifications(ctx, ns)
+	return r, nil
+}
+
+// Follow makes follower follow the user with this username and notifies
+// them. Following oneself is CodeBadUserInput; following again is
+// CodeConflict; an unknown username is CodeNotFound.
+func (s *Service) Follow(ctx context.Context, follower User, username string) (User, error) {
+	var followee User
+	ns, err := s.act(ctx, func(tx Tx, now time.Time) ([]Notification, error) {
+		var err error
+		followee, err = s.followee(ctx, tx, follower, username)
+		if err != nil {
+			return nil, err
+		}
+		f, err := tx.CreateFollow(ctx, Follow{FollowerID: follower.ID, FolloweeID: followee.ID, CreatedAt: now})
+		if ErrorCode(err) == CodeConflict {
+			return nil, Errorf(CodeConflict, "you already follow %s", followee.Username)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return FollowNotifications(follower, f), nil
+	})
+	if err != nil {
+		return User{}, err
+	}
+	s.publishNotifications(ctx, ns)
+	return followee, nil
+}
+
+// Unfollow stops follower following the user with this username. Not
+// following them is CodeConflict.
+func (s *Service) Unfollow(ctx context.Context, follower User, username string) (User, error) {
+	var followee User
+	err := s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		followee, err = s.followee(ctx, tx, follower, username)
+		if err != nil {
+			return err
+		}
+		ok, err := tx.DeleteFollow(ctx, follower.ID, followee.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return Errorf(CodeConflict, "you do not follow %s", followee.Username)
+		}
+		return nil
+	})
+	return followee, err
+}
+
+func (s *Service) followee(ctx context.Context, tx Tx, follower User, username string) (User, error) {
+	u, err := tx.UserByUsername(ctx, username)
+	if ErrorCode(err) == CodeNotFound {
+		return User{}, Errorf(CodeNotFound, "no user named %q", username)
+	}
+	if err != nil {
+		return User{}, err
+	}
+	if u.ID == follower.ID {
+		return User{}, InputError("username", "you cannot follow yourself")
+	}
+	return u, nil
+}
+
+// act runs an action in one transaction and stores the notifications it
+// returns in the same transaction.
+func (s *Service) act(ctx context.Context, fn func(tx Tx, now time.Time) ([]Notification, error)) ([]Notification, error) {
+	var stored []Notification
+	err := s.store.Update(ctx, func(tx Tx) error {
+		now := s.now()
+		ns, err := fn(tx, now)
+		if err != nil || len(ns) == 0 {
+			stored = nil
+			return err
+		}
+		for i := range ns {
+			ns[i].CreatedAt = now
+		}
+		stored, err = tx.AddNotifications(ctx, ns)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return stored, nil
+}
+
+func (s *Service) publishNotifications(ctx context.Context, ns []Notification) {
+	if len(ns) == 0 {
+		return
+	}
+	events := make([]Event, len(ns))
+	for i := range ns {
+		n := &ns[i]
+		events[i] = Event{Kind: EventNotification, UserID: n.RecipientID, Notification: n, Frame: AppendFrame(nil, n)}
+	}
+	s.publish(ctx, events...)
+}
+
+// publish hands committed events to the broker. The request may be over by
+// now; the events must still go out.
+func (s *Service) publish(ctx context.Context, events ...Event) {
+	err := s.broker.Publish(context.WithoutCancel(ctx), events...)
+	if err != nil && s.cfg.OnPublishError != nil {
+		s.cfg.OnPublishError(err)
+	}
+}
+
+// User returns the user with this username (ignoring case), or CodeNotFound.
+func (s *Service) User(ctx context.Context, username string) (User, error) {
+	return s.store.UserByUsername(ctx, username)
+}
+
+// UserByID returns the user, or CodeNotFound.
+func (s *Service) UserByID(ctx context.Context, id int64) (User, error) {
+	return s.store.UserByID(ctx, id)
+}
+
+// FollowCounts returns how many follow the user and how many it follows.
+func (s *Service) FollowCounts(ctx context.Context, userID int64) (followers, following int, err error) {
+	return s.store.FollowCounts(ctx, userID)
+}
+
+// Post returns the post, or CodeNotFound.
+func (s *Service) Post(ctx context.Context, id int64) (Post, error) {
+	return s.store.PostByID(ctx, id)
+}
+
+// Comment returns the comment, or CodeNotFound.
+func (s *Service) Comment(ctx context.Context, id int64) (Comment, error) {
+	return s.store.CommentByID(ctx, id)
+}
+
+// Comments lists all comments of a post, replies included, oldest first.
+func (s *Service) Comments(ctx context.Context, postID int64) ([]Comment, error) {
+	return s.store.CommentsByPost(ctx, postID)
+}
+
+// Reactions lists the reactions to a post or comment.
+func (s *Service) Reactions(ctx context.Context, target ContentKind, targetID int64) ([]Reaction, error) {
+	return s.store.Reactions(ctx, target, targetID)
+}
+
+// MaxPageSize bounds a page of notifications.
+const MaxPageSize = 100
+
+// NotificationPage is a page of a user's notifications, newest first.
+type NotificationPage struct {
+	Items       []Notification
+	HasNextPage bool
+	UnreadCount int
+}
+
+// Notifications returns up to first of the user's notifications older than
+// beforeID (from the newest when it is 0), newest first.
+func (s *Service) Notifications(ctx context.Context, userID int64, first int, beforeID int64, unreadOnly bool) (NotificationPage, error) {
+	if first < 0 || first > MaxPageSize {
+		return NotificationPage{}, InputError("first", "first must be 0 to %d", MaxPageSize)
+	}
+	items, err := s.store.Notifications(ctx, userID, NotificationQuery{BeforeID: beforeID, Limit: first + 1, UnreadOnly: unreadOnly})
+	if err != nil {
+		return NotificationPage{}, err
+	}
+	unread, err := s.store.UnreadCount(ctx, userID)
+	if err != nil {
+		return NotificationPage{}, err
+	}
+	page := NotificationPage{Items: items, UnreadCount: unread}
+	if len(items) > first {
+		page.Items, page.HasNextPage = items[:first], true
+	}
+	return page, nil
+}
+
+// UnreadCount counts the user's unread notifications.
+func (s *Service) UnreadCount(ctx context.Context, userID int64) (int, error) {
+	return s.store.UnreadCount(ctx, userID)
+}
+
+// MarkRead marks the user's notifications with these ids read, or all of
+// them when all is set, and returns how many changed. Ids that are not the
+// user's count for nothing.
+func (s *Service) MarkRead(ctx context.Context, userID int64, ids []int64, all bool) (int, error) {
+	if !all && ids == nil {
+		return 0, InputError("ids", "give the ids to mark read, or all: true")
+	}
+	var n int
+	err := s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		if all {
+			n, err = tx.MarkAllRead(ctx, userID)
+		} else {
+			n, err = tx.MarkRead(ctx, userID, ids)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		s.publish(ctx, Event{Kind: EventUnreadChanged, UserID: userID})
+	}
+	return n, nil
+}
+
+// SendMessage delivers {"message": text} to every plain socket of the user.
+func (s *Service) SendMessage(ctx context.Context, userID int64, text string) {
+	s.publish(ctx, Event{Kind: EventMessage, UserID: userID, Frame: MessageFrame(text)})
+}
+
+// Subscribe subscribes to the user's events. The caller must Close the
+// subscription.
+func (s *Service) Subscribe(ctx context.Context, userID int64) (Subscription, error) {
+	return s.broker.Subscribe(ctx, userID)
+}

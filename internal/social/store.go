@@ -1,0 +1,119 @@
+package social
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps users, content and notifications. The sqlite and postgres
+// packages implement it; both pass the same contract suite (storetest).
+//
+// Methods return *Error values with CodeNotFound or CodeConflict where their
+// docs say so, and wrapped driver errors for anything else.
+type Store interface {
+	Reader
+
+	// Update runs fn in one read-write transaction and commits it if fn
+	// returns nil; otherwise nothing fn wrote is kept and Update returns fn's
+	// error. The Tx must not be used after fn returns. fn may run more than
+	// once if the store retries a transaction that lost a race.
+	Update(ctx context.Context, fn func(Tx) error) error
+
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+	// Close releases the store's connections.
+	Close() error
+}
+
+// Reader is the read side of the store, inside or outside a transaction.
+type Reader interface {
+	// UserByID returns the user, or CodeNotFound.
+	UserByID(ctx context.Context, id int64) (User, error)
+	// UserByUsername finds a user ignoring case, or returns CodeNotFound.
+	UserByUsername(ctx context.Context, username string) (User, error)
+	// PasswordHash returns the user's password hash, or CodeNotFound.
+	PasswordHash(ctx context.Context, userID int64) ([]byte, error)
+	// SessionUser returns the user whose session has this token hash and
+	// expires after now, or CodeNotFound.
+	SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (User, error)
+	// FollowCounts returns how many users follow userID and how many it follows.
+	FollowCounts(ctx context.Context, userID int64) (followers, following int, err error)
+
+	// PostByID returns the post, or CodeNotFound.
+	PostByID(ctx context.Context, id int64) (Post, error)
+	// CommentByID returns the comment, or CodeNotFound.
+	CommentByID(ctx context.Context, id int64) (Comment, error)
+	// CommentsByPost lists all comments of a post, replies included, oldest
+	// first (by ID).
+	CommentsByPost(ctx context.Context, postID int64) ([]Comment, error)
+	// Reactions lists the reactions to one post or comment, oldest first.
+	Reactions(ctx context.Context, target ContentKind, targetID int64) ([]Reaction, error)
+	// ReactionOf returns userID's reaction to the target, or CodeNotFound.
+	ReactionOf(ctx context.Context, userID int64, target ContentKind, targetID int64) (Reaction, error)
+
+	// Notifications lists a user's notifications newest first (by ID
+	// descending): at most q.Limit of them, only those with ID < q.BeforeID
+	// when it is not 0, only unread ones when q.UnreadOnly.
+	Notifications(ctx context.Context, userID int64, q NotificationQuery) ([]Notification, error)
+	// NotificationsAfterSeq lists a user's notifications with Seq > afterSeq,
+	// oldest first, at most limit of them.
+	NotificationsAfterSeq(ctx context.Context, userID, afterSeq int64, limit int) ([]Notification, error)
+	// SeqAtID returns the greatest Seq among the user's notifications with
+	// ID <= id (0 if there is none). With id <= 0 it returns the greatest Seq
+	// of all the user's notifications.
+	SeqAtID(ctx context.Context, userID, id int64) (int64, error)
+	// UnreadCount counts the user's unread notifications.
+	UnreadCount(ctx context.Context, userID int64) (int, error)
+}
+
+// NotificationQuery selects a page of notifications, newest first.
+type NotificationQuery struct {
+	BeforeID   int64 // 0: from the newest
+	Limit      int
+	UnreadOnly bool
+}
+
+// Tx is one read-write transaction of a Store.
+type Tx interface {
+	Reader
+
+	// CreateUser inserts a user and its password hash and returns it with its
+	// ID. A username taken in any case is CodeConflict.
+	CreateUser(ctx context.Context, u User, passwordHash []byte) (User, error)
+	// CreateSession inserts a session.
+	CreateSession(ctx context.Context, s Session) error
+	// DeleteSession deletes the session with this token hash and reports
+	// whether there was one.
+	DeleteSession(ctx context.Context, tokenHash []byte) (bool, error)
+
+	// CreatePost inserts a post and returns it with its ID.
+	CreatePost(ctx context.Context, p Post) (Post, error)
+	// CreateComment inserts a comment and returns it with its ID.
+	CreateComment(ctx context.Context, c Comment) (Comment, error)
+	// CreateReaction inserts a reaction and returns it with its ID. A second
+	// reaction by the same user to the same target is CodeConflict.
+	CreateReaction(ctx context.Context, r Reaction) (Reaction, error)
+	// SetReactionKind changes the kind of an existing reaction.
+	SetReactionKind(ctx context.Context, id int64, kind ReactionKind) error
+
+	// CreateFollow inserts a follow and returns it with its ID. Following a
+	// user already followed is CodeConflict.
+	CreateFollow(ctx context.Context, f Follow) (Follow, error)
+	// DeleteFollow deletes the follow of followeeID by followerID and reports
+	// whether there was one.
+	DeleteFollow(ctx context.Context, followerID, followeeID int64) (bool, error)
+	// FollowerIDs lists the IDs of the users who follow userID.
+	FollowerIDs(ctx context.Context, userID int64) ([]int64, error)
+
+	// AddNotifications stores notifications (ID, Seq and Read are ignored)
+	// and returns them with their ID and Seq set, in the same order. For each
+	// recipient, IDs and Seqs increase in commit order even when transactions
+	// for the same recipient run concurrently.
+	AddNotifications(ctx context.Context, ns []Notification) ([]Notification, error)
+	// MarkRead marks those of ids that are userID's unread notifications read
+	// and returns how many changed. Other ids count for nothing.
+	MarkRead(ctx context.Context, userID int64, ids []int64) (int, error)
+	// MarkAllRead marks all of userID's notifications read and returns how
+	// many changed.
+	MarkAllRead(ctx context.Context, userID int64) (int, error)
+}

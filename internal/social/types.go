@@ -1,0 +1,130 @@
+package social
+
+import "time"
+
+// User is an account. Usernames are unique ignoring case and keep the case
+// they were registered with.
+type User struct {
+	ID        int64
+	Username  string
+	CreatedAt time.Time
+}
+
+// Session is a login: the SHA-256 of an access token and who it belongs to.
+// The token itself is never stored.
+type Session struct {
+	TokenHash []byte
+	UserID    int64
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Post is a user's post.
+type Post struct {
+	ID        int64
+	AuthorID  int64
+	Body      string
+	CreatedAt time.Time
+}
+
+// Comment is a comment on a post, optionally a reply to another comment of
+// the same post.
+type Comment struct {
+	ID       int64
+	PostID   int64
+	ParentID int64 // 0 when the comment replies to no other comment
+	AuthorID int64
+	Body     string
+	// CreatedAt orders a post's comments, oldest first.
+	CreatedAt time.Time
+}
+
+// ContentKind is what a reaction or notification is about.
+type ContentKind string
+
+// The kinds of content.
+const (
+	ContentPost    ContentKind = "POST"
+	ContentComment ContentKind = "COMMENT"
+)
+
+// ReactionKind is the emoji of a reaction.
+type ReactionKind string
+
+// The reaction kinds.
+const (
+	ReactionLike  ReactionKind = "LIKE"
+	ReactionLove  ReactionKind = "LOVE"
+	ReactionLaugh ReactionKind = "LAUGH"
+	ReactionWow   ReactionKind = "WOW"
+	ReactionSad   ReactionKind = "SAD"
+	ReactionAngry ReactionKind = "ANGRY"
+)
+
+// Valid reports whether k is one of the reaction kinds.
+func (k ReactionKind) Valid() bool {
+	switch k {
+	case ReactionLike, ReactionLove, ReactionLaugh, ReactionWow, ReactionSad, ReactionAngry:
+		return true
+	}
+	return false
+}
+
+// Reaction is one user's reaction to one post or comment. A user has at most
+// one reaction per target; reacting again with another kind changes it.
+type Reaction struct {
+	ID         int64
+	UserID     int64
+	Kind       ReactionKind
+	TargetKind ContentKind
+	TargetID   int64
+	CreatedAt  time.Time
+}
+
+// Follow says that FollowerID follows FolloweeID.
+type Follow struct {
+	ID         int64
+	FollowerID int64
+	FolloweeID int64
+	CreatedAt  time.Time
+}
+
+// Action is what caused a notification.
+type Action string
+
+// The actions that notify.
+const (
+	ActionPost      Action = "POST"
+	ActionComment   Action = "COMMENT"
+	ActionReaction  Action = "REACTION"
+	ActionFollowing Action = "FOLLOWING"
+)
+
+// Notification tells one user (the recipient) about another user's action.
+//
+// ID is unique across all users. For any one recipient both ID and Seq
+// increase in the order that recipient's notifications were committed, and
+// Seq has no gaps (1, 2, 3, ...): a subscriber that sees Seq jump knows that
+// it missed something and reads it from the store. Clients only see ID, and
+// "every notification after ID x" is a complete answer.
+type Notification struct {
+	ID          int64
+	Seq         int64
+	RecipientID int64
+
+	Message  string
+	Action   Action
+	ActionID int64
+	// ByUser is the username of the actor.
+	ByUser string
+	// ActionContent is the post or comment body, or the reaction kind in lower
+	// case; "" when there is none (FOLLOWING).
+	ActionContent string
+	// Affected and AffectedID name what was acted on; "" and 0 for POST and
+	// FOLLOWING.
+	Affected   ContentKind
+	AffectedID int64
+
+	Read      bool
+	CreatedAt time.Time
+}

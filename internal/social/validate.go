@@ -1,0 +1,54 @@
+package social
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Input limits of the public API.
+const (
+	UsernameMinLen    = 3
+	UsernameMaxLen    = 30
+	PasswordMinBytes  = 8
+	PasswordMaxBytes  = 72 // bcrypt's limit
+	PostBodyMaxLen    = 5000
+	CommentBodyMaxLen = 2000
+	MessageMaxLen = 2000
+)
+
+// ValidateUsername checks the username rules: 3 to 30 of [A-Za-z0-9_].
+func ValidateUsername(field, name string) error {
+	if n := len(name); n < UsernameMinLen || n > UsernameMaxLen {
+		return InputError(field, "username must be %d to %d characters long", UsernameMinLen, UsernameMaxLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return InputError(field, "username may only contain letters, digits and underscores")
+		}
+	}
+	return nil
+}
+
+// ValidatePassword checks the password rules: 8 to 72 bytes.
+func ValidatePassword(field, password string) error {
+	if n := len(password); n < PasswordMinBytes || n > PasswordMaxBytes {
+		return InputError(field, "password must be %d to %d bytes long", PasswordMinBytes, PasswordMaxBytes)
+	}
+	return nil
+}
+
+// ValidateText checks a post, comment or message body: valid UTF-8, not
+// blank, at most max characters.
+func ValidateText(field, text string, max int) error {
+	if !utf8.ValidString(text) {
+		return InputError(field, "%s must be valid UTF-8", field)
+	}
+	if strings.TrimSpace(text) == "" {
+		return InputError(field, "%s must not be empty", field)
+	}
+	if utf8.RuneCountInString(text) > max {
+		return InputError(field, "%s must be at most %d characters long", field, max)
+	}
+	return nil
+}
