@@ -1,0 +1,77 @@
+package graph
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/pulse-social/pulse/graph/model"
+	"github.com/pulse-social/pulse/internal/social"
+)
+
+// parseID reads a client-given ID. Ids are decimal numbers; anything else
+// names nothing, so it becomes 0, which every lookup reports as not found.
+func parseID(s string) int64 {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id < 0 {
+		return 0
+	}
+	return id
+}
+
+// parseCursor reads a cursor of the notifications connection or the
+// subscription's after: a notification id. A malformed one is
+// CodeBadUserInput on the named argument.
+func parseCursor(field, s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id < 0 {
+		return 0, social.InputError(field, "%s must be a notification id", field)
+	}
+	return id, nil
+}
+
+func toUser(u social.User) *model.User {
+	return &model.User{ID: u.ID, Username: u.Username}
+}
+
+func toPost(p social.Post) *model.Post {
+	return &model.Post{ID: p.ID, AuthorID: p.AuthorID, Body: p.Body, CreatedAt: p.CreatedAt}
+}
+
+func toComment(c social.Comment) *model.Comment {
+	return &model.Comment{ID: c.ID, PostID: c.PostID, ParentID: c.ParentID, AuthorID: c.AuthorID, Body: c.Body, CreatedAt: c.CreatedAt}
+}
+
+func toReaction(r social.Reaction) *model.Reaction {
+	return &model.Reaction{
+		ID:         r.ID,
+		UserID:     r.UserID,
+		Kind:       model.ReactionKind(r.Kind),
+		TargetKind: model.ContentKind(r.TargetKind),
+		TargetID:   r.TargetID,
+	}
+}
+
+func toNotification(n *social.Notification) *model.Notification {
+	m := &model.Notification{
+		ID:        n.ID,
+		Message:   n.Message,
+		Action:    model.NotificationAction(n.Action),
+		ActionID:  n.ActionID,
+		ByUser:    n.ByUser,
+		Read:      n.Read,
+		CreatedAt: n.CreatedAt,
+	}
+	if n.ActionContent != "" {
+		content := n.ActionContent
+		m.ActionContent = &content
+	}
+	if n.Affected != "" {
+		affected, id := model.ContentKind(n.Affected), n.AffectedID
+		m.Affected, m.AffectedID = &affected, &id
+	}
+	return m
+}
+
+func toReactionKind(k model.ReactionKind) social.ReactionKind {
+	return social.ReactionKind(strings.ToUpper(string(k)))
+}
