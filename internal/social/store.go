@@ -9,14 +9,17 @@ import (
 // packages implement it; both pass the same contract suite (storetest).
 //
 // Methods return *Error values with CodeNotFound or CodeConflict where their
-// docs say so, and wrapped driver errors for anything else.
+// docs say so, and wrapped driver errors for anything else. Times come back
+// in UTC, kept to at least the millisecond.
 type Store interface {
 	Reader
 
 	// Update runs fn in one read-write transaction and commits it if fn
 	// returns nil; otherwise nothing fn wrote is kept and Update returns fn's
-	// error. The Tx must not be used after fn returns. fn may run more than
-	// once if the store retries a transaction that lost a race.
+	// error. fn reads and writes through its Tx only, never through the
+	// Store (a single-connection store would deadlock), and the Tx must not
+	// be used after fn returns. fn may run more than once if the store
+	// retries a transaction that lost a race.
 	Update(ctx context.Context, fn func(Tx) error) error
 
 	// Ping reports whether the store answers.
@@ -52,7 +55,7 @@ type Reader interface {
 	ReactionOf(ctx context.Context, userID int64, target ContentKind, targetID int64) (Reaction, error)
 
 	// Notifications lists a user's notifications newest first (by ID
-	// descending): at most q.Limit of them, only those with ID < q.BeforeID
+	// descending): at most q.Limit (at least 1) of them, only those with ID < q.BeforeID
 	// when it is not 0, only unread ones when q.UnreadOnly.
 	Notifications(ctx context.Context, userID int64, q NotificationQuery) ([]Notification, error)
 	// NotificationsAfterSeq lists a user's notifications with Seq > afterSeq,
@@ -80,7 +83,8 @@ type Tx interface {
 	// CreateUser inserts a user and its password hash and returns it with its
 	// ID. A username taken in any case is CodeConflict.
 	CreateUser(ctx context.Context, u User, passwordHash []byte) (User, error)
-	// CreateSession inserts a session.
+	// CreateSession inserts a session. A token hash already in use is
+	// CodeConflict.
 	CreateSession(ctx context.Context, s Session) error
 	// DeleteSession deletes the session with this token hash and reports
 	// whether there was one.
@@ -93,7 +97,8 @@ type Tx interface {
 	// CreateReaction inserts a reaction and returns it with its ID. A second
 	// reaction by the same user to the same target is CodeConflict.
 	CreateReaction(ctx context.Context, r Reaction) (Reaction, error)
-	// SetReactionKind changes the kind of an existing reaction.
+	// SetReactionKind changes the kind of an existing reaction; an unknown
+	// id is CodeNotFound.
 	SetReactionKind(ctx context.Context, id int64, kind ReactionKind) error
 
 	// CreateFollow inserts a follow and returns it with its ID. Following a
@@ -108,7 +113,8 @@ type Tx interface {
 	// AddNotifications stores notifications (ID, Seq and Read are ignored)
 	// and returns them with their ID and Seq set, in the same order. For each
 	// recipient, IDs and Seqs increase in commit order even when transactions
-	// for the same recipient run concurrently.
+	// for the same recipient run concurrently. A recipient that is not a
+	// user is CodeNotFound.
 	AddNotifications(ctx context.Context, ns []Notification) ([]Notification, error)
 	// MarkRead marks those of ids that are userID's unread notifications read
 	// and returns how many changed. Other ids count for nothing.

@@ -13,7 +13,7 @@ const (
 	PasswordMaxBytes  = 72 // bcrypt's limit
 	PostBodyMaxLen    = 5000
 	CommentBodyMaxLen = 2000
-	MessageMaxLen = 2000
+	MessageMaxLen     = 2000
 )
 
 // ValidateUsername checks the username rules: 3 to 30 of [A-Za-z0-9_].

@@ -1,0 +1,42 @@
+// Package sqlite implements social.Store on an embedded SQLite database,
+// with the pure-Go driver modernc.org/sqlite (no cgo).
+//
+// # Connections
+//
+// A file database runs in WAL mode with synchronous=NORMAL, foreign keys on
+// and a busy timeout of 5s; the driver applies these pragmas to every
+// connection it opens. Writes go through a pool of exactly one connection,
+// and every Store.Update is one BEGIN IMMEDIATE transaction on it, so write
+// transactions queue in the process and never fail on upgrading a read
+// lock. Reads outside transactions go through a separate pool of read-only
+// connections and do not wait for the writer. A ":memory:" database lives
+// in one connection, which serves everything. Each connection prepares a
+// statement once and reuses it afterwards, in and out of transactions.
+//
+// # Schema
+//
+// The schema is versioned: migrations/NNNN_name.sql, embedded in the
+// binary. Open applies, in order and each in its own transaction, those not
+// recorded in the schema_migrations table yet.
+//
+// Times are INTEGER unix milliseconds in UTC: a stored time keeps its
+// millisecond and comes back in UTC, and the values that the create methods
+// return are already in that form. Usernames are unique ignoring case
+// (COLLATE NOCASE) and keep their registered case.
+//
+// # Notifications
+//
+// Each user row has a notification_seq counter. AddNotifications bumps it,
+// in the calling transaction, by the number of notifications each recipient
+// gets and numbers them on from it, so that a recipient's Seqs are 1, 2, 3,
+// ... without gaps, also when a transaction rolls back. Notification ids
+// are AUTOINCREMENT and, as SQLite runs one write transaction at a time,
+// increase in commit order. Rows are written with multi-row statements of
+// up to 100 rows each.
+//
+// # Errors
+//
+// Unique violations become *social.Error with CodeConflict ("username is
+// taken", ...), missing rows CodeNotFound ("post not found", ...); other
+// errors are wrapped with what was being done.
+package sqlite

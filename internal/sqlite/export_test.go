@@ -1,0 +1,7 @@
+package sqlite
+
+// Internals for the external tests.
+var (
+	ParseDSN = parseDSN
+	Migrate  = migrate
+)

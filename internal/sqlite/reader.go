@@ -1,0 +1,301 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pulse-social/pulse/internal/social"
+)
+
+// querier runs queries on a connection pool (*sql.DB) or in a transaction
+// (*sql.Tx).
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// reader implements social.Reader once, for reads outside transactions (on
+// the read pool) and inside them (on the *sql.Tx).
+type reader struct {
+	q querier
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// Times are stored as INTEGER unix milliseconds and read back in UTC.
+
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// stored returns t as the store keeps it: in UTC, to the millisecond.
+func stored(t time.Time) time.Time { return fromMillis(millis(t)) }
+
+// rowErr turns sql.ErrNoRows into CodeNotFound ("<what> not found") and
+// wraps any other error with op.
+func rowErr(err error, op, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return social.Errorf(social.CodeNotFound, "%s not found", what)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// list runs a query and scans every row it returns.
+func list[T any](ctx context.Context, q querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+const userColumns = `id, username, created_at`
+
+func scanUser(s scanner) (social.User, error) {
+	var u social.User
+	var created int64
+	err := s.Scan(&u.ID, &u.Username, &created)
+	u.CreatedAt = fromMillis(created)
+	return u, err
+}
+
+// UserByID returns the user, or CodeNotFound.
+func (r reader) UserByID(ctx context.Context, id int64) (social.User, error) {
+	u, err := scanUser(r.q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return social.User{}, rowErr(err, "user by id", "user")
+	}
+	return u, nil
+}
+
+// UserByUsername finds a user ignoring case, or returns CodeNotFound.
+func (r reader) UserByUsername(ctx context.Context, username string) (social.User, error) {
+	// The column's COLLATE NOCASE makes = ignore case, and the unique index
+	// serves it.
+	u, err := scanUser(r.q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	if err != nil {
+		return social.User{}, rowErr(err, "user by username", "user")
+	}
+	return u, nil
+}
+
+// PasswordHash returns the user's password hash, or CodeNotFound.
+func (r reader) PasswordHash(ctx context.Context, userID int64) ([]byte, error) {
+	var hash []byte
+	err := r.q.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE id = ?`, userID).Scan(&hash)
+	if err != nil {
+		return nil, rowErr(err, "password hash", "user")
+	}
+	return hash, nil
+}
+
+// SessionUser returns the user whose session has this token hash and
+// expires after now, or CodeNotFound.
+func (r reader) SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (social.User, error) {
+	u, err := scanUser(r.q.QueryRowContext(ctx, `
+		SELECT u.id, u.username, u.created_at
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.token_hash = ? AND s.expires_at > ?`,
+		tokenHash, millis(now)))
+	if err != nil {
+		return social.User{}, rowErr(err, "session user", "session")
+	}
+	return u, nil
+}
+
+// FollowCounts returns how many users follow userID and how many it follows.
+func (r reader) FollowCounts(ctx context.Context, userID int64) (followers, following int, err error) {
+	err = r.q.QueryRowContext(ctx, `
+		SELECT (SELECT count(*) FROM follows WHERE followee_id = ?1),
+		       (SELECT count(*) FROM follows WHERE follower_id = ?1)`,
+		userID).Scan(&followers, &following)
+	if err != nil {
+		return 0, 0, fmt.Errorf("follow counts: %w", err)
+	}
+	return followers, following, nil
+}
+
+const postColumns = `id, author_id, body, created_at`
+
+func scanPost(s scanner) (social.Post, error) {
+	var p social.Post
+	var created int64
+	err := s.Scan(&p.ID, &p.AuthorID, &p.Body, &created)
+	p.CreatedAt = fromMillis(created)
+	return p, err
+}
+
+// PostByID returns the post, or CodeNotFound.
+func (r reader) PostByID(ctx context.Context, id int64) (social.Post, error) {
+	p, err := scanPost(r.q.QueryRowContext(ctx, `SELECT `+postColumns+` FROM posts WHERE id = ?`, id))
+	if err != nil {
+		return social.Post{}, rowErr(err, "post by id", "post")
+	}
+	return p, nil
+}
+
+const commentColumns = `id, post_id, parent_id, author_id, body, created_at`
+
+func scanComment(s scanner) (social.Comment, error) {
+	var c social.Comment
+	var parent sql.NullInt64
+	var created int64
+	err := s.Scan(&c.ID, &c.PostID, &parent, &c.AuthorID, &c.Body, &created)
+	c.ParentID = parent.Int64
+	c.CreatedAt = fromMillis(created)
+	return c, err
+}
+
+// CommentByID returns the comment, or CodeNotFound.
+func (r reader) CommentByID(ctx context.Context, id int64) (social.Comment, error) {
+	c, err := scanComment(r.q.QueryRowContext(ctx, `SELECT `+commentColumns+` FROM comments WHERE id = ?`, id))
+	if err != nil {
+		return social.Comment{}, rowErr(err, "comment by id", "comment")
+	}
+	return c, nil
+}
+
+// CommentsByPost lists all comments of a post, replies included, oldest
+// first (by ID).
+func (r reader) CommentsByPost(ctx context.Context, postID int64) ([]social.Comment, error) {
+	cs, err := list(ctx, r.q, scanComment,
+		`SELECT `+commentColumns+` FROM comments WHERE post_id = ? ORDER BY id`, postID)
+	if err != nil {
+		return nil, fmt.Errorf("comments by post: %w", err)
+	}
+	return cs, nil
+}
+
+const reactionColumns = `id, user_id, kind, target_kind, target_id, created_at`
+
+func scanReaction(s scanner) (social.Reaction, error) {
+	var x social.Reaction
+	var created int64
+	err := s.Scan(&x.ID, &x.UserID, &x.Kind, &x.TargetKind, &x.TargetID, &created)
+	x.CreatedAt = fromMillis(created)
+	return x, err
+}
+
+// Reactions lists the reactions to one post or comment, oldest first.
+func (r reader) Reactions(ctx context.Context, target social.ContentKind, targetID int64) ([]social.Reaction, error) {
+	rs, err := list(ctx, r.q, scanReaction,
+		`SELECT `+reactionColumns+` FROM reactions WHERE target_kind = ? AND target_id = ? ORDER BY id`,
+		target, targetID)
+	if err != nil {
+		return nil, fmt.Errorf("reactions: %w", err)
+	}
+	return rs, nil
+}
+
+// ReactionOf returns userID's reaction to the target, or CodeNotFound.
+func (r reader) ReactionOf(ctx context.Context, userID int64, target social.ContentKind, targetID int64) (social.Reaction, error) {
+	x, err := scanReaction(r.q.QueryRowContext(ctx,
+		`SELECT `+reactionColumns+` FROM reactions WHERE user_id = ? AND target_kind = ? AND target_id = ?`,
+		userID, target, targetID))
+	if err != nil {
+		return social.Reaction{}, rowErr(err, "reaction of user", "reaction")
+	}
+	return x, nil
+}
+
+const notificationColumns = `id, seq, recipient_id, message, action, action_id, by_user,
+	action_content, affected, affected_id, read, created_at`
+
+func scanNotification(s scanner) (social.Notification, error) {
+	var n social.Notification
+	var content, affected sql.NullString
+	var affectedID sql.NullInt64
+	var created int64
+	err := s.Scan(&n.ID, &n.Seq, &n.RecipientID, &n.Message, &n.Action, &n.ActionID, &n.ByUser,
+		&content, &affected, &affectedID, &n.Read, &created)
+	n.ActionContent = content.String
+	n.Affected = social.ContentKind(affected.String)
+	n.AffectedID = affectedID.Int64
+	n.CreatedAt = fromMillis(created)
+	return n, err
+}
+
+// Notifications lists a user's notifications newest first (by ID
+// descending): at most q.Limit of them, only those with ID < q.BeforeID
+// when it is not 0, only unread ones when q.UnreadOnly.
+func (r reader) Notifications(ctx context.Context, userID int64, q social.NotificationQuery) ([]social.Notification, error) {
+	var b strings.Builder
+	b.WriteString(`SELECT ` + notificationColumns + ` FROM notifications WHERE recipient_id = ?`)
+	args := []any{userID}
+	if q.BeforeID != 0 {
+		b.WriteString(` AND id < ?`)
+		args = append(args, q.BeforeID)
+	}
+	if q.UnreadOnly {
+		// Literally "read = 0", so that the partial index serves it.
+		b.WriteString(` AND read = 0`)
+	}
+	b.WriteString(` ORDER BY id DESC LIMIT ?`)
+	args = append(args, q.Limit)
+	ns, err := list(ctx, r.q, scanNotification, b.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	return ns, nil
+}
+
+// NotificationsAfterSeq lists a user's notifications with Seq > afterSeq,
+// oldest first, at most limit of them.
+func (r reader) NotificationsAfterSeq(ctx context.Context, userID, afterSeq int64, limit int) ([]social.Notification, error) {
+	ns, err := list(ctx, r.q, scanNotification,
+		`SELECT `+notificationColumns+` FROM notifications
+		WHERE recipient_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+		userID, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("notifications after seq: %w", err)
+	}
+	return ns, nil
+}
+
+// SeqAtID returns the greatest Seq among the user's notifications with
+// ID <= id (0 if there is none). With id <= 0 it returns the greatest Seq
+// of all the user's notifications.
+func (r reader) SeqAtID(ctx context.Context, userID, id int64) (int64, error) {
+	// A recipient's Seq and ID increase together, so the greatest Seq is
+	// that of the greatest ID: one index lookup.
+	var row *sql.Row
+	if id <= 0 {
+		row = r.q.QueryRowContext(ctx,
+			`SELECT seq FROM notifications WHERE recipient_id = ? ORDER BY seq DESC LIMIT 1`, userID)
+	} else {
+		row = r.q.QueryRowContext(ctx,
+			`SELECT seq FROM notifications WHERE recipient_id = ? AND id <= ? ORDER BY id DESC LIMIT 1`, userID, id)
+	}
+	var seq int64
+	if err := row.Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("seq at id: %w", err)
+	}
+	return seq, nil
+}
+
+// UnreadCount counts the user's unread notifications.
+func (r reader) UnreadCount(ctx context.Context, userID int64) (int, error) {
+	var n int
+	err := r.q.QueryRowContext(ctx,
+		`SELECT count(*) FROM notifications WHERE recipient_id = ? AND read = 0`, userID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("unread count: %w", err)
+	}
+	return n, nil
+}

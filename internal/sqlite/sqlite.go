@@ -1,0 +1,238 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/pulse-social/pulse/internal/social"
+)
+
+// memory is the path of a private in-memory database.
+const memory = ":memory:"
+
+// busyTimeout is how long a connection waits for a lock that another
+// connection (or process) holds before it fails with SQLITE_BUSY.
+const busyTimeout = 5 * time.Second
+
+// Store is a social.Store in one SQLite database. It is safe for concurrent
+// use. Its Reader methods read outside any transaction, through the read
+// pool.
+type Store struct {
+	reader
+	write      *sql.DB
+	writeStmts *stmtCache
+	// read is the read-only pool; the same pool as write for :memory:, and
+	// readStmts the same cache as writeStmts.
+	read      *sql.DB
+	readStmts *stmtCache
+}
+
+var _ social.Store = (*Store)(nil)
+
+// Open opens the SQLite database that dsn names, creating it if it does not
+// exist, and applies the migrations it has not had yet. dsn is one of:
+//
+//   - a file path, e.g. "data/pulse.db" or "/var/lib/pulse/pulse.db";
+//   - "sqlite://" followed by a file path, e.g. "sqlite://data/pulse.db"
+//     (relative) or "sqlite:///var/lib/pulse/pulse.db" (absolute);
+//   - "sqlite:" followed by a file path, e.g. "sqlite:data/pulse.db";
+//   - ":memory:" (also "sqlite://:memory:" or "sqlite::memory:"): a private
+//     in-memory database that lives until Close, for tests.
+//
+// The parent directory of a file is created if it is missing. A file
+// database runs in WAL mode with synchronous=NORMAL: writes go through one
+// connection, reads through a pool of read-only connections, and readers do
+// not wait for the writer. An in-memory database has a single connection
+// that serves reads and writes alike.
+//
+// The caller must Close the Store.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	path, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if path == memory {
+		return openMemory(ctx)
+	}
+	return openFile(ctx, path)
+}
+
+// parseDSN returns the file path that dsn names, or memory.
+func parseDSN(dsn string) (string, error) {
+	path := dsn
+	switch {
+	case strings.HasPrefix(dsn, "sqlite://"):
+		path = strings.TrimPrefix(dsn, "sqlite://")
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path = strings.TrimPrefix(dsn, "sqlite:")
+	case strings.Contains(dsn, "://"):
+		scheme, _, _ := strings.Cut(dsn, "://")
+		return "", fmt.Errorf("sqlite: unsupported database URL scheme %q", scheme)
+	}
+	if path == "" {
+		return "", fmt.Errorf("sqlite: no database path in %q", dsn)
+	}
+	return path, nil
+}
+
+func openMemory(ctx context.Context) (*Store, error) {
+	// An in-memory database belongs to its connection, so the pool has
+	// exactly one, and it is never closed while the Store is open.
+	db, err := sql.Open("sqlite", memory+"?"+connParams(false).Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	if err := setUp(ctx, db); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	stmts := newStmtCache(db)
+	return &Store{reader: reader{q: pool{stmts}}, write: db, writeStmts: stmts, read: db, readStmts: stmts}, nil
+}
+
+func openFile(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create database directory: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	write, err := sql.Open("sqlite", fileURI(abs, connParams(false)))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	// The writer creates the file and switches it to WAL before a read-only
+	// connection opens it.
+	if err := setUp(ctx, write); err != nil {
+		return nil, errors.Join(err, write.Close())
+	}
+	read, err := sql.Open("sqlite", fileURI(abs, connParams(true)))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite: open: %w", err), write.Close())
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	if err := read.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite: open read pool: %w", err), read.Close(), write.Close())
+	}
+	readStmts := newStmtCache(read)
+	return &Store{
+		reader:     reader{q: pool{readStmts}},
+		write:      write,
+		writeStmts: newStmtCache(write),
+		read:       read,
+		readStmts:  readStmts,
+	}, nil
+}
+
+// setUp connects the writer pool and migrates the database.
+func setUp(ctx context.Context, write *sql.DB) error {
+	if err := write.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: open: %w", err)
+	}
+	if _, err := migrate(ctx, write, migrations); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	return nil
+}
+
+// connParams returns the driver's DSN parameters for a connection. The
+// driver applies them to every connection it opens, so every connection of
+// a pool has the same settings.
+func connParams(readOnly bool) url.Values {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		// SQLite's own URI parameter: the file is opened read-only.
+		q.Set("mode", "ro")
+		return q
+	}
+	// journal_mode is a property of the file (a no-op for :memory:),
+	// synchronous=NORMAL is durable enough in WAL mode (a power cut may lose
+	// the last commits, never consistency), and BEGIN IMMEDIATE takes the
+	// write lock up front, so a transaction never fails on upgrading a read
+	// lock.
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	return q
+}
+
+// fileURI returns a SQLite URI filename for the absolute path abs; unlike a
+// plain path, it can carry SQLite's own parameters (mode=ro), and any
+// character in the path is escaped.
+func fileURI(abs string, params url.Values) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive letter: file:///C:/...
+	}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: params.Encode()}
+	return u.String()
+}
+
+// Update runs fn in one BEGIN IMMEDIATE transaction on the writer
+// connection and commits it if fn returns nil; see social.Store. The
+// transaction is never retried: writers queue for the one connection, and
+// another process holding the write lock is waited for up to the busy
+// timeout.
+//
+// fn must read through its Tx, not through the Store: with :memory: the
+// transaction holds the only connection.
+func (s *Store) Update(ctx context.Context, fn func(social.Tx) error) error {
+	sqlTx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	t := newTx(sqlTx, s.writeStmts)
+	defer func() {
+		// A no-op once committed; rolls back on an error and on a panic
+		// in fn. Then the writer's connection is free again.
+		_ = sqlTx.Rollback()
+		t.w.cacheMissed(ctx)
+	}()
+	if err := fn(t); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Ping reports whether both connection pools answer.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	if err := s.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database. The writer closes last, so that the last
+// connection checkpoints the WAL into the database file.
+func (s *Store) Close() error {
+	var errs []error
+	if s.read != s.write {
+		errs = append(errs, s.readStmts.close(), s.read.Close())
+	}
+	errs = append(errs, s.writeStmts.close(), s.write.Close())
+	return errors.Join(errs...)
+}

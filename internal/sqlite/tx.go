@@ -1,0 +1,213 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	modernc "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/pulse-social/pulse/internal/social"
+)
+
+// tx is a social.Tx: one BEGIN IMMEDIATE transaction. Its reads run in the
+// transaction too.
+type tx struct {
+	reader
+	w *txQuerier
+}
+
+func newTx(sqlTx *sql.Tx, stmts *stmtCache) *tx {
+	w := &txQuerier{tx: sqlTx, c: stmts}
+	return &tx{reader: reader{q: w}, w: w}
+}
+
+// conflict returns CodeConflict with message if err is (or wraps) a
+// violation of a UNIQUE or PRIMARY KEY constraint, and err otherwise.
+func conflict(err error, message string) error {
+	var e *modernc.Error
+	if errors.As(err, &e) &&
+		(e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
+		return social.Errorf(social.CodeConflict, "%s", message)
+	}
+	return err
+}
+
+// insert runs an INSERT and returns the new row's id; an error is wrapped
+// with op.
+func (t *tx) insert(ctx context.Context, op, query string, args ...any) (int64, error) {
+	res, err := t.w.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return id, nil
+}
+
+// exec runs a statement and returns how many rows it changed; an error is
+// wrapped with op.
+func (t *tx) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
+	res, err := t.w.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return n, nil
+}
+
+// CreateUser inserts a user and its password hash and returns it with its
+// ID. A username taken in any case is CodeConflict.
+func (t *tx) CreateUser(ctx context.Context, u social.User, passwordHash []byte) (social.User, error) {
+	u.CreatedAt = stored(u.CreatedAt)
+	id, err := t.insert(ctx, "create user",
+		`INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)`,
+		u.Username, passwordHash, millis(u.CreatedAt))
+	if err != nil {
+		return social.User{}, conflict(err, "username is taken")
+	}
+	u.ID = id
+	return u, nil
+}
+
+// CreateSession inserts a session. A token hash in use is CodeConflict.
+func (t *tx) CreateSession(ctx context.Context, s social.Session) error {
+	_, err := t.insert(ctx, "create session",
+		`INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+		s.TokenHash, s.UserID, millis(s.CreatedAt), millis(s.ExpiresAt))
+	return conflict(err, "session exists")
+}
+
+// DeleteSession deletes the session with this token hash and reports
+// whether there was one.
+func (t *tx) DeleteSession(ctx context.Context, tokenHash []byte) (bool, error) {
+	n, err := t.exec(ctx, "delete session", `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
+	return n > 0, err
+}
+
+// CreatePost inserts a post and returns it with its ID.
+func (t *tx) CreatePost(ctx context.Context, p social.Post) (social.Post, error) {
+	p.CreatedAt = stored(p.CreatedAt)
+	id, err := t.insert(ctx, "create post",
+		`INSERT INTO posts (author_id, body, created_at) VALUES (?, ?, ?)`,
+		p.AuthorID, p.Body, millis(p.CreatedAt))
+	if err != nil {
+		return social.Post{}, err
+	}
+	p.ID = id
+	return p, nil
+}
+
+// CreateComment inserts a comment and returns it with its ID.
+func (t *tx) CreateComment(ctx context.Context, c social.Comment) (social.Comment, error) {
+	c.CreatedAt = stored(c.CreatedAt)
+	id, err := t.insert(ctx, "create comment",
+		`INSERT INTO comments (post_id, parent_id, author_id, body, created_at) VALUES (?, ?, ?, ?, ?)`,
+		c.PostID, nullInt(c.ParentID), c.AuthorID, c.Body, millis(c.CreatedAt))
+	if err != nil {
+		return social.Comment{}, err
+	}
+	c.ID = id
+	return c, nil
+}
+
+// CreateReaction inserts a reaction and returns it with its ID. A second
+// reaction by the same user to the same target is CodeConflict.
+func (t *tx) CreateReaction(ctx context.Context, r social.Reaction) (social.Reaction, error) {
+	r.CreatedAt = stored(r.CreatedAt)
+	id, err := t.insert(ctx, "create reaction",
+		`INSERT INTO reactions (user_id, kind, target_kind, target_id, created_at) VALUES (?, ?, ?, ?, ?)`,
+		r.UserID, r.Kind, r.TargetKind, r.TargetID, millis(r.CreatedAt))
+	if err != nil {
+		return social.Reaction{}, conflict(err, "you already reacted to this "+strings.ToLower(string(r.TargetKind)))
+	}
+	r.ID = id
+	return r, nil
+}
+
+// SetReactionKind changes the kind of an existing reaction; an unknown id
+// is CodeNotFound.
+func (t *tx) SetReactionKind(ctx context.Context, id int64, kind social.ReactionKind) error {
+	n, err := t.exec(ctx, "set reaction kind", `UPDATE reactions SET kind = ? WHERE id = ?`, kind, id)
+	if err == nil && n == 0 {
+		return social.Errorf(social.CodeNotFound, "reaction not found")
+	}
+	return err
+}
+
+// CreateFollow inserts a follow and returns it with its ID. Following a
+// user already followed is CodeConflict.
+func (t *tx) CreateFollow(ctx context.Context, f social.Follow) (social.Follow, error) {
+	f.CreatedAt = stored(f.CreatedAt)
+	id, err := t.insert(ctx, "create follow",
+		`INSERT INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, ?)`,
+		f.FollowerID, f.FolloweeID, millis(f.CreatedAt))
+	if err != nil {
+		return social.Follow{}, conflict(err, "you already follow this user")
+	}
+	f.ID = id
+	return f, nil
+}
+
+// DeleteFollow deletes the follow of followeeID by followerID and reports
+// whether there was one.
+func (t *tx) DeleteFollow(ctx context.Context, followerID, followeeID int64) (bool, error) {
+	n, err := t.exec(ctx, "delete follow",
+		`DELETE FROM follows WHERE follower_id = ? AND followee_id = ?`, followerID, followeeID)
+	return n > 0, err
+}
+
+// FollowerIDs lists the IDs of the users who follow userID, in ID order.
+func (t *tx) FollowerIDs(ctx context.Context, userID int64) ([]int64, error) {
+	ids, err := list(ctx, t.q, func(s scanner) (int64, error) {
+		var id int64
+		return id, s.Scan(&id)
+	}, `SELECT follower_id FROM follows WHERE followee_id = ? ORDER BY follower_id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("follower ids: %w", err)
+	}
+	return ids, nil
+}
+
+// MarkRead marks those of ids that are userID's unread notifications read
+// and returns how many changed. Other ids count for nothing.
+func (t *tx) MarkRead(ctx context.Context, userID int64, ids []int64) (int, error) {
+	var changed int64
+	err := inBatches(ctx, t.w, len(ids), func(rows int) string {
+		return `UPDATE notifications SET read = 1 WHERE recipient_id = ? AND read = 0 AND id IN (` +
+			placeholders(rows) + `)`
+	}, func(stmt *sql.Stmt, lo, hi int) error {
+		args := make([]any, 0, 1+hi-lo)
+		args = append(args, userID)
+		for _, id := range ids[lo:hi] {
+			args = append(args, id)
+		}
+		res, err := stmt.ExecContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		changed += n
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("mark read: %w", err)
+	}
+	return int(changed), nil
+}
+
+// MarkAllRead marks all of userID's notifications read and returns how
+// many changed.
+func (t *tx) MarkAllRead(ctx context.Context, userID int64) (int, error) {
+	n, err := t.exec(ctx, "mark all read",
+		`UPDATE notifications SET read = 1 WHERE recipient_id = ? AND read = 0`, userID)
+	return int(n), err
+}

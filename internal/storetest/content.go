@@ -1,0 +1,304 @@
+package storetest
+
+import (
+	"testing"
+
+	"github.com/pulse-social/pulse/internal/social"
+)
+
+func testCreatePost(t *testing.T, open opener) {
+	t.Run("OK", func(t *testing.T) {
+		s := open(t)
+		u := MustCreateUser(t, s, "ann")
+		in := social.Post{AuthorID: u.ID, Body: "héllo, wörld 👋\nsecond line", CreatedAt: at(1)}
+		var p social.Post
+		MustUpdate(t, s, func(tx social.Tx) error {
+			var err error
+			p, err = tx.CreatePost(t.Context(), in)
+			if err != nil {
+				return err
+			}
+			// Visible inside the transaction.
+			got, err := tx.PostByID(t.Context(), p.ID)
+			if err != nil {
+				return err
+			}
+			wantPost(t, got, p)
+			return nil
+		})
+		if p.ID == 0 {
+			t.Fatalf("CreatePost returned ID 0")
+		}
+		in.ID = p.ID
+		wantPost(t, p, in)
+		got, err := s.PostByID(t.Context(), p.ID)
+		if err != nil {
+			t.Fatalf("PostByID: %v", err)
+		}
+		wantPost(t, got, in)
+	})
+}
+
+func testPostByID(t *testing.T, open opener) {
+	t.Run("NotFound", func(t *testing.T) {
+		s := open(t)
+		u := MustCreateUser(t, s, "ann")
+		p := MustCreatePost(t, s, u.ID, "hello")
+		_, err := s.PostByID(t.Context(), p.ID+1000)
+		wantCode(t, err, social.CodeNotFound)
+	})
+}
+
+func testCreateComment(t *testing.T, open opener) {
+	t.Run("OK", func(t *testing.T) {
+		s := open(t)
+		ann := MustCreateUser(t, s, "ann")
+		bob := MustCreateUser(t, s, "bob")
+		p := MustCreatePost(t, s, ann.ID, "hello")
+		in := social.Comment{PostID: p.ID, AuthorID: bob.ID, Body: "first!", CreatedAt: at(2)}
+		var c social.Comment
+		MustUpdate(t, s, func(tx social.Tx) error {
+			var err error
+			c, err = tx.CreateComment(t.Context(), in)
+			return err
+		})
+		if c.ID == 0 {
+			t.Fatalf("CreateComment returned ID 0")
+		}
+		in.ID = c.ID
+		wantComment(t, c, in)
+		got, err := s.CommentByID(t.Context(), c.ID)
+		if err != nil {
+			t.Fatalf("CommentByID: %v", err)
+		}
+		wantComment(t, got, in)
+	})
+
+	t.Run("Reply", func(t *testing.T) {
+		s := open(t)
+		ann := MustCreateUser(t, s, "ann")
+		bob := MustCreateUser(t, s, "bob")
+		p := MustCreatePost(t, s, ann.ID, "hello")
+		parent := MustCreateComment(t, s, p.ID, 0, bob.ID, "first!")
+		in := social.Comment{PostID: p.ID, ParentID: parent.ID, AuthorID: ann.ID, Body: "thanks", CreatedAt: at(3)}
+		var c social.Comment
+		MustUpdate(t, s, func(tx social.Tx) error {
+			var err error
+			c, err = tx.CreateComment(t.Context(), in)
+			return err
+		})
+		in.ID = c.ID
+		wantComment(t, c, in)
+		got, err := s.CommentByID(t.Context(), c.ID)
+		if err != nil {
+			t.Fatalf("CommentByID: %v", err)
+		}
+		wantComment(t, got, in)
+	})
+}
+
+func testCommentByID(t *testing.T, open opener) {
+	t.Run("NotFound", func(t *testing.T) {
+		s := open(t)
+		u := MustCreateUser(t, s, "ann")
+		p := MustCreatePost(t, s, u.ID, "hello")
+		c := MustCreateComment(t, s, p.ID, 0, u.ID, "me")
+		_, err := s.CommentByID(t.Context(), c.ID+1000)
+		wantCode(t, err, social.CodeNotFound)
+	})
+}
+
+func testCommentsByPost(t *testing.T, open opener) {
+	t.Run("OldestFirstWithReplies", func(t *testing.T) {
+		s := open(t)
+		ann := MustCreateUser(t, s, "ann")
+		bob := MustCreateUser(t, s, "bob")
+		p := MustCreatePost(t, s, ann.ID, "hello")
+		other := MustCreatePost(t, s, bob.ID, "other")
+		c1 := MustCreateComment(t, s, p.ID, 0, bob.ID, "one")
+		MustCreateComment(t, s, other.ID, 0, ann.ID, "elsewhere")
+		c2 := MustCreateComment(t, s, p.ID, c1.ID, ann.ID, "reply to one")
+		c3 := MustCreateComment(t, s, p.ID, 0, ann.ID, "two")
+		c4 := MustCreateComment(t, s, p.ID, c2.ID, bob.ID, "reply to the reply")
+		want := []social.Comment{c1, c2, c3, c4}
+
+		got, err := s.CommentsByPost(t.Context(), p.ID)
+		if err != nil {
+			t.Fatalf("CommentsByPost: %v", err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("CommentsByPost = %+v, want %+v", got, want)
+		}
+		for i := range want {
+			wantComment(t, got[i], want[i])
+		}
+	})
+
+	t.Run("None", func(t *testing.T) {
+		s := open(t)
+		u := MustCreateUser(t, s, "ann")
+		p := MustCreatePost(t, s, u.ID, "hello")
+		got, err := s.CommentsByPost(t.Context(), p.ID)
+		if err != nil {
+			t.Fatalf("CommentsByPost: %v", err)
+		}
+		if len(got) != 0 {
+			t.Fatalf("CommentsByPost = %+v, want none", got)
+		}
+	})
+}
+
+// mustReact creates a reaction at t0.
+func mustReact(tb testing.TB, s social.Store, userID int64, kind social.ReactionKind, target social.ContentKind, targetID int64) social.Reaction {
+	tb.Helper()
+	var r social.Reaction
+	MustUpdate(tb, s, func(tx social.Tx) error {
+		var err error
+		r, err = tx.CreateReaction(tb.Context(), social.Reaction{
+			UserID: userID, Kind: kind, TargetKind: target, TargetID: targetID, CreatedAt: t0,
+		})
+		return err
+	})
+	return r
+}
+
+// wantReactions fails tb unless the target's reactions are want, in order.
+func wantReactions(tb testing.TB, s social.Store, target social.ContentKind, targetID int64, want ...social.Reaction) {
+	tb.Helper()
+	got, err := s.Reactions(tb.Context(), target, targetID)
+	if err != nil {
+		tb.Fatalf("Reactions: %v", err)
+	}
+	if len(got) != len(want) {
+		tb.Fatalf("Reactions(%s %d) = %+v, want %+v", target, targetID, got, want)
+	}
+	for i := range want {
+		wantReaction(tb, got[i], want[i])
+	}
+}
+
+func testCreateReaction(t *testing.T, open opener) {
+	t.Run("OK", func(t *testing.T) {
+		s := open(t)
+		ann := MustCreateUser(t, s, "ann")
+		bob := MustCreateUser(t, s, "bob")
+		p := MustCreatePost(t, s, ann.ID, "hello")
+		in := social.Reaction{UserID: bob.ID, Kind: social.ReactionLaugh, TargetKind: social.ContentPost, TargetID: p.ID, CreatedAt: at(4)}
+		var r social.Reaction
+		MustUpdate(t, s, func(tx social.Tx) error {
+			var err error
+			r, err = tx.CreateReaction(t.Context(), in)
+			return err
+		})
+		if r.ID == 0 {
+			t.Fatalf("CreateReaction returned ID 0")
+		}
+		in.ID = r.ID
+		wantReaction(t, r, in)
+		got, err := s.ReactionOf(t.Context(), bob.ID, social.ContentPost, p.ID)
+		if err != nil {
+			t.Fatalf("ReactionOf: %v", err)
+		}
+		wantReaction(t, got, in)
+		wantReactions(t, s, social.ContentPost, p.ID, in)
+	})
+
+	t.Run("ConflictSameTarget", func(t *testing.T) {
+		s := open(t)
+		ann := MustCreateUser(t, s, "ann")
+		bob := MustCreateUser(t, s, "bob")
+		p := MustCreatePost(t, s, ann.ID, "hello")
+		first := mustReact(t, s, bob.ID, social.ReactionLike, social.ContentPost, p.ID)
+		for _, kind := range []social.ReactionKind{social.ReactionLike, social.ReactionSad} {
+			err := s.Update(t.Context(), func(tx social.Tx) error {
+				_, err := tx.CreateReaction(t.Context(), social.Reaction{
+					UserID: bob.ID, Kind: kind, TargetKind: social.ContentPost, TargetID: p.ID, CreatedAt: t0,
+				})
+				return err
+			})
+			wantCode(t, err, social.CodeConflict)
+		}
+		wantReactions(t, s, social.ContentPost, p.ID, first)
+	})
+
+	t.Run("OnePerUserPerTarget", func(t *testing.T) {
+		s := open(t)
+		ann := MustCreateUser(t, s, "ann")
+		bob := MustCreateUser(t, s, "bob")
+		p := MustCreatePost(t, s, ann.ID, "hello")
+		p2 := MustCreatePost(t, s, ann.ID, "again")
+		c := MustCreateComment(t, s, p.ID, 0, ann.ID, "me")
+		// Other users, other posts, and comments are other targets.
+		onPost := mustReact(t, s, bob.ID, social.ReactionLike, social.ContentPost, p.ID)
+		annOnPost := mustReact(t, s, ann.ID, social.ReactionLove, social.ContentPost, p.ID)
+		onPost2 := mustReact(t, s, bob.ID, social.ReactionWow, social.ContentPost, p2.ID)
+		onComment := mustReact(t, s, bob.ID, social.ReactionAngry, social.ContentComment, c.ID)
+		wantReactions(t, s, social.ContentPost, p.ID, onPost, annOnPost)
+		wantReactions(t, s, social.ContentPost, p2.ID, onPost2)
+		wantReactions(t, s, social.ContentComment, c.ID, onComment)
+		got, err := s.ReactionOf(t.Context(), bob.ID, social.ContentComment, c.ID)
+		if err != nil {
+			t.Fatalf("ReactionOf: %v", err)
+		}
+		wantReaction(t, got, onComment)
+	})
+
+	t.Run("SameIDOtherKind", func(t *testing.T) {
+		s := open(t)
+		ann := MustCreateUser(t, s, "ann")
+		p := MustCreatePost(t, s, ann.ID, "hello")
+		c := MustCreateComment(t, s, p.ID, 0, ann.ID, "me")
+		if c.ID != p.ID {
+			t.Skipf("the first post and comment have different IDs (%d, %d)", p.ID, c.ID)
+		}
+		// A post and a comment with the same ID are different targets.
+		onPost := mustReact(t, s, ann.ID, social.ReactionLike, social.ContentPost, p.ID)
+		onComment := mustReact(t, s, ann.ID, social.ReactionSad, social.ContentComment, c.ID)
+		wantReactions(t, s, social.ContentPost, p.ID, onPost)
+		wantReactions(t, s, social.ContentComment, c.ID, onComment)
+	})
+}
+
+func testReactionOf(t *testing.T, open opener) {
+	t.Run("NotFound", func(t *testing.T) {
+		s := open(t)
+		ann := MustCreateUser(t, s, "ann")
+		bob := MustCreateUser(t, s, "bob")
+		p := MustCreatePost(t, s, ann.ID, "hello")
+		mustReact(t, s, ann.ID, social.ReactionLike, social.ContentPost, p.ID)
+		_, err := s.ReactionOf(t.Context(), bob.ID, social.ContentPost, p.ID)
+		wantCode(t, err, social.CodeNotFound)
+		_, err = s.ReactionOf(t.Context(), ann.ID, social.ContentComment, p.ID)
+		wantCode(t, err, social.CodeNotFound)
+	})
+}
+
+func testSetReactionKind(t *testing.T, open opener) {
+	t.Run("OK", func(t *testing.T) {
+		s := open(t)
+		ann := MustCreateUser(t, s, "ann")
+		bob := MustCreateUser(t, s, "bob")
+		p := MustCreatePost(t, s, ann.ID, "hello")
+		r := mustReact(t, s, bob.ID, social.ReactionLike, social.ContentPost, p.ID)
+		other := mustReact(t, s, ann.ID, social.ReactionLike, social.ContentPost, p.ID)
+		MustUpdate(t, s, func(tx social.Tx) error { return tx.SetReactionKind(t.Context(), r.ID, social.ReactionLaugh) })
+		r.Kind = social.ReactionLaugh
+		got, err := s.ReactionOf(t.Context(), bob.ID, social.ContentPost, p.ID)
+		if err != nil {
+			t.Fatalf("ReactionOf: %v", err)
+		}
+		wantReaction(t, got, r)
+		wantReactions(t, s, social.ContentPost, p.ID, r, other)
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		s := open(t)
+		ann := MustCreateUser(t, s, "ann")
+		p := MustCreatePost(t, s, ann.ID, "hello")
+		r := mustReact(t, s, ann.ID, social.ReactionLike, social.ContentPost, p.ID)
+		err := s.Update(t.Context(), func(tx social.Tx) error {
+			return tx.SetReactionKind(t.Context(), r.ID+1000, social.ReactionLaugh)
+		})
+		wantCode(t, err, social.CodeNotFound)
+	})
+}
