@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -494,8 +495,16 @@ func (s *Service) MarkRead(ctx context.Context, userID int64, ids []int64, all b
 }
 
 // SendMessage delivers {"message": text} to every plain socket of the user.
-func (s *Service) SendMessage(ctx context.Context, userID int64, text string) {
+// Text over MessageMaxBytes or not UTF-8 is CodeBadUserInput.
+func (s *Service) SendMessage(ctx context.Context, userID int64, text string) error {
+	if len(text) > MessageMaxBytes {
+		return InputError("message", "message must be at most %d bytes long", MessageMaxBytes)
+	}
+	if !utf8.ValidString(text) {
+		return InputError("message", "message must be valid UTF-8")
+	}
 	s.publish(ctx, Event{Kind: EventMessage, UserID: userID, Frame: MessageFrame(text)})
+	return nil
 }
 
 // Subscribe subscribes to the user's events. The caller must Close the

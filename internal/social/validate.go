@@ -13,7 +13,8 @@ const (
 	PasswordMaxBytes  = 72 // bcrypt's limit
 	PostBodyMaxLen    = 5000
 	CommentBodyMaxLen = 2000
-	MessageMaxLen     = 2000
+	// MessageMaxBytes bounds a plain socket message's text.
+	MessageMaxBytes = 60 << 10
 )
 
 // ValidateUsername checks the username rules: 3 to 30 of [A-Za-z0-9_].

@@ -1,0 +1,63 @@
+// Package plainws serves the plain JSON notification socket at
+// /ws/{token}/ (and /ws/{token}), as the public API describes it.
+//
+// # Connecting
+//
+// The access token is the path segment after /ws/. A bad, expired or
+// revoked token is still upgraded, then closed at once with 4401 and the
+// reason "invalid access token", because a browser can read a close code
+// but not a refused handshake. ?after=<id> (a non-negative integer) first
+// replays every stored notification with a greater id, oldest first, then
+// goes on with live ones, without gap or duplicate; a malformed ?after= is
+// upgraded and closed with 1008 and the reason "invalid after: want a
+// non-negative integer". A browser origin the policy does not allow is
+// refused with HTTP 403 before the upgrade (see wsconn).
+//
+// # Frames
+//
+// Server to client, one text frame each: a notification (social.AppendFrame:
+// every key present, ids as strings, absent values null), a message
+// {"message": "..."} sent by any socket of the same user (the sender's
+// included), {"type": "pong"} answering {"type": "ping"}, or {"error":
+// "<why>"} answering a frame the server does not understand.
+//
+// Client to server: {"message": "<text>"} (any string up to
+// social.MessageMaxBytes; other keys are ignored) or {"type": "ping"}. Anything else (not JSON, not an object,
+// neither key, a message that is not a string, a type other than "ping", a
+// binary frame) is answered with {"error": "<why>"} and the socket stays
+// open. A frame over 64 KiB closes the socket with 1009.
+//
+// # Close codes
+//
+//	(any)       the client's own code when the client closes; it is echoed
+//	1001        "server shutting down": the server's base context was
+//	            cancelled, or the broker shut down
+//	1008        "invalid after: want a non-negative integer"
+//	1009        a frame over 64 KiB (sent by gorilla/websocket)
+//	1011        "internal error": the store failed (the cause is logged)
+//	4008        "too slow": the socket's bounded queue at the broker, or its
+//	            queue of replies to the client's frames, was full; reconnect
+//	            with ?after= the last id seen, nothing is lost
+//	4401        "invalid access token" at connect; "access token revoked"
+//	            when the token is logged out while the socket is open
+//
+// A peer that answers no ping (and sends nothing) for two ping intervals is
+// dropped without a close frame; so is one whose writes time out.
+//
+// # Goroutines
+//
+// Each socket has two goroutines: the reader, which is the handler's own
+// goroutine, and one writer that it starts and waits for before the handler
+// returns. The writer owns the socket's social.Feed and makes every write,
+// pings and pongs included, each with the write timeout; the reader hands it
+// replies through a small bounded queue. One shared ticker, running while
+// any socket is open, tells every writer when to ping; the deadline for the
+// answer is the connection's read deadline, so an idle socket holds no timer
+// of its own. Handler.Wait waits for every socket to end.
+//
+// # Logs
+//
+// One line when a socket opens (user id, remote address) and one when it
+// closes (user id, close code and reason, duration), with the path logged as
+// /ws/<redacted>/: the token never appears in a log line.
+package plainws

@@ -1,0 +1,252 @@
+package plainws
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/pulse-social/pulse/internal/social"
+	"github.com/pulse-social/pulse/internal/wsconn"
+)
+
+// Defaults of Config's zero values.
+const (
+	DefaultPingInterval = 25 * time.Second
+	DefaultReplyQueue   = 8
+	DefaultCloseTimeout = 2 * time.Second
+)
+
+// ReadLimit is the largest frame a client may send; a bigger one closes the
+// socket with 1009.
+const ReadLimit = 64 << 10
+
+// redactedPath is how the socket's path appears in logs.
+const redactedPath = "/ws/<redacted>/"
+
+// Close codes and reasons of the plain socket; see the package doc.
+const (
+	closeInvalidToken    = 4401
+	closeTooSlow         = 4008
+	reasonInvalidToken   = "invalid access token"
+	reasonRevoked        = "access token revoked"
+	reasonTooSlow        = "too slow"
+	reasonShuttingDown   = "server shutting down"
+	reasonInvalidAfter   = "invalid after: want a non-negative integer"
+	reasonInternalError  = "internal error"
+	reasonMessageTooBig  = "message too big"
+	reasonConnectionLost = "connection lost"
+	reasonNoPong         = "no pong"
+	reasonWriteFailed    = "write failed"
+)
+
+// Config tunes a Handler. The zero value is ready to use.
+type Config struct {
+	// Websocket is the policy shared with the GraphQL socket: allowed
+	// origins, buffer sizes, write timeout.
+	Websocket wsconn.Config
+
+	// Logger gets one line per socket opened and one per socket closed,
+	// and the errors of the store; nil discards them.
+	Logger *slog.Logger
+
+	// PingInterval is how often the server pings every socket; one that
+	// sends nothing, not even a pong, for two intervals is dropped. 0 means
+	// DefaultPingInterval.
+	PingInterval time.Duration
+
+	// ReplyQueue is how many replies to the client's frames (pongs, errors)
+	// wait for the writer; when it is full the client is not reading, and
+	// the socket is closed with 4008. 0 means DefaultReplyQueue.
+	ReplyQueue int
+
+	// CloseTimeout is how long the server waits for the client's answer to
+	// its close frame before it drops the connection. 0 means
+	// DefaultCloseTimeout.
+	CloseTimeout time.Duration
+}
+
+// Handler serves the plain socket. Create it with New; it is safe for
+// concurrent use and starts no goroutine until the first socket opens.
+type Handler struct {
+	svc          *social.Service
+	log          *slog.Logger
+	upgrader     *websocket.Upgrader
+	writeTimeout time.Duration
+	pingInterval time.Duration
+	replyQueue   int
+	closeTimeout time.Duration
+	sockets      tracker
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New returns a Handler for the sockets of svc's users.
+func New(svc *social.Service, cfg Config) *Handler {
+	ws := cfg.Websocket.WithDefaults()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.ReplyQueue <= 0 {
+		cfg.ReplyQueue = DefaultReplyQueue
+	}
+	if cfg.CloseTimeout <= 0 {
+		cfg.CloseTimeout = DefaultCloseTimeout
+	}
+	h := &Handler{
+		svc:          svc,
+		log:          cfg.Logger,
+		upgrader:     ws.Upgrader(),
+		writeTimeout: ws.WriteTimeout,
+		pingInterval: cfg.PingInterval,
+		replyQueue:   cfg.ReplyQueue,
+		closeTimeout: cfg.CloseTimeout,
+		sockets:      tracker{interval: cfg.PingInterval},
+	}
+	h.upgrader.Error = h.refuse
+	return h
+}
+
+// Wait blocks until every socket has closed and its goroutines have
+// returned, or until ctx is done. At shutdown, cancel the http.Server's base
+// context (which closes every socket with 1001) and then call Wait: the
+// http.Server does not wait for hijacked connections.
+func (h *Handler) Wait(ctx context.Context) error {
+	return h.sockets.wait(ctx)
+}
+
+// ServeHTTP serves one socket: it returns when the socket has closed and
+// its writer has returned. A path that is not /ws/{token} or /ws/{token}/
+// is answered with 404.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	token, ok := tokenFromPath(r.URL.Path)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	conn, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered (see refuse)
+	}
+	h.sockets.join()
+	defer h.sockets.leave()
+	start := time.Now()
+	ctx := r.Context()
+
+	user, tokenHash, err := h.svc.Authenticate(ctx, token)
+	if err != nil {
+		if social.ErrorCode(err) == social.CodeUnauthenticated {
+			h.reject(ctx, conn, start, 0, closeInvalidToken, reasonInvalidToken)
+		} else {
+			h.log.ErrorContext(ctx, "plain socket: authenticate", "path", redactedPath, "err", err)
+			h.reject(ctx, conn, start, 0, h.failCode(ctx), h.failReason(ctx))
+		}
+		return
+	}
+	after, ok := parseAfter(r)
+	if !ok {
+		h.reject(ctx, conn, start, user.ID, websocket.ClosePolicyViolation, reasonInvalidAfter)
+		return
+	}
+	feed, err := h.svc.OpenFeed(ctx, user.ID, after)
+	if err != nil {
+		h.log.ErrorContext(ctx, "plain socket: open feed", "path", redactedPath, "user_id", user.ID, "err", err)
+		h.reject(ctx, conn, start, user.ID, h.failCode(ctx), h.failReason(ctx))
+		return
+	}
+	h.log.InfoContext(ctx, "plain socket open", "path", redactedPath, "user_id", user.ID, "remote", r.RemoteAddr)
+	s := &socket{
+		h:         h,
+		conn:      conn,
+		ctx:       ctx,
+		userID:    user.ID,
+		tokenHash: tokenHash,
+		feed:      feed,
+		replies:   make(chan reply, h.replyQueue),
+		stop:      make(chan struct{}),
+	}
+	s.run()
+	h.log.InfoContext(ctx, "plain socket closed", "path", redactedPath, "user_id", user.ID,
+		"code", s.code, "reason", s.reason, "duration", time.Since(start))
+}
+
+// refuse answers a failed upgrade (403 for a refused origin, 400 for a
+// request that is no websocket handshake) as gorilla does, and logs it.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, reason error) {
+	h.log.InfoContext(r.Context(), "plain socket refused", "path", redactedPath, "status", status,
+		"origin", r.Header.Get("Origin"), "err", reason)
+	w.Header().Set("Sec-Websocket-Version", "13")
+	http.Error(w, http.StatusText(status), status)
+}
+
+// failCode and failReason close a socket whose store call failed: 1001 if
+// that was because the server is shutting down, else 1011.
+func (h *Handler) failCode(ctx context.Context) int {
+	if ctx.Err() != nil {
+		return websocket.CloseGoingAway
+	}
+	return websocket.CloseInternalServerErr
+}
+
+func (h *Handler) failReason(ctx context.Context) string {
+	if ctx.Err() != nil {
+		return reasonShuttingDown
+	}
+	return reasonInternalError
+}
+
+// reject closes a socket that never got going: it sends the close frame,
+// waits (at most CloseTimeout) for the client's answer, and logs the close.
+func (h *Handler) reject(ctx context.Context, conn *websocket.Conn, start time.Time, userID int64, code int, reason string) {
+	defer conn.Close()
+	err := conn.WriteControl(websocket.CloseMessage, wsconn.FormatClose(code, reason), time.Now().Add(h.writeTimeout))
+	if err == nil {
+		_ = conn.SetReadDeadline(time.Now().Add(h.closeTimeout))
+		for {
+			if _, _, err := conn.NextReader(); err != nil {
+				break
+			}
+		}
+	}
+	h.log.InfoContext(ctx, "plain socket closed", "path", redactedPath, "user_id", userID,
+		"code", code, "reason", reason, "duration", time.Since(start))
+}
+
+// tokenFromPath returns the segment after /ws/, with or without a trailing
+// slash.
+func tokenFromPath(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "/ws/")
+	if !ok {
+		return "", false
+	}
+	rest = strings.TrimSuffix(rest, "/")
+	if strings.Contains(rest, "/") {
+		return "", false
+	}
+	return rest, true
+}
+
+// parseAfter returns the ?after= cursor: nil without one, and false when it
+// is not a non-negative integer.
+func parseAfter(r *http.Request) (*int64, bool) {
+	q := r.URL.Query()
+	if !q.Has("after") {
+		return nil, true
+	}
+	v := q.Get("after")
+	if v == "" || strings.TrimLeft(v, "0123456789") != "" {
+		return nil, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	return &n, true
+}

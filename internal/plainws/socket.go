@@ -1,0 +1,420 @@
+package plainws
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/pulse-social/pulse/internal/social"
+	"github.com/pulse-social/pulse/internal/wsconn"
+)
+
+// socket is one open plain socket. The handler's goroutine reads; the
+// writer goroutine it starts owns the feed and makes every write.
+type socket struct {
+	h         *Handler
+	conn      *websocket.Conn
+	ctx       context.Context // the request's: cancelled at server shutdown
+	userID    int64
+	tokenHash []byte
+	feed      *social.Feed // the writer's
+	replies   chan reply   // from the reader to the writer
+
+	// stop is closed by end, once, after code, reason and sendClose are
+	// set: how the socket ends, decided by whichever side sees it first.
+	stop      chan struct{}
+	endOnce   sync.Once
+	code      int
+	reason    string
+	sendClose bool // the writer must still send the close frame
+
+	// mu guards closing and, with it, the read deadline: once the close
+	// frame is sent, the deadline is the short wait for the client's answer
+	// and no pong may extend it.
+	mu      sync.Mutex
+	closing bool
+}
+
+// reply is a frame the reader asks the writer to send: a text frame, or a
+// pong control frame answering the client's ping.
+type reply struct {
+	pong bool
+	data []byte
+}
+
+// run serves the socket: the reader here, the writer in its own goroutine,
+// which run waits for.
+func (s *socket) run() {
+	done := make(chan struct{})
+	go s.write(done)
+	err := s.read()
+	tooBig := errors.Is(err, websocket.ErrReadLimit)
+	if !s.sendClose && !tooBig {
+		// No close frame is coming: unblock a writer stuck on a dead peer.
+		_ = s.conn.Close()
+	}
+	<-done
+	if tooBig {
+		s.drain()
+	}
+	_ = s.conn.Close()
+}
+
+// end records how the socket ends and wakes the writer; the first call
+// wins. send says whether the writer is to send a close frame with code
+// and reason.
+func (s *socket) end(code int, reason string, send bool) {
+	s.endOnce.Do(func() {
+		s.code, s.reason, s.sendClose = code, reason, send
+		close(s.stop)
+	})
+}
+
+func (s *socket) ending() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// read is the reader loop. It returns the error that ended it, after
+// recording how the socket ends.
+func (s *socket) read() error {
+	s.conn.SetReadLimit(ReadLimit)
+	s.conn.SetPongHandler(func(string) error {
+		s.extendDeadline()
+		return nil
+	})
+	s.conn.SetPingHandler(func(data string) error {
+		s.reply(reply{pong: true, data: []byte(data)})
+		return nil
+	})
+	// The writer answers the client's close frame; see readFailed.
+	s.conn.SetCloseHandler(func(int, string) error { return nil })
+	s.extendDeadline()
+	for {
+		typ, r, err := s.conn.NextReader()
+		if err != nil {
+			s.readFailed(err)
+			return err
+		}
+		s.extendDeadline()
+		if s.ending() {
+			continue // only the client's close frame matters now
+		}
+		s.handle(typ, r)
+	}
+}
+
+// extendDeadline gives the client two ping intervals to send something,
+// unless the socket is closing.
+func (s *socket) extendDeadline() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closing {
+		_ = s.conn.SetReadDeadline(time.Now().Add(2 * s.h.pingInterval))
+	}
+}
+
+func (s *socket) readFailed(err error) {
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		// The client closed, or answered our close (then end is a no-op):
+		// echo its code.
+		s.end(ce.Code, ce.Text, true)
+	case errors.Is(err, websocket.ErrReadLimit):
+		// gorilla has sent 1009.
+		s.end(websocket.CloseMessageTooBig, reasonMessageTooBig, false)
+	case errors.As(err, &ne) && ne.Timeout():
+		s.end(websocket.CloseAbnormalClosure, reasonNoPong, false)
+	default:
+		s.end(websocket.CloseAbnormalClosure, reasonConnectionLost, false)
+	}
+}
+
+// drain reads and drops what the client still sends, until it closes or
+// CloseTimeout passes, so that closing the connection with unread data does
+// not reset it before the client has read the close frame.
+func (s *socket) drain() {
+	nc := s.conn.NetConn()
+	_ = nc.SetReadDeadline(time.Now().Add(s.h.closeTimeout))
+	_, _ = io.Copy(io.Discard, nc)
+}
+
+// reply queues a frame for the writer; a full queue means the client does
+// not read, and the socket is closed as too slow.
+func (s *socket) reply(r reply) {
+	select {
+	case s.replies <- r:
+	default:
+		s.end(closeTooSlow, reasonTooSlow, true)
+	}
+}
+
+var pongFrame = []byte(`{"type":"pong"}`)
+
+// handle answers one frame of the client.
+func (s *socket) handle(typ int, r io.Reader) {
+	if typ != websocket.TextMessage {
+		s.replyError("binary frames are not supported: send JSON text")
+		return
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return // NextReader returns the error again
+	}
+	if !json.Valid(b) {
+		s.replyError("invalid JSON")
+		return
+	}
+	if b = bytes.TrimSpace(b); b[0] != '{' {
+		s.replyError("expected a JSON object")
+		return
+	}
+	var f struct {
+		Message json.RawMessage `json:"message"`
+		Type    json.RawMessage `json:"type"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		s.replyError("invalid JSON")
+		return
+	}
+	switch {
+	case f.Message != nil:
+		var text string
+		if f.Message[0] != '"' || json.Unmarshal(f.Message, &text) != nil {
+			s.replyError(`"message" must be a string`)
+			return
+		}
+		if err := s.h.svc.SendMessage(s.ctx, s.userID, text); err != nil {
+			s.replyError(social.ErrorMessage(err))
+		}
+	case f.Type != nil:
+		var typ string
+		if f.Type[0] != '"' || json.Unmarshal(f.Type, &typ) != nil {
+			s.replyError(`"type" must be a string`)
+			return
+		}
+		if typ != "ping" {
+			s.replyError(`unknown type: the only one is "ping"`)
+			return
+		}
+		s.reply(reply{data: pongFrame})
+	default:
+		s.replyError(`expected {"message": "..."} or {"type": "ping"}`)
+	}
+}
+
+func (s *socket) replyError(why string) {
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{why})
+	s.reply(reply{data: b})
+}
+
+// write is the writer: it sends the backlog, then live events, replies and
+// pings, until the socket ends; then it sends the close frame if it is to,
+// and closes the feed.
+func (s *socket) write(done chan<- struct{}) {
+	defer close(done)
+	defer s.feed.Close()
+	if !s.catchup() {
+		return
+	}
+	events := s.feed.Events()
+	tick := s.h.sockets.next()
+	for {
+		select {
+		case <-s.stop:
+			s.writeClose()
+			return
+		case <-s.ctx.Done():
+			s.finish(websocket.CloseGoingAway, reasonShuttingDown)
+			return
+		case ev, ok := <-events:
+			if !ok {
+				s.feedClosed()
+				return
+			}
+			if !s.event(ev) {
+				return
+			}
+		case r := <-s.replies:
+			var err error
+			if r.pong {
+				err = s.conn.WriteControl(websocket.PongMessage, r.data, time.Now().Add(s.h.writeTimeout))
+			} else {
+				err = s.send(r.data)
+			}
+			if err != nil {
+				s.writeFailed()
+				return
+			}
+		case <-tick:
+			tick = s.h.sockets.next()
+			if s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.h.writeTimeout)) != nil {
+				s.writeFailed()
+				return
+			}
+		}
+	}
+}
+
+// event handles one live event; it returns false when the socket ends.
+func (s *socket) event(ev social.Event) bool {
+	switch ev.Kind {
+	case social.EventNotification:
+		ns, err := s.feed.Admit(s.ctx, ev)
+		if !s.sendNotifications(ns, ev) {
+			return false
+		}
+		if err != nil {
+			s.storeFailed(err)
+			return false
+		}
+	case social.EventMessage:
+		if s.send(ev.Frame) != nil {
+			s.writeFailed()
+			return false
+		}
+	case social.EventRevoke:
+		if bytes.Equal(ev.TokenHash, s.tokenHash) {
+			s.finish(closeInvalidToken, reasonRevoked)
+			return false
+		}
+	case social.EventResync:
+		return s.catchup()
+	}
+	return true
+}
+
+// catchup sends the stored notifications the feed has not returned yet,
+// until it has none; it returns false when the socket ends.
+func (s *socket) catchup() bool {
+	for {
+		if s.ending() {
+			s.writeClose()
+			return false
+		}
+		ns, err := s.feed.Catchup(s.ctx)
+		if err != nil {
+			s.storeFailed(err)
+			return false
+		}
+		if len(ns) == 0 {
+			return true
+		}
+		if !s.sendNotifications(ns, social.Event{}) {
+			return false
+		}
+	}
+}
+
+// frameBufs holds buffers for encoding notifications that come from the
+// store; live ones come encoded.
+var frameBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 512)
+	return &b
+}}
+
+// sendNotifications sends ns in order: ev's own notification as ev.Frame,
+// encoded once for all of the recipient's sockets, any other one encoded
+// here. It returns false when a write failed.
+func (s *socket) sendNotifications(ns []social.Notification, ev social.Event) bool {
+	if len(ns) == 0 {
+		return true
+	}
+	bp := frameBufs.Get().(*[]byte)
+	defer frameBufs.Put(bp)
+	for i := range ns {
+		n := &ns[i]
+		var frame []byte
+		if ev.Notification != nil && n.ID == ev.Notification.ID && len(ev.Frame) > 0 {
+			frame = ev.Frame
+		} else {
+			*bp = social.AppendFrame((*bp)[:0], n)
+			frame = *bp
+		}
+		if s.send(frame) != nil {
+			s.writeFailed()
+			return false
+		}
+	}
+	return true
+}
+
+// send writes one text frame within the write timeout.
+func (s *socket) send(frame []byte) error {
+	if err := s.conn.SetWriteDeadline(time.Now().Add(s.h.writeTimeout)); err != nil {
+		return err
+	}
+	return s.conn.WriteMessage(websocket.TextMessage, frame)
+}
+
+// feedClosed ends the socket when the broker closed its subscription.
+func (s *socket) feedClosed() {
+	switch err := s.feed.Err(); {
+	case errors.Is(err, social.ErrSlowConsumer):
+		s.finish(closeTooSlow, reasonTooSlow)
+	case errors.Is(err, social.ErrBrokerClosed) || s.ctx.Err() != nil:
+		s.finish(websocket.CloseGoingAway, reasonShuttingDown)
+	default:
+		s.h.log.ErrorContext(s.ctx, "plain socket: subscription ended", "path", redactedPath, "user_id", s.userID, "err", err)
+		s.finish(websocket.CloseInternalServerErr, reasonInternalError)
+	}
+}
+
+// storeFailed ends the socket after a store error: 1001 if the server is
+// shutting down, else 1011 (and the error is logged).
+func (s *socket) storeFailed(err error) {
+	if s.ctx.Err() != nil {
+		s.finish(websocket.CloseGoingAway, reasonShuttingDown)
+		return
+	}
+	s.h.log.ErrorContext(s.ctx, "plain socket: read notifications", "path", redactedPath, "user_id", s.userID, "err", err)
+	s.finish(websocket.CloseInternalServerErr, reasonInternalError)
+}
+
+// finish ends the socket from the writer's side and sends the close frame
+// (or, if the reader decided first, whatever it decided).
+func (s *socket) finish(code int, reason string) {
+	s.end(code, reason, true)
+	s.writeClose()
+}
+
+// writeFailed ends the socket after a failed write: the connection is
+// broken, so it is closed without a close frame, which also stops the
+// reader.
+func (s *socket) writeFailed() {
+	s.end(websocket.CloseAbnormalClosure, reasonWriteFailed, false)
+	_ = s.conn.Close()
+}
+
+// writeClose sends the close frame if the socket's end calls for one, then
+// gives the client CloseTimeout to answer it. If the frame cannot be sent
+// the connection is closed at once. Only the writer calls it, after end.
+func (s *socket) writeClose() {
+	if !s.sendClose {
+		return
+	}
+	err := s.conn.WriteControl(websocket.CloseMessage, wsconn.FormatClose(s.code, s.reason), time.Now().Add(s.h.writeTimeout))
+	if err != nil {
+		_ = s.conn.Close()
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	_ = s.conn.SetReadDeadline(time.Now().Add(s.h.closeTimeout))
+}

@@ -1,0 +1,61 @@
+// Package wsconn is the one websocket policy of the server, shared by the
+// plain notification socket (/ws/{token}/) and the GraphQL socket (/query),
+// on github.com/gorilla/websocket.
+//
+// # Policy
+//
+// Config holds it: which browser origins may open a socket, the buffer
+// sizes and the write timeout. Writes go through a write buffer taken from
+// a pool shared by every socket with the same WriteBufferSize, so an idle
+// socket holds no write buffer; by default it reads through the read buffer
+// net/http already holds for the connection, so it holds no read buffer of
+// its own either.
+//
+// The origin check (Config.CheckOrigin) allows a request without an Origin
+// header (a non-browser client), an Origin whose host is the request's Host
+// (the playground served by this server), and an Origin listed in
+// Config.AllowedOrigins; anything else is refused with HTTP 403 before the
+// upgrade.
+//
+// # The plain socket
+//
+// Config.Upgrader returns the gorilla Upgrader that applies the policy; the
+// plain socket package owns the connection it returns.
+//
+// # The GraphQL socket
+//
+// GraphQL implements gqlgen's transport.WebsocketImplementation: set it as
+// the Implementation of gqlgen's transport.Websocket. Its connections write
+// JSON with the write timeout, report a normal close (1000, 1001, 1005) as
+// transport.ErrWebsocketClosed, and enforce gqlgen's read limit and read
+// deadline.
+//
+// gqlgen owns the connection, but the application sometimes has to close
+// it from outside, with a code of its own: logout closes the sockets opened
+// with the revoked token with 4401. For that, wrap the GraphQL handler in
+// Track and call Close with any context derived from the request's, such as
+// the one gqlgen passes to the transport's InitFunc:
+//
+//	srv.AddTransport(transport.Websocket{
+//		Implementation: wsconn.GraphQL{Config: cfg},
+//		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+//			// ... authenticate, then watch for the revocation:
+//			go func() {
+//				select {
+//				case <-revoked:
+//					wsconn.Close(ctx, 4401, "Unauthorized")
+//				case <-ctx.Done(): // the connection ended
+//				}
+//			}()
+//			return ctx, nil, nil
+//		},
+//	})
+//	mux.Handle("/query", wsconn.Track(srv))
+//
+// Close writes the close frame (with the write timeout) and closes the TCP
+// connection; gqlgen's reader then fails, and gqlgen ends the connection's
+// operations and calls its CloseFunc as it does for any dropped connection
+// (with code 1000: gqlgen does not know the code Close sent). The goroutine
+// that calls Close must itself end when the connection does (select on
+// ctx.Done(), which gqlgen cancels then): Close does not stop it.
+package wsconn
