@@ -1,0 +1,165 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/pulse-social/pulse/graph"
+	"github.com/pulse-social/pulse/internal/social"
+	"github.com/pulse-social/pulse/internal/wsconn"
+)
+
+// GraphQL websocket close codes.
+const (
+	closeUnauthorized = 4401 // the token was revoked (logout)
+	closeForbidden    = 4403 // a bad token at connection_init
+	closeTooSlow      = 4008
+)
+
+// newGraphQL builds the gqlgen server for production: explicit transports,
+// a query cache, persisted queries, a complexity limit, errors that carry
+// the domain's codes, and panics turned into GraphQL errors.
+func newGraphQL(cfg Config) *handler.Server {
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{
+		Resolvers: &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger},
+	}))
+	srv.AddTransport(transport.Websocket{
+		Implementation:        wsconn.GraphQL{Config: cfg.Websocket},
+		InitFunc:              initFunc(cfg.Service, cfg.Logger),
+		InitTimeout:           10 * time.Second,
+		KeepAlivePingInterval: cfg.PingInterval,
+		PingPongInterval:      cfg.PingInterval,
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if cfg.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+
+	srv.SetErrorPresenter(errorPresenter(cfg.Logger))
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		cfg.Logger.ErrorContext(ctx, "panic in resolver", "panic", v, "stack", string(debug.Stack()))
+		return &gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": string(social.CodeInternal)}}
+	})
+	return srv
+}
+
+// errorPresenter shows a domain error with its code (and the field at fault
+// for bad input), keeps gqlgen's own parse and validation errors, and shows
+// anything else as "internal error" while logging the cause.
+func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gerr := graphql.DefaultErrorPresenter(ctx, err)
+		var se *social.Error
+		if errors.As(err, &se) {
+			gerr.Message = se.Message
+			gerr.Extensions = map[string]any{"code": string(se.Code)}
+			if se.Field != "" {
+				gerr.Extensions["field"] = se.Field
+			}
+			return gerr
+		}
+		var inner *gqlerror.Error
+		if gerr.Err == nil || errors.As(gerr.Err, &inner) {
+			// gqlgen's own error: parse, validation, argument coercion,
+			// complexity. Its message is meant for the client.
+			if gerr.Extensions == nil {
+				gerr.Extensions = map[string]any{}
+			}
+			if _, ok := gerr.Extensions["code"]; !ok {
+				gerr.Extensions["code"] = string(social.CodeBadUserInput)
+			}
+			return gerr
+		}
+		log.ErrorContext(ctx, "graphql: internal error", "path", gerr.Path.String(), "err", err)
+		gerr.Message = "internal error"
+		gerr.Extensions = map[string]any{"code": string(social.CodeInternal)}
+		gerr.Err = nil
+		return gerr
+	}
+}
+
+// initFunc authenticates a GraphQL websocket at connection_init: the
+// payload's authorization (any case; "Bearer " optional) or else the upgrade
+// request's Authorization header. Without either the socket stays
+// anonymous (operations that need a user fail with UNAUTHENTICATED); a bad
+// token closes it with 4403. An authenticated socket is closed with 4401
+// when its token is revoked.
+func initFunc(svc *social.Service, log *slog.Logger) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		token := authorizationFrom(payload)
+		if token == "" {
+			token = headerAuthorization(ctx)
+		}
+		if token == "" {
+			return ctx, nil, nil
+		}
+		u, hash, err := svc.Authenticate(ctx, social.TokenFromAuthorization(token))
+		if err != nil {
+			if social.ErrorCode(err) != social.CodeUnauthenticated {
+				log.ErrorContext(ctx, "graphql websocket: authenticate", "err", err)
+			}
+			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, closeForbidden), "Forbidden: invalid access token")
+			return ctx, nil, errors.New("Forbidden: invalid access token")
+		}
+		sub, err := svc.Subscribe(ctx, u.ID)
+		if err != nil {
+			log.ErrorContext(ctx, "graphql websocket: subscribe to revocations", "err", err)
+			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, 1011), "internal error")
+			return ctx, nil, errors.New("internal error")
+		}
+		go closeOnRevoke(ctx, sub, hash)
+		return social.WithAuth(ctx, u, hash), nil, nil
+	}
+}
+
+// closeOnRevoke closes the connection of ctx when the session with this
+// token hash is revoked. It returns when ctx ends (the connection closed) or
+// the subscription does, and closes the subscription.
+func closeOnRevoke(ctx context.Context, sub social.Subscription, hash []byte) {
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-sub.Events():
+			if !ok {
+				if errors.Is(sub.Err(), social.ErrSlowConsumer) {
+					wsconn.Close(ctx, closeTooSlow, "too slow")
+				}
+				return
+			}
+			if ev.Kind == social.EventRevoke && bytes.Equal(ev.TokenHash, hash) {
+				wsconn.Close(ctx, closeUnauthorized, "Unauthorized: access token revoked")
+				return
+			}
+		}
+	}
+}
+
+func authorizationFrom(p transport.InitPayload) string {
+	for k, v := range p {
+		if s, ok := v.(string); ok && strings.EqualFold(k, "authorization") {
+			return s
+		}
+	}
+	return ""
+}

@@ -1,0 +1,146 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/pulse-social/pulse/internal/social"
+	"github.com/pulse-social/pulse/internal/wsconn"
+)
+
+// Config is what the HTTP surface needs. Zero values are documented per
+// field.
+type Config struct {
+	// Service runs every action. Required.
+	Service *social.Service
+	// Logger receives access and error logs; nil discards them.
+	Logger *slog.Logger
+	// Websocket is the policy shared by both sockets (origins, buffers,
+	// write timeout).
+	Websocket wsconn.Config
+	// PlainSocket serves /ws/{token}/. Required.
+	PlainSocket http.Handler
+	// Playground serves the GraphiQL page at / and its assets under
+	// /playground/; nil serves no playground.
+	Playground http.Handler
+	// Ready reports whether the server can serve (store and broker
+	// reachable, not shutting down); nil means always ready.
+	Ready func(context.Context) error
+	// Introspection enables GraphQL introspection (the playground needs it).
+	Introspection bool
+	// ComplexityLimit bounds a GraphQL operation's complexity; 0 means 1000.
+	ComplexityLimit int
+	// PingInterval is the GraphQL websocket keepalive; 0 means 25s.
+	PingInterval time.Duration
+	// MaxBodyBytes bounds a GraphQL request body; 0 means 1 MiB.
+	MaxBodyBytes int64
+}
+
+// New returns the server's HTTP handler.
+func New(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ComplexityLimit == 0 {
+		cfg.ComplexityLimit = 1000
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = 25 * time.Second
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID)
+	r.Use(accessLog(cfg.Logger))
+	r.Use(recoverer(cfg.Logger))
+
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeText(w, http.StatusOK, "ok")
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Ready != nil {
+			if err := cfg.Ready(r.Context()); err != nil {
+				writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+				return
+			}
+		}
+		writeText(w, http.StatusOK, "ready")
+	})
+
+	gql := newGraphQL(cfg)
+	r.With(cors(cfg.Websocket.AllowedOrigins), limitBody(cfg.MaxBodyBytes), authenticate(cfg.Service, cfg.Logger), wsconn.Track).
+		Handle("/query", gql)
+
+	r.Handle("/ws/{token}", cfg.PlainSocket)
+	r.Handle("/ws/{token}/", cfg.PlainSocket)
+
+	if cfg.Playground != nil {
+		r.Get("/", cfg.Playground.ServeHTTP)
+		r.Get("/playground/*", cfg.Playground.ServeHTTP)
+	}
+	return r
+}
+
+type authorizationKey struct{}
+
+// authenticate resolves the Authorization header of a GraphQL request. No
+// header: the request goes on anonymous, and fields that need a user fail
+// with UNAUTHENTICATED. A bad, expired or revoked token: HTTP 401 before
+// anything runs. Websocket upgrades are authenticated at connection_init,
+// where the header is one of the two places the token may come from.
+func authenticate(svc *social.Service, log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := r.Header.Get("Authorization")
+			if h == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if r.Header.Get("Upgrade") != "" {
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authorizationKey{}, h)))
+				return
+			}
+			u, hash, err := svc.Authenticate(r.Context(), social.TokenFromAuthorization(h))
+			if err != nil {
+				status := http.StatusUnauthorized
+				if social.ErrorCode(err) != social.CodeUnauthenticated {
+					log.ErrorContext(r.Context(), "authenticate", "err", err)
+					status = http.StatusInternalServerError
+				}
+				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+				writeGraphQLError(w, status, social.ErrorMessage(err), social.ErrorCode(err))
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(social.WithAuth(r.Context(), u, hash)))
+		})
+	}
+}
+
+// headerAuthorization returns the Authorization header of the websocket
+// upgrade request of ctx, if it had one.
+func headerAuthorization(ctx context.Context) string {
+	h, _ := ctx.Value(authorizationKey{}).(string)
+	return h
+}
+
+func writeGraphQLError(w http.ResponseWriter, status int, message string, code social.Code) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"errors": []any{map[string]any{"message": message, "extensions": map[string]any{"code": code}}},
+	})
+}
+
+func writeText(w http.ResponseWriter, status int, text string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(text + "\n"))
+}

@@ -1,0 +1,278 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// gqlSocket is a GraphQL websocket client speaking either
+// graphql-transport-ws or the legacy graphql-ws protocol.
+type gqlSocket struct {
+	tb     testing.TB
+	conn   *websocket.Conn
+	legacy bool
+}
+
+type wsMessage struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// MustDial opens a GraphQL socket and sends connection_init with payload.
+func (s *testServer) MustDial(tb testing.TB, protocol string, header http.Header, payload map[string]any) *gqlSocket {
+	tb.Helper()
+	d := websocket.Dialer{Subprotocols: []string{protocol}, HandshakeTimeout: 5 * time.Second}
+	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/query", header)
+	if err != nil {
+		tb.Fatalf("dial: %v (%v)", err, resp)
+	}
+	if conn.Subprotocol() != protocol {
+		tb.Fatalf("negotiated %q, want %q", conn.Subprotocol(), protocol)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	c := &gqlSocket{tb: tb, conn: conn, legacy: protocol == "graphql-ws"}
+	p, _ := json.Marshal(payload)
+	c.send(wsMessage{Type: "connection_init", Payload: p})
+	return c
+}
+
+func (c *gqlSocket) send(m wsMessage) {
+	c.tb.Helper()
+	if err := c.conn.WriteJSON(m); err != nil {
+		c.tb.Fatalf("write: %v", err)
+	}
+}
+
+// next reads the next message that is not a keepalive or ping.
+func (c *gqlSocket) next() (wsMessage, error) {
+	for {
+		_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var m wsMessage
+		if err := c.conn.ReadJSON(&m); err != nil {
+			return m, err
+		}
+		switch m.Type {
+		case "ka", "ping", "pong":
+			if m.Type == "ping" {
+				c.send(wsMessage{Type: "pong"})
+			}
+			continue
+		}
+		return m, nil
+	}
+}
+
+// MustAck waits for connection_ack.
+func (c *gqlSocket) MustAck() {
+	c.tb.Helper()
+	m, err := c.next()
+	if err != nil || m.Type != "connection_ack" {
+		c.tb.Fatalf("want connection_ack, got %+v, %v", m, err)
+	}
+}
+
+// Subscribe starts an operation with this id.
+func (c *gqlSocket) Subscribe(id, query string, vars map[string]any) {
+	c.tb.Helper()
+	p, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	typ := "subscribe"
+	if c.legacy {
+		typ = "start"
+	}
+	c.send(wsMessage{ID: id, Type: typ, Payload: p})
+}
+
+// MustData reads the next result of operation id and decodes data[field].
+func (c *gqlSocket) MustData(id, field string, v any) {
+	c.tb.Helper()
+	m, err := c.next()
+	if err != nil {
+		c.tb.Fatalf("read: %v", err)
+	}
+	want := "next"
+	if c.legacy {
+		want = "data"
+	}
+	if m.Type != want || m.ID != id {
+		c.tb.Fatalf("want %s for %s, got %+v (%s)", want, id, m, m.Payload)
+	}
+	var p struct {
+		Data   map[string]json.RawMessage
+		Errors []gqlError
+	}
+	if err := json.Unmarshal(m.Payload, &p); err != nil || len(p.Errors) > 0 {
+		c.tb.Fatalf("payload %s: %v", m.Payload, err)
+	}
+	if err := json.Unmarshal(p.Data[field], v); err != nil {
+		c.tb.Fatalf("decode %s: %v", p.Data[field], err)
+	}
+}
+
+// MustClose waits for the server to close the socket and returns the code.
+func (c *gqlSocket) MustClose() (int, string) {
+	c.tb.Helper()
+	for {
+		_, err := c.next()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code, ce.Text
+		}
+		c.tb.Fatalf("want a close frame, got %v", err)
+	}
+}
+
+func TestGraphQLSocketNotifications(t *testing.T) {
+	for _, protocol := range []string{"graphql-transport-ws", "graphql-ws"} {
+		t.Run(protocol, func(t *testing.T) {
+			s := MustServer(t)
+			oliver, _ := s.MustRegister(t, "Oliver")
+			john, _ := s.MustRegister(t, "John")
+			post := s.MustPost(t, oliver, "post")
+
+			ws := s.MustDial(t, protocol, nil, map[string]any{"authorization": "Bearer " + oliver})
+			ws.MustAck()
+			ws.Subscribe("n", `subscription{notifications{`+notificationFields+`}}`, nil)
+			ws.Subscribe("u", `subscription{unreadCount}`, nil)
+			var count int
+			ws.MustData("u", "unreadCount", &count)
+			if count != 0 {
+				t.Fatalf("initial unreadCount %d", count)
+			}
+			// The subscription is live once unreadCount answered? Not
+			// necessarily for "n": make sure by retrying the action.
+			var r struct{ ID string }
+			deadline := time.Now().Add(5 * time.Second)
+			var got notification
+			for {
+				s.MustDo(t, john, `mutation($p:ID!){reactToPost(postId:$p,kind:LAUGH){id}}`, map[string]any{"p": post}, "reactToPost", &r)
+				m := readUntil(t, ws, "n")
+				if m != nil {
+					got = *m
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no notification")
+				}
+			}
+			if got.Message != "John reacted to your post" || got.Action != "REACTION" || got.ActionID != r.ID || got.ByUser != "John" ||
+				got.ActionContent == nil || *got.ActionContent != "laugh" || got.Affected == nil || *got.Affected != "POST" ||
+				got.AffectedID == nil || *got.AffectedID != post || got.Read || got.ID == "" || got.CreatedAt == "" {
+				t.Fatalf("notification = %+v", got)
+			}
+		})
+	}
+}
+
+// readUntil reads results until one for operation "n" arrives (returning
+// it) or unreadCount results stop coming within a second (returning nil).
+func readUntil(t *testing.T, ws *gqlSocket, id string) *notification {
+	t.Helper()
+	for {
+		_ = ws.conn.SetReadDeadline(time.Now().Add(time.Second))
+		var m wsMessage
+		if err := ws.conn.ReadJSON(&m); err != nil {
+			return nil
+		}
+		if m.ID != id {
+			continue
+		}
+		var p struct {
+			Data struct{ Notifications notification }
+		}
+		if err := json.Unmarshal(m.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		return &p.Data.Notifications
+	}
+}
+
+func TestGraphQLSocketResumeAndUnread(t *testing.T) {
+	s := MustServer(t)
+	alice, _ := s.MustRegister(t, "Alice")
+	bob, _ := s.MustRegister(t, "Bob")
+	post := s.MustPost(t, alice, "post")
+	for i := range 5 {
+		s.MustDo(t, bob, `mutation($p:ID!,$b:String!){createComment(postId:$p,body:$b){id}}`, map[string]any{"p": post, "b": fmt.Sprint(i)}, "createComment", nil)
+	}
+	stored := s.MustNotifications(t, alice) // newest first
+	after := stored[3].ID                   // the second oldest
+
+	ws := s.MustDial(t, "graphql-transport-ws", http.Header{"Authorization": {"Bearer " + alice}}, nil)
+	ws.MustAck()
+	ws.Subscribe("n", `subscription($a:ID){notifications(after:$a){id actionContent}}`, map[string]any{"a": after})
+	for _, want := range []string{"2", "3", "4"} {
+		var n struct{ ID, ActionContent string }
+		ws.MustData("n", "notifications", &n)
+		if n.ActionContent != want {
+			t.Fatalf("replayed %+v, want comment %s", n, want)
+		}
+	}
+	s.MustDo(t, bob, `mutation($p:ID!){createComment(postId:$p,body:"live"){id}}`, map[string]any{"p": post}, "createComment", nil)
+	var live struct{ ID, ActionContent string }
+	ws.MustData("n", "notifications", &live)
+	if live.ActionContent != "live" {
+		t.Fatalf("live = %+v", live)
+	}
+
+	ws.Subscribe("u", `subscription{unreadCount}`, nil)
+	var count int
+	ws.MustData("u", "unreadCount", &count)
+	if count != 6 {
+		t.Fatalf("unreadCount %d, want 6", count)
+	}
+	s.MustDo(t, alice, `mutation{markNotificationsRead(all:true)}`, nil, "markNotificationsRead", nil)
+	ws.MustData("u", "unreadCount", &count)
+	if count != 0 {
+		t.Fatalf("unreadCount after marking read %d, want 0", count)
+	}
+}
+
+func TestGraphQLSocketAuth(t *testing.T) {
+	s := MustServer(t)
+	token, _ := s.MustRegister(t, "Alice")
+	for _, protocol := range []string{"graphql-transport-ws", "graphql-ws"} {
+		t.Run(protocol+"/BadToken", func(t *testing.T) {
+			ws := s.MustDial(t, protocol, nil, map[string]any{"Authorization": "Bearer nope"})
+			if code, _ := ws.MustClose(); code != 4403 {
+				t.Fatalf("close code %d, want 4403", code)
+			}
+		})
+		t.Run(protocol+"/Logout", func(t *testing.T) {
+			var p struct{ AccessToken string }
+			s.MustDo(t, "", `mutation{login(username:"alice",password:"password-Alice"){accessToken}}`, nil, "login", &p)
+			ws := s.MustDial(t, protocol, nil, map[string]any{"authorization": p.AccessToken})
+			ws.MustAck()
+			ws.Subscribe("u", `subscription{unreadCount}`, nil)
+			var n int
+			ws.MustData("u", "unreadCount", &n)
+			s.MustDo(t, p.AccessToken, `mutation{logout}`, nil, "logout", nil)
+			if code, _ := ws.MustClose(); code != 4401 {
+				t.Fatalf("close code %d, want 4401", code)
+			}
+		})
+		t.Run(protocol+"/Anonymous", func(t *testing.T) {
+			ws := s.MustDial(t, protocol, nil, nil)
+			ws.MustAck()
+			ws.Subscribe("n", `subscription{notifications{id}}`, nil)
+			m, err := ws.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(m.Payload), "UNAUTHENTICATED") {
+				t.Fatalf("anonymous subscription got %+v (%s)", m, m.Payload)
+			}
+		})
+	}
+	_ = token
+}

@@ -1,0 +1,193 @@
+// Command pulse is the realtime notification server: GraphQL at /query
+// (HTTP and websockets), the plain JSON notification socket at
+// /ws/{token}/, the playground at /, health at /healthz and /readyz.
+//
+// With no configuration it runs on an embedded SQLite file and an
+// in-process broker; `pulse --help` lists the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pulse-social/pulse/internal/fanout"
+	"github.com/pulse-social/pulse/internal/httpapi"
+	"github.com/pulse-social/pulse/internal/inproc"
+	"github.com/pulse-social/pulse/internal/plainws"
+	"github.com/pulse-social/pulse/internal/playground"
+	"github.com/pulse-social/pulse/internal/social"
+	"github.com/pulse-social/pulse/internal/sqlite"
+	"github.com/pulse-social/pulse/internal/wsconn"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "pulse:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is cancelled, then shuts down gracefully.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+
+	store, err := openStore(ctx, cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	broker, closeBroker, err := openBroker(cfg.Broker)
+	if err != nil {
+		return err
+	}
+	defer closeBroker()
+
+	svc := social.NewService(store, broker, social.Config{
+		TokenTTL: cfg.TokenTTL,
+		OnPublishError: func(err error) {
+			log.Warn("publish failed; subscribers will catch up from the store", "err", err)
+		},
+	})
+	var draining atomic.Bool
+	ws := wsconn.Config{AllowedOrigins: cfg.AllowedOrigins}
+	handler := httpapi.New(httpapi.Config{
+		Service:       svc,
+		Logger:        log,
+		Websocket:     ws,
+		PlainSocket:   plainws.New(svc, plainws.Config{Websocket: ws, Logger: log}),
+		Playground:    playground.Handler("/query"),
+		Introspection: cfg.Introspection,
+		Ready: func(ctx context.Context) error {
+			if draining.Load() {
+				return errors.New("shutting down")
+			}
+			if err := store.Ping(ctx); err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
+			if p, ok := broker.(interface{ Ping(context.Context) error }); ok {
+				if err := p.Ping(ctx); err != nil {
+					return fmt.Errorf("broker: %w", err)
+				}
+			}
+			return nil
+		},
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	// Cancelling baseCtx ends every request, including the websockets that
+	// http.Server.Shutdown does not touch once they are hijacked.
+	baseCtx, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	var handlers sync.WaitGroup
+	srv := &http.Server{
+		Handler:           tracked(&handlers, handler),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/", "db", storeKind(cfg.DB), "broker", brokerKind(cfg.Broker))
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	draining.Store(true)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	cancelBase()
+	err = srv.Shutdown(shutdownCtx)
+	<-served
+	waitFor(shutdownCtx, &handlers)
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// tracked counts running handlers, hijacked websockets included, so that
+// shutdown can wait for them.
+func tracked(wg *sync.WaitGroup, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wg.Add(1)
+		defer wg.Done()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func waitFor(ctx context.Context, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func openStore(ctx context.Context, dsn string) (social.Store, error) {
+	switch {
+	case dsn == "":
+		return sqlite.Open(ctx, defaultDB)
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return nil, errors.New("--db: this build has no PostgreSQL store")
+	default:
+		return sqlite.Open(ctx, dsn)
+	}
+}
+
+func openBroker(url string) (social.Broker, func(), error) {
+	switch {
+	case url == "", url == "inproc":
+		b := inproc.New(fanout.Config{})
+		return b, b.Close, nil
+	default:
+		return nil, nil, fmt.Errorf("--broker: unsupported broker %q", url)
+	}
+}
+
+func storeKind(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres") {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+func brokerKind(url string) string {
+	if strings.HasPrefix(url, "redis") {
+		return "redis"
+	}
+	return "inproc"
+}
