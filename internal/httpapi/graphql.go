@@ -118,7 +118,7 @@ func initFunc(svc *social.Service, log *slog.Logger) transport.WebsocketInitFunc
 				log.ErrorContext(ctx, "graphql websocket: authenticate", "err", err)
 			}
 			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, closeForbidden), "Forbidden: invalid access token")
-			return ctx, nil, errors.New("Forbidden: invalid access token")
+			return ctx, nil, errors.New("invalid access token")
 		}
 		sub, err := svc.Subscribe(ctx, u.ID)
 		if err != nil {

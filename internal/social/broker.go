@@ -8,12 +8,16 @@ type Broker interface {
 	// Publish sends each event to every current subscriber of its UserID. It
 	// never waits for a subscriber: one whose queue is full is cut off with
 	// ErrSlowConsumer. An error means the events may not have been delivered
-	// (the broker is closed or unreachable); they are stored, so subscribers
-	// catch up when they resume.
+	// (ErrBrokerClosed after the broker closed, or it is unreachable); they
+	// are stored, so subscribers catch up when they resume.
 	Publish(ctx context.Context, events ...Event) error
 
-	// Subscribe returns a subscription to userID's events. The caller must
-	// Close it when done.
+	// Subscribe returns a subscription to userID's events. It returns only
+	// once the subscription is live: it receives every event published, in
+	// any process, after Subscribe returns (OpenFeed relies on this to read
+	// the store after subscribing). It fails with ctx's error if ctx is done,
+	// and with ErrBrokerClosed after the broker closed. The caller must Close
+	// the subscription when done.
 	Subscribe(ctx context.Context, userID int64) (Subscription, error)
 }
 
@@ -29,8 +33,9 @@ type Subscription interface {
 	// Err returns why Events was closed: nil after Close, ErrSlowConsumer,
 	// or ErrBrokerClosed. It returns nil while Events is open.
 	Err() error
-	// Close ends the subscription and closes Events. It is safe to call more
-	// than once and from any goroutine.
+	// Close ends the subscription: when it returns, Events is closed (events
+	// queued before may still be received). It is safe to call more than
+	// once and from any goroutine.
 	Close()
 }
 

@@ -1,0 +1,210 @@
+package social_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/pulse-social/pulse/internal/fanout"
+	"github.com/pulse-social/pulse/internal/inproc"
+	"github.com/pulse-social/pulse/internal/social"
+	"github.com/pulse-social/pulse/internal/sqlite"
+)
+
+// MustService returns a Service on a fresh in-memory SQLite store and an
+// in-process broker, and the store.
+func MustService(tb testing.TB) (*social.Service, social.Store) {
+	tb.Helper()
+	store, err := sqlite.Open(context.Background(), ":memory:")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	broker := inproc.New(fanout.Config{})
+	tb.Cleanup(func() {
+		broker.Close()
+		store.Close()
+	})
+	return social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost}), store
+}
+
+func MustRegister(tb testing.TB, svc *social.Service, name string) social.User {
+	tb.Helper()
+	u, _, err := svc.Register(context.Background(), name, "password-"+name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
+// failingStore fails every AddNotifications, as a full disk or a lost
+// connection would in the middle of an action.
+type failingStore struct{ social.Store }
+
+type failingTx struct{ social.Tx }
+
+var errDiskFull = errors.New("disk full")
+
+func (s failingStore) Update(ctx context.Context, fn func(social.Tx) error) error {
+	return s.Store.Update(ctx, func(tx social.Tx) error { return fn(failingTx{tx}) })
+}
+
+func (failingTx) AddNotifications(context.Context, []social.Notification) ([]social.Notification, error) {
+	return nil, errDiskFull
+}
+
+func TestActionWhoseNotificationsFailLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	svc, store := MustService(t)
+	broken := social.NewService(failingStore{store}, inproc.New(fanout.Config{}), social.Config{})
+	alice := MustRegister(t, svc, "alice")
+	bob := MustRegister(t, svc, "bob")
+
+	if _, err := broken.Follow(ctx, bob, "alice"); !errors.Is(err, errDiskFull) {
+		t.Fatalf("follow: %v", err)
+	}
+	if followers, _, _ := svc.FollowCounts(ctx, alice.ID); followers != 0 {
+		t.Fatalf("the failed follow was kept: %d followers", followers)
+	}
+	if _, err := svc.Follow(ctx, bob, "alice"); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := broken.CreatePost(ctx, alice, "lost"); !errors.Is(err, errDiskFull) {
+		t.Fatalf("create post: %v", err)
+	}
+	if _, err := svc.Post(ctx, 1); social.ErrorCode(err) != social.CodeNotFound {
+		t.Fatalf("the failed post was kept: %v", err)
+	}
+	post, err := svc.CreatePost(ctx, alice, "kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broken.CreateComment(ctx, bob, post.ID, "lost", 0); !errors.Is(err, errDiskFull) {
+		t.Fatalf("create comment: %v", err)
+	}
+	if cs, _ := svc.Comments(ctx, post.ID); len(cs) != 0 {
+		t.Fatalf("the failed comment was kept: %+v", cs)
+	}
+	if _, err := broken.React(ctx, bob, social.ContentPost, post.ID, social.ReactionLike); !errors.Is(err, errDiskFull) {
+		t.Fatalf("react: %v", err)
+	}
+	if rs, _ := svc.Reactions(ctx, social.ContentPost, post.ID); len(rs) != 0 {
+		t.Fatalf("the failed reaction was kept: %+v", rs)
+	}
+	page, err := svc.Notifications(ctx, alice.ID, 10, 0, false)
+	if err != nil || len(page.Items) != 1 || page.Items[0].Action != social.ActionFollowing || page.Items[0].Seq != 1 {
+		t.Fatalf("alice's notifications = %+v, %v; want only bob's follow, seq 1", page.Items, err)
+	}
+}
+
+func TestSameReactionTwiceNotifiesOnce(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := MustService(t)
+	alice := MustRegister(t, svc, "alice")
+	bob := MustRegister(t, svc, "bob")
+	post, _ := svc.CreatePost(ctx, alice, "p")
+	for _, k := range []social.ReactionKind{social.ReactionLike, social.ReactionLike, social.ReactionSad, social.ReactionSad} {
+		if _, err := svc.React(ctx, bob, social.ContentPost, post.ID, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, _ := svc.Notifications(ctx, alice.ID, 10, 0, false)
+	if len(page.Items) != 2 || page.Items[0].ActionContent != "sad" || page.Items[1].ActionContent != "like" {
+		t.Fatalf("notifications = %+v, want like then sad", page.Items)
+	}
+}
+
+// TestFeedOrdersWhateverTheBrokerDoes delivers a recipient's events to a
+// feed out of order and twice: the feed returns each notification once, in
+// order, reading what it has not seen yet from the store.
+func TestFeedOrdersWhateverTheBrokerDoes(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := MustService(t)
+	alice := MustRegister(t, svc, "alice")
+	bob := MustRegister(t, svc, "bob")
+	post, _ := svc.CreatePost(ctx, alice, "p")
+
+	sub, err := svc.Subscribe(ctx, alice.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	zero := int64(0)
+	feed, err := svc.OpenFeed(ctx, alice.ID, &zero)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+
+	var events []social.Event
+	for _, body := range []string{"1", "2", "3", "4"} {
+		if _, err := svc.CreateComment(ctx, bob, post.ID, body, 0); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-sub.Events():
+			events = append(events, ev)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event")
+		}
+	}
+	var got []string
+	for _, i := range []int{2, 0, 1, 2, 3, 3} {
+		ns, err := feed.Admit(ctx, events[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range ns {
+			got = append(got, n.ActionContent)
+		}
+	}
+	if want := "[1 2 3 4]"; fmtSlice(got) != want {
+		t.Fatalf("feed gave %v, want %s", got, want)
+	}
+	if feed.LastID() != events[3].Notification.ID {
+		t.Fatalf("LastID %d, want %d", feed.LastID(), events[3].Notification.ID)
+	}
+}
+
+func fmtSlice(s []string) string {
+	out := "["
+	for i, v := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += v
+	}
+	return out + "]"
+}
+
+func TestRegisterAndAuthenticate(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	store, err := sqlite.Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	broker := inproc.New(fanout.Config{})
+	defer broker.Close()
+	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost, TokenTTL: time.Hour, Now: func() time.Time { return now }})
+
+	u, token, err := svc.Register(ctx, "Alice", "password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, hash, err := svc.Authenticate(ctx, token)
+	if err != nil || got.ID != u.ID || len(hash) != 32 {
+		t.Fatalf("authenticate: %+v %v", got, err)
+	}
+	now = now.Add(time.Hour + time.Second)
+	if _, _, err := svc.Authenticate(ctx, token); social.ErrorCode(err) != social.CodeUnauthenticated {
+		t.Fatalf("expired token: %v", err)
+	}
+	if _, _, err := svc.Register(ctx, "alice", "password"); social.ErrorCode(err) != social.CodeConflict {
+		t.Fatalf("taken username: %v", err)
+	}
+}
