@@ -32,14 +32,20 @@ type testServer struct {
 
 func MustServer(tb testing.TB) *testServer {
 	tb.Helper()
+	return MustServerWith(tb, fanout.Config{}, wsconn.Config{})
+}
+
+// MustServerWith is MustServer with the broker and websocket policy
+// configured by cfg and ws.
+func MustServerWith(tb testing.TB, cfg fanout.Config, ws wsconn.Config) *testServer {
+	tb.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, ":memory:")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	broker := inproc.New(fanout.Config{})
+	broker := inproc.New(cfg)
 	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost})
-	ws := wsconn.Config{}
 	h := httpapi.New(httpapi.Config{
 		Service:       svc,
 		Websocket:     ws,

@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/pulse-social/pulse/internal/fanout"
+	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
 // gqlSocket is a GraphQL websocket client speaking either
@@ -29,7 +34,27 @@ type wsMessage struct {
 // MustDial opens a GraphQL socket and sends connection_init with payload.
 func (s *testServer) MustDial(tb testing.TB, protocol string, header http.Header, payload map[string]any) *gqlSocket {
 	tb.Helper()
-	d := websocket.Dialer{Subprotocols: []string{protocol}, HandshakeTimeout: 5 * time.Second}
+	return s.MustDialWith(tb, nil, protocol, header, payload)
+}
+
+// smallReceiveBuffer makes a client socket's kernel receive buffer small,
+// so that a client that stops reading backs the server up quickly.
+func smallReceiveBuffer(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// MustDialWith is MustDial with control applied to the client's socket.
+func (s *testServer) MustDialWith(tb testing.TB, control func(network, address string, c syscall.RawConn) error, protocol string, header http.Header, payload map[string]any) *gqlSocket {
+	tb.Helper()
+	nd := &net.Dialer{Control: control}
+	d := websocket.Dialer{Subprotocols: []string{protocol}, HandshakeTimeout: 5 * time.Second, NetDialContext: nd.DialContext}
 	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/query", header)
 	if err != nil {
 		tb.Fatalf("dial: %v (%v)", err, resp)
@@ -53,8 +78,13 @@ func (c *gqlSocket) send(m wsMessage) {
 
 // next reads the next message that is not a keepalive or ping.
 func (c *gqlSocket) next() (wsMessage, error) {
+	return c.nextWithin(5 * time.Second)
+}
+
+// nextWithin is next with a deadline.
+func (c *gqlSocket) nextWithin(d time.Duration) (wsMessage, error) {
 	for {
-		_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = c.conn.SetReadDeadline(time.Now().Add(d))
 		var m wsMessage
 		if err := c.conn.ReadJSON(&m); err != nil {
 			return m, err
@@ -275,4 +305,74 @@ func TestGraphQLSocketAuth(t *testing.T) {
 		})
 	}
 	_ = token
+}
+
+// TestGraphQLSlowSubscriber stops reading a subscription while notifications
+// keep coming: the subscription ends with SLOW_CONSUMER and the id to
+// resume from, another user's subscription is not held up, and resuming
+// from that id misses nothing.
+func TestGraphQLSlowSubscriber(t *testing.T) {
+	// A long write timeout: the slow socket must be cut off for being slow,
+	// not dropped for a write that timed out.
+	s := MustServerWith(t, fanout.Config{QueueSize: 8}, wsconn.Config{WriteTimeout: 2 * time.Minute})
+	author, _ := s.MustRegister(t, "Author")
+	slowToken, _ := s.MustRegister(t, "Slow")
+	fastToken, _ := s.MustRegister(t, "Fast")
+	s.MustFollow(t, slowToken, "author")
+	s.MustFollow(t, fastToken, "author")
+
+	slow := s.MustDialWith(t, smallReceiveBuffer, "graphql-transport-ws", nil, map[string]any{"authorization": slowToken})
+	slow.MustAck()
+	slow.Subscribe("n", `subscription{notifications{id actionContent}}`, nil)
+	fast := s.MustDial(t, "graphql-transport-ws", nil, map[string]any{"authorization": fastToken})
+	fast.MustAck()
+	fast.Subscribe("n", `subscription{notifications{id actionContent}}`, nil)
+
+	// 300 posts of 5,000 four-byte characters (6 MB) overflow the slow
+	// socket's small receive buffer and the server's send buffer (at most 4
+	// MB here), then its queue at the broker. The fast one reads every
+	// notification as it comes.
+	body := strings.Repeat("😀", 5000)
+	const posts = 300
+	for range posts {
+		s.MustPost(t, author, body)
+		var n struct{ ID string }
+		fast.MustData("n", "notifications", &n)
+	}
+
+	var after string
+	var received int
+	for {
+		m, err := slow.next()
+		if err != nil {
+			t.Fatalf("after %d results the slow socket ended with %v, want a SLOW_CONSUMER error", received, err)
+		}
+		if m.Type == "next" {
+			received++
+			continue
+		}
+		if m.Type != "error" || !strings.Contains(string(m.Payload), "SLOW_CONSUMER") {
+			t.Fatalf("got %+v (%s), want a SLOW_CONSUMER error", m, m.Payload)
+		}
+		var errs []gqlError
+		if err := json.Unmarshal(m.Payload, &errs); err != nil {
+			t.Fatal(err)
+		}
+		after, _ = errs[0].Extensions["after"].(string)
+		break
+	}
+	if after == "" || received == 0 || received >= posts {
+		t.Fatalf("received %d of %d, resume after %q", received, posts, after)
+	}
+
+	again := s.MustDial(t, "graphql-transport-ws", nil, map[string]any{"authorization": slowToken})
+	again.MustAck()
+	again.Subscribe("r", `subscription($a:ID){notifications(after:$a){id}}`, map[string]any{"a": after})
+	for i := received; i < posts; i++ {
+		var n struct{ ID string }
+		again.MustData("r", "notifications", &n)
+	}
+	if m, err := again.nextWithin(200 * time.Millisecond); err == nil {
+		t.Fatalf("got more than the %d posts: %+v", posts, m)
+	}
 }
