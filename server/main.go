@@ -27,6 +27,7 @@ import (
 	"github.com/pulse-social/pulse/internal/httpapi"
 	"github.com/pulse-social/pulse/internal/inproc"
 	"github.com/pulse-social/pulse/internal/plainws"
+	"github.com/pulse-social/pulse/internal/postgres"
 	"github.com/pulse-social/pulse/internal/playground"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/sqlite"
@@ -162,7 +163,7 @@ func openStore(ctx context.Context, dsn string) (social.Store, error) {
 	case dsn == "":
 		return sqlite.Open(ctx, defaultDB)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, errors.New("--db: this build has no PostgreSQL store")
+		return postgres.Open(ctx, dsn)
 	default:
 		return sqlite.Open(ctx, dsn)
 	}

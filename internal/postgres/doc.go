@@ -1,0 +1,62 @@
+// Package postgres implements social.Store on PostgreSQL, with the pgx
+// driver (github.com/jackc/pgx/v5) and its connection pool (pgxpool).
+//
+// # Connections
+//
+// Open takes a postgres:// or postgresql:// URL. The pool holds at most
+// four connections per CPU unless the URL's pool_max_conns says otherwise;
+// every pgx and pgxpool URL parameter works. Each connection prepares a
+// statement once and reuses it (pgx's statement cache). Reads outside
+// transactions run on any pooled connection, each statement seeing what
+// was committed when it started; every Store.Update is one READ COMMITTED
+// transaction on one connection. A transaction that PostgreSQL aborts for a
+// deadlock or a serialization failure is run again, fn included, a few
+// times.
+//
+// # Schema
+//
+// The schema is versioned: migrations/NNNN_name.sql, embedded in the
+// binary. Open applies those not recorded in the schema_migrations table
+// yet, all in one transaction that first takes a transaction-level
+// advisory lock (pg_advisory_xact_lock), so that several processes starting
+// at once against one database migrate it once, one after another.
+//
+// Times are timestamptz: a stored time keeps its microsecond and comes
+// back in UTC, and the values that the create methods return are already in
+// that form. Usernames are unique ignoring case (a unique index on
+// lower(username)) and keep their registered case.
+//
+// # Notifications
+//
+// Each user row has a notification_seq counter; notification ids come from
+// the sequence notification_ids. For each recipient, IDs and Seqs must
+// increase in commit order, also when transactions notifying the same
+// recipient run concurrently: subscribers resume "after ID x", and a
+// notification committed later with a smaller ID would be skipped. A plain
+// bigserial does not give that: ids are taken when rows are inserted, and
+// the transactions commit in another order.
+//
+// AddNotifications therefore, in the calling transaction, first locks the
+// recipients' user rows in ID order (SELECT ... ORDER BY id FOR NO KEY
+// UPDATE; a consistent order, so that transactions with overlapping
+// recipients do not deadlock), then bumps each recipient's counter by its
+// number of notifications, and only then takes ids from the sequence. Each
+// row lock is held until commit, so of two transactions notifying the same
+// recipient, the one that locked first commits first, and the other one
+// gets the lock only after that commit: it reads the committed counter, so
+// its Seqs come after, and it calls nextval after the first one's calls, so
+// its ids are greater too. Seqs have no gaps, since the counter rolls back
+// with its transaction; ids may have gaps. The rows are written with one
+// INSERT ... SELECT FROM unnest of column arrays: a post to 10,000
+// followers takes three round trips, not 10,000.
+//
+// # Errors
+//
+// Missing rows become *social.Error with CodeNotFound ("post not found",
+// ...), and conflicts CodeConflict ("username is taken", ...), with the same
+// messages as the SQLite store. A conflict is detected with INSERT ... ON
+// CONFLICT DO NOTHING rather than by catching a unique violation (23505):
+// like a failed statement in SQLite, it leaves the transaction usable, and
+// PostgreSQL logs no error. Other errors are wrapped with what was being
+// done.
+package postgres

@@ -1,0 +1,276 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pulse-social/pulse/internal/social"
+)
+
+// querier runs queries on the pool (*pgxpool.Pool) or in a transaction
+// (pgx.Tx).
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// reader implements social.Reader once, for reads outside transactions (on
+// the pool) and inside them (on the pgx.Tx).
+type reader struct {
+	q querier
+}
+
+// stored returns t as the store keeps it: in UTC, to the microsecond (pgx
+// drops the nanoseconds when it sends a time).
+func stored(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// rowErr turns pgx.ErrNoRows into CodeNotFound ("<what> not found") and
+// wraps any other error with op.
+func rowErr(err error, op, what string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return social.Errorf(social.CodeNotFound, "%s not found", what)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// list runs a query and scans every row it returns.
+func list[T any](ctx context.Context, q querier, scan func(pgx.Row) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
+}
+
+const userColumns = `id, username, created_at`
+
+func scanUser(row pgx.Row) (social.User, error) {
+	var u social.User
+	err := row.Scan(&u.ID, &u.Username, &u.CreatedAt)
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, err
+}
+
+// UserByID returns the user, or CodeNotFound.
+func (r reader) UserByID(ctx context.Context, id int64) (social.User, error) {
+	u, err := scanUser(r.q.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	if err != nil {
+		return social.User{}, rowErr(err, "user by id", "user")
+	}
+	return u, nil
+}
+
+// UserByUsername finds a user ignoring case, or returns CodeNotFound.
+func (r reader) UserByUsername(ctx context.Context, username string) (social.User, error) {
+	// The unique index on lower(username) serves it.
+	u, err := scanUser(r.q.QueryRow(ctx,
+		`SELECT `+userColumns+` FROM users WHERE lower(username) = lower($1)`, username))
+	if err != nil {
+		return social.User{}, rowErr(err, "user by username", "user")
+	}
+	return u, nil
+}
+
+// PasswordHash returns the user's password hash, or CodeNotFound.
+func (r reader) PasswordHash(ctx context.Context, userID int64) ([]byte, error) {
+	var hash []byte
+	err := r.q.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&hash)
+	if err != nil {
+		return nil, rowErr(err, "password hash", "user")
+	}
+	return hash, nil
+}
+
+// SessionUser returns the user whose session has this token hash and
+// expires after now, or CodeNotFound.
+func (r reader) SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (social.User, error) {
+	u, err := scanUser(r.q.QueryRow(ctx, `
+		SELECT u.id, u.username, u.created_at
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.token_hash = $1 AND s.expires_at > $2`,
+		tokenHash, now))
+	if err != nil {
+		return social.User{}, rowErr(err, "session user", "session")
+	}
+	return u, nil
+}
+
+// FollowCounts returns how many users follow userID and how many it follows.
+func (r reader) FollowCounts(ctx context.Context, userID int64) (followers, following int, err error) {
+	err = r.q.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM follows WHERE followee_id = $1),
+		       (SELECT count(*) FROM follows WHERE follower_id = $1)`,
+		userID).Scan(&followers, &following)
+	if err != nil {
+		return 0, 0, fmt.Errorf("follow counts: %w", err)
+	}
+	return followers, following, nil
+}
+
+const postColumns = `id, author_id, body, created_at`
+
+func scanPost(row pgx.Row) (social.Post, error) {
+	var p social.Post
+	err := row.Scan(&p.ID, &p.AuthorID, &p.Body, &p.CreatedAt)
+	p.CreatedAt = p.CreatedAt.UTC()
+	return p, err
+}
+
+// PostByID returns the post, or CodeNotFound.
+func (r reader) PostByID(ctx context.Context, id int64) (social.Post, error) {
+	p, err := scanPost(r.q.QueryRow(ctx, `SELECT `+postColumns+` FROM posts WHERE id = $1`, id))
+	if err != nil {
+		return social.Post{}, rowErr(err, "post by id", "post")
+	}
+	return p, nil
+}
+
+// commentColumns reads a NULL parent_id (no parent) as 0.
+const commentColumns = `id, post_id, coalesce(parent_id, 0), author_id, body, created_at`
+
+func scanComment(row pgx.Row) (social.Comment, error) {
+	var c social.Comment
+	err := row.Scan(&c.ID, &c.PostID, &c.ParentID, &c.AuthorID, &c.Body, &c.CreatedAt)
+	c.CreatedAt = c.CreatedAt.UTC()
+	return c, err
+}
+
+// CommentByID returns the comment, or CodeNotFound.
+func (r reader) CommentByID(ctx context.Context, id int64) (social.Comment, error) {
+	c, err := scanComment(r.q.QueryRow(ctx, `SELECT `+commentColumns+` FROM comments WHERE id = $1`, id))
+	if err != nil {
+		return social.Comment{}, rowErr(err, "comment by id", "comment")
+	}
+	return c, nil
+}
+
+// CommentsByPost lists all comments of a post, replies included, oldest
+// first (by ID).
+func (r reader) CommentsByPost(ctx context.Context, postID int64) ([]social.Comment, error) {
+	cs, err := list(ctx, r.q, scanComment,
+		`SELECT `+commentColumns+` FROM comments WHERE post_id = $1 ORDER BY id`, postID)
+	if err != nil {
+		return nil, fmt.Errorf("comments by post: %w", err)
+	}
+	return cs, nil
+}
+
+const reactionColumns = `id, user_id, kind, target_kind, target_id, created_at`
+
+func scanReaction(row pgx.Row) (social.Reaction, error) {
+	var x social.Reaction
+	err := row.Scan(&x.ID, &x.UserID, &x.Kind, &x.TargetKind, &x.TargetID, &x.CreatedAt)
+	x.CreatedAt = x.CreatedAt.UTC()
+	return x, err
+}
+
+// Reactions lists the reactions to one post or comment, oldest first.
+func (r reader) Reactions(ctx context.Context, target social.ContentKind, targetID int64) ([]social.Reaction, error) {
+	rs, err := list(ctx, r.q, scanReaction,
+		`SELECT `+reactionColumns+` FROM reactions WHERE target_kind = $1 AND target_id = $2 ORDER BY id`,
+		string(target), targetID)
+	if err != nil {
+		return nil, fmt.Errorf("reactions: %w", err)
+	}
+	return rs, nil
+}
+
+// ReactionOf returns userID's reaction to the target, or CodeNotFound.
+func (r reader) ReactionOf(ctx context.Context, userID int64, target social.ContentKind, targetID int64) (social.Reaction, error) {
+	x, err := scanReaction(r.q.QueryRow(ctx,
+		`SELECT `+reactionColumns+` FROM reactions WHERE user_id = $1 AND target_kind = $2 AND target_id = $3`,
+		userID, string(target), targetID))
+	if err != nil {
+		return social.Reaction{}, rowErr(err, "reaction of user", "reaction")
+	}
+	return x, nil
+}
+
+// notificationColumns reads the NULLs of absent values as "" and 0.
+const notificationColumns = `id, seq, recipient_id, message, action, action_id, by_user,
+	coalesce(action_content, ''), coalesce(affected, ''), coalesce(affected_id, 0), read, created_at`
+
+func scanNotification(row pgx.Row) (social.Notification, error) {
+	var n social.Notification
+	err := row.Scan(&n.ID, &n.Seq, &n.RecipientID, &n.Message, &n.Action, &n.ActionID, &n.ByUser,
+		&n.ActionContent, &n.Affected, &n.AffectedID, &n.Read, &n.CreatedAt)
+	n.CreatedAt = n.CreatedAt.UTC()
+	return n, err
+}
+
+// Notifications lists a user's notifications newest first (by ID
+// descending): at most q.Limit of them, only those with ID < q.BeforeID
+// when it is not 0, only unread ones when q.UnreadOnly.
+func (r reader) Notifications(ctx context.Context, userID int64, q social.NotificationQuery) ([]social.Notification, error) {
+	// One statement per combination, rather than conditions on the
+	// arguments, so that each gets a plan on the right index.
+	var b strings.Builder
+	b.WriteString(`SELECT ` + notificationColumns + ` FROM notifications WHERE recipient_id = $1`)
+	args := []any{userID}
+	if q.BeforeID != 0 {
+		args = append(args, q.BeforeID)
+		fmt.Fprintf(&b, ` AND id < $%d`, len(args))
+	}
+	if q.UnreadOnly {
+		// Literally "NOT read", the predicate of the partial index.
+		b.WriteString(` AND NOT read`)
+	}
+	args = append(args, q.Limit)
+	fmt.Fprintf(&b, ` ORDER BY id DESC LIMIT $%d`, len(args))
+	ns, err := list(ctx, r.q, scanNotification, b.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	return ns, nil
+}
+
+// NotificationsAfterSeq lists a user's notifications with Seq > afterSeq,
+// oldest first, at most limit of them.
+func (r reader) NotificationsAfterSeq(ctx context.Context, userID, afterSeq int64, limit int) ([]social.Notification, error) {
+	ns, err := list(ctx, r.q, scanNotification,
+		`SELECT `+notificationColumns+` FROM notifications
+		WHERE recipient_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+		userID, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("notifications after seq: %w", err)
+	}
+	return ns, nil
+}
+
+// SeqAtID returns the greatest Seq among the user's notifications with
+// ID <= id (0 if there is none). With id <= 0 it returns the greatest Seq
+// of all the user's notifications.
+func (r reader) SeqAtID(ctx context.Context, userID, id int64) (int64, error) {
+	// A recipient's Seq and ID increase together, so the greatest Seq is
+	// that of the greatest ID: one index lookup either way.
+	var row pgx.Row
+	if id <= 0 {
+		row = r.q.QueryRow(ctx,
+			`SELECT coalesce(max(seq), 0) FROM notifications WHERE recipient_id = $1`, userID)
+	} else {
+		row = r.q.QueryRow(ctx, `SELECT coalesce((
+			SELECT seq FROM notifications WHERE recipient_id = $1 AND id <= $2 ORDER BY id DESC LIMIT 1
+		), 0)`, userID, id)
+	}
+	var seq int64
+	if err := row.Scan(&seq); err != nil {
+		return 0, fmt.Errorf("seq at id: %w", err)
+	}
+	return seq, nil
+}
+
+// UnreadCount counts the user's unread notifications.
+func (r reader) UnreadCount(ctx context.Context, userID int64) (int, error) {
+	var n int
+	err := r.q.QueryRow(ctx,
+		`SELECT count(*) FROM notifications WHERE recipient_id = $1 AND NOT read`, userID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("unread count: %w", err)
+	}
+	return n, nil
+}

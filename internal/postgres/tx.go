@@ -1,0 +1,199 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pulse-social/pulse/internal/social"
+)
+
+// tx is a social.Tx: one READ COMMITTED transaction. Its reads run in the
+// transaction too.
+type tx struct {
+	reader
+	tx pgx.Tx
+}
+
+// insertUnique runs an INSERT ... ON CONFLICT DO NOTHING RETURNING id and
+// returns the new row's id. When a unique constraint stopped the insert
+// (no row returned), it returns CodeConflict with message; any other error
+// is wrapped with op.
+//
+// ON CONFLICT DO NOTHING rather than catching the unique violation (23505):
+// an error would abort the whole transaction, while a statement that
+// inserts nothing leaves it usable, as a failed statement does in SQLite;
+// and the server does not log an ERROR for every username taken.
+func (t *tx) insertUnique(ctx context.Context, op, message, query string, args ...any) (int64, error) {
+	var id int64
+	err := t.tx.QueryRow(ctx, query, args...).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, social.Errorf(social.CodeConflict, "%s", message)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return id, nil
+}
+
+// insert runs an INSERT ... RETURNING id and returns the new row's id; an
+// error is wrapped with op.
+func (t *tx) insert(ctx context.Context, op, query string, args ...any) (int64, error) {
+	var id int64
+	if err := t.tx.QueryRow(ctx, query, args...).Scan(&id); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return id, nil
+}
+
+// exec runs a statement and returns how many rows it changed; an error is
+// wrapped with op.
+func (t *tx) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
+	tag, err := t.tx.Exec(ctx, query, args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// CreateUser inserts a user and its password hash and returns it with its
+// ID. A username taken in any case is CodeConflict.
+func (t *tx) CreateUser(ctx context.Context, u social.User, passwordHash []byte) (social.User, error) {
+	u.CreatedAt = stored(u.CreatedAt)
+	id, err := t.insertUnique(ctx, "create user", "username is taken",
+		`INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING RETURNING id`,
+		u.Username, passwordHash, u.CreatedAt)
+	if err != nil {
+		return social.User{}, err
+	}
+	u.ID = id
+	return u, nil
+}
+
+// CreateSession inserts a session. A token hash in use is CodeConflict.
+func (t *tx) CreateSession(ctx context.Context, s social.Session) error {
+	_, err := t.insertUnique(ctx, "create session", "session exists",
+		`INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT DO NOTHING RETURNING 0`,
+		s.TokenHash, s.UserID, s.CreatedAt, s.ExpiresAt)
+	return err
+}
+
+// DeleteSession deletes the session with this token hash and reports
+// whether there was one.
+func (t *tx) DeleteSession(ctx context.Context, tokenHash []byte) (bool, error) {
+	n, err := t.exec(ctx, "delete session", `DELETE FROM sessions WHERE token_hash = $1`, tokenHash)
+	return n > 0, err
+}
+
+// CreatePost inserts a post and returns it with its ID.
+func (t *tx) CreatePost(ctx context.Context, p social.Post) (social.Post, error) {
+	p.CreatedAt = stored(p.CreatedAt)
+	id, err := t.insert(ctx, "create post",
+		`INSERT INTO posts (author_id, body, created_at) VALUES ($1, $2, $3) RETURNING id`,
+		p.AuthorID, p.Body, p.CreatedAt)
+	if err != nil {
+		return social.Post{}, err
+	}
+	p.ID = id
+	return p, nil
+}
+
+// CreateComment inserts a comment and returns it with its ID.
+func (t *tx) CreateComment(ctx context.Context, c social.Comment) (social.Comment, error) {
+	c.CreatedAt = stored(c.CreatedAt)
+	id, err := t.insert(ctx, "create comment",
+		`INSERT INTO comments (post_id, parent_id, author_id, body, created_at)
+		VALUES ($1, nullif($2::bigint, 0), $3, $4, $5) RETURNING id`,
+		c.PostID, c.ParentID, c.AuthorID, c.Body, c.CreatedAt)
+	if err != nil {
+		return social.Comment{}, err
+	}
+	c.ID = id
+	return c, nil
+}
+
+// CreateReaction inserts a reaction and returns it with its ID. A second
+// reaction by the same user to the same target is CodeConflict.
+func (t *tx) CreateReaction(ctx context.Context, r social.Reaction) (social.Reaction, error) {
+	r.CreatedAt = stored(r.CreatedAt)
+	id, err := t.insertUnique(ctx, "create reaction", "you already reacted to this "+strings.ToLower(string(r.TargetKind)),
+		`INSERT INTO reactions (user_id, kind, target_kind, target_id, created_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT DO NOTHING RETURNING id`,
+		r.UserID, string(r.Kind), string(r.TargetKind), r.TargetID, r.CreatedAt)
+	if err != nil {
+		return social.Reaction{}, err
+	}
+	r.ID = id
+	return r, nil
+}
+
+// SetReactionKind changes the kind of an existing reaction; an unknown id
+// is CodeNotFound.
+func (t *tx) SetReactionKind(ctx context.Context, id int64, kind social.ReactionKind) error {
+	n, err := t.exec(ctx, "set reaction kind", `UPDATE reactions SET kind = $1 WHERE id = $2`, string(kind), id)
+	if err == nil && n == 0 {
+		return social.Errorf(social.CodeNotFound, "reaction not found")
+	}
+	return err
+}
+
+// CreateFollow inserts a follow and returns it with its ID. Following a
+// user already followed is CodeConflict.
+func (t *tx) CreateFollow(ctx context.Context, f social.Follow) (social.Follow, error) {
+	f.CreatedAt = stored(f.CreatedAt)
+	id, err := t.insertUnique(ctx, "create follow", "you already follow this user",
+		`INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING RETURNING id`,
+		f.FollowerID, f.FolloweeID, f.CreatedAt)
+	if err != nil {
+		return social.Follow{}, err
+	}
+	f.ID = id
+	return f, nil
+}
+
+// DeleteFollow deletes the follow of followeeID by followerID and reports
+// whether there was one.
+func (t *tx) DeleteFollow(ctx context.Context, followerID, followeeID int64) (bool, error) {
+	n, err := t.exec(ctx, "delete follow",
+		`DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2`, followerID, followeeID)
+	return n > 0, err
+}
+
+// FollowerIDs lists the IDs of the users who follow userID, in ID order.
+func (t *tx) FollowerIDs(ctx context.Context, userID int64) ([]int64, error) {
+	rows, err := t.tx.Query(ctx, `SELECT follower_id FROM follows WHERE followee_id = $1 ORDER BY follower_id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("follower ids: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("follower ids: %w", err)
+	}
+	return ids, nil
+}
+
+// MarkRead marks those of ids that are userID's unread notifications read
+// and returns how many changed. Other ids count for nothing.
+func (t *tx) MarkRead(ctx context.Context, userID int64, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	n, err := t.exec(ctx, "mark read",
+		`UPDATE notifications SET read = true WHERE recipient_id = $1 AND NOT read AND id = ANY($2)`,
+		userID, ids)
+	return int(n), err
+}
+
+// MarkAllRead marks all of userID's notifications read and returns how
+// many changed.
+func (t *tx) MarkAllRead(ctx context.Context, userID int64) (int, error) {
+	n, err := t.exec(ctx, "mark all read",
+		`UPDATE notifications SET read = true WHERE recipient_id = $1 AND NOT read`, userID)
+	return int(n), err
+}
