@@ -1,0 +1,567 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// The cluster tests run the real binary as several processes sharing one
+// PostgreSQL database and one Redis server, as production does behind a
+// load balancer. Each test gets a fresh database and a Redis server of its
+// own on a free port, so it can restart Redis without disturbing anything
+// else.
+
+// postgresURL is the server the cluster tests create their databases on.
+func postgresURL() string {
+	if u := os.Getenv("PULSE_TEST_POSTGRES"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// requireServices skips the test, or fails it in CI, when PostgreSQL or
+// redis-server is missing.
+func requireServices(t *testing.T) {
+	t.Helper()
+	missing := ""
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		missing = "redis-server is not installed"
+	} else if c, err := net.DialTimeout("tcp", "127.0.0.1:5432", time.Second); err != nil {
+		missing = "PostgreSQL is not answering on 127.0.0.1:5432"
+	} else {
+		c.Close()
+	}
+	if missing == "" {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s; CI must run the cluster tests", missing)
+	}
+	t.Skipf("%s: start PostgreSQL and install redis-server to run the cluster tests (see README, Scaling out)", missing)
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// MustBinary builds the server once per test run.
+func MustBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pulse-cluster-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "pulse")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// redisServer is a redis-server process of the test's own.
+type redisServer struct {
+	t    *testing.T
+	port int
+	cmd  *exec.Cmd
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func MustRedis(t *testing.T) *redisServer {
+	t.Helper()
+	r := &redisServer{t: t, port: freePort(t)}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *redisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
+
+func (r *redisServer) start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", r.port))
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server did not start: %v", err)
+		}
+	}
+}
+
+func (r *redisServer) stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// MustDatabase creates a fresh PostgreSQL database and returns its URL.
+func MustDatabase(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("pulse_cluster_%d_%d", os.Getpid(), rand.Uint32())
+	psql := func(sql string) {
+		out, err := exec.Command("psql", postgresURL(), "-v", "ON_ERROR_STOP=1", "-c", sql).CombinedOutput()
+		if err != nil {
+			t.Fatalf("psql %s: %v\n%s", sql, err, out)
+		}
+	}
+	psql("CREATE DATABASE " + name)
+	t.Cleanup(func() { psql("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
+	u := postgresURL()
+	i := strings.LastIndex(u, "/")
+	q := ""
+	if j := strings.Index(u[i:], "?"); j >= 0 {
+		q = u[i+j:]
+	}
+	return u[:i+1] + name + q
+}
+
+// process is one running server.
+type process struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	addr string
+	done chan struct{}
+}
+
+func MustStart(t *testing.T, db, broker string) *process {
+	t.Helper()
+	p := &process{t: t, logs: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(MustBinary(t), "--addr", "127.0.0.1:0", "--db", db, "--broker", broker)
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(p.Stop)
+	re := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	for deadline := time.Now().Add(20 * time.Second); p.addr == ""; time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(p.logs.String()); m != nil {
+			p.addr = m[1]
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("server exited: %s", p.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start: %s", p.logs)
+		}
+	}
+	return p
+}
+
+// Stop ends the process with SIGTERM, then SIGKILL.
+func (p *process) Stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Kill ends the process with SIGKILL, as a crash would.
+func (p *process) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Do runs a GraphQL operation on this process and decodes data[field].
+func (p *process) Do(token, query string, vars map[string]any, field string, v any) error {
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data   map[string]json.RawMessage
+		Errors []struct{ Message string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return fmt.Errorf("status %d: %w", resp.StatusCode, err)
+	}
+	if len(out.Errors) > 0 {
+		return fmt.Errorf("%s", out.Errors[0].Message)
+	}
+	if v == nil {
+		return nil
+	}
+	return json.Unmarshal(out.Data[field], v)
+}
+
+func (p *process) MustDo(token, query string, vars map[string]any, field string, v any) {
+	p.t.Helper()
+	if err := p.Do(token, query, vars, field, v); err != nil {
+		p.t.Fatalf("%s on %s: %v", query, p.addr, err)
+	}
+}
+
+func (p *process) MustRegister(name string) (token string) {
+	p.t.Helper()
+	var a struct{ AccessToken string }
+	p.MustDo("", `mutation($u:String!){register(username:$u,password:"password"){accessToken}}`, map[string]any{"u": name}, "register", &a)
+	return a.AccessToken
+}
+
+// plainSocket is a client of /ws/{token}/ that collects notification ids.
+type plainSocket struct {
+	conn *websocket.Conn
+}
+
+func (p *process) DialPlain(token string, after string) (*plainSocket, error) {
+	u := "ws://" + p.addr + "/ws/" + token + "/"
+	if after != "" {
+		u += "?after=" + after
+	}
+	c, _, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &plainSocket{conn: c}, nil
+}
+
+func (p *process) MustDialPlain(token, after string) *plainSocket {
+	p.t.Helper()
+	s, err := p.DialPlain(token, after)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(func() { s.conn.Close() })
+	return s
+}
+
+// Next returns the next notification frame, or the close error.
+func (s *plainSocket) Next(timeout time.Duration) (map[string]any, error) {
+	_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		_, b, err := s.conn.ReadMessage()
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, err
+		}
+		if _, ok := m["action"]; ok {
+			return m, nil
+		}
+	}
+}
+
+func closeCode(err error) int {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return 0
+}
+
+// gqlSocket is a graphql-transport-ws client with one notifications
+// subscription.
+type gqlSocket struct {
+	conn *websocket.Conn
+}
+
+func (p *process) MustDialGraphQL(token string) *gqlSocket {
+	p.t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+	c, _, err := d.Dial("ws://"+p.addr+"/query", nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(func() { c.Close() })
+	s := &gqlSocket{conn: c}
+	_ = c.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"authorization": token}})
+	if m, err := s.read(5 * time.Second); err != nil || m["type"] != "connection_ack" {
+		p.t.Fatalf("connection_init: %v %v", m, err)
+	}
+	_ = c.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": `subscription{notifications(after:"0"){id message}}`}})
+	return s
+}
+
+func (s *gqlSocket) read(timeout time.Duration) (map[string]any, error) {
+	_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		var m map[string]any
+		if err := s.conn.ReadJSON(&m); err != nil {
+			return nil, err
+		}
+		if m["type"] == "ping" {
+			_ = s.conn.WriteJSON(map[string]any{"type": "pong"})
+			continue
+		}
+		return m, nil
+	}
+}
+
+// NextMessage returns the message of the next notification.
+func (s *gqlSocket) NextMessage(timeout time.Duration) (string, error) {
+	m, err := s.read(timeout)
+	if err != nil {
+		return "", err
+	}
+	if m["type"] != "next" {
+		return "", fmt.Errorf("got %v", m)
+	}
+	payload, _ := m["payload"].(map[string]any)
+	data, _ := payload["data"].(map[string]any)
+	n, _ := data["notifications"].(map[string]any)
+	msg, _ := n["message"].(string)
+	return msg, nil
+}
+
+func TestClusterDeliversAcrossProcesses(t *testing.T) {
+	requireServices(t)
+	db, redis := MustDatabase(t), MustRedis(t)
+	a, b, c := MustStart(t, db, redis.URL()), MustStart(t, db, redis.URL()), MustStart(t, db, redis.URL())
+
+	alice := a.MustRegister("alice")
+	bob := b.MustRegister("bob")
+	var post struct{ ID string }
+	a.MustDo(alice, `mutation{createPost(body:"hello"){id}}`, nil, "createPost", &post)
+
+	plain := a.MustDialPlain(alice, "0")
+	gql := a.MustDialGraphQL(alice)
+	// Both subscriptions replay from the start, so whenever they go live,
+	// the reaction reaches them.
+	b.MustDo(bob, `mutation($p:ID!){reactToPost(postId:$p,kind:LAUGH){id}}`, map[string]any{"p": post.ID}, "reactToPost", nil)
+	if msg, err := gql.NextMessage(10 * time.Second); err != nil || msg != "bob reacted to your post" {
+		t.Fatalf("GraphQL socket on A: %q %v", msg, err)
+	}
+	if n, err := plain.Next(10 * time.Second); err != nil || n["message"] != "bob reacted to your post" || n["action_content"] != "laugh" {
+		t.Fatalf("plain socket on A: %v %v", n, err)
+	}
+
+	// Logout through C closes alice's sockets on A.
+	c.MustDo(alice, `mutation{logout}`, nil, "logout", nil)
+	if _, err := plain.Next(10 * time.Second); closeCode(err) != 4401 {
+		t.Fatalf("plain socket after logout on another process: %v", err)
+	}
+	if _, err := gql.read(10 * time.Second); closeCode(err) != 4401 {
+		t.Fatalf("GraphQL socket after logout on another process: %v", err)
+	}
+}
+
+// TestClusterResumeAcrossProcesses moves a socket from A to B: resuming with
+// after gives exactly what was missed, then live ones.
+func TestClusterResumeAcrossProcesses(t *testing.T) {
+	requireServices(t)
+	db, redis := MustDatabase(t), MustRedis(t)
+	a, b := MustStart(t, db, redis.URL()), MustStart(t, db, redis.URL())
+	alice, bob := a.MustRegister("alice"), b.MustRegister("bob")
+	var post struct{ ID string }
+	a.MustDo(alice, `mutation{createPost(body:"hello"){id}}`, nil, "createPost", &post)
+	comment := func(p *process, body string) {
+		p.MustDo(bob, `mutation($p:ID!,$b:String!){createComment(postId:$p,body:$b){id}}`, map[string]any{"p": post.ID, "b": body}, "createComment", nil)
+	}
+
+	s := a.MustDialPlain(alice, "0")
+	comment(b, "one")
+	n, err := s.Next(5 * time.Second)
+	if err != nil || n["action_content"] != "one" {
+		t.Fatalf("first: %v %v", n, err)
+	}
+	last := n["id"].(string)
+	s.conn.Close()
+	for _, body := range []string{"two", "three", "four"} {
+		comment(a, body)
+	}
+	s = b.MustDialPlain(alice, last)
+	comment(a, "five")
+	for _, want := range []string{"two", "three", "four", "five"} {
+		n, err := s.Next(5 * time.Second)
+		if err != nil || n["action_content"] != want {
+			t.Fatalf("after moving: got %v %v, want %s", n, err, want)
+		}
+	}
+	if n, err := s.Next(300 * time.Millisecond); err == nil {
+		t.Fatalf("duplicate or extra notification %v", n)
+	}
+}
+
+// loadClient is one user's plain socket that reconnects, to any live
+// process, with after set to the last id it saw, until told to stop.
+type loadClient struct {
+	token string
+	mu    sync.Mutex
+	ids   []int64
+}
+
+func (lc *loadClient) run(ctx context.Context, procs func() []*process, wg *sync.WaitGroup) {
+	defer wg.Done()
+	for ctx.Err() == nil {
+		ps := procs()
+		p := ps[rand.IntN(len(ps))]
+		lc.mu.Lock()
+		after := "0"
+		if n := len(lc.ids); n > 0 {
+			after = strconv.FormatInt(lc.ids[n-1], 10)
+		}
+		lc.mu.Unlock()
+		s, err := p.DialPlain(lc.token, after)
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		stop := context.AfterFunc(ctx, func() { s.conn.Close() })
+		for {
+			n, err := s.Next(time.Minute)
+			if err != nil {
+				break
+			}
+			id, _ := strconv.ParseInt(n["id"].(string), 10, 64)
+			lc.mu.Lock()
+			lc.ids = append(lc.ids, id)
+			lc.mu.Unlock()
+		}
+		stop()
+		s.conn.Close()
+	}
+}
+
+// TestClusterLosesNothing runs actions through two processes while clients
+// connected to all three follow along; one process is killed with SIGKILL
+// and Redis is restarted in the middle. Every client ends with every
+// notification committed for its user, exactly once, in order.
+func TestClusterLosesNothing(t *testing.T) {
+	requireServices(t)
+	db, redis := MustDatabase(t), MustRedis(t)
+	a, b, c := MustStart(t, db, redis.URL()), MustStart(t, db, redis.URL()), MustStart(t, db, redis.URL())
+	var live sync.Mutex
+	procs := []*process{a, b, c}
+	alive := func() []*process {
+		live.Lock()
+		defer live.Unlock()
+		return append([]*process(nil), procs...)
+	}
+
+	const users = 8
+	actor := b.MustRegister("actor")
+	var posts []string
+	clients := make([]*loadClient, users)
+	for i := range clients {
+		tok := a.MustRegister(fmt.Sprintf("user%d", i))
+		var p struct{ ID string }
+		a.MustDo(tok, `mutation{createPost(body:"p"){id}}`, nil, "createPost", &p)
+		posts = append(posts, p.ID)
+		clients[i] = &loadClient{token: tok}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, lc := range clients {
+		wg.Add(1)
+		go lc.run(ctx, alive, &wg)
+	}
+
+	committed := make([]int, users)
+	act := func(i, round int) {
+		err := []*process{b, c}[rand.IntN(2)].Do(actor, `mutation($p:ID!,$b:String!){createComment(postId:$p,body:$b){id}}`,
+			map[string]any{"p": posts[i], "b": fmt.Sprint("c", round)}, "createComment", nil)
+		if err == nil {
+			committed[i]++
+		}
+	}
+	for round := range 60 {
+		for i := range users {
+			act(i, round)
+		}
+		switch round {
+		case 20:
+			a.Kill()
+			live.Lock()
+			procs = []*process{b, c}
+			live.Unlock()
+		case 40:
+			redis.stop()
+			time.Sleep(200 * time.Millisecond)
+			redis.start()
+		}
+	}
+
+	deadline := time.Now().Add(30 * time.Second)
+	for i, lc := range clients {
+		for {
+			lc.mu.Lock()
+			n := len(lc.ids)
+			lc.mu.Unlock()
+			if n >= committed[i] || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	cancel()
+	wg.Wait()
+	for i, lc := range clients {
+		if len(lc.ids) != committed[i] {
+			t.Errorf("user%d received %d notifications, %d were committed", i, len(lc.ids), committed[i])
+		}
+		for j := 1; j < len(lc.ids); j++ {
+			if lc.ids[j] <= lc.ids[j-1] {
+				t.Errorf("user%d: id %d after %d: duplicate or out of order", i, lc.ids[j], lc.ids[j-1])
+				break
+			}
+		}
+	}
+}
