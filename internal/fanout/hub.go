@@ -8,8 +8,11 @@ import (
 )
 
 // DefaultQueueSize is the per-subscription queue size used when
-// Config.QueueSize is 0 or less.
-const DefaultQueueSize = 256
+// Config.QueueSize is 0 or less. A channel's buffer is allocated whole, so
+// this is a per-socket cost (about 8 KiB at 64 events); a writer drains its
+// queue in microseconds, and one that falls 64 events behind is cut off and
+// resumes from the store.
+const DefaultQueueSize = 64
 
 // numShards is how many independently locked parts the Hub's map of users is
 // split into, so that publishers to different users rarely contend.

@@ -117,10 +117,10 @@ func TestDeliver(t *testing.T) {
 		h := fanout.New(fanout.Config{})
 		defer h.Close()
 		sub := MustSubscribe(t, h, 1)
-		for i := range int64(100) {
+		for i := range int64(fanout.DefaultQueueSize) {
 			h.Deliver(note(1, i+1))
 		}
-		MustSeqs(t, MustQueued(t, sub), seqs(100)...)
+		MustSeqs(t, MustQueued(t, sub), seqs(fanout.DefaultQueueSize)...)
 	})
 	t.Run("SharedValues", func(t *testing.T) {
 		h := fanout.New(fanout.Config{})
