@@ -5,7 +5,7 @@
 GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test generate check-generated lint bench bench-quick e2e
+.PHONY: run test generate check-generated lint bench fuzz soak bench-quick e2e
 
 run:
 	$(GO) run ./server
@@ -50,3 +50,20 @@ bench:
 
 bench-quick:
 	$(GO) run ./bench -quick
+
+# fuzz runs each fuzz target for FUZZTIME (CI: 10s each; by hand, longer:
+# make fuzz FUZZTIME=10m). Their seed corpora (testdata/fuzz) run in
+# make test as ordinary tests.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFrame$$' -fuzztime $(FUZZTIME) ./internal/plainws
+	$(GO) test -run '^$$' -fuzz '^FuzzSocketFrame$$' -fuzztime $(FUZZTIME) ./internal/plainws
+	$(GO) test -run '^$$' -fuzz '^FuzzGraphQLRequest$$' -fuzztime $(FUZZTIME) ./internal/httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./internal/social
+
+# soak proves the server at scale on loopback, bounded in time: the
+# property test with 10,000 actions, the soak run (thousands of sockets
+# with churn; it prints its figures) and the kill -9 restart test.
+soak:
+	PULSE_PROPERTY_ACTIONS=10000 $(GO) test -tags soak -count=1 -timeout 20m -v \
+		-run '^(TestProperty|TestSoak|TestRestartAfterKill)$$' ./internal/soak

@@ -8,6 +8,7 @@ package graph
 import (
 	"log/slog"
 
+	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
 )
 
@@ -15,4 +16,7 @@ import (
 type Resolver struct {
 	Service *social.Service
 	Logger  *slog.Logger
+	// Metrics counts the notifications subscriptions deliver; nil counts
+	// nothing.
+	Metrics *metrics.Metrics
 }

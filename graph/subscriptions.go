@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/pulse-social/pulse/graph/model"
+	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
 )
 
@@ -31,13 +33,21 @@ func (r *Resolver) streamNotifications(ctx context.Context, userID int64, afterI
 	go func() {
 		defer close(out)
 		defer feed.Close()
-		send := func(ns []social.Notification) bool {
+		// send hands ns to gqlgen, which writes them in order; live is the
+		// event that brought them (its own notification is counted with its
+		// publish-to-write latency), or the zero Event for a replay.
+		send := func(ns []social.Notification, live social.Event) bool {
 			for i := range ns {
 				select {
 				case out <- toNotification(&ns[i]):
 				case <-ctx.Done():
 					return false
 				}
+				var publishedAt time.Time
+				if live.Notification != nil && live.Notification.ID == ns[i].ID {
+					publishedAt = live.PublishedAt
+				}
+				r.Metrics.Delivered(metrics.GraphQL, publishedAt)
 			}
 			return true
 		}
@@ -51,7 +61,7 @@ func (r *Resolver) streamNotifications(ctx context.Context, userID int64, afterI
 				if len(ns) == 0 {
 					return true
 				}
-				if !send(ns) {
+				if !send(ns, social.Event{}) {
 					return false
 				}
 			}
@@ -71,7 +81,7 @@ func (r *Resolver) streamNotifications(ctx context.Context, userID int64, afterI
 				switch ev.Kind {
 				case social.EventNotification:
 					ns, err := feed.Admit(ctx, ev)
-					if !send(ns) {
+					if !send(ns, ev) {
 						return
 					}
 					if err != nil {
@@ -165,6 +175,7 @@ func (r *Resolver) endWithError(ctx context.Context, err error, lastID int64) {
 	gerr := &gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": string(social.CodeInternal)}}
 	switch {
 	case errors.Is(err, social.ErrSlowConsumer):
+		r.Metrics.SlowCutoff(metrics.GraphQL)
 		gerr.Message = "too slow to keep up: subscribe again with after set to the last id received"
 		gerr.Extensions = map[string]any{"code": CodeSlowConsumer, "after": strconv.FormatInt(lastID, 10)}
 	case errors.Is(err, social.ErrBrokerClosed):

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pulse-social/pulse/internal/httpapi"
+	"github.com/pulse-social/pulse/internal/limit"
 )
 
 // config is the program's configuration: flags, each with an environment
@@ -22,6 +25,23 @@ type config struct {
 	TokenTTL        time.Duration
 	Introspection   bool
 	ShutdownTimeout time.Duration
+	ShutdownDelay   time.Duration
+
+	// Abuse limits; 0 turns a limit off.
+	AuthPerMinute        float64 // register and login, per client address
+	AuthBurst            int
+	MutationsPerMinute   float64 // other mutations, per user
+	MutationsBurst       int
+	SocketsPerUser       int
+	SocketsPerAddress    int
+	OperationsPerSocket  int
+	GraphQLMaxDepth      int
+	GraphQLMaxComplexity int
+	MaxBodyBytes         int64
+	ReadHeaderTimeout    time.Duration
+	ReadTimeout          time.Duration
+	WriteTimeout         time.Duration
+	IdleTimeout          time.Duration
 }
 
 // defaultDB is the embedded SQLite file used when --db is not given.
@@ -43,6 +63,24 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.TokenTTL, "token-ttl", e.duration("TOKEN_TTL", 720*time.Hour), "access token lifetime (env TOKEN_TTL)")
 	fs.BoolVar(&c.Introspection, "introspection", e.boolean("INTROSPECTION", true), "allow GraphQL introspection; the playground needs it (env INTROSPECTION)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", e.duration("SHUTDOWN_TIMEOUT", 10*time.Second), "how long a graceful shutdown may take (env SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", e.duration("SHUTDOWN_DELAY", 0), "on SIGTERM, how long /readyz reports not ready while the server still serves, before it stops accepting: time for a load balancer to notice (env SHUTDOWN_DELAY)")
+
+	// Limits. Each is generous enough that a person, or a test suite at
+	// human pace, never meets it; 0 turns it off.
+	fs.Float64Var(&c.AuthPerMinute, "auth-rate", e.float("AUTH_RATE", 300), "register and login calls per minute per client address, sustained; 0: no limit (env AUTH_RATE)")
+	fs.IntVar(&c.AuthBurst, "auth-burst", e.integer("AUTH_BURST", 300), "register and login calls one client address may make at once, beyond the sustained rate (env AUTH_BURST)")
+	fs.Float64Var(&c.MutationsPerMinute, "mutation-rate", e.float("MUTATION_RATE", 600), "other mutations per minute per user, sustained; 0: no limit (env MUTATION_RATE)")
+	fs.IntVar(&c.MutationsBurst, "mutation-burst", e.integer("MUTATION_BURST", 300), "mutations one user may make at once, beyond the sustained rate (env MUTATION_BURST)")
+	fs.IntVar(&c.SocketsPerUser, "max-sockets-per-user", e.integer("MAX_SOCKETS_PER_USER", 100), "open websockets (both transports) per user; more are closed with 4429; 0: no cap (env MAX_SOCKETS_PER_USER)")
+	fs.IntVar(&c.SocketsPerAddress, "max-sockets-per-address", e.integer("MAX_SOCKETS_PER_ADDRESS", 1000), "open websockets (both transports) per client address (IPv6: per /64); more are closed with 4429; 0: no cap (env MAX_SOCKETS_PER_ADDRESS)")
+	fs.IntVar(&c.OperationsPerSocket, "max-subscriptions-per-socket", e.integer("MAX_SUBSCRIPTIONS_PER_SOCKET", 100), "operations one GraphQL websocket runs at once; one more gets a RATE_LIMITED error; 0: no cap (env MAX_SUBSCRIPTIONS_PER_SOCKET)")
+	fs.IntVar(&c.GraphQLMaxDepth, "graphql-max-depth", e.integer("GRAPHQL_MAX_DEPTH", 12), "how deep a GraphQL operation may nest, introspection not counted (env GRAPHQL_MAX_DEPTH)")
+	fs.IntVar(&c.GraphQLMaxComplexity, "graphql-max-complexity", e.integer("GRAPHQL_MAX_COMPLEXITY", 1000), "a GraphQL operation's complexity, one per field (env GRAPHQL_MAX_COMPLEXITY)")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(e.integer("MAX_BODY_BYTES", 1<<20)), "largest GraphQL request body, and GraphQL websocket message, in bytes (env MAX_BODY_BYTES)")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", e.duration("READ_HEADER_TIMEOUT", 10*time.Second), "time to read a request's headers (env READ_HEADER_TIMEOUT)")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", e.duration("READ_TIMEOUT", 30*time.Second), "time to read a whole request; websockets are not cut by it (env READ_TIMEOUT)")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", e.duration("WRITE_TIMEOUT", 30*time.Second), "time to write a response; websockets are not cut by it (env WRITE_TIMEOUT)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", e.duration("IDLE_TIMEOUT", 2*time.Minute), "how long an idle keep-alive connection stays open (env IDLE_TIMEOUT)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: pulse [flags]\n\nThe realtime notification server. Each flag's default comes from the environment variable named with it.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -69,6 +107,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.TokenTTL <= 0 || c.ShutdownTimeout <= 0 {
 		return config{}, fmt.Errorf("-token-ttl and -shutdown-timeout must be positive")
+	}
+	if c.AuthPerMinute < 0 || c.AuthBurst < 0 || c.MutationsPerMinute < 0 || c.MutationsBurst < 0 ||
+		c.SocketsPerUser < 0 || c.SocketsPerAddress < 0 || c.OperationsPerSocket < 0 || c.ShutdownDelay < 0 {
+		return config{}, fmt.Errorf("limits and -shutdown-delay must not be negative")
+	}
+	if c.GraphQLMaxDepth <= 0 || c.GraphQLMaxComplexity <= 0 || c.MaxBodyBytes <= 0 ||
+		c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
+		return config{}, fmt.Errorf("-graphql-max-depth, -graphql-max-complexity, -max-body-bytes and the timeouts must be positive")
 	}
 	return c, nil
 }
@@ -99,6 +145,30 @@ func (e *envDefaults) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+func (e *envDefaults) integer(name string, def int) int {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil && e.err == nil {
+		e.err = fmt.Errorf("%s: %w", name, err)
+	}
+	return n
+}
+
+func (e *envDefaults) float(name string, def float64) float64 {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil && e.err == nil {
+		e.err = fmt.Errorf("%s: %w", name, err)
+	}
+	return f
+}
+
 func (e *envDefaults) boolean(name string, def bool) bool {
 	v := e.getenv(name)
 	if v == "" {
@@ -111,10 +181,29 @@ func (e *envDefaults) boolean(name string, def bool) bool {
 	return b
 }
 
+// newLogger returns the program's logger: text or JSON lines at the
+// configured level, each line logged for a request carrying its
+// request_id.
 func newLogger(c config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(httpapi.LogHandler(h))
+}
+
+// limits builds the abuse limits of c; the socket caps are shared by both
+// transports.
+func (c config) limits() httpapi.Limits {
+	perMinute := func(n float64, burst int) *limit.Rates {
+		return limit.NewRates(limit.Rate{PerSecond: n / 60, Burst: burst}, nil)
+	}
+	return httpapi.Limits{
+		Auth:                perMinute(c.AuthPerMinute, c.AuthBurst),
+		Mutations:           perMinute(c.MutationsPerMinute, c.MutationsBurst),
+		SocketsPerUser:      limit.NewSlots(c.SocketsPerUser),
+		SocketsPerAddress:   limit.NewSlots(c.SocketsPerAddress),
+		OperationsPerSocket: c.OperationsPerSocket,
+	}
 }

@@ -93,7 +93,9 @@ func TestRunAndShutdown(t *testing.T) {
 	logs := &syncBuffer{}
 	db := filepath.Join(t.TempDir(), "sub", "pulse.db")
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", db}, func(string) string { return "" }, logs) }()
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", db}, func(string) string { return "" }, logs)
+	}()
 
 	addrRE := regexp.MustCompile(`msg=listening addr=(\S+)`)
 	var addr string

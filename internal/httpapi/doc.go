@@ -2,7 +2,17 @@
 // middleware (request ids, access logs with tokens redacted, panic
 // recovery, CORS for allowed origins), the GraphQL endpoint /query with its
 // transports (POST, GET, websocket), the plain socket /ws/{token}/, the
-// playground, and the health endpoints.
+// playground, the health endpoints and /metrics.
+//
+// Abuse limits (Config.Limits, each off at its zero value): register and
+// login per client address and other mutations per user, refused with
+// RATE_LIMITED and extensions.retryAfter (HTTP 429 and Retry-After when
+// the whole request is refused); GraphQL websockets per user and per
+// address, closed with 4429 at connection_init; operations per GraphQL
+// socket; and, always on, GraphQL depth (DEPTH_LIMIT_EXCEEDED) and
+// complexity limits, a parser token limit, a body size limit (413), no
+// subscriptions over plain HTTP, and an origin check (403 for a browser
+// origin the policy refuses).
 //
 // It wires nothing concrete: it receives the social.Service and the
 // handlers it mounts; the program in ../../server builds them.

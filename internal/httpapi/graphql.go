@@ -18,6 +18,8 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/pulse-social/pulse/graph"
+	"github.com/pulse-social/pulse/internal/limit"
+	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
@@ -29,30 +31,48 @@ const (
 	closeTooSlow      = 4008
 )
 
+// DefaultParserTokenLimit bounds how many tokens of a GraphQL document the
+// parser reads.
+const DefaultParserTokenLimit = 10_000
+
 // newGraphQL builds the gqlgen server for production: explicit transports,
 // a query cache, persisted queries, a complexity limit, errors that carry
 // the domain's codes, and panics turned into GraphQL errors.
 func newGraphQL(cfg Config) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
-		Resolvers: &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger},
+		Resolvers: &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics},
 	}))
+	readLimit := cfg.MaxBodyBytes
 	srv.AddTransport(transport.Websocket{
-		Implementation:        wsconn.GraphQL{Config: cfg.Websocket},
-		InitFunc:              initFunc(cfg.Service, cfg.Logger),
+		Implementation: wsconn.GraphQL{
+			Config:        cfg.Websocket,
+			MaxOperations: cfg.Limits.OperationsPerSocket,
+			OnOperationRefused: func(context.Context) {
+				cfg.Metrics.RateLimited("operations")
+			},
+		},
+		InitFunc:              initFunc(cfg.Service, cfg.Logger, cfg.Limits, cfg.Metrics),
 		InitTimeout:           10 * time.Second,
 		KeepAlivePingInterval: cfg.PingInterval,
 		PingPongInterval:      cfg.PingInterval,
+		PayloadReadLimit:      &readLimit,
 	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetParserTokenLimit(DefaultParserTokenLimit)
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	srv.Use(depthLimit{max: cfg.MaxDepth})
+	if cfg.Metrics != nil {
+		srv.Use(operationMetrics{m: cfg.Metrics})
+	}
+	srv.Use(rateLimit{limits: cfg.Limits, metrics: cfg.Metrics})
 
 	srv.SetErrorPresenter(errorPresenter(cfg.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
@@ -102,9 +122,16 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 // request's Authorization header. Without either the socket stays
 // anonymous (operations that need a user fail with UNAUTHENTICATED); a bad
 // token closes it with 4403. An authenticated socket is closed with 4401
-// when its token is revoked.
-func initFunc(svc *social.Service, log *slog.Logger) transport.WebsocketInitFunc {
+// when its token is revoked. A socket over its address's or its user's cap
+// is closed with 4429.
+func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.Metrics) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		session := sessionFrom(ctx)
+		if session != nil && session.refused {
+			m.SocketRefused(metrics.GraphQL, "per_address")
+			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, CloseTooManySockets), "Too many sockets from this address")
+			return ctx, nil, errors.New("too many sockets from this address")
+		}
 		token := authorizationFrom(payload)
 		if token == "" {
 			token = headerAuthorization(ctx)
@@ -120,13 +147,26 @@ func initFunc(svc *social.Service, log *slog.Logger) transport.WebsocketInitFunc
 			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, closeForbidden), "Forbidden: invalid access token")
 			return ctx, nil, errors.New("invalid access token")
 		}
+		release, ok := limits.SocketsPerUser.Acquire(limit.UserKey(u.ID))
+		if !ok {
+			m.SocketRefused(metrics.GraphQL, "per_user")
+			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, CloseTooManySockets), "Too many sockets for this user")
+			return ctx, nil, errors.New("too many sockets for this user")
+		}
 		sub, err := svc.Subscribe(ctx, u.ID)
 		if err != nil {
+			release()
 			log.ErrorContext(ctx, "graphql websocket: subscribe to revocations", "err", err)
 			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, 1011), "internal error")
 			return ctx, nil, errors.New("internal error")
 		}
-		go closeOnRevoke(ctx, sub, hash)
+		if session != nil {
+			session.userID.Store(u.ID)
+		}
+		go func() {
+			defer release()
+			closeOnRevoke(ctx, sub, hash, m)
+		}()
 		return social.WithAuth(ctx, u, hash), nil, nil
 	}
 }
@@ -134,7 +174,7 @@ func initFunc(svc *social.Service, log *slog.Logger) transport.WebsocketInitFunc
 // closeOnRevoke closes the connection of ctx when the session with this
 // token hash is revoked. It returns when ctx ends (the connection closed) or
 // the subscription does, and closes the subscription.
-func closeOnRevoke(ctx context.Context, sub social.Subscription, hash []byte) {
+func closeOnRevoke(ctx context.Context, sub social.Subscription, hash []byte, m *metrics.Metrics) {
 	defer sub.Close()
 	for {
 		select {
@@ -143,6 +183,7 @@ func closeOnRevoke(ctx context.Context, sub social.Subscription, hash []byte) {
 		case ev, ok := <-sub.Events():
 			if !ok {
 				if errors.Is(sub.Err(), social.ErrSlowConsumer) {
+					m.SlowCutoff(metrics.GraphQL)
 					wsconn.Close(ctx, closeTooSlow, "too slow")
 				}
 				return

@@ -39,19 +39,45 @@ func MustServer(tb testing.TB) *testServer {
 // configured by cfg and ws.
 func MustServerWith(tb testing.TB, cfg fanout.Config, ws wsconn.Config) *testServer {
 	tb.Helper()
+	return MustServerOpts(tb, ServerOptions{Fanout: cfg, Websocket: ws})
+}
+
+// ServerOptions configure MustServerOpts; zero values are the defaults.
+type ServerOptions struct {
+	Fanout    fanout.Config
+	Websocket wsconn.Config
+	// Configure, if set, changes the httpapi.Config before the server
+	// starts (limits, metrics, logger, ...). PlainSocket is built after it,
+	// with the same logger, metrics and socket caps.
+	Configure func(*httpapi.Config)
+}
+
+// MustServerOpts starts the whole HTTP surface with opts.
+func MustServerOpts(tb testing.TB, opts ServerOptions) *testServer {
+	tb.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, ":memory:")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	broker := inproc.New(cfg)
+	broker := inproc.New(opts.Fanout)
 	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost})
-	h := httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Service:       svc,
-		Websocket:     ws,
-		PlainSocket:   plainws.New(svc, plainws.Config{Websocket: ws}),
+		Websocket:     opts.Websocket,
 		Introspection: true,
+	}
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
+	cfg.PlainSocket = plainws.New(svc, plainws.Config{
+		Websocket:         cfg.Websocket,
+		Logger:            cfg.Logger,
+		Metrics:           cfg.Metrics,
+		SocketsPerUser:    cfg.Limits.SocketsPerUser,
+		SocketsPerAddress: cfg.Limits.SocketsPerAddress,
 	})
+	h := httpapi.New(cfg)
 	base, cancel := context.WithCancel(context.Background())
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.BaseContext = func(net.Listener) context.Context { return base }

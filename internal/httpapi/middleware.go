@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -8,6 +9,9 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/pulse-social/pulse/internal/social"
+	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
 // RedactPath returns the path with the plain socket's token replaced, so
@@ -27,15 +31,24 @@ func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
 			start := time.Now()
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			next.ServeHTTP(ww, r)
-			log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
-				slog.String("request_id", middleware.GetReqID(r.Context())),
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusSwitchingProtocols // hijacked: a websocket
+			}
+			// The request_id comes from the context (see LogHandler), or is
+			// added here when the logger does not add it.
+			attrs := []slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("path", RedactPath(r.URL.Path)),
-				slog.Int("status", ww.Status()),
+				slog.Int("status", status),
 				slog.Int("bytes", ww.BytesWritten()),
 				slog.Duration("duration", time.Since(start)),
 				slog.String("remote", r.RemoteAddr),
-			)
+			}
+			if _, ok := log.Handler().(requestIDHandler); !ok {
+				attrs = append(attrs, slog.String("request_id", middleware.GetReqID(r.Context())))
+			}
+			log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
 		})
 	}
 }
@@ -59,23 +72,50 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
-// limitBody bounds request bodies.
+// limitBody bounds request bodies: one that says it is bigger is answered
+// with 413 at once, one that turns out bigger fails to read.
 func limitBody(n int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > n {
+				writeGraphQLError(w, http.StatusRequestEntityTooLarge,
+					fmt.Sprintf("request body too large: at most %d bytes", n), social.CodeBadUserInput)
+				return
+			}
 			r.Body = http.MaxBytesReader(w, r.Body, n)
 			next.ServeHTTP(w, r)
 		})
 	}
 }
 
-// cors lets browsers on the allowed origins call /query. Same-origin pages
-// (the playground) need no CORS; other origins get no CORS headers, so
-// browsers refuse them.
-func cors(allowed []string) func(http.Handler) http.Handler {
+// securityHeaders sets the headers every response carries: no MIME
+// sniffing, no referrer. The playground sets its own stricter ones
+// (Content-Security-Policy, framing) on top.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cors enforces the origin policy on /query and lets browsers on the
+// allowed origins call it. A request with an Origin the policy refuses
+// (neither this server's own host nor an allowed origin) is answered with
+// 403 before anything runs; so is its preflight. Same-origin pages (the
+// playground) need no CORS headers; requests without an Origin (scripts,
+// apps) pass. Websocket upgrades are checked by the upgrader, with the
+// same policy.
+func cors(policy wsconn.Config) func(http.Handler) http.Handler {
+	allowed := policy.AllowedOrigins
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			origin := r.Header.Get("Origin")
+			if origin != "" && r.Header.Get("Upgrade") == "" && !policy.CheckOrigin(r) {
+				writeText(w, http.StatusForbidden, "origin not allowed")
+				return
+			}
 			if origin != "" && originAllowed(allowed, origin) {
 				h := w.Header()
 				h.Set("Access-Control-Allow-Origin", origin)

@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
@@ -38,9 +39,21 @@ type Config struct {
 	ComplexityLimit int
 	// PingInterval is the GraphQL websocket keepalive; 0 means 25s.
 	PingInterval time.Duration
-	// MaxBodyBytes bounds a GraphQL request body; 0 means 1 MiB.
+	// MaxBodyBytes bounds a GraphQL request body and a GraphQL websocket
+	// message; 0 means 1 MiB. A bigger body is answered with 413.
 	MaxBodyBytes int64
+	// MaxDepth bounds how deep a GraphQL operation's selections nest
+	// (introspection not counted); 0 means DefaultMaxDepth.
+	MaxDepth int
+	// Limits are the abuse limits; the zero value limits nothing.
+	Limits Limits
+	// Metrics counts requests, operations and sockets, and is served at
+	// /metrics; nil counts nothing and serves no /metrics.
+	Metrics *metrics.Metrics
 }
+
+// DefaultMaxDepth is the default of Config.MaxDepth.
+const DefaultMaxDepth = 12
 
 // New returns the server's HTTP handler.
 func New(cfg Config) http.Handler {
@@ -56,10 +69,16 @@ func New(cfg Config) http.Handler {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
+	if cfg.MaxDepth == 0 {
+		cfg.MaxDepth = DefaultMaxDepth
+	}
 
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
+	r.Use(withClientAddr)
+	r.Use(countRequests(cfg.Metrics))
 	r.Use(accessLog(cfg.Logger))
+	r.Use(securityHeaders)
 	r.Use(recoverer(cfg.Logger))
 
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -75,8 +94,13 @@ func New(cfg Config) http.Handler {
 		writeText(w, http.StatusOK, "ready")
 	})
 
+	if cfg.Metrics != nil {
+		r.Get("/metrics", cfg.Metrics.Handler().ServeHTTP)
+	}
+
 	gql := newGraphQL(cfg)
-	r.With(cors(cfg.Websocket.AllowedOrigins), limitBody(cfg.MaxBodyBytes), authenticate(cfg.Service, cfg.Logger), wsconn.Track).
+	r.With(cors(cfg.Websocket), limitBody(cfg.MaxBodyBytes), refusals, authenticate(cfg.Service, cfg.Logger),
+		socketCaps(cfg.Limits), wsconn.TrackWith(socketLog(cfg.Logger, cfg.Metrics))).
 		Handle("/query", gql)
 
 	r.Handle("/ws/{token}", cfg.PlainSocket)

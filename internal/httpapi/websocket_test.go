@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -172,7 +172,10 @@ func TestGraphQLSocketNotifications(t *testing.T) {
 
 			ws := s.MustDial(t, protocol, nil, map[string]any{"authorization": "Bearer " + oliver})
 			ws.MustAck()
-			ws.Subscribe("n", `subscription{notifications{`+notificationFields+`}}`, nil)
+			// after: "0" replays from the store, so the notification
+			// arrives even if the reaction commits before the subscription
+			// is live.
+			ws.Subscribe("n", `subscription{notifications(after:"0"){`+notificationFields+`}}`, nil)
 			ws.Subscribe("u", `subscription{unreadCount}`, nil)
 			var count int
 			ws.MustData("u", "unreadCount", &count)
@@ -204,15 +207,16 @@ func TestGraphQLSocketNotifications(t *testing.T) {
 	}
 }
 
-// readUntil reads results until one for operation "n" arrives (returning
-// it) or unreadCount results stop coming within a second (returning nil).
+// readUntil reads results until one for operation id arrives (returning
+// it) or none comes within 5 seconds (failing the test: the connection is
+// unusable after a timed-out read).
 func readUntil(t *testing.T, ws *gqlSocket, id string) *notification {
 	t.Helper()
 	for {
-		_ = ws.conn.SetReadDeadline(time.Now().Add(time.Second))
+		_ = ws.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		var m wsMessage
 		if err := ws.conn.ReadJSON(&m); err != nil {
-			return nil
+			t.Fatalf("no result for %s: %v", id, err)
 		}
 		if m.ID != id {
 			continue
@@ -374,5 +378,40 @@ func TestGraphQLSlowSubscriber(t *testing.T) {
 	}
 	if m, err := again.nextWithin(200 * time.Millisecond); err == nil {
 		t.Fatalf("got more than the %d posts: %+v", posts, m)
+	}
+}
+
+// MustDialRaw opens a GraphQL socket and sends nothing.
+func (s *testServer) MustDialRaw(tb testing.TB, protocol string) *gqlSocket {
+	tb.Helper()
+	d := websocket.Dialer{Subprotocols: []string{protocol}, HandshakeTimeout: 5 * time.Second}
+	conn, resp, err := d.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/query", nil)
+	if err != nil {
+		tb.Fatalf("dial: %v (%v)", err, resp)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return &gqlSocket{tb: tb, conn: conn, legacy: protocol == "graphql-ws"}
+}
+
+// websocketDial opens a plain socket with token.
+func websocketDial(serverURL, token string) (*websocket.Conn, *http.Response, error) {
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	return d.Dial("ws"+strings.TrimPrefix(serverURL, "http")+"/ws/"+token+"/", nil)
+}
+
+// readCloseCode reads until the server closes c and returns its code (0 if
+// the connection ended without a close frame).
+func readCloseCode(tb testing.TB, c *websocket.Conn) int {
+	tb.Helper()
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return ce.Code
+			}
+			return 0
+		}
 	}
 }

@@ -40,6 +40,10 @@
 //	            with ?after= the last id seen, nothing is lost
 //	4401        "invalid access token" at connect; "access token revoked"
 //	            when the token is logged out while the socket is open
+//	4429        "too many sockets": the user or the client address holds
+//	            the most sockets allowed (Config.SocketsPerUser,
+//	            SocketsPerAddress, shared with the GraphQL socket); the
+//	            address is checked before the token
 //
 // A peer that answers no ping (and sends nothing) for two ping intervals is
 // dropped without a close frame; so is one whose writes time out.
@@ -60,4 +64,10 @@
 // One line when a socket opens (user id, remote address) and one when it
 // closes (user id, close code and reason, duration), with the path logged as
 // /ws/<redacted>/: the token never appears in a log line.
+//
+// # Metrics
+//
+// With Config.Metrics, the handler counts its open sockets, the
+// notifications it writes (with the publish-to-write latency of live ones)
+// and the sockets it closes as too slow.
 package plainws

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pulse-social/pulse/internal/limit"
+	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
@@ -32,6 +34,8 @@ const redactedPath = "/ws/<redacted>/"
 const (
 	closeInvalidToken    = 4401
 	closeTooSlow         = 4008
+	closeTooManySockets  = 4429
+	reasonTooManySockets = "too many sockets"
 	reasonInvalidToken   = "invalid access token"
 	reasonRevoked        = "access token revoked"
 	reasonTooSlow        = "too slow"
@@ -68,6 +72,19 @@ type Config struct {
 	// its close frame before it drops the connection. 0 means
 	// DefaultCloseTimeout.
 	CloseTimeout time.Duration
+
+	// SocketsPerUser and SocketsPerAddress cap the sockets a user and a
+	// client address hold open (shared with the GraphQL socket: keys are
+	// limit.UserKey and limit.Address). A socket over either cap is
+	// upgraded and closed at once with 4429 "too many sockets". Nil caps
+	// nothing.
+	SocketsPerUser    *limit.Slots
+	SocketsPerAddress *limit.Slots
+
+	// Metrics counts open sockets, delivered notifications with their
+	// publish-to-write latency, and slow clients cut off; nil counts
+	// nothing.
+	Metrics *metrics.Metrics
 }
 
 // Handler serves the plain socket. Create it with New; it is safe for
@@ -80,6 +97,9 @@ type Handler struct {
 	pingInterval time.Duration
 	replyQueue   int
 	closeTimeout time.Duration
+	perUser      *limit.Slots
+	perAddress   *limit.Slots
+	metrics      *metrics.Metrics
 	sockets      tracker
 }
 
@@ -108,6 +128,9 @@ func New(svc *social.Service, cfg Config) *Handler {
 		pingInterval: cfg.PingInterval,
 		replyQueue:   cfg.ReplyQueue,
 		closeTimeout: cfg.CloseTimeout,
+		perUser:      cfg.SocketsPerUser,
+		perAddress:   cfg.SocketsPerAddress,
+		metrics:      cfg.Metrics,
 		sockets:      tracker{interval: cfg.PingInterval},
 	}
 	h.upgrader.Error = h.refuse
@@ -140,6 +163,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ctx := r.Context()
 
+	releaseAddr, ok := h.perAddress.Acquire(limit.Address(r.RemoteAddr))
+	if !ok {
+		h.metrics.SocketRefused(metrics.Plain, "per_address")
+		h.reject(ctx, conn, start, 0, closeTooManySockets, reasonTooManySockets)
+		return
+	}
+	defer releaseAddr()
+
 	user, tokenHash, err := h.svc.Authenticate(ctx, token)
 	if err != nil {
 		if social.ErrorCode(err) == social.CodeUnauthenticated {
@@ -155,6 +186,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(ctx, conn, start, user.ID, websocket.ClosePolicyViolation, reasonInvalidAfter)
 		return
 	}
+	releaseUser, ok := h.perUser.Acquire(limit.UserKey(user.ID))
+	if !ok {
+		h.metrics.SocketRefused(metrics.Plain, "per_user")
+		h.reject(ctx, conn, start, user.ID, closeTooManySockets, reasonTooManySockets)
+		return
+	}
+	defer releaseUser()
 	feed, err := h.svc.OpenFeed(ctx, user.ID, after)
 	if err != nil {
 		h.log.ErrorContext(ctx, "plain socket: open feed", "path", redactedPath, "user_id", user.ID, "err", err)
@@ -172,7 +210,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		replies:   make(chan reply, h.replyQueue),
 		stop:      make(chan struct{}),
 	}
+	closed := h.metrics.SocketOpened(metrics.Plain)
 	s.run()
+	closed()
+	if s.code == closeTooSlow {
+		h.metrics.SlowCutoff(metrics.Plain)
+	}
 	h.log.InfoContext(ctx, "plain socket closed", "path", redactedPath, "user_id", user.ID,
 		"code", s.code, "reason", s.reason, "duration", time.Since(start))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
@@ -164,55 +165,81 @@ func (s *socket) reply(r reply) {
 
 var pongFrame = []byte(`{"type":"pong"}`)
 
-// handle answers one frame of the client.
-func (s *socket) handle(typ int, r io.Reader) {
+// frameKind is what a client's frame asks for.
+type frameKind uint8
+
+const (
+	frameInvalid frameKind = iota // answered with {"error": why}
+	frameMessage                  // {"message": text}: send text to the user's sockets
+	framePing                     // {"type": "ping"}: answer with a pong
+)
+
+// clientFrame is a client's frame, understood.
+type clientFrame struct {
+	kind frameKind
+	// text is the message for frameMessage, and why the frame is not
+	// understood for frameInvalid.
+	text string
+}
+
+// parseFrame understands one frame of the client: its websocket message
+// type and its payload. It never fails: what it does not understand is
+// frameInvalid with the reason.
+func parseFrame(typ int, b []byte) clientFrame {
+	invalid := func(why string) clientFrame { return clientFrame{kind: frameInvalid, text: why} }
 	if typ != websocket.TextMessage {
-		s.replyError("binary frames are not supported: send JSON text")
-		return
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return // NextReader returns the error again
+		return invalid("binary frames are not supported: send JSON text")
 	}
 	if !json.Valid(b) {
-		s.replyError("invalid JSON")
-		return
+		return invalid("invalid JSON")
 	}
 	if b = bytes.TrimSpace(b); b[0] != '{' {
-		s.replyError("expected a JSON object")
-		return
+		return invalid("expected a JSON object")
 	}
 	var f struct {
 		Message json.RawMessage `json:"message"`
 		Type    json.RawMessage `json:"type"`
 	}
 	if err := json.Unmarshal(b, &f); err != nil {
-		s.replyError("invalid JSON")
-		return
+		return invalid("invalid JSON")
 	}
 	switch {
 	case f.Message != nil:
 		var text string
 		if f.Message[0] != '"' || json.Unmarshal(f.Message, &text) != nil {
-			s.replyError(`"message" must be a string`)
-			return
+			return invalid(`"message" must be a string`)
 		}
-		if err := s.h.svc.SendMessage(s.ctx, s.userID, text); err != nil {
-			s.replyError(social.ErrorMessage(err))
-		}
+		return clientFrame{kind: frameMessage, text: text}
 	case f.Type != nil:
 		var typ string
 		if f.Type[0] != '"' || json.Unmarshal(f.Type, &typ) != nil {
-			s.replyError(`"type" must be a string`)
-			return
+			return invalid(`"type" must be a string`)
 		}
 		if typ != "ping" {
-			s.replyError(`unknown type: the only one is "ping"`)
-			return
+			return invalid(`unknown type: the only one is "ping"`)
 		}
+		return clientFrame{kind: framePing}
+	default:
+		return invalid(`expected {"message": "..."} or {"type": "ping"}`)
+	}
+}
+
+// handle answers one frame of the client.
+func (s *socket) handle(typ int, r io.Reader) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return // NextReader returns the error again
+	}
+	f := parseFrame(typ, b)
+	switch f.kind {
+	case frameMessage:
+		if err := s.h.svc.SendMessage(s.ctx, s.userID, f.text); err != nil {
+			s.replyError(social.ErrorMessage(err))
+		}
+	case framePing:
 		s.reply(reply{data: pongFrame})
 	default:
-		s.replyError(`expected {"message": "..."} or {"type": "ping"}`)
+		s.replyError(f.text)
 	}
 }
 
@@ -350,6 +377,11 @@ func (s *socket) sendNotifications(ns []social.Notification, ev social.Event) bo
 			s.writeFailed()
 			return false
 		}
+		var publishedAt time.Time
+		if ev.Notification != nil && n.ID == ev.Notification.ID {
+			publishedAt = ev.PublishedAt
+		}
+		s.h.metrics.Delivered(metrics.Plain, publishedAt)
 	}
 	return true
 }

@@ -1,6 +1,9 @@
 package social
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Broker carries events to the subscribers of a user, in this process
 // (inproc) or in every process (redis).
@@ -71,4 +74,8 @@ type Event struct {
 	Frame []byte
 	// TokenHash is set for EventRevoke.
 	TokenHash []byte
+	// PublishedAt is when the Service published the event (its wall clock),
+	// for the publish-to-write latency; zero if unknown. A broker that
+	// carries events between processes should carry it too.
+	PublishedAt time.Time
 }

@@ -26,6 +26,12 @@ type Config struct {
 	// handed to the broker (subscribers catch up from the store when they
 	// resume); nil ignores it.
 	OnPublishError func(error)
+	// OnStored is told how many notifications an action committed; nil
+	// ignores it. It must not block.
+	OnStored func(n int)
+	// OnPublished is told how many notifications were handed to the broker
+	// without error; nil ignores it. It must not block.
+	OnPublished func(n int)
 }
 
 // Service runs every action of the social network: it validates input,
@@ -373,6 +379,9 @@ func (s *Service) act(ctx context.Context, fn func(tx Tx, now time.Time) ([]Noti
 	if err != nil {
 		return nil, err
 	}
+	if len(stored) > 0 && s.cfg.OnStored != nil {
+		s.cfg.OnStored(len(stored))
+	}
 	return stored, nil
 }
 
@@ -385,16 +394,24 @@ func (s *Service) publishNotifications(ctx context.Context, ns []Notification) {
 		n := &ns[i]
 		events[i] = Event{Kind: EventNotification, UserID: n.RecipientID, Notification: n, Frame: AppendFrame(nil, n)}
 	}
-	s.publish(ctx, events...)
+	if s.publish(ctx, events...) && s.cfg.OnPublished != nil {
+		s.cfg.OnPublished(len(events))
+	}
 }
 
-// publish hands committed events to the broker. The request may be over by
-// now; the events must still go out.
-func (s *Service) publish(ctx context.Context, events ...Event) {
+// publish hands committed events to the broker, stamped with the time of
+// publishing, and reports whether the broker took them. The request may be
+// over by now; the events must still go out.
+func (s *Service) publish(ctx context.Context, events ...Event) bool {
+	now := time.Now()
+	for i := range events {
+		events[i].PublishedAt = now
+	}
 	err := s.broker.Publish(context.WithoutCancel(ctx), events...)
 	if err != nil && s.cfg.OnPublishError != nil {
 		s.cfg.OnPublishError(err)
 	}
+	return err == nil
 }
 
 // User returns the user with this username (ignoring case), or CodeNotFound.

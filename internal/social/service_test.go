@@ -208,3 +208,50 @@ func TestRegisterAndAuthenticate(t *testing.T) {
 		t.Fatalf("taken username: %v", err)
 	}
 }
+
+// TestObserverHooks checks that the Service tells its observers how many
+// notifications it stored and published, and stamps events with their
+// publish time.
+func TestObserverHooks(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker := inproc.New(fanout.Config{})
+	defer store.Close()
+	defer broker.Close()
+	var stored, published int
+	svc := social.NewService(store, broker, social.Config{
+		PasswordCost: bcrypt.MinCost,
+		OnStored:     func(n int) { stored += n },
+		OnPublished:  func(n int) { published += n },
+	})
+	alice, bob, carol := MustRegister(t, svc, "alice"), MustRegister(t, svc, "bob"), MustRegister(t, svc, "carol")
+	sub, err := svc.Subscribe(ctx, bob.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for _, f := range []social.User{bob, carol} {
+		if _, err := svc.Follow(ctx, f, "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := time.Now()
+	if _, err := svc.CreatePost(ctx, alice, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 4 || published != 4 {
+		t.Fatalf("stored %d, published %d; want 4 and 4 (2 follows, 1 post to 2 followers)", stored, published)
+	}
+	for {
+		ev := <-sub.Events()
+		if ev.Kind == social.EventNotification && ev.Notification.Action == social.ActionPost {
+			if ev.PublishedAt.Before(before) || time.Since(ev.PublishedAt) > time.Minute {
+				t.Fatalf("PublishedAt = %v, want about now", ev.PublishedAt)
+			}
+			break
+		}
+	}
+}

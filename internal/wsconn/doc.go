@@ -58,4 +58,24 @@
 // (with code 1000: gqlgen does not know the code Close sent). The goroutine
 // that calls Close must itself end when the connection does (select on
 // ctx.Done(), which gqlgen cancels then): Close does not stop it.
+//
+// # Protocol rules gqlgen leaves out
+//
+// The adapter reads each client message before gqlgen does, and keeps the
+// ids of the operations running (from the client's subscribe to the
+// server's complete or error, or the client's complete). With it:
+//
+//   - a graphql-transport-ws client that subscribes with the id of a
+//     running operation is closed with 4409 "Subscriber for <id> already
+//     exists", as the protocol prescribes (the legacy graphql-ws protocol
+//     has no such rule: gqlgen replaces the operation);
+//   - GraphQL.MaxOperations caps the operations of one socket: one more
+//     is answered with an error message for its id, extensions.code
+//     RATE_LIMITED, and never reaches gqlgen;
+//   - a connection_init payload that is not an object closes the socket
+//     with 4400 (gqlgen would leave the connection open).
+//
+// TrackWith is Track with hooks called when a socket is accepted and when
+// it ends, with its close code (the first sent or received), reason and
+// duration: the GraphQL socket's log lines and open-sockets gauge.
 package wsconn

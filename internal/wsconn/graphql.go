@@ -2,8 +2,10 @@ package wsconn
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,7 +24,28 @@ import (
 // transport.Websocket, and wrap the GraphQL handler in Track.
 type GraphQL struct {
 	Config Config
+
+	// MaxOperations caps the operations (subscriptions, and queries or
+	// mutations sent over the socket) one socket runs at once. One more is
+	// answered with an error message for its id whose extensions.code is
+	// RATE_LIMITED, and the socket stays open. 0 means no cap.
+	MaxOperations int
+
+	// OnOperationRefused, if set, is called for each operation refused by
+	// MaxOperations, with the request's context.
+	OnOperationRefused func(ctx context.Context)
 }
+
+// CloseDuplicateID is the close code of a graphql-transport-ws socket whose
+// client subscribes with the id of an operation still running, as the
+// protocol prescribes: 4409 "Subscriber for <id> already exists". The
+// legacy graphql-ws protocol has no such rule, and a reused id there
+// replaces the running operation, as gqlgen does.
+const CloseDuplicateID = 4409
+
+// CloseBadRequest is the close code of a socket whose client sent a
+// connection_init payload that is not an object.
+const CloseBadRequest = 4400
 
 var _ transport.WebsocketImplementation = GraphQL{}
 
@@ -63,12 +86,28 @@ func (g GraphQL) Accept(w http.ResponseWriter, r *http.Request, options transpor
 	if err != nil {
 		return nil, fmt.Errorf("websocket upgrade: %w", err)
 	}
-	c := &graphqlConn{ws: ws, writeTimeout: cfg.WriteTimeout}
+	c := &graphqlConn{
+		ws:           ws,
+		writeTimeout: cfg.WriteTimeout,
+		ctx:          r.Context(),
+		transportWS:  ws.Subprotocol() == subprotocolTransportWS,
+		maxOps:       g.MaxOperations,
+		onRefused:    g.OnOperationRefused,
+		ops:          make(map[string]struct{}),
+		ending:       make(map[string]int),
+		opened:       time.Now(),
+	}
 	if s != nil {
 		s.conn.Store(c)
+		if s.onAccept != nil {
+			s.onAccept(r)
+		}
 	}
 	return c, nil
 }
+
+// The subprotocol of the graphql-ws library; the legacy one is "graphql-ws".
+const subprotocolTransportWS = "graphql-transport-ws"
 
 // graphqlConn is a gorilla connection as gqlgen's transport wants it.
 // gqlgen serializes its own writes (WriteJSON, WriteClose) and reads from one
@@ -77,12 +116,33 @@ func (g GraphQL) Accept(w http.ResponseWriter, r *http.Request, options transpor
 type graphqlConn struct {
 	ws           *websocket.Conn
 	writeTimeout time.Duration
+	ctx          context.Context // the upgrade request's
+	transportWS  bool            // graphql-transport-ws, not the legacy graphql-ws
+	maxOps       int
+	onRefused    func(context.Context)
+	opened       time.Time
+
+	// writeMu serializes data messages: gqlgen's (under its own lock) and
+	// the refusals the reader writes.
+	writeMu sync.Mutex
+
+	// opsMu guards ops, the ids of the operations running (added when the
+	// client starts one, removed when either side completes it or the
+	// server reports its error), and ending, for each id the client
+	// completed while it ran, how many of the server's final messages
+	// (complete or error) are still to come for it: those end the old
+	// operation, not a new one the client started with the same id.
+	opsMu  sync.Mutex
+	ops    map[string]struct{}
+	ending map[string]int
 
 	// mu serializes the close path: it is held while a close frame is
 	// written, so that the TCP connection is not closed under it.
-	mu        sync.Mutex
-	closeSent bool // a close frame was written (or attempted)
-	netClosed bool // the TCP connection was closed
+	mu          sync.Mutex
+	closeSent   bool // a close frame was written (or attempted)
+	netClosed   bool // the TCP connection was closed
+	closeCode   int  // the first close code sent or received; 0 if none
+	closeReason string
 }
 
 var (
@@ -92,25 +152,160 @@ var (
 )
 
 // NextReader returns the next message, or transport.ErrWebsocketClosed when
-// the peer closed the socket normally (1000, 1001 or no code).
+// the peer closed the socket normally (1000, 1001 or no code). It keeps
+// the set of running operations: a subscribe with the id of a running one
+// closes a graphql-transport-ws socket with 4409, and one over
+// MaxOperations is answered with a RATE_LIMITED error and never reaches
+// gqlgen.
 func (c *graphqlConn) NextReader() (int, io.Reader, error) {
-	t, r, err := c.ws.NextReader()
-	if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
-		return t, nil, transport.ErrWebsocketClosed
+	for {
+		t, r, err := c.ws.NextReader()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				c.noteClose(ce.Code, ce.Text)
+			}
+			if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
+				return t, nil, transport.ErrWebsocketClosed
+			}
+			return t, r, err
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return t, nil, err
+		}
+		var m struct {
+			ID      string          `json:"id"`
+			Type    string          `json:"type"`
+			Payload json.RawMessage `json:"payload"`
+		}
+		if json.Unmarshal(b, &m) != nil {
+			return t, bytes.NewReader(b), nil // gqlgen answers it
+		}
+		switch m.Type {
+		case "connection_init":
+			// gqlgen gives up without closing the connection when the
+			// payload is not an object; the protocol says 4400.
+			if p := bytes.TrimSpace(m.Payload); len(p) > 0 && p[0] != '{' && string(p) != "null" {
+				c.shut(CloseBadRequest, "connection_init payload must be an object")
+				return t, nil, transport.ErrWebsocketClosed
+			}
+		case "subscribe", "start":
+			c.opsMu.Lock()
+			_, running := c.ops[m.ID]
+			switch {
+			case running && c.transportWS:
+				c.opsMu.Unlock()
+				c.shut(CloseDuplicateID, "Subscriber for "+m.ID+" already exists")
+				return t, nil, transport.ErrWebsocketClosed
+			case !running && c.maxOps > 0 && len(c.ops) >= c.maxOps:
+				c.opsMu.Unlock()
+				if err := c.refuse(m.ID); err != nil {
+					return t, nil, err
+				}
+				continue
+			}
+			c.ops[m.ID] = struct{}{}
+			c.opsMu.Unlock()
+		case "complete", "stop":
+			c.opsMu.Lock()
+			if _, running := c.ops[m.ID]; running {
+				delete(c.ops, m.ID)
+				c.ending[m.ID]++
+			}
+			c.opsMu.Unlock()
+		}
+		return t, bytes.NewReader(b), nil
 	}
-	return t, r, err
 }
 
-// WriteJSON writes v as one text message, within the write timeout.
+// refuse answers an operation over MaxOperations with an error message.
+func (c *graphqlConn) refuse(id string) error {
+	if c.onRefused != nil {
+		c.onRefused(c.ctx)
+	}
+	msg := fmt.Sprintf("too many operations on this socket: at most %d at once", c.maxOps)
+	payload, _ := json.Marshal([]any{map[string]any{
+		"message":    msg,
+		"extensions": map[string]any{"code": "RATE_LIMITED", "limit": c.maxOps},
+	}})
+	b, _ := json.Marshal(map[string]any{"id": id, "type": "error", "payload": json.RawMessage(payload)})
+	return c.write(b)
+}
+
+// opDone records the server's final message for an operation.
+func (c *graphqlConn) opDone(id string) {
+	c.opsMu.Lock()
+	defer c.opsMu.Unlock()
+	if n := c.ending[id]; n > 0 {
+		if n == 1 {
+			delete(c.ending, id)
+		} else {
+			c.ending[id] = n - 1
+		}
+		return
+	}
+	delete(c.ops, id)
+}
+
+// Both protocols' server messages end with their type, since gqlgen
+// encodes payload, id and type in that order: an operation ends with
+// "complete" or "error".
+var (
+	suffixComplete = []byte(`"type":"complete"}`)
+	suffixError    = []byte(`"type":"error"}`)
+)
+
+// WriteJSON writes v as one text message, within the write timeout. A
+// complete or error message ends its operation.
 func (c *graphqlConn) WriteJSON(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
+	if bytes.HasSuffix(b, suffixComplete) || bytes.HasSuffix(b, suffixError) {
+		var m struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(b, &m) == nil && m.ID != "" {
+			c.opDone(m.ID)
+		}
+	}
+	return c.write(b)
+}
+
+func (c *graphqlConn) write(b []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	if err := c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
 		return err
 	}
 	return c.ws.WriteMessage(websocket.TextMessage, b)
+}
+
+// noteClose records the first close code sent or received.
+func (c *graphqlConn) noteClose(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeCode == 0 {
+		c.closeCode, c.closeReason = code, reason
+	}
+}
+
+// CloseInfo is how a GraphQL socket ended, for its log line.
+type CloseInfo struct {
+	// Code is the first close code sent or received; 0 if the connection
+	// ended without one (1006 in the protocol's terms).
+	Code   int
+	Reason string
+	// Duration is how long the socket was open.
+	Duration time.Duration
+}
+
+func (c *graphqlConn) info() CloseInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return CloseInfo{Code: c.closeCode, Reason: c.closeReason, Duration: time.Since(c.opened)}
 }
 
 // WriteClose writes a close frame, within the write timeout, unless one was
@@ -122,6 +317,9 @@ func (c *graphqlConn) WriteClose(code int, reason string) error {
 		return nil
 	}
 	c.closeSent = true
+	if c.closeCode == 0 {
+		c.closeCode, c.closeReason = code, reason
+	}
 	return c.writeClose(code, reason)
 }
 
@@ -151,6 +349,9 @@ func (c *graphqlConn) shut(code int, reason string) bool {
 		return false
 	}
 	c.closeSent = true
+	if c.closeCode == 0 {
+		c.closeCode, c.closeReason = code, reason
+	}
 	_ = c.writeClose(code, reason)
 	_ = c.closeNet()
 	return true
@@ -177,6 +378,7 @@ type slotKey struct{}
 type slot struct {
 	conn     atomic.Pointer[graphqlConn]
 	answered atomic.Bool // Accept answered a refused upgrade, or hijacked the connection
+	onAccept func(r *http.Request)
 }
 
 // Track is the middleware for the GraphQL handler that makes Close work:
@@ -188,15 +390,35 @@ type slot struct {
 // gets that answer alone and net/http logs no misuse. Other requests pass
 // through untouched.
 func Track(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") == "" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		s := new(slot)
-		ctx := context.WithValue(r.Context(), slotKey{}, s)
-		next.ServeHTTP(&trackedWriter{ResponseWriter: w, slot: s}, r.WithContext(ctx))
-	})
+	return TrackWith(TrackOptions{})(next)
+}
+
+// TrackOptions are hooks of TrackWith, each optional.
+type TrackOptions struct {
+	// OnAccept is called when a socket is accepted, with its upgrade
+	// request.
+	OnAccept func(r *http.Request)
+	// OnClose is called, after OnAccept, when the handler returns because
+	// the socket has ended, with how it ended.
+	OnClose func(r *http.Request, info CloseInfo)
+}
+
+// TrackWith is Track with hooks.
+func TrackWith(opts TrackOptions) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Upgrade") == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			s := &slot{onAccept: opts.OnAccept}
+			r = r.WithContext(context.WithValue(r.Context(), slotKey{}, s))
+			next.ServeHTTP(&trackedWriter{ResponseWriter: w, slot: s}, r)
+			if c := s.conn.Load(); c != nil && opts.OnClose != nil {
+				opts.OnClose(r, c.info())
+			}
+		})
+	}
 }
 
 // Close closes the GraphQL socket accepted for the request that ctx belongs

@@ -1,0 +1,524 @@
+package soak
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	buildErr  error
+)
+
+// MustBinary builds the server once per test run and returns its path.
+func MustBinary(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "pulse-soak-")
+		if buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "pulse")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/pulse-social/pulse/server").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// server is the real binary, running on 127.0.0.1 and a SQLite file.
+type server struct {
+	tb   testing.TB
+	cmd  *exec.Cmd
+	addr string
+	logs *logBuffer
+	done chan struct{}
+}
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// noLimits turns off the abuse limits: the tests act faster than any
+// person.
+var noLimits = []string{"--auth-rate", "0", "--mutation-rate", "0", "--max-sockets-per-user", "0", "--max-sockets-per-address", "0", "--max-subscriptions-per-socket", "0"}
+
+// MustStart starts the binary on db with args, on a free port of
+// 127.0.0.1, and waits until it answers /healthz. The test's cleanup stops
+// it.
+func MustStart(tb testing.TB, db string, args ...string) *server {
+	tb.Helper()
+	return MustStartOn(tb, freeAddr(tb), db, args...)
+}
+
+// MustStartOn is MustStart on the address addr.
+func MustStartOn(tb testing.TB, addr, db string, args ...string) *server {
+	tb.Helper()
+	args = append([]string{"--addr", addr, "--db", db, "--log-format", "text"}, args...)
+	cmd := exec.Command(MustBinary(tb), args...)
+	s := &server{tb: tb, cmd: cmd, addr: addr, logs: &logBuffer{}, done: make(chan struct{})}
+	cmd.Stdout = s.logs
+	cmd.Stderr = s.logs
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(s.done)
+	}()
+	tb.Cleanup(s.Stop)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := httpClient.Get("http://" + addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		select {
+		case <-s.done:
+			tb.Fatalf("the server exited: %s", s.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the server did not start: %s", s.logs)
+		}
+	}
+}
+
+// freeAddr returns a free address on 127.0.0.1.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Stop sends SIGTERM and waits for the process to exit.
+func (s *server) Stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		s.tb.Errorf("the server did not stop on SIGTERM")
+	}
+}
+
+// Kill kills the process with SIGKILL and waits for it.
+func (s *server) Kill() {
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+// gqlError is a GraphQL error.
+type gqlError struct {
+	Message    string         `json:"message"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// Do posts a GraphQL operation and decodes data[field] into v. It returns
+// an error for a transport failure or a GraphQL error.
+func (s *server) Do(token, query string, vars map[string]any, field string, v any) error {
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, "http://"+s.addr+"/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Data   map[string]json.RawMessage `json:"data"`
+		Errors []gqlError                 `json:"errors"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return fmt.Errorf("status %d: %s", resp.StatusCode, raw)
+	}
+	if len(out.Errors) > 0 {
+		return fmt.Errorf("%s: %s (%v)", field, out.Errors[0].Message, out.Errors[0].Extensions["code"])
+	}
+	if v != nil {
+		return json.Unmarshal(out.Data[field], v)
+	}
+	return nil
+}
+
+// MustDo is Do that fails the test.
+func (s *server) MustDo(tb testing.TB, token, query string, vars map[string]any, field string, v any) {
+	tb.Helper()
+	if err := s.Do(token, query, vars, field, v); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+}
+
+// MustRegister registers a user and returns its token.
+func (s *server) MustRegister(tb testing.TB, name string) string {
+	tb.Helper()
+	var p struct{ AccessToken string }
+	s.MustDo(tb, "", `mutation($u:String!,$p:String!){register(username:$u,password:$p){accessToken}}`,
+		map[string]any{"u": name, "p": "password-" + name}, "register", &p)
+	return p.AccessToken
+}
+
+// Metrics scrapes /metrics into name{labels} -> value.
+func (s *server) Metrics(tb testing.TB) map[string]float64 {
+	tb.Helper()
+	resp, err := httpClient.Get("http://" + s.addr + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
+}
+
+// frame is a notification as a socket received it, reduced to what the
+// rules decide.
+type frame struct {
+	ID  int64
+	Key string
+}
+
+// notificationKey is what a notification says, in one string: what the
+// rules decide, so that the model can predict it.
+func notificationKey(action, actionID, byUser string, content, affected, affectedID *string) string {
+	if strings.EqualFold(action, "FOLLOWING") {
+		actionID = "*" // the follow's id: the client that follows is not told it
+	}
+	s := func(p *string) string {
+		if p == nil {
+			return "<nil>"
+		}
+		return *p
+	}
+	return strings.Join([]string{strings.ToUpper(action), actionID, byUser, s(content), strings.ToUpper(s(affected)), s(affectedID)}, "|")
+}
+
+// plainClient is one plain socket of a user that drops and resumes with
+// ?after= the last id it saw, and records every notification it received.
+type plainClient struct {
+	addr  string
+	token string
+
+	mu      sync.Mutex
+	frames  []frame
+	lastID  int64
+	errs    []error
+	resumes int
+
+	conn *websocket.Conn // the reader's
+}
+
+var dialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+
+// connect opens the socket, resuming after the last id seen (or from
+// after=0 the first time, so that nothing committed before it is missed).
+func (c *plainClient) connect() error {
+	c.mu.Lock()
+	after := c.lastID
+	c.mu.Unlock()
+	conn, _, err := dialer.Dial(fmt.Sprintf("ws://%s/ws/%s/?after=%d", c.addr, c.token, after), nil)
+	if err != nil {
+		return err
+	}
+	c.conn = conn
+	return nil
+}
+
+// read reads until the socket ends; it records what it got and checks
+// that ids increase.
+func (c *plainClient) read() {
+	for {
+		_, b, err := c.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		var n struct {
+			ID            string  `json:"id"`
+			Action        string  `json:"action"`
+			ActionID      string  `json:"action_id"`
+			ByUser        string  `json:"by_user"`
+			ActionContent *string `json:"action_content"`
+			Affected      *string `json:"affected"`
+			AffectedID    *string `json:"affected_id"`
+			Type          string  `json:"type"`
+		}
+		if err := json.Unmarshal(b, &n); err != nil {
+			c.fail(fmt.Errorf("frame %s: %v", b, err))
+			continue
+		}
+		if n.ID == "" {
+			continue // a pong
+		}
+		id, _ := strconv.ParseInt(n.ID, 10, 64)
+		c.mu.Lock()
+		if id <= c.lastID {
+			c.errs = append(c.errs, fmt.Errorf("id %d after %d: duplicate or out of order", id, c.lastID))
+		}
+		c.lastID = id
+		c.frames = append(c.frames, frame{id, notificationKey(n.Action, n.ActionID, n.ByUser, n.ActionContent, n.Affected, n.AffectedID)})
+		c.mu.Unlock()
+	}
+}
+
+func (c *plainClient) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.errs = append(c.errs, err)
+}
+
+// run keeps the socket open until ctx ends, dropping it at random times
+// (churn > 0: mean time between drops) and resuming.
+func (c *plainClient) run(ctx context.Context, churn time.Duration, rnd func(time.Duration) time.Duration) {
+	for ctx.Err() == nil {
+		if err := c.connect(); err != nil {
+			if ctx.Err() == nil {
+				c.fail(fmt.Errorf("connect: %w", err))
+				time.Sleep(50 * time.Millisecond)
+			}
+			continue
+		}
+		readDone := make(chan struct{})
+		go func() {
+			defer close(readDone)
+			c.read()
+		}()
+		var drop <-chan time.Time
+		if churn > 0 {
+			drop = time.After(rnd(churn))
+		}
+		select {
+		case <-ctx.Done():
+		case <-drop:
+			c.mu.Lock()
+			c.resumes++
+			c.mu.Unlock()
+		case <-readDone: // the server closed it (4008 too slow): resume
+		}
+		_ = c.conn.Close()
+		<-readDone
+	}
+}
+
+// snapshot returns the frames received so far and the errors.
+func (c *plainClient) snapshot() ([]frame, []error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]frame(nil), c.frames...), append([]error(nil), c.errs...)
+}
+
+// graphqlClient is one graphql-transport-ws socket with one
+// notifications(after: "0") subscription that it keeps open.
+type graphqlClient struct {
+	addr  string
+	token string
+
+	mu     sync.Mutex
+	frames []frame
+	lastID int64
+	errs   []error
+
+	conn *websocket.Conn
+}
+
+func (c *graphqlClient) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.errs = append(c.errs, err)
+}
+
+// run subscribes and reads until ctx ends; if the subscription ends (too
+// slow), it subscribes again after the last id seen.
+func (c *graphqlClient) run(ctx context.Context) {
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 10 * time.Second}
+	for ctx.Err() == nil {
+		conn, _, err := d.Dial("ws://"+c.addr+"/query", nil)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.fail(fmt.Errorf("graphql dial: %w", err))
+				time.Sleep(50 * time.Millisecond)
+			}
+			continue
+		}
+		c.conn = conn
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.session(conn)
+		}()
+		select {
+		case <-ctx.Done():
+		case <-done:
+		}
+		_ = conn.Close()
+		<-done
+	}
+}
+
+func (c *graphqlClient) session(conn *websocket.Conn) {
+	type msg struct {
+		ID      string          `json:"id,omitempty"`
+		Type    string          `json:"type"`
+		Payload json.RawMessage `json:"payload,omitempty"`
+	}
+	init, _ := json.Marshal(map[string]any{"authorization": "Bearer " + c.token})
+	if conn.WriteJSON(msg{Type: "connection_init", Payload: init}) != nil {
+		return
+	}
+	var wmu sync.Mutex
+	write := func(m msg) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		return conn.WriteJSON(m)
+	}
+	subscribe := func(id string) error {
+		c.mu.Lock()
+		after := c.lastID
+		c.mu.Unlock()
+		p, _ := json.Marshal(map[string]any{
+			"query":     `subscription($a:ID){notifications(after:$a){id action actionId byUser actionContent affected affectedId}}`,
+			"variables": map[string]any{"a": strconv.FormatInt(after, 10)},
+		})
+		return write(msg{ID: id, Type: "subscribe", Payload: p})
+	}
+	gen := 0
+	for {
+		var m msg
+		if err := conn.ReadJSON(&m); err != nil {
+			return
+		}
+		switch m.Type {
+		case "connection_ack":
+			gen++
+			if subscribe(strconv.Itoa(gen)) != nil {
+				return
+			}
+		case "ping":
+			_ = write(msg{Type: "pong"})
+		case "next":
+			var p struct {
+				Data struct {
+					Notifications struct {
+						ID, Action, ActionID, ByUser string
+						ActionContent, Affected      *string
+						AffectedID                   *string
+					}
+				}
+				Errors []gqlError
+			}
+			if err := json.Unmarshal(m.Payload, &p); err != nil || len(p.Errors) > 0 {
+				c.fail(fmt.Errorf("next %s: %v", m.Payload, err))
+				continue
+			}
+			n := p.Data.Notifications
+			id, _ := strconv.ParseInt(n.ID, 10, 64)
+			c.mu.Lock()
+			if id <= c.lastID {
+				c.errs = append(c.errs, fmt.Errorf("graphql: id %d after %d", id, c.lastID))
+			}
+			c.lastID = id
+			c.frames = append(c.frames, frame{id, notificationKey(n.Action, n.ActionID, n.ByUser, n.ActionContent, n.Affected, n.AffectedID)})
+			c.mu.Unlock()
+		case "error", "complete":
+			// Cut off as too slow (SLOW_CONSUMER): subscribe again after
+			// the last id seen.
+			var errs []gqlError
+			_ = json.Unmarshal(m.Payload, &errs)
+			if len(errs) > 0 && errs[0].Extensions["code"] != "SLOW_CONSUMER" {
+				c.fail(fmt.Errorf("subscription error: %s", m.Payload))
+			}
+			gen++
+			if subscribe(strconv.Itoa(gen)) != nil {
+				return
+			}
+		}
+	}
+}
+
+func (c *graphqlClient) snapshot() ([]frame, []error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]frame(nil), c.frames...), append([]error(nil), c.errs...)
+}
