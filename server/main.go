@@ -26,9 +26,11 @@ import (
 	"github.com/pulse-social/pulse/internal/fanout"
 	"github.com/pulse-social/pulse/internal/httpapi"
 	"github.com/pulse-social/pulse/internal/inproc"
+	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/plainws"
-	"github.com/pulse-social/pulse/internal/postgres"
 	"github.com/pulse-social/pulse/internal/playground"
+	"github.com/pulse-social/pulse/internal/postgres"
+	"github.com/pulse-social/pulse/internal/redisbroker"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/sqlite"
 	"github.com/pulse-social/pulse/internal/wsconn"
@@ -54,12 +56,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log := newLogger(cfg, stderr)
 
+	m := metrics.New()
 	store, err := openStore(ctx, cfg.DB)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	broker, closeBroker, err := openBroker(cfg.Broker)
+	broker, closeBroker, err := openBroker(ctx, cfg.Broker, m.BrokerReconnected)
 	if err != nil {
 		return err
 	}
@@ -68,18 +71,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	svc := social.NewService(store, broker, social.Config{
 		TokenTTL: cfg.TokenTTL,
 		OnPublishError: func(err error) {
+			m.PublishError()
 			log.Warn("publish failed; subscribers will catch up from the store", "err", err)
 		},
+		OnStored:    m.Stored,
+		OnPublished: m.Published,
 	})
 	var draining atomic.Bool
 	ws := wsconn.Config{AllowedOrigins: cfg.AllowedOrigins}
+	limits := cfg.limits()
 	handler := httpapi.New(httpapi.Config{
-		Service:       svc,
-		Logger:        log,
-		Websocket:     ws,
-		PlainSocket:   plainws.New(svc, plainws.Config{Websocket: ws, Logger: log}),
-		Playground:    playground.Handler("/query"),
-		Introspection: cfg.Introspection,
+		Service:   svc,
+		Logger:    log,
+		Websocket: ws,
+		PlainSocket: plainws.New(svc, plainws.Config{
+			Websocket:         ws,
+			Logger:            log,
+			Metrics:           m,
+			SocketsPerUser:    limits.SocketsPerUser,
+			SocketsPerAddress: limits.SocketsPerAddress,
+		}),
+		Playground:      playground.Handler("/query"),
+		Introspection:   cfg.Introspection,
+		Limits:          limits,
+		Metrics:         m,
+		MaxDepth:        cfg.GraphQLMaxDepth,
+		ComplexityLimit: cfg.GraphQLMaxComplexity,
+		MaxBodyBytes:    cfg.MaxBodyBytes,
 		Ready: func(ctx context.Context) error {
 			if draining.Load() {
 				return errors.New("shutting down")
@@ -106,9 +124,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer cancelBase()
 	var handlers sync.WaitGroup
 	srv := &http.Server{
-		Handler:           tracked(&handlers, handler),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler: tracked(&handlers, handler),
+		// The websockets clear the read and write deadlines these set when
+		// they take the connection over, so no timeout here cuts them.
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -121,8 +143,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	draining.Store(true)
+	if cfg.ShutdownDelay > 0 {
+		log.Info("draining: not ready, still serving", "delay", cfg.ShutdownDelay)
+		select {
+		case <-time.After(cfg.ShutdownDelay):
+		case err := <-served:
+			return err
+		}
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	cancelBase()
@@ -169,10 +199,19 @@ func openStore(ctx context.Context, dsn string) (social.Store, error) {
 	}
 }
 
-func openBroker(url string) (social.Broker, func(), error) {
+// openBroker returns the broker the URL names; onReconnect counts the
+// reconnects of a broker that can lose its connection (Redis).
+func openBroker(ctx context.Context, url string, onReconnect func()) (social.Broker, func(), error) {
 	switch {
 	case url == "", url == "inproc":
 		b := inproc.New(fanout.Config{})
+		return b, b.Close, nil
+	case strings.HasPrefix(url, "redis://"), strings.HasPrefix(url, "rediss://"):
+		b, err := redisbroker.New(ctx, url, fanout.Config{}, redisbroker.WithReconnectHook(onReconnect))
+		if err != nil {
+			return nil, nil, fmt.Errorf("--broker: %w", err)
+		}
+		b.Start()
 		return b, b.Close, nil
 	default:
 		return nil, nil, fmt.Errorf("--broker: unsupported broker %q", url)

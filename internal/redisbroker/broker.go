@@ -36,12 +36,21 @@ func WithChannelPrefix(prefix string) Option {
 	return func(b *Broker) { b.prefix = prefix }
 }
 
+// WithReconnectHook sets a function called each time the pub/sub
+// connection is replaced after a loss (not for the first connection), for
+// a metric. It runs with the connection's lock held: it must be quick and
+// must not call the Broker.
+func WithReconnectHook(f func()) Option {
+	return func(b *Broker) { b.onReconnect = f }
+}
+
 // Broker is a social.Broker on Redis pub/sub, for several server processes
 // that share users. Its methods are safe for concurrent use. Create one with
 // New, then call Start; see the package documentation for who owns what.
 type Broker struct {
-	prefix string
-	hub    *fanout.Hub
+	prefix      string
+	onReconnect func() // nil: none; see WithReconnectHook
+	hub         *fanout.Hub
 	// pub sends PUBLISH and PING commands from its pool of connections;
 	// sub only makes the one pub/sub connection, ps, and tells onConnect
 	// about each new one.

@@ -57,7 +57,11 @@ func (b *Broker) onLast(userID int64) {
 func (b *Broker) onConnect(context.Context, *redis.Conn) error {
 	b.mu.Lock()
 	b.gen++
+	again := b.gen > 1
 	b.mu.Unlock()
+	if again && b.onReconnect != nil {
+		b.onReconnect()
+	}
 	return nil
 }
 

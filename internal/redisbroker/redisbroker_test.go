@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -379,7 +380,8 @@ func TestResyncAfterReconnect(t *testing.T) {
 	admin := MustAdmin(t, url)
 	prefix := newPrefix()
 	pub := MustNew(t, url, prefix, fanout.Config{})
-	b := MustNew(t, withClientName(url, name), prefix, fanout.Config{})
+	var reconnects atomic.Int64
+	b := MustNew(t, withClientName(url, name), prefix, fanout.Config{}, redisbroker.WithReconnectHook(func() { reconnects.Add(1) }))
 	users := newUsers(2)
 	subs := []social.Subscription{
 		brokertest.MustSubscribe(t, b, users[0]),
@@ -411,6 +413,10 @@ func TestResyncAfterReconnect(t *testing.T) {
 			MustEqualEvent(t, brokertest.MustReceive(t, sub, 1)[0], want)
 		}
 		brokertest.MustNotReceive(t, subs...)
+	}
+
+	if n := reconnects.Load(); n != 3 {
+		t.Fatalf("the reconnect hook ran %d times, want 3", n)
 	}
 
 	// A user subscribed after the reconnects is live as usual.
@@ -593,11 +599,11 @@ func MustRedisURL(tb testing.TB) string {
 
 // MustNew returns a started Broker on url with the given channel prefix,
 // closed when the test ends.
-func MustNew(tb testing.TB, url, prefix string, cfg fanout.Config) *redisbroker.Broker {
+func MustNew(tb testing.TB, url, prefix string, cfg fanout.Config, opts ...redisbroker.Option) *redisbroker.Broker {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), brokertest.Timeout)
 	defer cancel()
-	b, err := redisbroker.New(ctx, url, cfg, redisbroker.WithChannelPrefix(prefix))
+	b, err := redisbroker.New(ctx, url, cfg, append([]redisbroker.Option{redisbroker.WithChannelPrefix(prefix)}, opts...)...)
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}
