@@ -10,8 +10,11 @@
 // replays every stored notification with a greater id, oldest first, then
 // goes on with live ones, without gap or duplicate; a malformed ?after= is
 // upgraded and closed with 1008 and the reason "invalid after: want a
-// non-negative integer". A browser origin the policy does not allow is
-// refused with HTTP 403 before the upgrade (see wsconn).
+// non-negative integer". Without ?after= the socket gets every notification
+// committed after its handshake completes: the token is checked and the
+// user's feed opened before the server answers the upgrade. A browser
+// origin the policy does not allow is refused with HTTP 403 before the
+// upgrade (see wsconn).
 //
 // # Frames
 //

@@ -154,49 +154,73 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	start := time.Now()
+	ctx := r.Context()
+
+	// Everything that can refuse the socket, and opening its feed, happens
+	// before the upgrade: a client that sees the socket open knows that
+	// every notification from then on reaches it, even without ?after=.
+	// A refused socket is still upgraded, then closed with its code, since
+	// browsers can read a close code but not a refused handshake.
+	var refused struct {
+		code   int
+		reason string
+		userID int64
+	}
+	refuse := func(code int, reason string, userID int64) {
+		refused.code, refused.reason, refused.userID = code, reason, userID
+	}
+	var user social.User
+	var tokenHash []byte
+	var feed *social.Feed
+	if releaseAddr, ok := h.perAddress.Acquire(limit.Address(r.RemoteAddr)); !ok {
+		h.metrics.SocketRefused(metrics.Plain, "per_address")
+		refuse(closeTooManySockets, reasonTooManySockets, 0)
+	} else {
+		defer releaseAddr()
+	}
+	if refused.code == 0 {
+		var err error
+		user, tokenHash, err = h.svc.Authenticate(ctx, token)
+		switch {
+		case social.ErrorCode(err) == social.CodeUnauthenticated:
+			refuse(closeInvalidToken, reasonInvalidToken, 0)
+		case err != nil:
+			h.log.ErrorContext(ctx, "plain socket: authenticate", "path", redactedPath, "err", err)
+			refuse(h.failCode(ctx), h.failReason(ctx), 0)
+		}
+	}
+	after, ok := parseAfter(r)
+	if refused.code == 0 && !ok {
+		refuse(websocket.ClosePolicyViolation, reasonInvalidAfter, user.ID)
+	}
+	if refused.code == 0 {
+		if releaseUser, ok := h.perUser.Acquire(limit.UserKey(user.ID)); !ok {
+			h.metrics.SocketRefused(metrics.Plain, "per_user")
+			refuse(closeTooManySockets, reasonTooManySockets, user.ID)
+		} else {
+			defer releaseUser()
+		}
+	}
+	if refused.code == 0 {
+		var err error
+		if feed, err = h.svc.OpenFeed(ctx, user.ID, after); err != nil {
+			h.log.ErrorContext(ctx, "plain socket: open feed", "path", redactedPath, "user_id", user.ID, "err", err)
+			refuse(h.failCode(ctx), h.failReason(ctx), user.ID)
+		}
+	}
+
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		if feed != nil {
+			feed.Close()
+		}
 		return // the upgrader has answered (see refuse)
 	}
 	h.sockets.join()
 	defer h.sockets.leave()
-	start := time.Now()
-	ctx := r.Context()
-
-	releaseAddr, ok := h.perAddress.Acquire(limit.Address(r.RemoteAddr))
-	if !ok {
-		h.metrics.SocketRefused(metrics.Plain, "per_address")
-		h.reject(ctx, conn, start, 0, closeTooManySockets, reasonTooManySockets)
-		return
-	}
-	defer releaseAddr()
-
-	user, tokenHash, err := h.svc.Authenticate(ctx, token)
-	if err != nil {
-		if social.ErrorCode(err) == social.CodeUnauthenticated {
-			h.reject(ctx, conn, start, 0, closeInvalidToken, reasonInvalidToken)
-		} else {
-			h.log.ErrorContext(ctx, "plain socket: authenticate", "path", redactedPath, "err", err)
-			h.reject(ctx, conn, start, 0, h.failCode(ctx), h.failReason(ctx))
-		}
-		return
-	}
-	after, ok := parseAfter(r)
-	if !ok {
-		h.reject(ctx, conn, start, user.ID, websocket.ClosePolicyViolation, reasonInvalidAfter)
-		return
-	}
-	releaseUser, ok := h.perUser.Acquire(limit.UserKey(user.ID))
-	if !ok {
-		h.metrics.SocketRefused(metrics.Plain, "per_user")
-		h.reject(ctx, conn, start, user.ID, closeTooManySockets, reasonTooManySockets)
-		return
-	}
-	defer releaseUser()
-	feed, err := h.svc.OpenFeed(ctx, user.ID, after)
-	if err != nil {
-		h.log.ErrorContext(ctx, "plain socket: open feed", "path", redactedPath, "user_id", user.ID, "err", err)
-		h.reject(ctx, conn, start, user.ID, h.failCode(ctx), h.failReason(ctx))
+	if refused.code != 0 {
+		h.reject(ctx, conn, start, refused.userID, refused.code, refused.reason)
 		return
 	}
 	h.log.InfoContext(ctx, "plain socket open", "path", redactedPath, "user_id", user.ID, "remote", r.RemoteAddr)

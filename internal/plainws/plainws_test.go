@@ -602,3 +602,25 @@ func TestLogs(t *testing.T) {
 		lines = slices.Delete(lines, i, i+1)
 	}
 }
+
+// TestLiveWhenOpen checks the promise a client without ?after= relies on:
+// once the handshake returns, every notification committed from then on
+// reaches the socket.
+func TestLiveWhenOpen(t *testing.T) {
+	env := MustEnv(t, EnvOptions{})
+	alice, bob := env.MustRegister(t, "alice"), env.MustRegister(t, "bob")
+	for i := range 20 {
+		c := MustDial(t, env.URL(alice.Token, ""))
+		if _, err := env.Svc.Follow(ctx, bob.User, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		m := MustReadJSON(t, c)
+		if m["action"] != "following" || m["by_user"] != "bob" {
+			t.Fatalf("round %d: got %v, want bob's follow", i, m)
+		}
+		if _, err := env.Svc.Unfollow(ctx, bob.User, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+}
