@@ -217,7 +217,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return // the upgrader has answered (see refuse)
 	}
-	h.sockets.join()
+	pingSlot := h.sockets.join()
 	defer h.sockets.leave()
 	if refused.code != 0 {
 		h.reject(ctx, conn, start, refused.userID, refused.code, refused.reason)
@@ -230,6 +230,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx:       ctx,
 		userID:    user.ID,
 		tokenHash: tokenHash,
+		pingSlot:  pingSlot,
 		feed:      feed,
 		replies:   make(chan reply, h.replyQueue),
 		stop:      make(chan struct{}),

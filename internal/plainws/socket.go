@@ -25,6 +25,7 @@ type socket struct {
 	ctx       context.Context // the request's: cancelled at server shutdown
 	userID    int64
 	tokenHash []byte
+	pingSlot  int          // see tracker
 	feed      *social.Feed // the writer's
 	replies   chan reply   // from the reader to the writer
 
@@ -260,7 +261,7 @@ func (s *socket) write(done chan<- struct{}) {
 		return
 	}
 	events := s.feed.Events()
-	tick := s.h.sockets.next()
+	tick := s.h.sockets.tick(s.pingSlot)
 	for {
 		select {
 		case <-s.stop:
@@ -289,7 +290,7 @@ func (s *socket) write(done chan<- struct{}) {
 				return
 			}
 		case <-tick:
-			tick = s.h.sockets.next()
+			tick = s.h.sockets.tick(s.pingSlot)
 			if s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.h.writeTimeout)) != nil {
 				s.writeFailed()
 				return
