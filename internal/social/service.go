@@ -10,6 +10,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
+// publishTimeout bounds how long an action waits for the broker after its
+// commit; the events are stored, so subscribers that miss them catch up.
+const publishTimeout = 2 * time.Second
+
 // DefaultTokenTTL is how long an access token lives unless configured.
 const DefaultTokenTTL = 30 * 24 * time.Hour
 
@@ -400,14 +404,17 @@ func (s *Service) publishNotifications(ctx context.Context, ns []Notification) {
 }
 
 // publish hands committed events to the broker, stamped with the time of
-// publishing, and reports whether the broker took them. The request may be
-// over by now; the events must still go out.
+// publishing, and reports whether the broker took them.
 func (s *Service) publish(ctx context.Context, events ...Event) bool {
 	now := time.Now()
 	for i := range events {
 		events[i].PublishedAt = now
 	}
-	err := s.broker.Publish(context.WithoutCancel(ctx), events...)
+	// The request may be over by now, but the events must still go out; and
+	// a broker that cannot be reached must not hold the answer long.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	err := s.broker.Publish(ctx, events...)
 	if err != nil && s.cfg.OnPublishError != nil {
 		s.cfg.OnPublishError(err)
 	}
