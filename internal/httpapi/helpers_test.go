@@ -1,11 +1,9 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -116,26 +114,7 @@ func (r gqlResponse) Code() string {
 // Do posts a GraphQL operation with an optional bearer token.
 func (s *testServer) Do(tb testing.TB, token, query string, vars map[string]any) gqlResponse {
 	tb.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, s.URL+"/query", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out struct {
-		Data   map[string]json.RawMessage `json:"data"`
-		Errors []gqlError                 `json:"errors"`
-	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		tb.Fatalf("response %d is not JSON: %s", resp.StatusCode, raw)
-	}
-	return gqlResponse{Status: resp.StatusCode, Data: out.Data, Errors: out.Errors}
+	return s.DoRaw(tb, token, query, vars).gqlResponse
 }
 
 // MustDo is Do that fails the test on any GraphQL error and decodes
