@@ -1,17 +1,14 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"embed"
 	"fmt"
 	"io/fs"
-	"path"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pulse-social/pulse/internal/migration"
 )
 
 //go:embed migrations/*.sql
@@ -33,12 +30,6 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 // database, so the key only has to be unique among what locks it.
 const migrateLock int64 = 0x70756c7365
 
-// migration is one schema version.
-type migration struct {
-	version int
-	name    string
-}
-
 // beginner starts transactions: a *pgxpool.Pool or a *pgx.Conn.
 type beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
@@ -59,7 +50,7 @@ type beginner interface {
 // previous one recorded. Versions recorded in the database but unknown to
 // fsys (a newer binary migrated it) are left alone.
 func migrate(ctx context.Context, db beginner, fsys fs.FS) ([]int, error) {
-	ms, err := listMigrations(fsys)
+	ms, err := migration.List(fsys)
 	if err != nil {
 		return nil, err
 	}
@@ -89,50 +80,26 @@ func migrate(ctx context.Context, db beginner, fsys fs.FS) ([]int, error) {
 	}
 	var applied []int
 	for _, m := range ms {
-		if slices.Contains(done, m.version) {
+		if slices.Contains(done, m.Version) {
 			continue
 		}
-		script, err := fs.ReadFile(fsys, m.name)
+		script, err := fs.ReadFile(fsys, m.Name)
 		if err != nil {
 			return nil, fmt.Errorf("migrate: %w", err)
 		}
 		// Without arguments, Exec runs the script with the simple query
 		// protocol, which allows several statements.
 		if _, err := tx.Exec(ctx, string(script)); err != nil {
-			return nil, fmt.Errorf("migrate: %s: %w", m.name, err)
+			return nil, fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
+		_, err = tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
 		if err != nil {
-			return nil, fmt.Errorf("migrate: %s: record: %w", m.name, err)
+			return nil, fmt.Errorf("migrate: %s: record: %w", m.Name, err)
 		}
-		applied = append(applied, m.version)
+		applied = append(applied, m.Version)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: commit: %w", err)
 	}
 	return applied, nil
-}
-
-// listMigrations returns the migrations in fsys in version order.
-func listMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	ms := make([]migration, 0, len(names))
-	for _, name := range names {
-		prefix, _, ok := strings.Cut(path.Base(name), "_")
-		v, err := strconv.Atoi(prefix)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migrate: %s: the name must be NNNN_name.sql with NNNN > 0", name)
-		}
-		ms = append(ms, migration{version: v, name: name})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrate: %s and %s have the same version", ms[i-1].name, ms[i].name)
-		}
-	}
-	return ms, nil
 }
