@@ -792,7 +792,7 @@ type Mutation {
 }
 
 type Subscription {
-  "Replays stored notifications after ` + "`" + `after` + "`" + ` (oldest first), then live ones: no gap, no duplicate. A subscriber too slow to keep up gets an error with extensions.code SLOW_CONSUMER and resubscribes with ` + "`" + `after` + "`" + ` set to the last id it saw."
+  "Replays stored notifications after ` + "`" + `after` + "`" + ` (oldest first), then live ones: no gap, no duplicate. Without ` + "`" + `after` + "`" + `, a socket's first notifications subscription starts at its connection_ack, later ones when they start. A subscriber too slow to keep up gets an error with extensions.code SLOW_CONSUMER and resubscribes with ` + "`" + `after` + "`" + ` set to the last id it saw."
   notifications(after: ID): Notification!
   "The current unread count at once, then every change."
   unreadCount: Int!

@@ -244,6 +244,8 @@ func (r *subscriptionResolver) Notifications(ctx context.Context, after *string)
 			return nil, err
 		}
 		afterID = &id
+	} else if id, ok := firstSubscriptionStart(ctx); ok {
+		afterID = &id
 	}
 	return r.streamNotifications(ctx, me.ID, afterID)
 }

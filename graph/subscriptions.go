@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -18,6 +19,35 @@ import (
 // subscription whose client could not keep up; extensions.after holds the id
 // to resubscribe from.
 const CodeSlowConsumer = "SLOW_CONSUMER"
+
+type connectionStartKey struct{}
+
+// connectionStart is the newest notification id of a GraphQL socket's user
+// when the socket was acknowledged.
+type connectionStart struct {
+	id   int64
+	used atomic.Bool
+}
+
+// WithConnectionStart returns a context for a GraphQL socket whose user's
+// newest notification, at connection_init, had this id (0 for none). The
+// socket's first notifications subscription without `after` starts there,
+// so that nothing committed after the client saw connection_ack is missed,
+// however long the server takes to start the subscription. Later ones
+// start when they are started.
+func WithConnectionStart(ctx context.Context, id int64) context.Context {
+	cs := &connectionStart{id: id}
+	return context.WithValue(ctx, connectionStartKey{}, cs)
+}
+
+// firstSubscriptionStart returns the connection's start, once.
+func firstSubscriptionStart(ctx context.Context) (int64, bool) {
+	cs, _ := ctx.Value(connectionStartKey{}).(*connectionStart)
+	if cs == nil || !cs.used.CompareAndSwap(false, true) {
+		return 0, false
+	}
+	return cs.id, true
+}
 
 // streamNotifications feeds a notifications subscription: the backlog after
 // afterID (if given), then live notifications, without gap or duplicate. The

@@ -153,6 +153,13 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, CloseTooManySockets), "Too many sockets for this user")
 			return ctx, nil, errors.New("too many sockets for this user")
 		}
+		start, err := svc.LatestNotificationID(ctx, u.ID)
+		if err != nil {
+			release()
+			log.ErrorContext(ctx, "graphql websocket: read the user's cursor", "err", err)
+			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, 1011), "internal error")
+			return ctx, nil, errors.New("internal error")
+		}
 		sub, err := svc.Subscribe(ctx, u.ID)
 		if err != nil {
 			release()
@@ -167,7 +174,7 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 			defer release()
 			closeOnRevoke(ctx, sub, hash, m)
 		}()
-		return social.WithAuth(ctx, u, hash), nil, nil
+		return graph.WithConnectionStart(social.WithAuth(ctx, u, hash), start), nil, nil
 	}
 }
 

@@ -415,3 +415,62 @@ func readCloseCode(tb testing.TB, c *websocket.Conn) int {
 		}
 	}
 }
+
+// TestGraphQLLiveFromAck checks the promise a subscription without after
+// makes: the socket's first one gets every notification committed after the
+// client saw connection_ack, even one committed before the subscription
+// started; later ones start when they start.
+func TestGraphQLLiveFromAck(t *testing.T) {
+	s := MustServer(t)
+	alice, _ := s.MustRegister(t, "Alice")
+	bob, _ := s.MustRegister(t, "Bob")
+	post := s.MustPost(t, alice, "post")
+	comment := func(body string) {
+		s.MustDo(t, bob, `mutation($p:ID!,$b:String!){createComment(postId:$p,body:$b){id}}`, map[string]any{"p": post, "b": body}, "createComment", nil)
+	}
+	comment("before the socket")
+
+	ws := s.MustDial(t, "graphql-transport-ws", nil, map[string]any{"authorization": alice})
+	ws.MustAck()
+	comment("after the ack")
+	ws.Subscribe("first", `subscription{notifications{actionContent}}`, nil)
+	var n struct{ ActionContent string }
+	ws.MustData("first", "notifications", &n)
+	if n.ActionContent != "after the ack" {
+		t.Fatalf("first subscription got %q, want the comment made after the ack", n.ActionContent)
+	}
+
+	// A second subscription starts when it starts: it never replays the
+	// comment made after the ack. It goes live at a moment the client
+	// cannot see, so comment until it has seen one.
+	ws.Subscribe("second", `subscription{notifications{actionContent}}`, nil)
+	second := make(chan string, 64)
+	go func() { // ends when the test closes the socket
+		defer close(second)
+		for {
+			var m wsMessage
+			if err := ws.conn.ReadJSON(&m); err != nil {
+				return
+			}
+			var p struct {
+				Data struct{ Notifications struct{ ActionContent string } }
+			}
+			if m.ID == "second" && json.Unmarshal(m.Payload, &p) == nil {
+				second <- p.Data.Notifications.ActionContent
+			}
+		}
+	}()
+	_ = ws.conn.SetReadDeadline(time.Time{})
+	for i := range 50 {
+		comment(fmt.Sprint("live ", i))
+		select {
+		case got := <-second:
+			if !strings.HasPrefix(got, "live ") {
+				t.Fatalf("the second subscription got %q, want only live comments", got)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatal("the second subscription never received a notification")
+}

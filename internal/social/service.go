@@ -487,6 +487,16 @@ func (s *Service) Notifications(ctx context.Context, userID int64, first int, be
 	return page, nil
 }
 
+// LatestNotificationID returns the ID of the user's newest notification, or
+// 0 if there is none: a cursor that means "from now on".
+func (s *Service) LatestNotificationID(ctx context.Context, userID int64) (int64, error) {
+	ns, err := s.store.Notifications(ctx, userID, NotificationQuery{Limit: 1})
+	if err != nil || len(ns) == 0 {
+		return 0, err
+	}
+	return ns[0].ID, nil
+}
+
 // UnreadCount counts the user's unread notifications.
 func (s *Service) UnreadCount(ctx context.Context, userID int64) (int, error) {
 	return s.store.UnreadCount(ctx, userID)
