@@ -453,7 +453,9 @@ func TestGraphQLLiveFromAck(t *testing.T) {
 				return
 			}
 			var p struct {
-				Data struct{ Notifications struct{ ActionContent string } }
+				Data struct {
+					Notifications struct{ ActionContent string }
+				}
 			}
 			if m.ID == "second" && json.Unmarshal(m.Payload, &p) == nil {
 				second <- p.Data.Notifications.ActionContent
