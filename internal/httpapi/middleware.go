@@ -107,16 +107,16 @@ func securityHeaders(next http.Handler) http.Handler {
 // playground) need no CORS headers; requests without an Origin (scripts,
 // apps) pass. Websocket upgrades are checked by the upgrader, with the
 // same policy.
-func cors(policy wsconn.Config) func(http.Handler) http.Handler {
-	allowed := policy.AllowedOrigins
+func cors(origins []string) func(http.Handler) http.Handler {
+	policy := wsconn.NewOriginPolicy(origins)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			origin := r.Header.Get("Origin")
-			if origin != "" && r.Header.Get("Upgrade") == "" && !policy.CheckOrigin(r) {
+			if origin != "" && r.Header.Get("Upgrade") == "" && !policy.Allow(r) {
 				writeText(w, http.StatusForbidden, "origin not allowed")
 				return
 			}
-			if origin != "" && originAllowed(allowed, origin) {
+			if origin != "" && policy.Listed(origin) {
 				h := w.Header()
 				h.Set("Access-Control-Allow-Origin", origin)
 				h.Add("Vary", "Origin")
@@ -127,13 +127,4 @@ func cors(policy wsconn.Config) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
-}
-
-func originAllowed(allowed []string, origin string) bool {
-	for _, a := range allowed {
-		if a == "*" || strings.EqualFold(a, origin) {
-			return true
-		}
-	}
-	return false
 }

@@ -99,7 +99,7 @@ func New(cfg Config) http.Handler {
 	}
 
 	gql := newGraphQL(cfg)
-	r.With(cors(cfg.Websocket), limitBody(cfg.MaxBodyBytes), refusals, authenticate(cfg.Service, cfg.Logger),
+	r.With(cors(cfg.Websocket.AllowedOrigins), limitBody(cfg.MaxBodyBytes), refusals, authenticate(cfg.Service, cfg.Logger),
 		socketCaps(cfg.Limits), wsconn.TrackWith(socketLog(cfg.Logger, cfg.Metrics))).
 		Handle("/query", gql)
 

@@ -78,13 +78,6 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// CheckOrigin reports whether the policy lets r open a socket: r has no
-// Origin header, or its Origin's host is r.Host, or its Origin is one of
-// AllowedOrigins (or AllowedOrigins has "*").
-func (c Config) CheckOrigin(r *http.Request) bool {
-	return newOriginPolicy(c.AllowedOrigins).allow(r)
-}
-
 // Upgrader returns a gorilla Upgrader that applies the policy: the origin
 // check (HTTP 403 otherwise), the read buffer size, pooled write buffers and
 // the write timeout as handshake timeout. It negotiates no subprotocol and
@@ -97,18 +90,21 @@ func (c Config) Upgrader() *websocket.Upgrader {
 		ReadBufferSize:   c.ReadBufferSize,
 		WriteBufferSize:  c.WriteBufferSize,
 		WriteBufferPool:  writePool(c.WriteBufferSize),
-		CheckOrigin:      newOriginPolicy(c.AllowedOrigins).allow,
+		CheckOrigin:      NewOriginPolicy(c.AllowedOrigins).Allow,
 	}
 }
 
-// originPolicy is AllowedOrigins prepared for matching.
-type originPolicy struct {
+// OriginPolicy is a list of allowed origins prepared for matching, the one
+// origin policy of both sockets and of GraphQL over HTTP. Build it once
+// with NewOriginPolicy.
+type OriginPolicy struct {
 	any     bool
 	allowed []string
 }
 
-func newOriginPolicy(origins []string) originPolicy {
-	var p originPolicy
+// NewOriginPolicy prepares origins (Config.AllowedOrigins) for matching.
+func NewOriginPolicy(origins []string) OriginPolicy {
+	var p OriginPolicy
 	for _, o := range origins {
 		if o == "*" {
 			p.any = true
@@ -119,12 +115,23 @@ func newOriginPolicy(origins []string) originPolicy {
 	return p
 }
 
-func (p originPolicy) allow(r *http.Request) bool {
+// Allow reports whether the policy lets r through: r has no Origin header,
+// or its Origin's host is r.Host, or its Origin is listed.
+func (p OriginPolicy) Allow(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" || p.any {
+	if origin == "" {
 		return true
 	}
 	if u, err := url.Parse(origin); err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return p.Listed(origin)
+}
+
+// Listed reports whether origin is one of the allowed origins (any is,
+// with "*"): the cross-origin callers that get CORS headers.
+func (p OriginPolicy) Listed(origin string) bool {
+	if p.any {
 		return true
 	}
 	for _, a := range p.allowed {

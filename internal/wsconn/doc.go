@@ -11,7 +11,7 @@
 // net/http already holds for the connection, so it holds no read buffer of
 // its own either.
 //
-// The origin check (Config.CheckOrigin) allows a request without an Origin
+// The origin check (OriginPolicy) allows a request without an Origin
 // header (a non-browser client), an Origin whose host is the request's Host
 // (the playground served by this server), and an Origin listed in
 // Config.AllowedOrigins; anything else is refused with HTTP 403 before the
