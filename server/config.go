@@ -26,6 +26,7 @@ type config struct {
 	Introspection   bool
 	ShutdownTimeout time.Duration
 	ShutdownDelay   time.Duration
+	PprofAddr       string
 
 	// Abuse limits; 0 turns a limit off.
 	AuthPerMinute        float64 // register and login, per client address
@@ -63,6 +64,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.TokenTTL, "token-ttl", e.duration("TOKEN_TTL", 720*time.Hour), "access token lifetime (env TOKEN_TTL)")
 	fs.BoolVar(&c.Introspection, "introspection", e.boolean("INTROSPECTION", true), "allow GraphQL introspection; the playground needs it (env INTROSPECTION)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", e.duration("SHUTDOWN_TIMEOUT", 10*time.Second), "how long a graceful shutdown may take (env SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", e.str("PPROF_ADDR", ""), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; empty: off. Keep it private: profiles show the program's memory (env PPROF_ADDR)")
 	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", e.duration("SHUTDOWN_DELAY", 0), "on SIGTERM, how long /readyz reports not ready while the server still serves, before it stops accepting: time for a load balancer to notice (env SHUTDOWN_DELAY)")
 
 	// Limits. Each is generous enough that a person, or a test suite at

@@ -114,6 +114,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		},
 	})
 
+	if cfg.PprofAddr != "" {
+		_, stopProfiler, err := startProfiler(cfg.PprofAddr, log)
+		if err != nil {
+			return fmt.Errorf("profiler: %w", err)
+		}
+		defer stopProfiler()
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err

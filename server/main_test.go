@@ -59,7 +59,7 @@ func TestParseConfig(t *testing.T) {
 	if _, err := parseConfig([]string{"--help"}, func(string) string { return "" }, &help); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, v := range []string{"ADDR", "DATABASE_URL", "BROKER_URL", "ALLOWED_ORIGINS", "LOG_LEVEL", "LOG_FORMAT", "TOKEN_TTL"} {
+	for _, v := range []string{"ADDR", "DATABASE_URL", "BROKER_URL", "ALLOWED_ORIGINS", "LOG_LEVEL", "LOG_FORMAT", "TOKEN_TTL", "PPROF_ADDR"} {
 		if !strings.Contains(help.String(), v) {
 			t.Errorf("--help does not mention %s", v)
 		}
