@@ -6,9 +6,11 @@
 // A file database runs in WAL mode with synchronous=NORMAL, foreign keys on
 // and a busy timeout of 5s; the driver applies these pragmas to every
 // connection it opens. Writes go through a pool of exactly one connection,
-// and every Store.Update is one BEGIN IMMEDIATE transaction on it, so write
-// transactions queue in the process and never fail on upgrading a read
-// lock. Reads outside transactions go through a separate pool of read-only
+// owned by one goroutine, the committer: Updates queue for it in the
+// process, so a write transaction never fails on upgrading a read lock.
+// Those that queue while a transaction runs commit together in the next
+// one (group commit), each in a savepoint of its own, so one that fails
+// takes nothing of the others with it. Reads outside transactions go through a separate pool of read-only
 // connections and do not wait for the writer. A ":memory:" database lives
 // in one connection, which serves everything. Each connection prepares a
 // statement once and reuses it afterwards, in and out of transactions.

@@ -5,3 +5,6 @@ var (
 	ParseDSN = parseDSN
 	Migrate  = migrate
 )
+
+// Queued returns how many Updates wait for the committer.
+func (s *Store) Queued() int { return len(s.committer.requests) }

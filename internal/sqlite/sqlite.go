@@ -29,6 +29,7 @@ const busyTimeout = 5 * time.Second
 // pool.
 type Store struct {
 	reader
+	committer  *committer
 	write      *sql.DB
 	writeStmts *stmtCache
 	// read is the read-only pool; the same pool as write for :memory:, and
@@ -98,7 +99,8 @@ func openMemory(ctx context.Context) (*Store, error) {
 		return nil, errors.Join(err, db.Close())
 	}
 	stmts := newStmtCache(db)
-	return &Store{reader: reader{q: pool{stmts}}, write: db, writeStmts: stmts, read: db, readStmts: stmts}, nil
+	return &Store{reader: reader{q: pool{stmts}}, committer: newCommitter(db, stmts),
+		write: db, writeStmts: stmts, read: db, readStmts: stmts}, nil
 }
 
 func openFile(ctx context.Context, path string) (*Store, error) {
@@ -131,10 +133,12 @@ func openFile(ctx context.Context, path string) (*Store, error) {
 		return nil, errors.Join(fmt.Errorf("sqlite: open read pool: %w", err), read.Close(), write.Close())
 	}
 	readStmts := newStmtCache(read)
+	writeStmts := newStmtCache(write)
 	return &Store{
 		reader:     reader{q: pool{readStmts}},
+		committer:  newCommitter(write, writeStmts),
 		write:      write,
-		writeStmts: newStmtCache(write),
+		writeStmts: writeStmts,
 		read:       read,
 		readStmts:  readStmts,
 	}, nil
@@ -186,33 +190,19 @@ func fileURI(abs string, params url.Values) string {
 	return u.String()
 }
 
-// Update runs fn in one BEGIN IMMEDIATE transaction on the writer
-// connection and commits it if fn returns nil; see social.Store. The
-// transaction is never retried: writers queue for the one connection, and
-// another process holding the write lock is waited for up to the busy
+// Update runs fn in a BEGIN IMMEDIATE transaction on the writer
+// connection and commits it if fn returns nil; see social.Store. Updates
+// that wait for the writer are committed in groups, each fn in a savepoint
+// of its own (see committer), so a caller's outcome is as if it ran alone.
+// Another process holding the write lock is waited for up to the busy
 // timeout.
 //
+// Once fn is queued, Update returns only when it has run, or was skipped
+// because ctx ended first: fn's statements are not interrupted by ctx.
 // fn must read through its Tx, not through the Store: with :memory: the
 // transaction holds the only connection.
 func (s *Store) Update(ctx context.Context, fn func(social.Tx) error) error {
-	sqlTx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	t := newTx(sqlTx, s.writeStmts)
-	defer func() {
-		// A no-op once committed; rolls back on an error and on a panic
-		// in fn. Then the writer's connection is free again.
-		_ = sqlTx.Rollback()
-		t.w.cacheMissed(ctx)
-	}()
-	if err := fn(t); err != nil {
-		return err
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return s.committer.update(ctx, fn)
 }
 
 // Ping reports whether both connection pools answer.
@@ -229,6 +219,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the database. The writer closes last, so that the last
 // connection checkpoints the WAL into the database file.
 func (s *Store) Close() error {
+	s.committer.close()
 	var errs []error
 	if s.read != s.write {
 		errs = append(errs, s.readStmts.close(), s.read.Close())

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"syscall"
 	"testing"
@@ -361,8 +362,32 @@ func BenchmarkAddNotifications10k(b *testing.B) {
 
 // BenchmarkCreatePost measures a small Update, what creating a post by a
 // user with one follower takes: insert the post, list the followers, store
-// one notification.
+// one notification. One caller at a time: each Update is a transaction.
 func BenchmarkCreatePost(b *testing.B) {
+	s, author := createPostFixture(b)
+	start := cpuTime(b)
+	for b.Loop() {
+		createPost(b, s, author)
+	}
+	reportCPU(b, start)
+}
+
+// BenchmarkCreatePostParallel is BenchmarkCreatePost with 64 callers at
+// once, as under load: their Updates commit in groups.
+func BenchmarkCreatePostParallel(b *testing.B) {
+	s, author := createPostFixture(b)
+	b.SetParallelism(64 / runtime.GOMAXPROCS(0))
+	start := cpuTime(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			createPost(b, s, author)
+		}
+	})
+	reportCPU(b, start)
+}
+
+// createPostFixture opens a file database with an author and one follower.
+func createPostFixture(b *testing.B) (*sqlite.Store, social.User) {
 	s := MustOpen(b, filepath.Join(b.TempDir(), "bench.db"))
 	users := mustUsers(b, s, 2)
 	author, follower := users[0], users[1]
@@ -370,24 +395,24 @@ func BenchmarkCreatePost(b *testing.B) {
 		_, err := tx.CreateFollow(b.Context(), social.Follow{FollowerID: follower.ID, FolloweeID: author.ID, CreatedAt: time.Now()})
 		return err
 	})
-	start := cpuTime(b)
-	for b.Loop() {
-		err := s.Update(b.Context(), func(tx social.Tx) error {
-			ctx := b.Context()
-			p, err := tx.CreatePost(ctx, social.Post{AuthorID: author.ID, Body: "hello, world", CreatedAt: time.Now()})
-			if err != nil {
-				return err
-			}
-			followers, err := tx.FollowerIDs(ctx, author.ID)
-			if err != nil {
-				return err
-			}
-			_, err = tx.AddNotifications(ctx, social.PostNotifications(author, p, followers))
-			return err
-		})
+	return s, author
+}
+
+func createPost(b *testing.B, s *sqlite.Store, author social.User) {
+	err := s.Update(b.Context(), func(tx social.Tx) error {
+		ctx := b.Context()
+		p, err := tx.CreatePost(ctx, social.Post{AuthorID: author.ID, Body: "hello, world", CreatedAt: time.Now()})
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
+		followers, err := tx.FollowerIDs(ctx, author.ID)
+		if err != nil {
+			return err
+		}
+		_, err = tx.AddNotifications(ctx, social.PostNotifications(author, p, followers))
+		return err
+	})
+	if err != nil {
+		b.Error(err)
 	}
-	reportCPU(b, start)
 }

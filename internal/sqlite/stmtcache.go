@@ -98,9 +98,13 @@ func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *s
 // the writer's only connection, so a statement that is not cached yet runs
 // unprepared and is remembered; cacheMissed caches it once the transaction
 // is over. The statements of the transaction die with it.
+//
+// Every statement runs under ctx, the transaction's own context; the
+// context arguments of its methods are there to satisfy the interfaces.
 type txQuerier struct {
-	tx *sql.Tx
-	c  *stmtCache
+	ctx context.Context
+	tx  *sql.Tx
+	c   *stmtCache
 
 	mu     sync.Mutex
 	missed []string
@@ -108,9 +112,9 @@ type txQuerier struct {
 
 // cached returns the transaction's copy of the cached statement for query,
 // or nil, and then remembers query for cacheMissed.
-func (q *txQuerier) cached(ctx context.Context, query string) *sql.Stmt {
+func (q *txQuerier) cached(query string) *sql.Stmt {
 	if st := q.c.get(query); st != nil {
-		return q.tx.StmtContext(ctx, st)
+		return q.tx.StmtContext(q.ctx, st)
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -132,33 +136,33 @@ func (q *txQuerier) cacheMissed(ctx context.Context) {
 }
 
 // QueryContext runs query in the transaction.
-func (q *txQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := q.cached(ctx, query); st != nil {
-		return st.QueryContext(ctx, args...)
+func (q *txQuerier) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := q.cached(query); st != nil {
+		return st.QueryContext(q.ctx, args...)
 	}
-	return q.tx.QueryContext(ctx, query, args...)
+	return q.tx.QueryContext(q.ctx, query, args...)
 }
 
 // QueryRowContext runs query in the transaction.
-func (q *txQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := q.cached(ctx, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
+func (q *txQuerier) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
+	if st := q.cached(query); st != nil {
+		return st.QueryRowContext(q.ctx, args...)
 	}
-	return q.tx.QueryRowContext(ctx, query, args...)
+	return q.tx.QueryRowContext(q.ctx, query, args...)
 }
 
 // ExecContext runs query in the transaction.
-func (q *txQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := q.cached(ctx, query); st != nil {
-		return st.ExecContext(ctx, args...)
+func (q *txQuerier) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	if st := q.cached(query); st != nil {
+		return st.ExecContext(q.ctx, args...)
 	}
-	return q.tx.ExecContext(ctx, query, args...)
+	return q.tx.ExecContext(q.ctx, query, args...)
 }
 
 // PrepareContext returns a statement for query in the transaction.
-func (q *txQuerier) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st := q.cached(ctx, query); st != nil {
+func (q *txQuerier) PrepareContext(_ context.Context, query string) (*sql.Stmt, error) {
+	if st := q.cached(query); st != nil {
 		return st, nil
 	}
-	return q.tx.PrepareContext(ctx, query)
+	return q.tx.PrepareContext(q.ctx, query)
 }

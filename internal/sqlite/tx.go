@@ -20,8 +20,10 @@ type tx struct {
 	w *txQuerier
 }
 
-func newTx(sqlTx *sql.Tx, stmts *stmtCache) *tx {
-	w := &txQuerier{tx: sqlTx, c: stmts}
+// newTx returns the tx of sqlTx; its statements run under ctx, whatever
+// context their callers pass (see committer.begin).
+func newTx(ctx context.Context, sqlTx *sql.Tx, stmts *stmtCache) *tx {
+	w := &txQuerier{ctx: ctx, tx: sqlTx, c: stmts}
 	return &tx{reader: reader{q: w}, w: w}
 }
 

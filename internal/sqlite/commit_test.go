@@ -1,0 +1,232 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pulse-social/pulse/internal/social"
+	"github.com/pulse-social/pulse/internal/sqlite"
+	"github.com/pulse-social/pulse/internal/storetest"
+)
+
+// holdWriter starts an Update that holds the writer until release is
+// called, so that the Updates started meanwhile queue up and then run as
+// one group.
+func holdWriter(t *testing.T, s *sqlite.Store) (release func()) {
+	t.Helper()
+	started, proceed := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(context.Background(), func(social.Tx) error {
+			close(started)
+			<-proceed
+			return nil
+		})
+	}()
+	<-started
+	return func() {
+		close(proceed)
+		if err := <-done; err != nil {
+			t.Errorf("holding Update: %v", err)
+		}
+	}
+}
+
+// waitQueued waits until n Updates wait for the committer.
+func waitQueued(t *testing.T, s *sqlite.Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Queued() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d Updates queued, want %d", s.Queued(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestGroupCommit queues Updates behind a held writer, so that they run as
+// one group, half of them failing after they wrote: each caller gets its
+// own outcome, the failed ones leave nothing behind (not even a used Seq),
+// and the others are all kept.
+func TestGroupCommit(t *testing.T) {
+	for _, dsn := range []string{":memory:", filepath.Join(t.TempDir(), "group.db")} {
+		t.Run(filepath.Base(dsn), func(t *testing.T) {
+			s := MustOpen(t, dsn)
+			u := storetest.MustCreateUser(t, s, "ada")
+			const n = 20
+			errFail := errors.New("this action fails")
+			release := holdWriter(t, s)
+			var wg sync.WaitGroup
+			errs := make([]error, n)
+			txs := make([]social.Tx, n)
+			for i := range n {
+				wg.Go(func() {
+					errs[i] = s.Update(t.Context(), func(tx social.Tx) error {
+						txs[i] = tx
+						p, err := tx.CreatePost(t.Context(), social.Post{AuthorID: u.ID, Body: fmt.Sprint(i), CreatedAt: time.Now()})
+						if err != nil {
+							return err
+						}
+						_, err = tx.AddNotifications(t.Context(), []social.Notification{{
+							RecipientID: u.ID, Message: "m", Action: social.ActionPost, ActionID: p.ID, ByUser: "bob", CreatedAt: time.Now(),
+						}})
+						if err != nil {
+							return err
+						}
+						if i%2 == 1 {
+							return errFail
+						}
+						return nil
+					})
+				})
+			}
+			waitQueued(t, s, n)
+			release()
+			wg.Wait()
+
+			for i := 1; i < n; i++ {
+				if txs[i] != txs[0] {
+					t.Fatalf("the queued Updates ran in more than one transaction")
+				}
+			}
+			for i, err := range errs {
+				var want error
+				if i%2 == 1 {
+					want = errFail
+				}
+				if err != want {
+					t.Errorf("Update %d: %v, want %v", i, err, want)
+				}
+			}
+			ns, err := s.NotificationsAfterSeq(t.Context(), u.ID, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ns) != n/2 {
+				t.Fatalf("%d notifications kept, want %d", len(ns), n/2)
+			}
+			for i, n := range ns {
+				if n.Seq != int64(i+1) {
+					t.Errorf("notification %d has Seq %d, want %d: a failed action used a Seq", i, n.Seq, i+1)
+				}
+				p, err := s.PostByID(t.Context(), n.ActionID)
+				if err != nil {
+					t.Fatalf("post of notification %d: %v", i, err)
+				}
+				var body int
+				if _, err := fmt.Sscan(p.Body, &body); err != nil || body%2 != 0 {
+					t.Errorf("post %q was kept, but its Update failed", p.Body)
+				}
+			}
+		})
+	}
+}
+
+// TestGroupCommitPanicAndConflict: in one group, a function that panics
+// panics in its own caller's goroutine, a unique violation is that
+// caller's CodeConflict, and the others commit.
+func TestGroupCommitPanicAndConflict(t *testing.T) {
+	s := MustOpen(t, filepath.Join(t.TempDir(), "group.db"))
+	ada := storetest.MustCreateUser(t, s, "ada")
+	release := holdWriter(t, s)
+	var wg sync.WaitGroup
+	var panicValue any
+	var conflictErr, okErr error
+	wg.Go(func() {
+		defer func() { panicValue = recover() }()
+		_ = s.Update(t.Context(), func(tx social.Tx) error {
+			if _, err := tx.CreatePost(t.Context(), social.Post{AuthorID: ada.ID, Body: "panic", CreatedAt: time.Now()}); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+	})
+	waitQueued(t, s, 1)
+	wg.Go(func() {
+		conflictErr = s.Update(t.Context(), func(tx social.Tx) error {
+			_, err := tx.CreateUser(t.Context(), social.User{Username: "ADA", CreatedAt: time.Now()}, []byte("h"))
+			return err
+		})
+	})
+	waitQueued(t, s, 2)
+	wg.Go(func() {
+		okErr = s.Update(t.Context(), func(tx social.Tx) error {
+			_, err := tx.CreatePost(t.Context(), social.Post{AuthorID: ada.ID, Body: "kept", CreatedAt: time.Now()})
+			return err
+		})
+	})
+	waitQueued(t, s, 3)
+	release()
+	wg.Wait()
+
+	if panicValue == nil || !strings.Contains(fmt.Sprint(panicValue), "boom") {
+		t.Errorf("the panicking Update's caller recovered %v, want the panic", panicValue)
+	}
+	if social.ErrorCode(conflictErr) != social.CodeConflict {
+		t.Errorf("duplicate username: %v, want CodeConflict", conflictErr)
+	}
+	if okErr != nil {
+		t.Errorf("the good Update: %v", okErr)
+	}
+	for id, want := range map[int64]string{1: "kept"} {
+		p, err := s.PostByID(t.Context(), id)
+		if err != nil || p.Body != want {
+			t.Errorf("post %d: %+v, %v; want %q (the panicking Update's post rolled back)", id, p, err, want)
+		}
+	}
+}
+
+// TestUpdateSkipsEndedContext: a function whose context ended while it
+// waited is not run, and its caller gets the context's error.
+func TestUpdateSkipsEndedContext(t *testing.T) {
+	s := MustOpen(t, filepath.Join(t.TempDir(), "ctx.db"))
+	release := holdWriter(t, s)
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := false
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(ctx, func(social.Tx) error {
+			ran = true
+			return nil
+		})
+	}()
+	waitQueued(t, s, 1)
+	cancel()
+	release()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Update: %v, want context.Canceled", err)
+	}
+	if ran {
+		t.Error("the function ran after its context ended")
+	}
+}
+
+// TestUpdateAfterClose: Updates queued when the store closes, and those
+// started after, fail rather than hang.
+func TestUpdateAfterClose(t *testing.T) {
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "closed.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, s)
+	queued := make(chan error, 1)
+	go func() { queued <- s.Update(context.Background(), func(social.Tx) error { return nil }) }()
+	waitQueued(t, s, 1)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	release()
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	// Queued before Close: it ran with the held Update's group, or failed.
+	<-queued
+	if err := s.Update(context.Background(), func(social.Tx) error { return nil }); err == nil {
+		t.Error("Update after Close succeeded")
+	}
+}
