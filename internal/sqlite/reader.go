@@ -1,11 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
+	"math"
 	"time"
 
 	"github.com/pulse-social/pulse/internal/social"
@@ -234,21 +235,36 @@ func scanNotification(s scanner) (social.Notification, error) {
 // Notifications lists a user's notifications newest first (by ID
 // descending): at most q.Limit of them, only those with ID < q.BeforeID
 // when it is not 0, only unread ones when q.UnreadOnly.
+//
+// A recipient's IDs and Seqs increase together, so newest first is Seq
+// descending, which the (recipient_id, seq) index serves; BeforeID becomes
+// a bound on Seq. Unread ones come from their partial index, in ID order.
 func (r reader) Notifications(ctx context.Context, userID int64, q social.NotificationQuery) ([]social.Notification, error) {
-	var b strings.Builder
-	b.WriteString(`SELECT ` + notificationColumns + ` FROM notifications WHERE recipient_id = ?`)
+	var query string
 	args := []any{userID}
-	if q.BeforeID != 0 {
-		b.WriteString(` AND id < ?`)
-		args = append(args, q.BeforeID)
-	}
-	if q.UnreadOnly {
+	switch {
+	case q.UnreadOnly:
 		// Literally "read = 0", so that the partial index serves it.
-		b.WriteString(` AND read = 0`)
+		query = `SELECT ` + notificationColumns + ` FROM notifications
+			WHERE recipient_id = ? AND read = 0 AND id < ? ORDER BY id DESC LIMIT ?`
+		args = append(args, cmp.Or(q.BeforeID, math.MaxInt64))
+	case q.BeforeID != 0:
+		var seq int64 // IDs are positive: nothing is before 1
+		if q.BeforeID > 1 {
+			var err error
+			if seq, err = r.SeqAtID(ctx, userID, q.BeforeID-1); err != nil {
+				return nil, fmt.Errorf("notifications: %w", err)
+			}
+		}
+		query = `SELECT ` + notificationColumns + ` FROM notifications
+			WHERE recipient_id = ? AND seq <= ? ORDER BY seq DESC LIMIT ?`
+		args = append(args, seq)
+	default:
+		query = `SELECT ` + notificationColumns + ` FROM notifications
+			WHERE recipient_id = ? ORDER BY seq DESC LIMIT ?`
 	}
-	b.WriteString(` ORDER BY id DESC LIMIT ?`)
 	args = append(args, q.Limit)
-	ns, err := list(ctx, r.q, scanNotification, b.String(), args...)
+	ns, err := list(ctx, r.q, scanNotification, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}
@@ -272,15 +288,19 @@ func (r reader) NotificationsAfterSeq(ctx context.Context, userID, afterSeq int6
 // ID <= id (0 if there is none). With id <= 0 it returns the greatest Seq
 // of all the user's notifications.
 func (r reader) SeqAtID(ctx context.Context, userID, id int64) (int64, error) {
-	// A recipient's Seq and ID increase together, so the greatest Seq is
-	// that of the greatest ID: one index lookup.
+	// A recipient's Seq and ID increase together. When id is one of the
+	// user's notifications (a client's cursor), its Seq is the answer: a
+	// lookup by primary key. Otherwise the user's notifications are read
+	// newest first, skipping those newer than id.
 	var row *sql.Row
 	if id <= 0 {
 		row = r.q.QueryRowContext(ctx,
 			`SELECT seq FROM notifications WHERE recipient_id = ? ORDER BY seq DESC LIMIT 1`, userID)
 	} else {
-		row = r.q.QueryRowContext(ctx,
-			`SELECT seq FROM notifications WHERE recipient_id = ? AND id <= ? ORDER BY id DESC LIMIT 1`, userID, id)
+		row = r.q.QueryRowContext(ctx, `SELECT coalesce(
+			(SELECT seq FROM notifications WHERE id = ?2 AND recipient_id = ?1),
+			(SELECT seq FROM notifications WHERE recipient_id = ?1 AND id <= ?2 ORDER BY seq DESC LIMIT 1),
+			0)`, userID, id)
 	}
 	var seq int64
 	if err := row.Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {

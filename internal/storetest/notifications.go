@@ -344,6 +344,18 @@ func testNotifications(t *testing.T, open opener) {
 		wantPage(t, sd.s, sd.ann.ID, social.NotificationQuery{BeforeID: a[3].ID, Limit: 2}, newestFirst(a[1:3]))
 		wantPage(t, sd.s, sd.ann.ID, social.NotificationQuery{BeforeID: a[0].ID, Limit: 10}, nil)
 		wantPage(t, sd.s, sd.ann.ID, social.NotificationQuery{BeforeID: a[4].ID + 1, Limit: 10}, newestFirst(a))
+		// Any ID is a cursor: another user's, or none at all.
+		for _, n := range sd.b {
+			for _, before := range []int64{n.ID - 1, n.ID, n.ID + 1} {
+				var want []social.Notification
+				for _, m := range a {
+					if m.ID < before {
+						want = append(want, m)
+					}
+				}
+				wantPage(t, sd.s, sd.ann.ID, social.NotificationQuery{BeforeID: before, Limit: 10}, newestFirst(want))
+			}
+		}
 	})
 
 	t.Run("UnreadOnly", func(t *testing.T) {
