@@ -179,41 +179,34 @@ func (t *tx) reserveSeqs(ctx context.Context, ns []social.Notification) (map[int
 }
 
 // insertNotifications inserts ns, whose Seqs are set, in order and sets
-// their IDs.
+// their IDs. The transaction holds SQLite's only write lock, so it numbers
+// them itself from AUTOINCREMENT's high-water mark, which the inserts then
+// move on: no RETURNING to read back.
 func (t *tx) insertNotifications(ctx context.Context, ns []social.Notification) error {
-	const cols = 10
-	// RETURNING yields rows in no promised order: match them by the unique
-	// (recipient, seq).
-	type key struct{ recipient, seq int64 }
-	index := make(map[key]int, len(ns))
-	for i, n := range ns {
-		index[key{n.RecipientID, n.Seq}] = i
+	const cols = 11
+	var last int64
+	err := t.w.QueryRowContext(ctx,
+		`SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'notifications'), 0),
+			coalesce((SELECT max(id) FROM notifications), 0))`).Scan(&last)
+	if err != nil {
+		return fmt.Errorf("insert: %w", err)
+	}
+	for i := range ns {
+		ns[i].ID = last + 1 + int64(i)
 	}
 	args := make([]any, 0, cols*batchRows)
-	err := inBatches(ctx, t.w, len(ns), func(rows int) string {
-		return `INSERT INTO notifications (recipient_id, seq, message, action, action_id, by_user,
+	err = inBatches(ctx, t.w, len(ns), func(rows int) string {
+		return `INSERT INTO notifications (id, recipient_id, seq, message, action, action_id, by_user,
 			action_content, affected, affected_id, created_at)
-			VALUES ` + valueRows(rows, cols) + ` RETURNING id, recipient_id, seq`
+			VALUES ` + valueRows(rows, cols)
 	}, func(stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
 		for _, n := range ns[lo:hi] {
-			args = append(args, n.RecipientID, n.Seq, n.Message, n.Action, n.ActionID, n.ByUser,
+			args = append(args, n.ID, n.RecipientID, n.Seq, n.Message, n.Action, n.ActionID, n.ByUser,
 				nullString(n.ActionContent), nullString(string(n.Affected)), nullInt(n.AffectedID), millis(n.CreatedAt))
 		}
-		rows, err := stmt.QueryContext(ctx, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var k key
-			var id int64
-			if err := rows.Scan(&id, &k.recipient, &k.seq); err != nil {
-				return err
-			}
-			ns[index[k]].ID = id
-		}
-		return rows.Err()
+		_, err := stmt.ExecContext(ctx, args...)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("insert: %w", err)
