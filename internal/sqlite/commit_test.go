@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -228,5 +229,31 @@ func TestUpdateAfterClose(t *testing.T) {
 	<-queued
 	if err := s.Update(context.Background(), func(social.Tx) error { return nil }); err == nil {
 		t.Error("Update after Close succeeded")
+	}
+}
+
+// TestCheckpointer: commits do not checkpoint (wal_autocheckpoint is off),
+// yet what they wrote reaches the database file while the store is open.
+func TestCheckpointer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ckpt.db")
+	s := MustOpen(t, path)
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUsers(t, s, 20_000) // a few MiB of pages, all through the WAL
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() > before.Size()+1<<20 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the database file is %d bytes, %d before the writes: nothing was checkpointed", st.Size(), before.Size())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -29,9 +29,11 @@ const busyTimeout = 5 * time.Second
 // pool.
 type Store struct {
 	reader
-	committer  *committer
-	write      *sql.DB
-	writeStmts *stmtCache
+	committer *committer
+	// checkpointer is nil for :memory:, which has no WAL.
+	checkpointer *checkpointer
+	write        *sql.DB
+	writeStmts   *stmtCache
 	// read is the read-only pool; the same pool as write for :memory:, and
 	// readStmts the same cache as writeStmts.
 	read      *sql.DB
@@ -132,15 +134,22 @@ func openFile(ctx context.Context, path string) (*Store, error) {
 	if err := read.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlite: open read pool: %w", err), read.Close(), write.Close())
 	}
+	ckpt, err := sql.Open("sqlite", fileURI(abs, connParams(false)))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite: open: %w", err), read.Close(), write.Close())
+	}
+	ckpt.SetMaxOpenConns(1)
+	ckpt.SetMaxIdleConns(1)
 	readStmts := newStmtCache(read)
 	writeStmts := newStmtCache(write)
 	return &Store{
-		reader:     reader{q: pool{readStmts}},
-		committer:  newCommitter(write, writeStmts),
-		write:      write,
-		writeStmts: writeStmts,
-		read:       read,
-		readStmts:  readStmts,
+		reader:       reader{q: pool{readStmts}},
+		committer:    newCommitter(write, writeStmts),
+		checkpointer: newCheckpointer(ckpt),
+		write:        write,
+		writeStmts:   writeStmts,
+		read:         read,
+		readStmts:    readStmts,
 	}, nil
 }
 
@@ -174,6 +183,10 @@ func connParams(readOnly bool) url.Values {
 	// lock.
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// The checkpointer, not the commits, copies the WAL into the database
+	// file; after a burst the WAL file is trimmed back to 64 MiB.
+	q.Add("_pragma", "wal_autocheckpoint(0)")
+	q.Add("_pragma", "journal_size_limit(67108864)")
 	q.Set("_txlock", "immediate")
 	return q
 }
@@ -221,6 +234,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.committer.close()
 	var errs []error
+	if s.checkpointer != nil {
+		errs = append(errs, s.checkpointer.close())
+	}
 	if s.read != s.write {
 		errs = append(errs, s.readStmts.close(), s.read.Close())
 	}
