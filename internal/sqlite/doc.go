@@ -28,13 +28,14 @@
 //
 // # Notifications
 //
-// Each user row has a notification_seq counter. AddNotifications bumps it,
-// in the calling transaction, by the number of notifications each recipient
-// gets and numbers them on from it, so that a recipient's Seqs are 1, 2, 3,
-// ... without gaps, also when a transaction rolls back. Notification ids
-// are AUTOINCREMENT and, as SQLite runs one write transaction at a time,
-// increase in commit order. Rows are written with multi-row statements of
-// up to 100 rows each.
+// AddNotifications numbers each recipient's notifications on from its
+// latest Seq, read from the (recipient_id, seq) index in the calling
+// transaction, so that a recipient's Seqs are 1, 2, 3, ... without gaps,
+// also when a transaction rolls back: the write lock keeps the latest Seq
+// from changing before the commit. Notification ids are AUTOINCREMENT,
+// numbered by the transaction from the high-water mark, and as SQLite runs
+// one write transaction at a time, increase in commit order. Rows are
+// written with multi-row statements of up to 100 rows each.
 //
 // # Errors
 //

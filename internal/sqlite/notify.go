@@ -81,17 +81,17 @@ func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n !=
 // returns them with their ID and Seq set, in the same order; see social.Tx.
 // A recipient that is not a user is CodeNotFound.
 //
-// For each recipient it bumps users.notification_seq by the number of its
-// notifications and numbers them on from the old value, in input order;
-// then it inserts them in input order, so that each recipient's IDs
-// increase with its Seqs. Both steps run multi-row statements of up to
-// batchRows rows: a post to 10,000 followers takes 200 statements, not
-// 20,000.
+// Each recipient's notifications are numbered on from its latest Seq, in
+// input order, and inserted in input order, so that each recipient's IDs
+// increase with its Seqs. The transaction holds SQLite's only write lock,
+// so the latest Seqs it reads stay the latest until it commits. Both steps
+// run multi-row statements of up to batchRows rows: a post to 10,000
+// followers takes 200 statements, not 20,000.
 func (t *tx) AddNotifications(ctx context.Context, ns []social.Notification) ([]social.Notification, error) {
 	if len(ns) == 0 {
 		return nil, nil
 	}
-	next, err := t.reserveSeqs(ctx, ns)
+	next, err := t.nextSeqs(ctx, ns)
 	if err != nil {
 		return nil, fmt.Errorf("add notifications: %w", err)
 	}
@@ -110,72 +110,58 @@ func (t *tx) AddNotifications(ctx context.Context, ns []social.Notification) ([]
 	return out, nil
 }
 
-// reserveSeqs bumps the notification_seq of each recipient of ns by the
-// number of its notifications in ns and returns, per recipient, the first
-// Seq reserved for it.
+// nextSeqs returns, for each recipient of ns, the Seq its next
+// notification takes: one more than its latest, read from the
+// (recipient_id, seq) index, one lookup per recipient:
 //
-// Recipients with the same number of notifications share UPDATE statements
-// (usually all have one):
+//	SELECT id, coalesce((SELECT max(seq) FROM notifications WHERE recipient_id = users.id), 0)
+//	FROM users WHERE id IN (...)
 //
-//	UPDATE users SET notification_seq = notification_seq + ? WHERE id IN (...)
-//	RETURNING id, notification_seq
-func (t *tx) reserveSeqs(ctx context.Context, ns []social.Notification) (map[int64]int64, error) {
-	count := make(map[int64]int64)
-	var recipients []int64 // in order of first appearance
+// A recipient missing from users is CodeNotFound.
+func (t *tx) nextSeqs(ctx context.Context, ns []social.Notification) (map[int64]int64, error) {
+	next := make(map[int64]int64)
+	var recipients []int64
 	for _, n := range ns {
-		if count[n.RecipientID] == 0 {
+		if _, ok := next[n.RecipientID]; !ok {
+			next[n.RecipientID] = 0
 			recipients = append(recipients, n.RecipientID)
 		}
-		count[n.RecipientID]++
 	}
-	byCount := make(map[int64][]int64)
-	var counts []int64 // in order of first appearance
-	for _, r := range recipients {
-		c := count[r]
-		if byCount[c] == nil {
-			counts = append(counts, c)
+	args := make([]any, 0, batchRows)
+	err := inBatches(ctx, t.w, len(recipients), func(rows int) string {
+		return `SELECT id, coalesce((SELECT max(seq) FROM notifications WHERE recipient_id = users.id), 0)
+			FROM users WHERE id IN (` + placeholders(rows) + `)`
+	}, func(stmt *sql.Stmt, lo, hi int) error {
+		args = args[:0]
+		for _, id := range recipients[lo:hi] {
+			args = append(args, id)
 		}
-		byCount[c] = append(byCount[c], r)
-	}
-	first := make(map[int64]int64, len(recipients))
-	args := make([]any, 0, 1+batchRows)
-	for _, c := range counts {
-		ids := byCount[c]
-		err := inBatches(ctx, t.w, len(ids), func(rows int) string {
-			return `UPDATE users SET notification_seq = notification_seq + ? WHERE id IN (` +
-				placeholders(rows) + `) RETURNING id, notification_seq`
-		}, func(stmt *sql.Stmt, lo, hi int) error {
-			args = append(args[:0], c)
-			for _, id := range ids[lo:hi] {
-				args = append(args, id)
-			}
-			rows, err := stmt.QueryContext(ctx, args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			updated := 0
-			for rows.Next() {
-				var id, seq int64
-				if err := rows.Scan(&id, &seq); err != nil {
-					return err
-				}
-				first[id] = seq - c + 1
-				updated++
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if updated != hi-lo {
-				return social.Errorf(social.CodeNotFound, "recipient not found")
-			}
-			return nil
-		})
+		rows, err := stmt.QueryContext(ctx, args...)
 		if err != nil {
-			return nil, fmt.Errorf("reserve seqs: %w", err)
+			return err
 		}
+		defer rows.Close()
+		found := 0
+		for rows.Next() {
+			var id, latest int64
+			if err := rows.Scan(&id, &latest); err != nil {
+				return err
+			}
+			next[id] = latest + 1
+			found++
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if found != hi-lo {
+			return social.Errorf(social.CodeNotFound, "recipient not found")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("next seqs: %w", err)
 	}
-	return first, nil
+	return next, nil
 }
 
 // insertNotifications inserts ns, whose Seqs are set, in order and sets
