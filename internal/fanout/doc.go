@@ -6,18 +6,36 @@
 // # Who closes what
 //
 // The Hub owns the Events channel of every subscription it returns and is
-// its only closer: each channel is closed exactly once, by Subscription.Close,
-// by Deliver or DeliverAll when the subscriber is too slow, or by Hub.Close,
-// whichever comes first. Err then says which: nil, social.ErrSlowConsumer or
-// social.ErrBrokerClosed. Events already queued stay readable before the
-// channel reports closed. Nothing is ever sent on a closed channel: sends and
-// closes of a subscription's channel happen under the same lock.
+// its only closer: each channel is closed exactly once, after
+// Subscription.Close, Deliver or DeliverAll when the subscriber is too slow,
+// or Hub.Close, whichever comes first. Err then says which: nil,
+// social.ErrSlowConsumer or social.ErrBrokerClosed. Events already queued
+// stay readable before the channel reports closed, except those in the
+// overflow when the subscriber closes the subscription itself. Nothing is
+// ever sent on a closed channel: sends and closes of a subscription's
+// channel happen under the lock of its user, except while its pusher (see
+// Queues) runs, which is then the channel's only sender and its closer.
+//
+// # Queues
+//
+// A subscription's queue (Config.QueueSize events) is a channel of a few
+// events, made by the first Events call, and an overflow behind it,
+// allocated while it holds events, so that an idle subscription costs a few
+// hundred bytes whatever the queue size. While the overflow holds events, a
+// goroutine of the subscription's (its pusher) sends them on to the
+// channel, in order; it returns when the overflow is empty, and
+// Subscription.Close stops it and waits for it.
+//
+// A subscription that is never read through Events can instead hand each
+// event to a function (SetFunc on the subscription, found with a type
+// assertion), called under the lock: it costs no queue and no goroutine, and
+// is never cut off.
 //
 // # Delivery
 //
-// Deliver never blocks. It does one non-blocking send per subscription; a
-// subscription whose bounded queue (Config.QueueSize) is full is cut off at
-// once rather than waited for. Events that one goroutine delivers reach each
+// Deliver never blocks. It does one non-blocking send per subscription, or
+// appends to its overflow; a subscription whose bounded queue
+// (Config.QueueSize) is full is cut off at once rather than waited for. Events that one goroutine delivers reach each
 // subscriber in that order; events delivered by different goroutines at the
 // same time may interleave.
 //
@@ -28,5 +46,5 @@
 // listen to that user's channel only while someone here cares. They are
 // called with a lock held; see Config for the rules.
 //
-// The Hub starts no goroutines.
+// The Hub starts no goroutines of its own; see Queues for the pushers.
 package fanout

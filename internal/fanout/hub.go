@@ -8,11 +8,16 @@ import (
 )
 
 // DefaultQueueSize is the per-subscription queue size used when
-// Config.QueueSize is 0 or less. A channel's buffer is allocated whole, so
-// this is a per-socket cost (about 8 KiB at 64 events); a writer drains its
-// queue in microseconds, and one that falls 64 events behind is cut off and
-// resumes from the store.
+// Config.QueueSize is 0 or less: a writer drains its queue in microseconds,
+// and one that falls 64 events behind is cut off and resumes from the store.
 const DefaultQueueSize = 64
+
+// chanSize is the capacity of a subscription's channel, or the queue size
+// if smaller. A channel's buffer is allocated whole and kept for the
+// subscription's life, so it is small; the events that do not fit wait in
+// the subscription's overflow, allocated only while it holds any, for a
+// goroutine that sends them on (see pusher).
+const chanSize = 4
 
 // numShards is how many independently locked parts the Hub's map of users is
 // split into, so that publishers to different users rarely contend.
@@ -22,9 +27,9 @@ const numShards = 64
 type Config struct {
 	// QueueSize is how many events a subscription holds before its
 	// subscriber is cut off as too slow; 0 or less means DefaultQueueSize.
-	// The queue is allocated when the subscription is made, so it is most
-	// of the memory a subscription costs: the size of a social.Event (72
-	// bytes today) per slot, about 19 KB per subscription by default.
+	// An idle subscription holds a channel of a few events (chanSize) and
+	// nothing more: the rest of the queue is allocated when events fill
+	// the channel, and freed when they have been received.
 	QueueSize int
 
 	// OnFirst, if not nil, is called when userID gets its first
@@ -86,7 +91,7 @@ func (h *Hub) shard(userID int64) *shard {
 // event delivered for userID after Subscribe returns. After Close it returns
 // social.ErrBrokerClosed. The caller must Close the subscription when done.
 func (h *Hub) Subscribe(userID int64) (social.Subscription, error) {
-	s := &subscription{hub: h, userID: userID, ch: make(chan social.Event, h.queueSize)}
+	s := &subscription{hub: h, userID: userID}
 	sh := h.shard(userID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -142,18 +147,33 @@ func (h *Hub) DeliverAll(ev social.Event) {
 	}
 }
 
-// send queues ev on s without blocking, or cuts s off if its queue is full.
-// The caller holds sh.mu and s is open.
+// send queues ev on s without blocking, or cuts s off if its queue is full,
+// or hands it to s's function. The caller holds sh.mu and s is open.
 func (h *Hub) send(sh *shard, s *subscription, ev *social.Event) {
-	select {
-	case s.ch <- *ev:
-	default:
+	if s.fn != nil {
+		s.fn(*ev)
+		return
+	}
+	if s.ch != nil && len(s.spill) == s.head {
+		select {
+		case s.ch <- *ev:
+			return
+		default:
+		}
+	}
+	if s.queued() >= h.queueSize {
 		h.end(sh, s, stateSlow)
+		return
+	}
+	s.spill = append(s.spill, *ev)
+	if s.ch != nil && s.stop == nil {
+		s.push()
 	}
 }
 
-// end removes the open subscription s from sh, records why it ended and
-// closes its channel. The caller holds sh.mu.
+// end removes the open subscription s from sh and records why it ended.
+// Its channel is closed now, or by its pusher once the overflow is sent on
+// (at once if the subscriber closed it). The caller holds sh.mu.
 func (h *Hub) end(sh *shard, s *subscription, why uint32) {
 	head := sh.users[s.userID]
 	switch {
@@ -172,12 +192,12 @@ func (h *Hub) end(sh *shard, s *subscription, why uint32) {
 		p.next = s.next
 	}
 	s.next = nil
-	s.state.Store(why)
-	close(s.ch)
+	s.finish(why)
 }
 
 // Close ends every subscription with social.ErrBrokerClosed; Subscribe then
 // fails and Deliver drops everything. It is safe to call more than once.
+// Events queued before stay readable.
 func (h *Hub) Close() {
 	for i := range h.shards {
 		sh := &h.shards[i]
@@ -187,8 +207,7 @@ func (h *Hub) Close() {
 			for s := head; s != nil; {
 				next := s.next
 				s.next = nil
-				s.state.Store(stateBrokerClosed)
-				close(s.ch)
+				s.finish(stateBrokerClosed)
 				s = next
 			}
 			if h.onLast != nil {
@@ -210,19 +229,148 @@ const (
 
 // subscription is one subscriber's queue. It is kept small: the Hub holds
 // one per open socket.
+//
+// Its queue is the channel, made by the first Events call, then the
+// overflow (spill[head:]), oldest first: events go to the overflow while
+// the channel is full or not made yet, or the overflow holds any. While the
+// channel is made and the overflow holds events, a pusher goroutine sends
+// them on to the channel, one at a time, with a blocking send made without
+// the shard's lock: the channel's only sender then is the pusher, and it
+// closes the channel if the subscription has ended when it is done.
+// Otherwise sends and the close happen under the shard's lock.
 type subscription struct {
 	hub    *Hub
-	ch     chan social.Event
 	userID int64
 	// next links the subscriptions of one user; guarded by the shard's mu.
 	next *subscription
 	// state is written under the shard's mu, before ch is closed, and read
 	// without it by Err.
 	state atomic.Uint32
+	// events points at ch once it is made, for Events to read without the
+	// lock; ch is never changed after.
+	events atomic.Pointer[chan social.Event]
+
+	// Guarded by the shard's mu.
+	ch    chan social.Event
+	spill []social.Event // the overflow is spill[head:]
+	head  int
+	fn    func(social.Event) // set by SetFunc
+	stop  chan struct{}      // non-nil while a pusher runs: closed to stop it
+	done  chan struct{}      // closed by the running pusher when it returns
+}
+
+// queued is how many events s holds. The caller holds the shard's mu. The
+// event the pusher is sending on stays in the overflow until the pusher has
+// the lock again, so for that moment it counts twice: the queue is full one
+// event early rather than one late.
+func (s *subscription) queued() int {
+	return len(s.ch) + len(s.spill) - s.head
+}
+
+// push starts the pusher. The caller holds the shard's mu, s.ch is made,
+// the overflow holds events and no pusher runs.
+func (s *subscription) push() {
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go s.pusher(s.hub.shard(s.userID), s.stop, s.done)
+}
+
+// pusher sends the overflow on to the channel, oldest first, until it is
+// empty or the subscriber closed the subscription; then, if the
+// subscription has ended, it closes the channel. The subscription owns it:
+// Close stops it and waits for it.
+func (s *subscription) pusher(sh *shard, stop, done chan struct{}) {
+	defer close(done)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for s.head < len(s.spill) {
+		ev := s.spill[s.head]
+		sh.mu.Unlock()
+		select {
+		case s.ch <- ev:
+		case <-stop:
+		}
+		sh.mu.Lock()
+		if s.head == len(s.spill) {
+			break // Close dropped the overflow (and closed stop)
+		}
+		// ev was sent: since, Deliver can only have appended to the
+		// overflow.
+		s.spill[s.head] = social.Event{}
+		if s.head++; s.head == len(s.spill) {
+			s.dropSpill()
+		}
+	}
+	s.stop, s.done = nil, nil
+	if s.state.Load() != stateOpen {
+		close(s.ch)
+	}
+}
+
+func (s *subscription) dropSpill() {
+	s.spill, s.head = nil, 0
+}
+
+// finish records why the open subscription s ended and closes its channel,
+// or leaves that to its pusher, or, when the channel is not made yet, to
+// Events. The caller holds the shard's mu.
+func (s *subscription) finish(why uint32) {
+	s.state.Store(why)
+	s.fn = nil
+	if s.ch != nil && s.stop == nil {
+		close(s.ch)
+	}
 }
 
 // Events returns the channel of the user's events; see social.Subscription.
-func (s *subscription) Events() <-chan social.Event { return s.ch }
+// The first call makes the channel.
+func (s *subscription) Events() <-chan social.Event {
+	if p := s.events.Load(); p != nil {
+		return *p
+	}
+	sh := s.hub.shard(s.userID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan social.Event, min(chanSize, s.hub.queueSize))
+		for s.head < len(s.spill) && len(s.ch) < cap(s.ch) {
+			s.ch <- s.spill[s.head]
+			s.head++
+		}
+		switch {
+		case s.head < len(s.spill):
+			s.push()
+		case s.state.Load() != stateOpen:
+			s.dropSpill()
+			close(s.ch)
+		default:
+			s.dropSpill()
+		}
+		s.events.Store(&s.ch)
+	}
+	return s.ch
+}
+
+// SetFunc makes the subscription hand each event to f instead of queueing
+// it, in order, the events it holds first; it is never cut off as too
+// slow then. It returns false, and changes nothing, if Events has been
+// called or the subscription has ended. Deliver calls f with a lock held:
+// like Config.OnFirst, f must return quickly, must not block and must not
+// call the Hub or close a subscription. After Close returns, f is not
+// called any more.
+func (s *subscription) SetFunc(f func(social.Event)) bool {
+	sh := s.hub.shard(s.userID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.ch != nil || s.state.Load() != stateOpen {
+		return false
+	}
+	for _, ev := range s.spill[s.head:] {
+		f(ev)
+	}
+	s.dropSpill()
+	s.fn = f
+	return true
+}
 
 // Err returns why Events was closed; see social.Subscription.
 func (s *subscription) Err() error {
@@ -235,13 +383,31 @@ func (s *subscription) Err() error {
 	return nil
 }
 
-// Close ends the subscription and closes Events, unless it has ended
-// already. It is safe to call more than once and from any goroutine.
+// Close ends the subscription, unless it has ended already, and closes
+// Events. The events in the channel stay readable; those in the overflow
+// are dropped. It is safe to call more than once and from any goroutine.
 func (s *subscription) Close() {
 	sh := s.hub.shard(s.userID)
 	sh.mu.Lock()
 	if s.state.Load() == stateOpen {
 		s.hub.end(sh, s, stateClosed)
 	}
+	if s.ch != nil {
+		s.dropSpill()
+	} else if n := min(chanSize, s.hub.queueSize); len(s.spill)-s.head > n {
+		// What the channel will hold when Events makes it.
+		s.spill = s.spill[:s.head+n]
+	}
+	stop, done := s.stop, s.done
+	if stop != nil {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+	}
 	sh.mu.Unlock()
+	if done != nil {
+		<-done
+	}
 }

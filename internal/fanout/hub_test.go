@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pulse-social/pulse/internal/fanout"
 	"github.com/pulse-social/pulse/internal/social"
@@ -23,28 +24,46 @@ func MustSubscribe(tb testing.TB, h *fanout.Hub, userID int64) social.Subscripti
 	return sub
 }
 
-// MustQueued returns the events queued on sub, without waiting, and fails
-// if Events has been closed.
-func MustQueued(tb testing.TB, sub social.Subscription) []social.Event {
+// MustQueued returns the n events queued on sub, waiting for those that
+// wait in its overflow to reach the channel, and fails if Events closes
+// first or holds more right after them.
+func MustQueued(tb testing.TB, sub social.Subscription, n int) []social.Event {
 	tb.Helper()
-	var evs []social.Event
-	for {
+	evs := MustNext(tb, sub, n)
+	select {
+	case ev, ok := <-sub.Events():
+		tb.Fatalf("after %d events, got %+v, %v; want nothing more", n, ev, ok)
+	default:
+	}
+	return evs
+}
+
+// MustNext waits for the next n events of sub and returns them.
+func MustNext(tb testing.TB, sub social.Subscription, n int) []social.Event {
+	tb.Helper()
+	timeout := time.NewTimer(timeout)
+	defer timeout.Stop()
+	evs := make([]social.Event, 0, n)
+	for len(evs) < n {
 		select {
 		case ev, ok := <-sub.Events():
 			if !ok {
-				tb.Fatalf("Events closed after %d events, Err = %v; want it open", len(evs), sub.Err())
+				tb.Fatalf("Events closed after %d of %d events, Err = %v; want it open", len(evs), n, sub.Err())
 			}
 			evs = append(evs, ev)
-		default:
-			return evs
+		case <-timeout.C:
+			tb.Fatalf("got %d of %d events", len(evs), n)
 		}
 	}
+	return evs
 }
 
 // MustEnded returns the events still queued on sub and fails unless Events
 // is closed behind them with Err() == want.
 func MustEnded(tb testing.TB, sub social.Subscription, want error) []social.Event {
 	tb.Helper()
+	timeout := time.NewTimer(timeout)
+	defer timeout.Stop()
 	var evs []social.Event
 	for {
 		select {
@@ -57,11 +76,14 @@ func MustEnded(tb testing.TB, sub social.Subscription, want error) []social.Even
 				tb.Fatalf("Err() = %v, want %v", err, want)
 			}
 			return evs
-		default:
+		case <-timeout.C:
 			tb.Fatalf("Events still open after %d events; want it closed with %v", len(evs), want)
 		}
 	}
 }
+
+// timeout bounds every wait of a test.
+const timeout = 10 * time.Second
 
 // MustSeqs fails unless evs are notification events with these Seqs.
 func MustSeqs(tb testing.TB, evs []social.Event, want ...int64) {
@@ -101,8 +123,8 @@ func TestDeliver(t *testing.T) {
 		defer h.Close()
 		a, b := MustSubscribe(t, h, 1), MustSubscribe(t, h, 2)
 		h.Deliver(note(1, 1), note(3, 1))
-		MustSeqs(t, MustQueued(t, a), 1)
-		MustSeqs(t, MustQueued(t, b))
+		MustSeqs(t, MustQueued(t, a, 1), 1)
+		MustSeqs(t, MustQueued(t, b, 0))
 	})
 	t.Run("EverySubscriberOfTheUser", func(t *testing.T) {
 		h := fanout.New(fanout.Config{})
@@ -110,7 +132,7 @@ func TestDeliver(t *testing.T) {
 		subs := []social.Subscription{MustSubscribe(t, h, 1), MustSubscribe(t, h, 1), MustSubscribe(t, h, 1)}
 		h.Deliver(note(1, 1), note(1, 2))
 		for _, sub := range subs {
-			MustSeqs(t, MustQueued(t, sub), 1, 2)
+			MustSeqs(t, MustQueued(t, sub, 2), 1, 2)
 		}
 	})
 	t.Run("InOrder", func(t *testing.T) {
@@ -120,7 +142,7 @@ func TestDeliver(t *testing.T) {
 		for i := range int64(fanout.DefaultQueueSize) {
 			h.Deliver(note(1, i+1))
 		}
-		MustSeqs(t, MustQueued(t, sub), seqs(fanout.DefaultQueueSize)...)
+		MustSeqs(t, MustQueued(t, sub, fanout.DefaultQueueSize), seqs(fanout.DefaultQueueSize)...)
 	})
 	t.Run("SharedValues", func(t *testing.T) {
 		h := fanout.New(fanout.Config{})
@@ -130,7 +152,7 @@ func TestDeliver(t *testing.T) {
 		ev.Frame = []byte(`{"message":"hi"}`)
 		h.Deliver(ev)
 		for _, sub := range []social.Subscription{a, b} {
-			got := MustQueued(t, sub)
+			got := MustQueued(t, sub, 1)
 			if len(got) != 1 || got[0].Notification != ev.Notification || &got[0].Frame[0] != &ev.Frame[0] {
 				t.Fatalf("got %+v, want the delivered event itself, sharing its values", got)
 			}
@@ -144,7 +166,7 @@ func TestDeliver(t *testing.T) {
 		a.Close()
 		h.Deliver(note(1, 2))
 		MustSeqs(t, MustEnded(t, a, nil), 1)
-		MustSeqs(t, MustQueued(t, b), 1, 2)
+		MustSeqs(t, MustQueued(t, b, 2), 1, 2)
 	})
 }
 
@@ -168,13 +190,13 @@ func TestQueueSize(t *testing.T) {
 			if err := slow.Err(); err != nil {
 				t.Fatalf("Err() = %v with a full queue; want nil until it overflows", err)
 			}
-			MustSeqs(t, MustQueued(t, reader), seqs(tc.want)...)
+			MustSeqs(t, MustQueued(t, reader, tc.want), seqs(tc.want)...)
 
 			h.Deliver(note(1, int64(tc.want+1)), note(1, int64(tc.want+2)))
 			// The slow subscriber keeps what was queued and gets nothing
 			// after the event that did not fit; the other one gets all.
 			MustSeqs(t, MustEnded(t, slow, social.ErrSlowConsumer), seqs(tc.want)...)
-			MustSeqs(t, MustQueued(t, reader), int64(tc.want+1), int64(tc.want+2))
+			MustSeqs(t, MustQueued(t, reader, 2), int64(tc.want+1), int64(tc.want+2))
 			slow.Close()
 			if err := slow.Err(); err != social.ErrSlowConsumer {
 				t.Fatalf("Err() after Close of a cut-off subscription = %v, want %v", err, social.ErrSlowConsumer)
@@ -267,7 +289,7 @@ func TestDeliverAll(t *testing.T) {
 
 	h.DeliverAll(social.Event{Kind: social.EventResync, UserID: 99})
 	for i, sub := range subs {
-		got := MustQueued(t, sub)
+		got := MustQueued(t, sub, 1)
 		if len(got) != 1 || got[0].Kind != social.EventResync || got[0].UserID != users[i] {
 			t.Fatalf("subscriber of user %d got %+v, want one EventResync with UserID %d", users[i], got, users[i])
 		}
@@ -442,4 +464,145 @@ func TestConcurrent(t *testing.T) {
 			t.Fatalf("user %d: OnFirst without OnLast after Close", u)
 		}
 	}
+}
+
+// TestOverflow checks the queue beyond the channel: events that do not fit
+// in the channel wait in the overflow, in order, and count towards the
+// queue size until they are received.
+func TestOverflow(t *testing.T) {
+	t.Run("InOrderWhileReading", func(t *testing.T) {
+		h := fanout.New(fanout.Config{})
+		defer h.Close()
+		sub := MustSubscribe(t, h, 1)
+		for i := range int64(fanout.DefaultQueueSize) {
+			h.Deliver(note(1, i+1))
+		}
+		MustSeqs(t, MustNext(t, sub, 10), seqs(10)...)
+		// Reading made room for ten more; deliver nine, since for a moment
+		// the event the pusher has just sent on counts twice.
+		for i := range int64(9) {
+			h.Deliver(note(1, fanout.DefaultQueueSize+i+1))
+		}
+		if err := sub.Err(); err != nil {
+			t.Fatalf("Err() = %v after the subscriber made room; want nil", err)
+		}
+		got := MustQueued(t, sub, fanout.DefaultQueueSize-1)
+		MustSeqs(t, got, seqs(fanout.DefaultQueueSize + 9)[10:]...)
+	})
+	t.Run("BeforeEvents", func(t *testing.T) {
+		h := fanout.New(fanout.Config{})
+		defer h.Close()
+		sub, err := h.Subscribe(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		// Events delivered before the first Events call are kept.
+		for i := range int64(fanout.DefaultQueueSize) {
+			h.Deliver(note(1, i+1))
+		}
+		MustSeqs(t, MustQueued(t, sub, fanout.DefaultQueueSize), seqs(fanout.DefaultQueueSize)...)
+	})
+	t.Run("CloseDropsOverflow", func(t *testing.T) {
+		h := fanout.New(fanout.Config{})
+		defer h.Close()
+		sub := MustSubscribe(t, h, 1)
+		sub.Events()
+		for i := range int64(fanout.DefaultQueueSize) {
+			h.Deliver(note(1, i+1))
+		}
+		sub.Close()
+		// Closed when Close returns: what the channel holds, then the end.
+		got := make([]social.Event, 0)
+		for {
+			select {
+			case ev, ok := <-sub.Events():
+				if ok {
+					got = append(got, ev)
+					continue
+				}
+			default:
+				t.Fatalf("Events still open after Close returned")
+			}
+			break
+		}
+		if len(got) == 0 || len(got) >= fanout.DefaultQueueSize {
+			t.Fatalf("got %d events after Close, want those of the channel only", len(got))
+		}
+		MustSeqs(t, got, seqs(len(got))...)
+	})
+	t.Run("CutOffKeepsOverflow", func(t *testing.T) {
+		h := fanout.New(fanout.Config{QueueSize: 16})
+		defer h.Close()
+		sub := MustSubscribe(t, h, 1)
+		sub.Events()
+		for i := range int64(17) {
+			h.Deliver(note(1, i+1))
+		}
+		MustSeqs(t, MustEnded(t, sub, social.ErrSlowConsumer), seqs(16)...)
+	})
+	t.Run("HubCloseKeepsOverflow", func(t *testing.T) {
+		h := fanout.New(fanout.Config{})
+		sub := MustSubscribe(t, h, 1)
+		sub.Events()
+		for i := range int64(20) {
+			h.Deliver(note(1, i+1))
+		}
+		h.Close()
+		MustSeqs(t, MustEnded(t, sub, social.ErrBrokerClosed), seqs(20)...)
+	})
+}
+
+// TestSetFunc checks a subscription that hands its events to a function.
+func TestSetFunc(t *testing.T) {
+	type setFuncer interface {
+		SetFunc(func(social.Event)) bool
+	}
+	t.Run("OK", func(t *testing.T) {
+		h := fanout.New(fanout.Config{QueueSize: 2})
+		defer h.Close()
+		sub := MustSubscribe(t, h, 1)
+		h.Deliver(note(1, 1))
+		var mu sync.Mutex
+		var got []social.Event
+		if !sub.(setFuncer).SetFunc(func(ev social.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, ev)
+		}) {
+			t.Fatalf("SetFunc = false on a new subscription")
+		}
+		// Never too slow: nothing waits in a queue.
+		for i := range int64(9) {
+			h.Deliver(note(1, i+2))
+		}
+		sub.Close()
+		h.Deliver(note(1, 11))
+		mu.Lock()
+		MustSeqs(t, got, seqs(10)...)
+		mu.Unlock()
+		if err := sub.Err(); err != nil {
+			t.Fatalf("Err() = %v, want nil", err)
+		}
+	})
+	t.Run("AfterEvents", func(t *testing.T) {
+		h := fanout.New(fanout.Config{})
+		defer h.Close()
+		sub := MustSubscribe(t, h, 1)
+		sub.Events()
+		if sub.(setFuncer).SetFunc(func(social.Event) {}) {
+			t.Fatalf("SetFunc = true after Events")
+		}
+		h.Deliver(note(1, 1))
+		MustSeqs(t, MustQueued(t, sub, 1), 1)
+	})
+	t.Run("AfterClose", func(t *testing.T) {
+		h := fanout.New(fanout.Config{})
+		defer h.Close()
+		sub := MustSubscribe(t, h, 1)
+		sub.Close()
+		if sub.(setFuncer).SetFunc(func(social.Event) {}) {
+			t.Fatalf("SetFunc = true after Close")
+		}
+	})
 }
