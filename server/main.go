@@ -80,17 +80,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	var draining atomic.Bool
 	ws := wsconn.Config{AllowedOrigins: cfg.AllowedOrigins}
 	limits := cfg.limits()
+	// Cancelling baseCtx ends every request, including the websockets that
+	// http.Server.Shutdown does not touch once they are hijacked.
+	baseCtx, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	plain := plainws.New(svc, plainws.Config{
+		Context:           baseCtx,
+		Websocket:         ws,
+		Logger:            log,
+		Metrics:           m,
+		SocketsPerUser:    limits.SocketsPerUser,
+		SocketsPerAddress: limits.SocketsPerAddress,
+	})
 	handler := httpapi.New(httpapi.Config{
-		Service:   svc,
-		Logger:    log,
-		Websocket: ws,
-		PlainSocket: plainws.New(svc, plainws.Config{
-			Websocket:         ws,
-			Logger:            log,
-			Metrics:           m,
-			SocketsPerUser:    limits.SocketsPerUser,
-			SocketsPerAddress: limits.SocketsPerAddress,
-		}),
+		Service:         svc,
+		Logger:          log,
+		Websocket:       ws,
+		PlainSocket:     plain,
 		Playground:      playground.Handler("/query"),
 		Introspection:   cfg.Introspection,
 		Limits:          limits,
@@ -125,10 +131,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	// Cancelling baseCtx ends every request, including the websockets that
-	// http.Server.Shutdown does not touch once they are hijacked.
-	baseCtx, cancelBase := context.WithCancel(context.Background())
-	defer cancelBase()
 	var handlers sync.WaitGroup
 	srv := &http.Server{
 		Handler: tracked(&handlers, handler),
@@ -166,6 +168,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	err = srv.Shutdown(shutdownCtx)
 	<-served
 	waitFor(shutdownCtx, &handlers)
+	// The plain sockets run on after their handlers return.
+	_ = plain.Wait(shutdownCtx)
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -68,7 +68,9 @@ func MustServerOpts(tb testing.TB, opts ServerOptions) *testServer {
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
+	base, cancel := context.WithCancel(context.Background())
 	cfg.PlainSocket = plainws.New(svc, plainws.Config{
+		Context:           base,
 		Websocket:         cfg.Websocket,
 		Logger:            cfg.Logger,
 		Metrics:           cfg.Metrics,
@@ -76,7 +78,6 @@ func MustServerOpts(tb testing.TB, opts ServerOptions) *testServer {
 		SocketsPerAddress: cfg.Limits.SocketsPerAddress,
 	})
 	h := httpapi.New(cfg)
-	base, cancel := context.WithCancel(context.Background())
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
 	srv.Start()

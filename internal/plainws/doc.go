@@ -53,14 +53,22 @@
 //
 // # Goroutines
 //
-// Each socket has two goroutines: the reader, which is the handler's own
-// goroutine, and one writer that it starts and waits for before the handler
-// returns. The writer owns the socket's social.Feed and makes every write,
-// pings and pongs included, each with the write timeout; the reader hands it
-// replies through a small bounded queue. One shared ticker, running while
-// any socket is open, tells every writer when to ping; the deadline for the
-// answer is the connection's read deadline, so an idle socket holds no timer
-// of its own. Handler.Wait waits for every socket to end.
+// Each socket has two goroutines, started by the handler once the socket is
+// accepted: the reader, which answers the client's frames (on a short-lived
+// goroutine it waits for, so that its own stack stays small), and the
+// writer, which it starts and waits for. The writer owns the socket's
+// social.Feed and makes every write, pings and pongs included, each with the
+// write timeout; the reader hands it replies through a small bounded
+// queue. One shared ticker, running while any socket is open, tells every
+// writer when to ping; the deadline for the answer is the connection's read
+// deadline, so an idle socket holds no timer of its own.
+//
+// The handler does not stay with its socket: an idle socket would hold its
+// deep stack (the HTTP server's, the middlewares', the handshake's store
+// calls) and net/http's read and write buffers. So the server cannot learn
+// from its handlers when the sockets have ended: Config.Context is their
+// signal to close with 1001, and Handler.Wait waits for every socket to
+// end.
 //
 // # Logs
 //

@@ -23,6 +23,12 @@ const (
 	DefaultCloseTimeout = 2 * time.Second
 )
 
+// readBufferSize is each socket's read buffer when
+// Config.Websocket.ReadBufferSize is 0: frames from clients are small, and
+// a bigger one is read in several calls. It holds a control frame whole
+// (gorilla/websocket needs 125 bytes and the header).
+const readBufferSize = 256
+
 // ReadLimit is the largest frame a client may send; a bigger one closes the
 // socket with 1009.
 const ReadLimit = 64 << 10
@@ -85,6 +91,12 @@ type Config struct {
 	// publish-to-write latency, and slow clients cut off; nil counts
 	// nothing.
 	Metrics *metrics.Metrics
+
+	// Context ends the sockets: when it is done, each closes with 1001
+	// "server shutting down". A socket outlives the ServeHTTP call that
+	// opened it, so the server cancels this at shutdown, then calls Wait.
+	// Nil means context.Background().
+	Context context.Context
 }
 
 // Handler serves the plain socket. Create it with New; it is safe for
@@ -100,6 +112,7 @@ type Handler struct {
 	perUser      *limit.Slots
 	perAddress   *limit.Slots
 	metrics      *metrics.Metrics
+	ctx          context.Context // Config.Context
 	sockets      tracker
 }
 
@@ -120,10 +133,18 @@ func New(svc *social.Service, cfg Config) *Handler {
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = DefaultCloseTimeout
 	}
+	if cfg.Context == nil {
+		cfg.Context = context.Background()
+	}
+	up := ws.Upgrader()
+	if cfg.Websocket.ReadBufferSize == 0 {
+		// Not net/http's, which the returned handler would keep alive.
+		up.ReadBufferSize = readBufferSize
+	}
 	h := &Handler{
 		svc:          svc,
 		log:          cfg.Logger,
-		upgrader:     ws.Upgrader(),
+		upgrader:     up,
 		writeTimeout: ws.WriteTimeout,
 		pingInterval: cfg.PingInterval,
 		replyQueue:   cfg.ReplyQueue,
@@ -131,6 +152,7 @@ func New(svc *social.Service, cfg Config) *Handler {
 		perUser:      cfg.SocketsPerUser,
 		perAddress:   cfg.SocketsPerAddress,
 		metrics:      cfg.Metrics,
+		ctx:          cfg.Context,
 		sockets:      tracker{interval: cfg.PingInterval},
 	}
 	h.upgrader.Error = h.refuse
@@ -138,16 +160,17 @@ func New(svc *social.Service, cfg Config) *Handler {
 }
 
 // Wait blocks until every socket has closed and its goroutines have
-// returned, or until ctx is done. At shutdown, cancel the http.Server's base
-// context (which closes every socket with 1001) and then call Wait: the
-// http.Server does not wait for hijacked connections.
+// returned, or until ctx is done. At shutdown, cancel Config.Context (which
+// closes every socket with 1001) and then call Wait: neither the
+// http.Server nor the ServeHTTP calls wait for the sockets.
 func (h *Handler) Wait(ctx context.Context) error {
 	return h.sockets.wait(ctx)
 }
 
-// ServeHTTP serves one socket: it returns when the socket has closed and
-// its writer has returned. A path that is not /ws/{token} or /ws/{token}/
-// is answered with 404.
+// ServeHTTP opens one socket and returns as soon as it runs on goroutines
+// of its own, so that an idle socket holds neither this call's deep stack
+// nor net/http's buffers; see Wait. A path that is not /ws/{token} or
+// /ws/{token}/ is answered with 404.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	token, ok := tokenFromPath(r.URL.Path)
 	if !ok {
@@ -170,6 +193,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	refuse := func(code int, reason string, userID int64) {
 		refused.code, refused.reason, refused.userID = code, reason, userID
 	}
+	// releases are the socket's slots under the caps: the socket's
+	// goroutine runs them when it ends, or this call when it serves none.
+	var releases []func()
+	release := func() {
+		for _, f := range releases {
+			f()
+		}
+		releases = nil
+	}
+	defer release()
 	var user social.User
 	var tokenHash []byte
 	var feed *social.Feed
@@ -177,7 +210,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.metrics.SocketRefused(metrics.Plain, "per_address")
 		refuse(closeTooManySockets, reasonTooManySockets, 0)
 	} else {
-		defer releaseAddr()
+		releases = append(releases, releaseAddr)
 	}
 	if refused.code == 0 {
 		var err error
@@ -199,7 +232,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.metrics.SocketRefused(metrics.Plain, "per_user")
 			refuse(closeTooManySockets, reasonTooManySockets, user.ID)
 		} else {
-			defer releaseUser()
+			releases = append(releases, releaseUser)
 		}
 	}
 	if refused.code == 0 {
@@ -218,31 +251,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered (see refuse)
 	}
 	pingSlot := h.sockets.join()
-	defer h.sockets.leave()
 	if refused.code != 0 {
 		h.reject(ctx, conn, start, refused.userID, refused.code, refused.reason)
+		h.sockets.leave()
 		return
 	}
 	h.log.InfoContext(ctx, "plain socket open", "path", redactedPath, "user_id", user.ID, "remote", r.RemoteAddr)
 	s := &socket{
-		h:         h,
-		conn:      conn,
-		ctx:       ctx,
+		h:    h,
+		conn: conn,
+		// The request's values, for the logs; the request itself ends
+		// when this call returns.
+		ctx:       socketContext{Context: h.ctx, values: context.WithoutCancel(ctx)},
+		start:     start,
 		userID:    user.ID,
 		tokenHash: tokenHash,
 		pingSlot:  pingSlot,
 		feed:      feed,
+		releases:  releases,
 		replies:   make(chan reply, h.replyQueue),
 		stop:      make(chan struct{}),
 	}
-	closed := h.metrics.SocketOpened(metrics.Plain)
-	s.run()
-	closed()
-	if s.code == closeTooSlow {
-		h.metrics.SlowCutoff(metrics.Plain)
-	}
-	h.log.InfoContext(ctx, "plain socket closed", "path", redactedPath, "user_id", user.ID,
-		"code", s.code, "reason", s.reason, "duration", time.Since(start))
+	releases = nil // the socket's now
+	go s.run()
 }
 
 // refuse answers a failed upgrade (403 for a refused origin, 400 for a

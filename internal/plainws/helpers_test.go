@@ -57,8 +57,9 @@ func MustEnv(tb testing.TB, opts EnvOptions) *Env {
 	}
 	broker := inproc.New(opts.Fanout)
 	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost})
-	h := plainws.New(svc, opts.Plain)
 	base, cancel := context.WithCancel(context.Background())
+	opts.Plain.Context = base
+	h := plainws.New(svc, opts.Plain)
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
 	srv.Start()

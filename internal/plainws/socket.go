@@ -17,16 +17,18 @@ import (
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
-// socket is one open plain socket. The handler's goroutine reads; the
+// socket is one open plain socket. Its own goroutine reads (run); the
 // writer goroutine it starts owns the feed and makes every write.
 type socket struct {
 	h         *Handler
 	conn      *websocket.Conn
-	ctx       context.Context // the request's: cancelled at server shutdown
+	ctx       context.Context // ends at server shutdown; see socketContext
+	start     time.Time       // when the handshake began
 	userID    int64
 	tokenHash []byte
 	pingSlot  int          // see tracker
 	feed      *social.Feed // the writer's
+	releases  []func()     // the socket's slots under the caps
 	replies   chan reply   // from the reader to the writer
 
 	// stop is closed by end, once, after code, reason and sendClose are
@@ -51,9 +53,28 @@ type reply struct {
 	data []byte
 }
 
-// run serves the socket: the reader here, the writer in its own goroutine,
-// which run waits for.
+// socketContext is the context of a socket, whose handler call returns
+// before it ends: the values of the socket's own upgrade request (the
+// request id in the logs), and the end of Config.Context, which comes at
+// server shutdown.
+type socketContext struct {
+	context.Context                 // Config.Context
+	values          context.Context // the socket's own, without its end
+}
+
+func (c socketContext) Value(key any) any { return c.values.Value(key) }
+
+// AfterFunc lets a context derived from c follow its end without a
+// goroutine of its own (see context.AfterFunc).
+func (c socketContext) AfterFunc(f func()) (stop func() bool) {
+	return context.AfterFunc(c.Context, f)
+}
+
+// run serves the socket on the goroutine it is started on, which reads, and
+// the writer goroutine it starts and waits for. Then it counts the socket
+// out: metrics, log line, slots under the caps, and the tracker.
 func (s *socket) run() {
+	closed := s.h.metrics.SocketOpened(metrics.Plain)
 	done := make(chan struct{})
 	go s.write(done)
 	err := s.read()
@@ -67,6 +88,17 @@ func (s *socket) run() {
 		s.drain()
 	}
 	_ = s.conn.Close()
+
+	closed()
+	if s.code == closeTooSlow {
+		s.h.metrics.SlowCutoff(metrics.Plain)
+	}
+	s.h.log.InfoContext(s.ctx, "plain socket closed", "path", redactedPath, "user_id", s.userID,
+		"code", s.code, "reason", s.reason, "duration", time.Since(s.start))
+	for _, release := range s.releases {
+		release()
+	}
+	s.h.sockets.leave()
 }
 
 // end records how the socket ends and wakes the writer; the first call
@@ -113,7 +145,19 @@ func (s *socket) read() error {
 		if s.ending() {
 			continue // only the client's close frame matters now
 		}
-		s.handle(typ, r)
+		b, err := io.ReadAll(r)
+		if err != nil {
+			continue // NextReader returns the error again
+		}
+		// The frame is answered on a goroutine of its own, which the
+		// reader waits for: what that takes (JSON, the service) would grow
+		// the reader's stack for good, and an idle socket would hold it.
+		handled := make(chan struct{})
+		go func() {
+			defer close(handled)
+			s.handle(typ, b)
+		}()
+		<-handled
 	}
 }
 
@@ -226,11 +270,7 @@ func parseFrame(typ int, b []byte) clientFrame {
 }
 
 // handle answers one frame of the client.
-func (s *socket) handle(typ int, r io.Reader) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return // NextReader returns the error again
-	}
+func (s *socket) handle(typ int, b []byte) {
 	f := parseFrame(typ, b)
 	switch f.kind {
 	case frameMessage:

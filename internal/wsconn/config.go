@@ -32,10 +32,11 @@ type Config struct {
 
 	// ReadBufferSize is the size of each socket's read buffer, held for the
 	// socket's lifetime. 0, the best choice, reuses the read buffer of the
-	// HTTP connection (4 KiB with net/http): both sockets keep their handler
-	// running, and with it net/http's buffers, for as long as they are open,
-	// so a buffer of any other size would come on top of it. Messages may be
-	// larger than the buffer.
+	// HTTP connection (4 KiB with net/http) for the GraphQL socket, whose
+	// handler runs, and keeps net/http's buffers, for as long as it is
+	// open, so that a buffer of any other size would come on top of it; the
+	// plain socket, whose handler returns, takes a small buffer of its own
+	// then. Messages may be larger than the buffer.
 	ReadBufferSize int
 
 	// WriteBufferSize is the size of the write buffers, taken from a pool
