@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -50,12 +51,13 @@ func newGraphQL(cfg Config) *handler.Server {
 			OnOperationRefused: func(context.Context) {
 				cfg.Metrics.RateLimited("operations")
 			},
+			// Instead of gqlgen's KeepAlivePingInterval and
+			// PingPongInterval, which cost a goroutine per socket.
+			PingInterval: cfg.PingInterval,
 		},
-		InitFunc:              initFunc(cfg.Service, cfg.Logger, cfg.Limits, cfg.Metrics),
-		InitTimeout:           10 * time.Second,
-		KeepAlivePingInterval: cfg.PingInterval,
-		PingPongInterval:      cfg.PingInterval,
-		PayloadReadLimit:      &readLimit,
+		InitFunc:         initFunc(cfg.Service, cfg.Logger, cfg.Limits, cfg.Metrics),
+		InitTimeout:      10 * time.Second,
+		PayloadReadLimit: &readLimit,
 	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -170,13 +172,49 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 		if session != nil {
 			session.userID.Store(u.ID)
 		}
-		go func() {
-			defer release()
-			closeOnRevoke(ctx, sub, hash, m)
-		}()
+		watchRevocation(ctx, sub, hash, release, m)
 		return graph.WithConnectionStart(social.WithAuth(ctx, u, hash), start), nil, nil
 	}
 }
+
+// funcSubscription is a subscription that can hand each event to a
+// function instead of queueing it (the brokers' fanout.Hub does). Such a
+// subscription costs no goroutine and no queue; f is called with the
+// broker's lock held and must not block.
+type funcSubscription interface {
+	SetFunc(f func(social.Event)) bool
+}
+
+// watchRevocation closes the connection of ctx with 4401 when the session
+// with this token hash is revoked, until ctx ends (the connection closed);
+// then it closes the subscription and calls release. With a
+// funcSubscription it needs no goroutine of its own while it watches;
+// otherwise it runs closeOnRevoke on one.
+func watchRevocation(ctx context.Context, sub social.Subscription, hash []byte, release func(), m *metrics.Metrics) {
+	var revoked atomic.Bool
+	onEvent := func(ev social.Event) {
+		if ev.Kind == social.EventRevoke && bytes.Equal(ev.TokenHash, hash) && revoked.CompareAndSwap(false, true) {
+			// Close writes a close frame, which may wait for the write
+			// timeout: not here, under the broker's lock. The goroutine
+			// ends with the write, which also ends the connection.
+			go wsconn.Close(ctx, closeUnauthorized, reasonRevoked)
+		}
+	}
+	if fs, ok := sub.(funcSubscription); ok && fs.SetFunc(onEvent) {
+		context.AfterFunc(ctx, func() {
+			sub.Close()
+			release()
+		})
+		return
+	}
+	go func() {
+		defer release()
+		closeOnRevoke(ctx, sub, hash, m)
+	}()
+}
+
+// reasonRevoked is the close reason of a socket whose token was revoked.
+const reasonRevoked = "Unauthorized: access token revoked"
 
 // closeOnRevoke closes the connection of ctx when the session with this
 // token hash is revoked. It returns when ctx ends (the connection closed) or
@@ -196,7 +234,7 @@ func closeOnRevoke(ctx context.Context, sub social.Subscription, hash []byte, m 
 				return
 			}
 			if ev.Kind == social.EventRevoke && bytes.Equal(ev.TokenHash, hash) {
-				wsconn.Close(ctx, closeUnauthorized, "Unauthorized: access token revoked")
+				wsconn.Close(ctx, closeUnauthorized, reasonRevoked)
 				return
 			}
 		}

@@ -7,9 +7,11 @@
 // Config holds it: which browser origins may open a socket, the buffer
 // sizes and the write timeout. Writes go through a write buffer taken from
 // a pool shared by every socket with the same WriteBufferSize, so an idle
-// socket holds no write buffer; by default it reads through the read buffer
+// socket holds no write buffer; by default the GraphQL socket, whose
+// handler runs as long as it is open, reads through the read buffer
 // net/http already holds for the connection, so it holds no read buffer of
-// its own either.
+// its own either (the plain socket, whose handler returns, has a small one
+// of its own instead).
 //
 // The origin check (OriginPolicy) allows a request without an Origin
 // header (a non-browser client), an Origin whose host is the request's Host
@@ -51,6 +53,11 @@
 //		},
 //	})
 //	mux.Handle("/query", wsconn.Track(srv))
+//
+// GraphQL.PingInterval is the protocol keepalive (pings, or ka messages for
+// the legacy protocol) on a timer per socket, instead of gqlgen's
+// KeepAlivePingInterval and PingPongInterval, which cost a goroutine per
+// socket.
 //
 // Close writes the close frame (with the write timeout) and closes the TCP
 // connection; gqlgen's reader then fails, and gqlgen ends the connection's

@@ -34,6 +34,17 @@ type GraphQL struct {
 	// OnOperationRefused, if set, is called for each operation refused by
 	// MaxOperations, with the request's context.
 	OnOperationRefused func(ctx context.Context)
+
+	// PingInterval is the protocol keepalive, from connection_ack on: a
+	// graphql-transport-ws socket is sent {"type":"ping"} every interval
+	// and must answer with a pong within two intervals (the read deadline
+	// is set two intervals ahead at the ack, and at each ping once the
+	// previous one was answered; gqlgen clears it at each pong); a legacy
+	// graphql-ws socket is sent {"type":"ka"} every interval. 0 sends
+	// nothing. It does what gqlgen's Websocket.PingPongInterval and
+	// KeepAlivePingInterval do, with a timer instead of a goroutine per
+	// socket: leave those 0.
+	PingInterval time.Duration
 }
 
 // CloseDuplicateID is the close code of a graphql-transport-ws socket whose
@@ -89,6 +100,7 @@ func (g GraphQL) Accept(w http.ResponseWriter, r *http.Request, options transpor
 	c := &graphqlConn{
 		ws:           ws,
 		writeTimeout: cfg.WriteTimeout,
+		pingInterval: g.PingInterval,
 		ctx:          r.Context(),
 		transportWS:  ws.Subprotocol() == subprotocolTransportWS,
 		maxOps:       g.MaxOperations,
@@ -116,6 +128,7 @@ const subprotocolTransportWS = "graphql-transport-ws"
 type graphqlConn struct {
 	ws           *websocket.Conn
 	writeTimeout time.Duration
+	pingInterval time.Duration
 	ctx          context.Context // the upgrade request's
 	transportWS  bool            // graphql-transport-ws, not the legacy graphql-ws
 	maxOps       int
@@ -135,6 +148,14 @@ type graphqlConn struct {
 	opsMu  sync.Mutex
 	ops    map[string]struct{}
 	ending map[string]int
+
+	// pingMu guards the keepalive: its timer (nil until connection_ack),
+	// whether it is stopped (the connection closed), and whether the peer
+	// answered the last ping.
+	pingMu      sync.Mutex
+	pingTimer   *time.Timer
+	pingStopped bool
+	ponged      bool
 
 	// mu serializes the close path: it is held while a close frame is
 	// written, so that the TCP connection is not closed under it.
@@ -207,6 +228,10 @@ func (c *graphqlConn) NextReader() (int, io.Reader, error) {
 			}
 			c.ops[m.ID] = struct{}{}
 			c.opsMu.Unlock()
+		case "pong":
+			c.pingMu.Lock()
+			c.ponged = true
+			c.pingMu.Unlock()
 		case "complete", "stop":
 			c.opsMu.Lock()
 			if _, running := c.ops[m.ID]; running {
@@ -254,6 +279,13 @@ func (c *graphqlConn) opDone(id string) {
 var (
 	suffixComplete = []byte(`"type":"complete"}`)
 	suffixError    = []byte(`"type":"error"}`)
+	suffixAck      = []byte(`"type":"connection_ack"}`)
+)
+
+// The keepalive messages of the two protocols.
+var (
+	msgPing = []byte(`{"type":"ping"}`)
+	msgKA   = []byte(`{"type":"ka"}`)
 )
 
 // WriteJSON writes v as one text message, within the write timeout. A
@@ -271,7 +303,61 @@ func (c *graphqlConn) WriteJSON(v any) error {
 			c.opDone(m.ID)
 		}
 	}
-	return c.write(b)
+	if err := c.write(b); err != nil {
+		return err
+	}
+	if bytes.HasSuffix(b, suffixAck) {
+		c.startPing()
+	}
+	return nil
+}
+
+// startPing starts the keepalive, at connection_ack.
+func (c *graphqlConn) startPing() {
+	if c.pingInterval <= 0 {
+		return
+	}
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	if c.pingStopped || c.pingTimer != nil {
+		return
+	}
+	if c.transportWS {
+		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.pingInterval))
+	}
+	c.pingTimer = time.AfterFunc(c.pingInterval, c.ping)
+}
+
+// ping sends one keepalive message and sets the timer for the next, on a
+// goroutine of the timer's that ends with it.
+func (c *graphqlConn) ping() {
+	msg := msgKA
+	if c.transportWS {
+		msg = msgPing
+	}
+	if c.write(msg) != nil {
+		return // the connection is broken: the reader fails, or has
+	}
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	if c.pingStopped {
+		return
+	}
+	if c.transportWS && c.ponged {
+		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.pingInterval))
+	}
+	c.ponged = false
+	c.pingTimer.Reset(c.pingInterval)
+}
+
+// stopPing stops the keepalive for good.
+func (c *graphqlConn) stopPing() {
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	c.pingStopped = true
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
 }
 
 func (c *graphqlConn) write(b []byte) error {
@@ -362,12 +448,14 @@ func (c *graphqlConn) writeClose(code int, reason string) error {
 	return c.ws.WriteControl(websocket.CloseMessage, FormatClose(code, reason), time.Now().Add(c.writeTimeout))
 }
 
-// closeNet closes the TCP connection once; the caller holds c.mu.
+// closeNet closes the TCP connection once, and stops the keepalive; the
+// caller holds c.mu.
 func (c *graphqlConn) closeNet() error {
 	if c.netClosed {
 		return nil
 	}
 	c.netClosed = true
+	c.stopPing()
 	return c.ws.Close()
 }
 

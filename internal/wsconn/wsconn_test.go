@@ -504,3 +504,96 @@ func TestFormatClose(t *testing.T) {
 		t.Fatalf("reason = %q, want 61 whole characters", got)
 	}
 }
+
+// TestKeepalive checks GraphQL.PingInterval with gqlgen's transport: pings
+// (graphql-transport-ws) or ka messages (graphql-ws) every interval from
+// connection_ack on, and a graphql-transport-ws client that does not answer
+// is dropped after about two intervals while one that answers stays.
+func TestKeepalive(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	handler := func() http.Handler {
+		impl := wsconn.GraphQL{PingInterval: interval}
+		ws := transport.Websocket{Implementation: impl}
+		return wsconn.Track(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ws.Do(w, r, noOps{})
+		}))
+	}
+	type msg struct {
+		Type string `json:"type"`
+	}
+	open := func(t *testing.T, protocol string) *websocket.Conn {
+		srv := MustServer(t, handler())
+		c := MustDial(t, wsURL(srv)+"/", nil, protocol)
+		if err := c.WriteJSON(map[string]any{"type": "connection_init"}); err != nil {
+			t.Fatal(err)
+		}
+		var m msg
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if err := c.ReadJSON(&m); err != nil || m.Type != "connection_ack" {
+			t.Fatalf("want connection_ack, got %+v, %v", m, err)
+		}
+		return c
+	}
+	next := func(c *websocket.Conn) (msg, error) {
+		var m msg
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		err := c.ReadJSON(&m)
+		return m, err
+	}
+
+	t.Run("Pong", func(t *testing.T) {
+		c := open(t, "graphql-transport-ws")
+		start := time.Now()
+		for range 6 {
+			m, err := next(c)
+			if err != nil || m.Type != "ping" {
+				t.Fatalf("want a ping, got %+v, %v", m, err)
+			}
+			if err := c.WriteJSON(map[string]any{"type": "pong"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Six pings, one an interval, and the socket still open.
+		if d := time.Since(start); d < 5*interval {
+			t.Fatalf("six pings in %v, want one per %v", d, interval)
+		}
+	})
+	t.Run("NoPong", func(t *testing.T) {
+		c := open(t, "graphql-transport-ws")
+		start := time.Now()
+		for {
+			m, err := next(c)
+			if err == nil {
+				if m.Type != "ping" {
+					t.Fatalf("got %+v, want pings only", m)
+				}
+				continue
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the server kept a socket that answers no ping for %v", time.Since(start))
+			}
+			break // dropped
+		}
+		if d := time.Since(start); d < 2*interval {
+			t.Fatalf("dropped after %v, want two intervals (%v) for the pong", d, 2*interval)
+		}
+	})
+	t.Run("Legacy", func(t *testing.T) {
+		c := open(t, "graphql-ws")
+		var kas int
+		start := time.Now()
+		for kas < 4 {
+			m, err := next(c)
+			if err != nil || m.Type != "ka" {
+				t.Fatalf("want ka, got %+v, %v", m, err)
+			}
+			kas++
+		}
+		// The first ka comes with the ack; then one an interval. No pong
+		// is asked for: the socket stays open.
+		if d := time.Since(start); d < 2*interval {
+			t.Fatalf("four ka in %v, want one per %v", d, interval)
+		}
+	})
+}
