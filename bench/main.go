@@ -78,7 +78,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&sizes, "w2-sizes", "1000,10000", "W2: follower counts (quick: 50,200)")
 	fs.IntVar(&c.w2Runs, "w2-runs", 20, "W2: measured runs per size, after one warm-up (quick: 3)")
 	fs.DurationVar(&c.w2Pause, "w2-pause", 200*time.Millisecond, "W2: pause between runs (quick: 50ms)")
-	fs.StringVar(&rates, "rates", "250,500,1000,2000,4000,6000,8000,10000,12000,15000", "W3: step rates, actions per second; stepping stops after a step that fails badly (quick: 200)")
+	fs.StringVar(&rates, "rates", "250,500,1000,1500,2000,3000,4000,6000,8000,10000,12000,15000", "W3: step rates, actions per second; stepping stops after a step that fails badly (quick: 200)")
 	fs.DurationVar(&c.stepDuration, "step", 10*time.Second, "W3: duration of each step (quick: 1s)")
 	fs.IntVar(&c.workers, "workers", 256, "W3: HTTP workers, each with a keep-alive connection (quick: 16)")
 	fs.IntVar(&c.minReactors, "reactors", 1000, "W3: users who react, at least (more if the steps need them); actions rotate over them (quick: 20)")
