@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulse-social/pulse/internal/brokertest"
 	"github.com/pulse-social/pulse/internal/fanout"
 	"github.com/pulse-social/pulse/internal/social"
 )
@@ -29,31 +30,11 @@ func MustSubscribe(tb testing.TB, h *fanout.Hub, userID int64) social.Subscripti
 // first or holds more right after them.
 func MustQueued(tb testing.TB, sub social.Subscription, n int) []social.Event {
 	tb.Helper()
-	evs := MustNext(tb, sub, n)
+	evs := brokertest.MustReceive(tb, sub, n)
 	select {
 	case ev, ok := <-sub.Events():
 		tb.Fatalf("after %d events, got %+v, %v; want nothing more", n, ev, ok)
 	default:
-	}
-	return evs
-}
-
-// MustNext waits for the next n events of sub and returns them.
-func MustNext(tb testing.TB, sub social.Subscription, n int) []social.Event {
-	tb.Helper()
-	timeout := time.NewTimer(timeout)
-	defer timeout.Stop()
-	evs := make([]social.Event, 0, n)
-	for len(evs) < n {
-		select {
-		case ev, ok := <-sub.Events():
-			if !ok {
-				tb.Fatalf("Events closed after %d of %d events, Err = %v; want it open", len(evs), n, sub.Err())
-			}
-			evs = append(evs, ev)
-		case <-timeout.C:
-			tb.Fatalf("got %d of %d events", len(evs), n)
-		}
 	}
 	return evs
 }
@@ -477,7 +458,7 @@ func TestOverflow(t *testing.T) {
 		for i := range int64(fanout.DefaultQueueSize) {
 			h.Deliver(note(1, i+1))
 		}
-		MustSeqs(t, MustNext(t, sub, 10), seqs(10)...)
+		MustSeqs(t, brokertest.MustReceive(t, sub, 10), seqs(10)...)
 		// Reading made room for ten more; deliver nine, since for a moment
 		// the event the pusher has just sent on counts twice.
 		for i := range int64(9) {
