@@ -169,7 +169,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	<-served
 	waitFor(shutdownCtx, &handlers)
 	// The plain sockets run on after their handlers return.
-	_ = plain.Wait(shutdownCtx)
+	if werr := plain.Wait(shutdownCtx); werr != nil {
+		log.Warn("plain sockets still open at the shutdown timeout", "err", werr)
+	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
