@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/pulse-social/pulse/internal/brokertest"
 	"github.com/pulse-social/pulse/internal/fanout"
@@ -38,33 +37,6 @@ func MustQueued(tb testing.TB, sub social.Subscription, n int) []social.Event {
 	}
 	return evs
 }
-
-// MustEnded returns the events still queued on sub and fails unless Events
-// is closed behind them with Err() == want.
-func MustEnded(tb testing.TB, sub social.Subscription, want error) []social.Event {
-	tb.Helper()
-	timeout := time.NewTimer(timeout)
-	defer timeout.Stop()
-	var evs []social.Event
-	for {
-		select {
-		case ev, ok := <-sub.Events():
-			if ok {
-				evs = append(evs, ev)
-				continue
-			}
-			if err := sub.Err(); err != want {
-				tb.Fatalf("Err() = %v, want %v", err, want)
-			}
-			return evs
-		case <-timeout.C:
-			tb.Fatalf("Events still open after %d events; want it closed with %v", len(evs), want)
-		}
-	}
-}
-
-// timeout bounds every wait of a test.
-const timeout = 10 * time.Second
 
 // MustSeqs fails unless evs are notification events with these Seqs.
 func MustSeqs(tb testing.TB, evs []social.Event, want ...int64) {
@@ -146,7 +118,7 @@ func TestDeliver(t *testing.T) {
 		h.Deliver(note(1, 1))
 		a.Close()
 		h.Deliver(note(1, 2))
-		MustSeqs(t, MustEnded(t, a, nil), 1)
+		MustSeqs(t, brokertest.MustEnd(t, a, nil), 1)
 		MustSeqs(t, MustQueued(t, b, 2), 1, 2)
 	})
 }
@@ -176,7 +148,7 @@ func TestQueueSize(t *testing.T) {
 			h.Deliver(note(1, int64(tc.want+1)), note(1, int64(tc.want+2)))
 			// The slow subscriber keeps what was queued and gets nothing
 			// after the event that did not fit; the other one gets all.
-			MustSeqs(t, MustEnded(t, slow, social.ErrSlowConsumer), seqs(tc.want)...)
+			MustSeqs(t, brokertest.MustEnd(t, slow, social.ErrSlowConsumer), seqs(tc.want)...)
 			MustSeqs(t, MustQueued(t, reader, 2), int64(tc.want+1), int64(tc.want+2))
 			slow.Close()
 			if err := slow.Err(); err != social.ErrSlowConsumer {
@@ -196,7 +168,7 @@ func TestSubscriptionClose(t *testing.T) {
 		}
 		sub.Close()
 		h.Deliver(note(1, 1))
-		MustSeqs(t, MustEnded(t, sub, nil))
+		MustSeqs(t, brokertest.MustEnd(t, sub, nil))
 	})
 	t.Run("Twice", func(t *testing.T) {
 		h := fanout.New(fanout.Config{})
@@ -204,7 +176,7 @@ func TestSubscriptionClose(t *testing.T) {
 		sub := MustSubscribe(t, h, 1)
 		sub.Close()
 		sub.Close()
-		MustEnded(t, sub, nil)
+		brokertest.MustEnd(t, sub, nil)
 	})
 	t.Run("WakesReceiver", func(t *testing.T) {
 		h := fanout.New(fanout.Config{})
@@ -230,7 +202,7 @@ func TestSubscriptionClose(t *testing.T) {
 			wg.Go(func() { h.Deliver(note(1, 1)) })
 		}
 		wg.Wait()
-		MustEnded(t, sub, nil)
+		brokertest.MustEnd(t, sub, nil)
 	})
 }
 
@@ -240,9 +212,9 @@ func TestHubClose(t *testing.T) {
 	h.Deliver(note(1, 1))
 	c.Close()
 	h.Close()
-	MustSeqs(t, MustEnded(t, a, social.ErrBrokerClosed), 1)
-	MustSeqs(t, MustEnded(t, b, social.ErrBrokerClosed), 1)
-	MustEnded(t, c, nil)
+	MustSeqs(t, brokertest.MustEnd(t, a, social.ErrBrokerClosed), 1)
+	MustSeqs(t, brokertest.MustEnd(t, b, social.ErrBrokerClosed), 1)
+	brokertest.MustEnd(t, c, nil)
 
 	h.Close()
 	a.Close()
@@ -275,7 +247,7 @@ func TestDeliverAll(t *testing.T) {
 			t.Fatalf("subscriber of user %d got %+v, want one EventResync with UserID %d", users[i], got, users[i])
 		}
 	}
-	MustSeqs(t, MustEnded(t, full, social.ErrSlowConsumer), 1)
+	MustSeqs(t, brokertest.MustEnd(t, full, social.ErrSlowConsumer), 1)
 }
 
 // calls records OnFirst and OnLast calls and checks that they alternate for
@@ -520,7 +492,7 @@ func TestOverflow(t *testing.T) {
 		for i := range int64(17) {
 			h.Deliver(note(1, i+1))
 		}
-		MustSeqs(t, MustEnded(t, sub, social.ErrSlowConsumer), seqs(16)...)
+		MustSeqs(t, brokertest.MustEnd(t, sub, social.ErrSlowConsumer), seqs(16)...)
 	})
 	t.Run("HubCloseKeepsOverflow", func(t *testing.T) {
 		h := fanout.New(fanout.Config{})
@@ -530,7 +502,7 @@ func TestOverflow(t *testing.T) {
 			h.Deliver(note(1, i+1))
 		}
 		h.Close()
-		MustSeqs(t, MustEnded(t, sub, social.ErrBrokerClosed), seqs(20)...)
+		MustSeqs(t, brokertest.MustEnd(t, sub, social.ErrBrokerClosed), seqs(20)...)
 	})
 }
 
