@@ -241,7 +241,7 @@ func TestCheckpointer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustUsers(t, s, 20_000) // a few MiB of pages, all through the WAL
+	storetest.MustUsers(t, s, 20_000) // a few MiB of pages, all through the WAL
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st, err := os.Stat(path)

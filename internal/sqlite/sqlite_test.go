@@ -8,9 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -301,118 +299,19 @@ func TestUpdateReturnsFnError(t *testing.T) {
 	}
 }
 
-// mustUsers creates n users in one transaction.
-func mustUsers(tb testing.TB, s *sqlite.Store, n int) []social.User {
-	tb.Helper()
-	users := make([]social.User, n)
-	storetest.MustUpdate(tb, s, func(tx social.Tx) error {
-		for i := range users {
-			var err error
-			users[i], err = tx.CreateUser(tb.Context(), social.User{Username: fmt.Sprintf("user%05d", i), CreatedAt: time.Now()}, []byte("hash"))
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return users
+// The store's benchmarks, on a file database; see storetest.
+
+func openBench(b *testing.B) *sqlite.Store {
+	return MustOpen(b, filepath.Join(b.TempDir(), "bench.db"))
 }
 
-// cpuTime returns the CPU time the process has used, user and system.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU reports the process's CPU time per operation since start, a
-// figure that, unlike ns/op, hardly moves when other processes load the
-// machine.
-func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
-}
-
-// BenchmarkAddNotifications10k measures one Update that stores a post's
-// notifications for 10,000 followers, on a file database.
 func BenchmarkAddNotifications10k(b *testing.B) {
-	s := MustOpen(b, filepath.Join(b.TempDir(), "bench.db"))
-	users := mustUsers(b, s, 10_000)
-	ns := make([]social.Notification, len(users))
-	for i, u := range users {
-		ns[i] = social.Notification{
-			RecipientID: u.ID, Message: "Oliver created a new post", Action: social.ActionPost,
-			ActionID: 1, ByUser: "Oliver", ActionContent: "hello, world", CreatedAt: time.Now(),
-		}
-	}
-	start := cpuTime(b)
-	for b.Loop() {
-		err := s.Update(b.Context(), func(tx social.Tx) error {
-			_, err := tx.AddNotifications(b.Context(), ns)
-			return err
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportCPU(b, start)
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ns)), "ns/notification")
+	storetest.BenchmarkAddNotifications10k(b, openBench(b))
 }
 
-// BenchmarkCreatePost measures a small Update, what creating a post by a
-// user with one follower takes: insert the post, list the followers, store
-// one notification. One caller at a time: each Update is a transaction.
-func BenchmarkCreatePost(b *testing.B) {
-	s, author := createPostFixture(b)
-	start := cpuTime(b)
-	for b.Loop() {
-		createPost(b, s, author)
-	}
-	reportCPU(b, start)
-}
+func BenchmarkCreatePost(b *testing.B) { storetest.BenchmarkCreatePost(b, openBench(b)) }
 
-// BenchmarkCreatePostParallel is BenchmarkCreatePost with 64 callers at
-// once, as under load: their Updates commit in groups.
+// BenchmarkCreatePostParallel: concurrent Updates commit in groups.
 func BenchmarkCreatePostParallel(b *testing.B) {
-	s, author := createPostFixture(b)
-	b.SetParallelism(64 / runtime.GOMAXPROCS(0))
-	start := cpuTime(b)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			createPost(b, s, author)
-		}
-	})
-	reportCPU(b, start)
-}
-
-// createPostFixture opens a file database with an author and one follower.
-func createPostFixture(b *testing.B) (*sqlite.Store, social.User) {
-	s := MustOpen(b, filepath.Join(b.TempDir(), "bench.db"))
-	users := mustUsers(b, s, 2)
-	author, follower := users[0], users[1]
-	storetest.MustUpdate(b, s, func(tx social.Tx) error {
-		_, err := tx.CreateFollow(b.Context(), social.Follow{FollowerID: follower.ID, FolloweeID: author.ID, CreatedAt: time.Now()})
-		return err
-	})
-	return s, author
-}
-
-func createPost(b *testing.B, s *sqlite.Store, author social.User) {
-	err := s.Update(b.Context(), func(tx social.Tx) error {
-		ctx := b.Context()
-		p, err := tx.CreatePost(ctx, social.Post{AuthorID: author.ID, Body: "hello, world", CreatedAt: time.Now()})
-		if err != nil {
-			return err
-		}
-		followers, err := tx.FollowerIDs(ctx, author.ID)
-		if err != nil {
-			return err
-		}
-		_, err = tx.AddNotifications(ctx, social.PostNotifications(author, p, followers))
-		return err
-	})
-	if err != nil {
-		b.Error(err)
-	}
+	storetest.BenchmarkCreatePostParallel(b, openBench(b))
 }
