@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/pulse-social/pulse/internal/testbin"
 )
 
 // The cluster tests run the real binary as several processes sharing one
@@ -56,33 +57,6 @@ func requireServices(t *testing.T) {
 		t.Fatalf("%s; CI must run the cluster tests", missing)
 	}
 	t.Skipf("%s: start PostgreSQL and install redis-server to run the cluster tests (see README, Scaling out)", missing)
-}
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// MustBinary builds the server once per test run.
-func MustBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pulse-cluster-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "pulse")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
 }
 
 // redisServer is a redis-server process of the test's own.
@@ -172,7 +146,7 @@ type process struct {
 func MustStart(t *testing.T, db, broker string) *process {
 	t.Helper()
 	p := &process{t: t, logs: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(MustBinary(t), "--addr", "127.0.0.1:0", "--db", db, "--broker", broker)
+	p.cmd = exec.Command(testbin.Pulse(t), "--addr", "127.0.0.1:0", "--db", db, "--broker", broker)
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,7 +16,16 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/pulse-social/pulse/internal/testbin"
 )
+
+// TestMain removes the server binary that the cluster tests build.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testbin.Remove()
+	os.Exit(code)
+}
 
 func TestParseConfig(t *testing.T) {
 	env := map[string]string{}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,13 +20,13 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/pulse-social/pulse/internal/testbin"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testbin.Remove()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -35,33 +34,6 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
-}
-
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
-)
-
-// MustBinary builds the server once per test run and returns its path.
-func MustBinary(tb testing.TB) string {
-	tb.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "pulse-soak-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "pulse")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/pulse-social/pulse/server").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return binPath
 }
 
 // server is the real binary, running on 127.0.0.1 and a SQLite file.
@@ -106,7 +78,7 @@ func MustStart(tb testing.TB, db string, args ...string) *server {
 func MustStartOn(tb testing.TB, addr, db string, args ...string) *server {
 	tb.Helper()
 	args = append([]string{"--addr", addr, "--db", db, "--log-format", "text"}, args...)
-	cmd := exec.Command(MustBinary(tb), args...)
+	cmd := exec.Command(testbin.Pulse(tb), args...)
 	s := &server{tb: tb, cmd: cmd, addr: addr, logs: &logBuffer{}, done: make(chan struct{})}
 	cmd.Stdout = s.logs
 	cmd.Stderr = s.logs
