@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -169,28 +170,32 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, 1011), "internal error")
 			return ctx, nil, errors.New("internal error")
 		}
+		if err := watchRevocation(ctx, sub, hash, release); err != nil {
+			log.ErrorContext(ctx, "graphql websocket: watch revocations", "err", err)
+			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, 1011), "internal error")
+			return ctx, nil, errors.New("internal error")
+		}
 		if session != nil {
 			session.userID.Store(u.ID)
 		}
-		watchRevocation(ctx, sub, hash, release, m)
 		return graph.WithConnectionStart(social.WithAuth(ctx, u, hash), start), nil, nil
 	}
 }
 
-// funcSubscription is a subscription that can hand each event to a
-// function instead of queueing it (the brokers' fanout.Hub does). Such a
-// subscription costs no goroutine and no queue; f is called with the
-// broker's lock held and must not block.
+// funcSubscription is a subscription that hands each event to a function
+// instead of queueing it: the brokers' (fanout.Hub's) are. Watching for a
+// revocation that way costs a socket no goroutine and no queue; f is
+// called with the broker's lock held and must not block.
 type funcSubscription interface {
 	SetFunc(f func(social.Event)) bool
 }
 
 // watchRevocation closes the connection of ctx with 4401 when the session
 // with this token hash is revoked, until ctx ends (the connection closed);
-// then it closes the subscription and calls release. With a
-// funcSubscription it needs no goroutine of its own while it watches;
-// otherwise it runs closeOnRevoke on one.
-func watchRevocation(ctx context.Context, sub social.Subscription, hash []byte, release func(), m *metrics.Metrics) {
+// then it closes the subscription and calls release. If it cannot watch
+// (the subscription hands out no events to a function, or has ended), it
+// closes the subscription, calls release and returns an error.
+func watchRevocation(ctx context.Context, sub social.Subscription, hash []byte, release func()) error {
 	var revoked atomic.Bool
 	onEvent := func(ev social.Event) {
 		if ev.Kind == social.EventRevoke && bytes.Equal(ev.TokenHash, hash) && revoked.CompareAndSwap(false, true) {
@@ -200,46 +205,24 @@ func watchRevocation(ctx context.Context, sub social.Subscription, hash []byte, 
 			go wsconn.Close(ctx, closeUnauthorized, reasonRevoked)
 		}
 	}
-	if fs, ok := sub.(funcSubscription); ok && fs.SetFunc(onEvent) {
-		context.AfterFunc(ctx, func() {
-			sub.Close()
-			release()
-		})
-		return
+	fs, ok := sub.(funcSubscription)
+	if !ok || !fs.SetFunc(onEvent) {
+		sub.Close()
+		release()
+		if !ok {
+			return fmt.Errorf("a %T cannot hand events to a function", sub)
+		}
+		return fmt.Errorf("subscription ended: %w", sub.Err())
 	}
-	go func() {
-		defer release()
-		closeOnRevoke(ctx, sub, hash, m)
-	}()
+	context.AfterFunc(ctx, func() {
+		sub.Close()
+		release()
+	})
+	return nil
 }
 
 // reasonRevoked is the close reason of a socket whose token was revoked.
 const reasonRevoked = "Unauthorized: access token revoked"
-
-// closeOnRevoke closes the connection of ctx when the session with this
-// token hash is revoked. It returns when ctx ends (the connection closed) or
-// the subscription does, and closes the subscription.
-func closeOnRevoke(ctx context.Context, sub social.Subscription, hash []byte, m *metrics.Metrics) {
-	defer sub.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-sub.Events():
-			if !ok {
-				if errors.Is(sub.Err(), social.ErrSlowConsumer) {
-					m.SlowCutoff(metrics.GraphQL)
-					wsconn.Close(ctx, closeTooSlow, "too slow")
-				}
-				return
-			}
-			if ev.Kind == social.EventRevoke && bytes.Equal(ev.TokenHash, hash) {
-				wsconn.Close(ctx, closeUnauthorized, reasonRevoked)
-				return
-			}
-		}
-	}
-}
 
 func authorizationFrom(p transport.InitPayload) string {
 	for k, v := range p {
