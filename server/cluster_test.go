@@ -22,6 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pulse-social/pulse/internal/testbin"
+	"github.com/pulse-social/pulse/internal/testlog"
 )
 
 // The cluster tests run the real binary as several processes sharing one
@@ -138,14 +139,14 @@ func MustDatabase(t *testing.T) string {
 type process struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testlog.Buffer
 	addr string
 	done chan struct{}
 }
 
 func MustStart(t *testing.T, db, broker string) *process {
 	t.Helper()
-	p := &process{t: t, logs: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{t: t, logs: &testlog.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(testbin.Pulse(t), "--addr", "127.0.0.1:0", "--db", db, "--broker", broker)
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {

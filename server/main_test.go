@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/pulse-social/pulse/internal/testbin"
+	"github.com/pulse-social/pulse/internal/testlog"
 )
 
 // TestMain removes the server binary that the cluster tests build.
@@ -76,31 +76,13 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-// syncBuffer collects the server's log lines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestRunAndShutdown starts the program on a free port and a fresh SQLite
 // file, opens a plain socket, and stops it as SIGTERM would: the socket is
 // closed with 1001 and run returns nil.
 func TestRunAndShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	db := filepath.Join(t.TempDir(), "sub", "pulse.db")
 	done := make(chan error, 1)
 	go func() {

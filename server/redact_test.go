@@ -12,13 +12,15 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/pulse-social/pulse/internal/testlog"
 )
 
 // redactRun is the program run by run() on a free port with args, its
 // logs collected.
 type redactRun struct {
 	addr   string
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -28,7 +30,7 @@ var listeningRE = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"|msg=lis
 func startRun(t *testing.T, args ...string) *redactRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &redactRun{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	r := &redactRun{logs: &testlog.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	db := filepath.Join(t.TempDir(), "pulse.db")
 	args = append([]string{"--addr", "127.0.0.1:0", "--db", db}, args...)
 	go func() { r.done <- run(ctx, args, func(string) string { return "" }, r.logs) }()

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -19,6 +18,7 @@ import (
 	"github.com/pulse-social/pulse/internal/plainws"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/sqlite"
+	"github.com/pulse-social/pulse/internal/testlog"
 )
 
 // FuzzGraphQLRequest posts any query with any variables, signed in or
@@ -86,7 +86,7 @@ func FuzzGraphQLRequest(f *testing.F) {
 	if _, err := svc.CreateComment(ctx, alice, p.ID, "alice's comment", 0); err != nil {
 		f.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	h := httpapi.New(httpapi.Config{
 		Service:       svc,
 		Logger:        slog.New(slog.NewTextHandler(logs, nil)),
@@ -148,28 +148,4 @@ func validJSON(s string) string {
 		return s
 	}
 	return "null"
-}
-
-// lockedBuffer collects log lines written from any goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *lockedBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
 }

@@ -1,7 +1,6 @@
 package plainws_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/pulse-social/pulse/internal/fanout"
 	"github.com/pulse-social/pulse/internal/plainws"
 	"github.com/pulse-social/pulse/internal/social"
+	"github.com/pulse-social/pulse/internal/testlog"
 )
 
 var ctx = context.Background()
@@ -525,26 +524,8 @@ func TestTooManyReplies(t *testing.T) {
 	MustClose(t, c, 4008, "too slow")
 }
 
-// syncBuffer is a bytes.Buffer for a logger that handler goroutines write.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestLogs(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	env := MustEnv(t, EnvOptions{Plain: plainws.Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}})
 	alice := env.MustRegister(t, "alice")
 	c, _ := env.MustConnect(t, alice, "")

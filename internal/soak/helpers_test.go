@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pulse-social/pulse/internal/testbin"
+	"github.com/pulse-social/pulse/internal/testlog"
 )
 
 func TestMain(m *testing.M) {
@@ -41,25 +42,8 @@ type server struct {
 	tb   testing.TB
 	cmd  *exec.Cmd
 	addr string
-	logs *logBuffer
+	logs *testlog.Buffer
 	done chan struct{}
-}
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // noLimits turns off the abuse limits: the tests act faster than any
@@ -79,7 +63,7 @@ func MustStartOn(tb testing.TB, addr, db string, args ...string) *server {
 	tb.Helper()
 	args = append([]string{"--addr", addr, "--db", db, "--log-format", "text"}, args...)
 	cmd := exec.Command(testbin.Pulse(tb), args...)
-	s := &server{tb: tb, cmd: cmd, addr: addr, logs: &logBuffer{}, done: make(chan struct{})}
+	s := &server{tb: tb, cmd: cmd, addr: addr, logs: &testlog.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout = s.logs
 	cmd.Stderr = s.logs
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
