@@ -58,10 +58,10 @@ func Run(t *testing.T, newBroker func(t *testing.T) social.Broker) {
 	}
 }
 
-// newUsers returns n distinct random user IDs, so that brokers of several
+// NewUsers returns n distinct random user IDs, so that brokers of several
 // test packages can share one server. They are odd and above 2^53, where a
 // float64 cannot hold them exactly, to catch a lossy encoding.
-func newUsers(n int) []int64 {
+func NewUsers(n int) []int64 {
 	base := (1<<53 + rand.Int64N(1<<60)) | 1
 	ids := make([]int64, n)
 	for i := range ids {
@@ -128,7 +128,7 @@ func mustEndNow(tb testing.TB, sub social.Subscription) []social.Event {
 }
 
 func testDeliversToTheUserOnly(t *testing.T, b social.Broker) {
-	users := newUsers(3)
+	users := NewUsers(3)
 	a, c := MustSubscribe(t, b, users[0]), MustSubscribe(t, b, users[1])
 	MustPublish(t, b)
 	evA, evC := notice(users[0], 1), notice(users[1], 1)
@@ -140,7 +140,7 @@ func testDeliversToTheUserOnly(t *testing.T, b social.Broker) {
 }
 
 func testEverySubscriberOfTheUser(t *testing.T, b social.Broker) {
-	users := newUsers(2)
+	users := NewUsers(2)
 	subs := []social.Subscription{MustSubscribe(t, b, users[0]), MustSubscribe(t, b, users[0]), MustSubscribe(t, b, users[0])}
 	other := MustSubscribe(t, b, users[1])
 	evs := notices(users[0], 1, 3)
@@ -152,7 +152,7 @@ func testEverySubscriberOfTheUser(t *testing.T, b social.Broker) {
 }
 
 func testPublishOrder(t *testing.T, b social.Broker) {
-	u := newUsers(1)[0]
+	u := NewUsers(1)[0]
 	sub := MustSubscribe(t, b, u)
 	for r := range 20 {
 		evs := notices(u, int64(r*chunk+1), chunk)
@@ -169,7 +169,7 @@ func testPublishOrder(t *testing.T, b social.Broker) {
 }
 
 func testRoundTrip(t *testing.T, b social.Broker) {
-	u := newUsers(1)[0]
+	u := NewUsers(1)[0]
 	created := time.Date(2026, time.November, 25, 17, 3, 0, 123456789, time.UTC)
 	full := &social.Notification{
 		ID: 5012, Seq: 7, RecipientID: u,
@@ -207,7 +207,7 @@ func testRoundTrip(t *testing.T, b social.Broker) {
 }
 
 func testClose(t *testing.T, b social.Broker) {
-	u := newUsers(1)[0]
+	u := NewUsers(1)[0]
 	sub, other := MustSubscribe(t, b, u), MustSubscribe(t, b, u)
 	sub.Close()
 	if evs := mustEndNow(t, sub); len(evs) != 0 {
@@ -222,14 +222,14 @@ func testClose(t *testing.T, b social.Broker) {
 }
 
 func testCloseTwice(t *testing.T, b social.Broker) {
-	sub := MustSubscribe(t, b, newUsers(1)[0])
+	sub := MustSubscribe(t, b, NewUsers(1)[0])
 	sub.Close()
 	sub.Close()
 	mustEndNow(t, sub)
 }
 
 func testCloseWithQueuedEvents(t *testing.T, b social.Broker) {
-	u := newUsers(1)[0]
+	u := NewUsers(1)[0]
 	sub, other := MustSubscribe(t, b, u), MustSubscribe(t, b, u)
 	evs := notices(u, 1, 3)
 	MustPublish(t, b, evs...)
@@ -244,7 +244,7 @@ func testCloseWithQueuedEvents(t *testing.T, b social.Broker) {
 }
 
 func testCloseWakesReceiver(t *testing.T, b social.Broker) {
-	sub := MustSubscribe(t, b, newUsers(1)[0])
+	sub := MustSubscribe(t, b, NewUsers(1)[0])
 	got := make(chan bool, 1)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -269,7 +269,7 @@ func testCloseWakesReceiver(t *testing.T, b social.Broker) {
 }
 
 func testCloseConcurrently(t *testing.T, b social.Broker) {
-	u := newUsers(1)[0]
+	u := NewUsers(1)[0]
 	sub := MustSubscribe(t, b, u)
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -290,7 +290,7 @@ func testCloseConcurrently(t *testing.T, b social.Broker) {
 // must finish within Timeout: Publish must not wait for the subscriber that
 // never reads.
 func testSlowConsumer(t *testing.T, b social.Broker) {
-	u := newUsers(1)[0]
+	u := NewUsers(1)[0]
 	slow, reader := MustSubscribe(t, b, u), MustSubscribe(t, b, u)
 
 	type outcome struct {
@@ -383,7 +383,7 @@ read:
 }
 
 func testResubscribeAfterClose(t *testing.T, b social.Broker) {
-	u := newUsers(1)[0]
+	u := NewUsers(1)[0]
 	for i := range int64(3) {
 		sub := MustSubscribe(t, b, u)
 		ev := notice(u, i+1)
@@ -397,7 +397,7 @@ func testResubscribeAfterClose(t *testing.T, b social.Broker) {
 // cut off can subscribe again: a networked broker that stops listening to a
 // user when its last subscriber ends must listen again.
 func testResubscribeAfterCutOff(t *testing.T, b social.Broker) {
-	u := newUsers(1)[0]
+	u := NewUsers(1)[0]
 	sub := MustSubscribe(t, b, u)
 	deadline := time.Now().Add(Timeout)
 	var seq int64
@@ -426,7 +426,7 @@ func testResubscribeAfterCutOff(t *testing.T, b social.Broker) {
 func testSubscribeCanceled(t *testing.T, b social.Broker) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	sub, err := b.Subscribe(ctx, newUsers(1)[0])
+	sub, err := b.Subscribe(ctx, NewUsers(1)[0])
 	if err == nil {
 		sub.Close()
 		t.Fatalf("Subscribe with a canceled context succeeded")
@@ -446,7 +446,7 @@ func testConcurrent(t *testing.T, b social.Broker) {
 		subscribers  = 8
 		rounds       = 20
 	)
-	users := newUsers(4)
+	users := NewUsers(4)
 	ctx := context.Background()
 	var pubs, subs sync.WaitGroup
 	for p := range publishers {
@@ -528,7 +528,7 @@ func testBrokerClose(t *testing.T, b social.Broker) {
 	default:
 		t.Skip("the broker has no Close method")
 	}
-	u := newUsers(1)[0]
+	u := NewUsers(1)[0]
 	open, closed := MustSubscribe(t, b, u), MustSubscribe(t, b, u)
 	closed.Close()
 	if err := closeBroker(); err != nil {

@@ -17,7 +17,7 @@ import (
 func BenchmarkPublish(b *testing.B) {
 	url, prefix := MustRedisURL(b), newPrefix()
 	pub, recv := MustNew(b, url, prefix, fanout.Config{}), MustNew(b, url, prefix, fanout.Config{})
-	u := newUsers(1)[0]
+	u := brokertest.NewUsers(1)[0]
 	sub := brokertest.MustSubscribe(b, recv, u)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -44,7 +44,7 @@ func BenchmarkPublishBatch(b *testing.B) {
 	const n = 10_000
 	url, prefix := MustRedisURL(b), newPrefix()
 	pub, recv := MustNew(b, url, prefix, fanout.Config{}), MustNew(b, url, prefix, fanout.Config{})
-	users := newUsers(n)
+	users := brokertest.NewUsers(n)
 	subs := make([]social.Subscription, n)
 	var wg sync.WaitGroup
 	for w := range 64 {
@@ -77,7 +77,7 @@ func BenchmarkPublishBatch(b *testing.B) {
 // BenchmarkCodec encodes and decodes one notification event with its frame,
 // in the Broker's encoding and, for comparison, in JSON.
 func BenchmarkCodec(b *testing.B) {
-	ev := notice(newUsers(1)[0], 5012)
+	ev := notice(brokertest.NewUsers(1)[0], 5012)
 	payload, err := redisbroker.AppendEvent(nil, &ev)
 	if err != nil {
 		b.Fatalf("AppendEvent: %v", err)

@@ -120,7 +120,7 @@ func TestAcrossProcesses(t *testing.T) {
 	url, prefix := MustRedisURL(t), newPrefix()
 	admin := MustAdmin(t, url)
 	p1, p2 := MustNew(t, url, prefix, fanout.Config{}), MustNew(t, url, prefix, fanout.Config{})
-	users := newUsers(3)
+	users := brokertest.NewUsers(3)
 	both, only1 := users[0], users[1] // users[2] has no subscriber anywhere
 	sub1, sub2 := brokertest.MustSubscribe(t, p1, both), brokertest.MustSubscribe(t, p2, both)
 	other := brokertest.MustSubscribe(t, p1, only1)
@@ -152,7 +152,7 @@ func TestAcrossProcesses(t *testing.T) {
 func TestRevokeAcrossProcesses(t *testing.T) {
 	url, prefix := MustRedisURL(t), newPrefix()
 	p1, p2 := MustNew(t, url, prefix, fanout.Config{}), MustNew(t, url, prefix, fanout.Config{})
-	u := newUsers(1)[0]
+	u := brokertest.NewUsers(1)[0]
 	sub := brokertest.MustSubscribe(t, p2, u)
 	ev := social.Event{Kind: social.EventRevoke, UserID: u, TokenHash: social.HashToken("a token")}
 	brokertest.MustPublish(t, p1, ev)
@@ -165,7 +165,7 @@ func TestUnsubscribe(t *testing.T) {
 	url, prefix := MustRedisURL(t), newPrefix()
 	admin := MustAdmin(t, url)
 	b := MustNew(t, url, prefix, fanout.Config{})
-	u := newUsers(1)[0]
+	u := brokertest.NewUsers(1)[0]
 	ch := prefix + strconv.FormatInt(u, 10)
 
 	first, second := brokertest.MustSubscribe(t, b, u), brokertest.MustSubscribe(t, b, u)
@@ -200,7 +200,7 @@ func TestUnsubscribe(t *testing.T) {
 func TestManyUsersAtOnce(t *testing.T) {
 	url := MustRedisURL(t)
 	b := MustNew(t, url, newPrefix(), fanout.Config{})
-	users := newUsers(500)
+	users := brokertest.NewUsers(500)
 	subs := make([]social.Subscription, len(users))
 	var wg sync.WaitGroup
 	for i, u := range users {
@@ -226,7 +226,7 @@ func TestSubscribeWaitsForConfirmation(t *testing.T) {
 	admin := MustAdmin(t, url)
 	proxy := MustProxy(t, url)
 	b := MustNew(t, proxy.url, prefix, fanout.Config{})
-	users := newUsers(2)
+	users := brokertest.NewUsers(2)
 	u := users[0]
 	ch := prefix + strconv.FormatInt(u, 10)
 	// The pub/sub connection is made by now: only replies are held back.
@@ -270,7 +270,7 @@ func TestReconnectWithRepliesInFlight(t *testing.T) {
 	admin := MustAdmin(t, url)
 	proxy := MustProxy(t, url)
 	b := MustNew(t, proxy.url, prefix, fanout.Config{})
-	users := newUsers(2)
+	users := brokertest.NewUsers(2)
 	u := users[0]
 	other := brokertest.MustSubscribe(t, b, users[1])
 
@@ -313,7 +313,7 @@ func TestChurn(t *testing.T) {
 	)
 	url := MustRedisURL(t)
 	b := MustNew(t, url, newPrefix(), fanout.Config{})
-	u := newUsers(1)[0]
+	u := brokertest.NewUsers(1)[0]
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -382,7 +382,7 @@ func TestResyncAfterReconnect(t *testing.T) {
 	pub := MustNew(t, url, prefix, fanout.Config{})
 	var reconnects atomic.Int64
 	b := MustNew(t, withClientName(url, name), prefix, fanout.Config{}, redisbroker.WithReconnectHook(func() { reconnects.Add(1) }))
-	users := newUsers(2)
+	users := brokertest.NewUsers(2)
 	subs := []social.Subscription{
 		brokertest.MustSubscribe(t, b, users[0]),
 		brokertest.MustSubscribe(t, b, users[0]),
@@ -420,7 +420,7 @@ func TestResyncAfterReconnect(t *testing.T) {
 	}
 
 	// A user subscribed after the reconnects is live as usual.
-	late := newUsers(1)[0]
+	late := brokertest.NewUsers(1)[0]
 	sub := brokertest.MustSubscribe(t, b, late)
 	ev := notice(late, 1)
 	brokertest.MustPublish(t, pub, ev)
@@ -436,7 +436,7 @@ func TestOutage(t *testing.T) {
 	pub := MustNew(t, url, prefix, fanout.Config{})
 	proxy := MustProxy(t, url)
 	b := MustNew(t, proxy.url, prefix, fanout.Config{})
-	u := newUsers(1)[0]
+	u := brokertest.NewUsers(1)[0]
 	sub := brokertest.MustSubscribe(t, b, u)
 
 	proxy.cut()
@@ -446,7 +446,7 @@ func TestOutage(t *testing.T) {
 	if err := b.Ping(MustTimeout(t, 300*time.Millisecond)); err == nil {
 		t.Fatalf("Ping with Redis unreachable succeeded")
 	}
-	if s, err := b.Subscribe(MustTimeout(t, 300*time.Millisecond), newUsers(1)[0]); !errors.Is(err, context.DeadlineExceeded) {
+	if s, err := b.Subscribe(MustTimeout(t, 300*time.Millisecond), brokertest.NewUsers(1)[0]); !errors.Is(err, context.DeadlineExceeded) {
 		if err == nil {
 			s.Close()
 		}
@@ -474,7 +474,7 @@ func TestMalformedMessage(t *testing.T) {
 	url, prefix := MustRedisURL(t), newPrefix()
 	admin := MustAdmin(t, url)
 	b := MustNew(t, url, prefix, fanout.Config{})
-	users := newUsers(2)
+	users := brokertest.NewUsers(2)
 	u := users[0]
 	sub := brokertest.MustSubscribe(t, b, u)
 
@@ -537,7 +537,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	b.Start()
 	b.Start()
-	users := newUsers(3)
+	users := brokertest.NewUsers(3)
 	for _, u := range users {
 		sub := brokertest.MustSubscribe(t, b, u)
 		brokertest.MustPublish(t, b, notice(u, 1))
@@ -836,16 +836,6 @@ func (p *proxy) restore(tb testing.TB) {
 // newPrefix returns a channel prefix that no other test uses.
 func newPrefix() string {
 	return fmt.Sprintf("pulsetest:%x:user:", rand.Uint64())
-}
-
-// newUsers returns n distinct random user IDs, above 2^53 like brokertest's.
-func newUsers(n int) []int64 {
-	base := (1<<53 + rand.Int64N(1<<60)) | 1
-	ids := make([]int64, n)
-	for i := range ids {
-		ids[i] = base + 2*int64(i)
-	}
-	return ids
 }
 
 // notice returns an EventNotification for userID with the given Seq (and
