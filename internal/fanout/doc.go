@@ -27,9 +27,9 @@
 // Subscription.Close stops it and waits for it.
 //
 // A subscription that is never read through Events can instead hand each
-// event to a function (SetFunc on the subscription, found with a type
-// assertion), called under the lock: it costs no queue and no goroutine, and
-// is never cut off.
+// event to a function (it is a social.FuncSubscription), called under the
+// lock: it costs no queue and no goroutine, and is never cut off; a second
+// function learns when the Hub closes.
 //
 // # Delivery
 //

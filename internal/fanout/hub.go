@@ -255,6 +255,7 @@ type subscription struct {
 	spill []social.Event // the overflow is spill[head:]
 	head  int
 	fn    func(social.Event) // set by SetFunc
+	ended func()             // set by SetFunc; called when the Hub ends s
 	stop  chan struct{}      // non-nil while a pusher runs: closed to stop it
 	done  chan struct{}      // closed by the running pusher when it returns
 }
@@ -315,7 +316,10 @@ func (s *subscription) dropSpill() {
 // Events. The caller holds the shard's mu.
 func (s *subscription) finish(why uint32) {
 	s.state.Store(why)
-	s.fn = nil
+	if s.ended != nil && why != stateClosed {
+		s.ended()
+	}
+	s.fn, s.ended = nil, nil
 	if s.ch != nil && s.stop == nil {
 		close(s.ch)
 	}
@@ -350,14 +354,15 @@ func (s *subscription) Events() <-chan social.Event {
 	return s.ch
 }
 
-// SetFunc makes the subscription hand each event to f instead of queueing
-// it, in order, the events it holds first; it is never cut off as too
-// slow then. It returns false, and changes nothing, if Events has been
-// called or the subscription has ended. Deliver calls f with a lock held:
-// like Config.OnFirst, f must return quickly, must not block and must not
-// call the Hub or close a subscription. After Close returns, f is not
-// called any more.
-func (s *subscription) SetFunc(f func(social.Event)) bool {
+// SetFunc implements social.FuncSubscription: it makes the subscription
+// hand each event to f instead of queueing it, in order, the events it
+// holds first, and call ended (if not nil) when the Hub ends it (Hub.Close;
+// such a subscription is never cut off as too slow). It returns false, and
+// changes nothing, if Events has been called or the subscription has ended.
+// Both are called with a lock held: like Config.OnFirst, they must return
+// quickly, must not block and must not call the Hub or close a
+// subscription. After Close returns, neither is called.
+func (s *subscription) SetFunc(f func(social.Event), ended func()) bool {
 	sh := s.hub.shard(s.userID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -368,7 +373,7 @@ func (s *subscription) SetFunc(f func(social.Event)) bool {
 		f(ev)
 	}
 	s.dropSpill()
-	s.fn = f
+	s.fn, s.ended = f, ended
 	return true
 }
 

@@ -509,7 +509,7 @@ func TestOverflow(t *testing.T) {
 // TestSetFunc checks a subscription that hands its events to a function.
 func TestSetFunc(t *testing.T) {
 	type setFuncer interface {
-		SetFunc(func(social.Event)) bool
+		SetFunc(func(social.Event), func()) bool
 	}
 	t.Run("OK", func(t *testing.T) {
 		h := fanout.New(fanout.Config{QueueSize: 2})
@@ -522,7 +522,7 @@ func TestSetFunc(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			got = append(got, ev)
-		}) {
+		}, func() { t.Errorf("ended called after Close") }) {
 			t.Fatalf("SetFunc = false on a new subscription")
 		}
 		// Never too slow: nothing waits in a queue.
@@ -538,12 +538,29 @@ func TestSetFunc(t *testing.T) {
 			t.Fatalf("Err() = %v, want nil", err)
 		}
 	})
+	t.Run("HubClosed", func(t *testing.T) {
+		h := fanout.New(fanout.Config{})
+		sub := MustSubscribe(t, h, 1)
+		var ended int
+		if !sub.(setFuncer).SetFunc(func(social.Event) {}, func() { ended++ }) {
+			t.Fatalf("SetFunc = false on a new subscription")
+		}
+		h.Close()
+		h.Close()
+		sub.Close()
+		if ended != 1 {
+			t.Fatalf("ended called %d times, want 1", ended)
+		}
+		if err := sub.Err(); !errors.Is(err, social.ErrBrokerClosed) {
+			t.Fatalf("Err() = %v, want %v", err, social.ErrBrokerClosed)
+		}
+	})
 	t.Run("AfterEvents", func(t *testing.T) {
 		h := fanout.New(fanout.Config{})
 		defer h.Close()
 		sub := MustSubscribe(t, h, 1)
 		sub.Events()
-		if sub.(setFuncer).SetFunc(func(social.Event) {}) {
+		if sub.(setFuncer).SetFunc(func(social.Event) {}, nil) {
 			t.Fatalf("SetFunc = true after Events")
 		}
 		h.Deliver(note(1, 1))
@@ -554,7 +571,7 @@ func TestSetFunc(t *testing.T) {
 		defer h.Close()
 		sub := MustSubscribe(t, h, 1)
 		sub.Close()
-		if sub.(setFuncer).SetFunc(func(social.Event) {}) {
+		if sub.(setFuncer).SetFunc(func(social.Event) {}, nil) {
 			t.Fatalf("SetFunc = true after Close")
 		}
 	})

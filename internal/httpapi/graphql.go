@@ -182,14 +182,6 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 	}
 }
 
-// funcSubscription is a subscription that hands each event to a function
-// instead of queueing it: the brokers' (fanout.Hub's) are. Watching for a
-// revocation that way costs a socket no goroutine and no queue; f is
-// called with the broker's lock held and must not block.
-type funcSubscription interface {
-	SetFunc(f func(social.Event)) bool
-}
-
 // watchRevocation closes the connection of ctx with 4401 when the session
 // with this token hash is revoked, until ctx ends (the connection closed);
 // then it closes the subscription and calls release. If it cannot watch
@@ -205,8 +197,8 @@ func watchRevocation(ctx context.Context, sub social.Subscription, hash []byte, 
 			go wsconn.Close(ctx, closeUnauthorized, reasonRevoked)
 		}
 	}
-	fs, ok := sub.(funcSubscription)
-	if !ok || !fs.SetFunc(onEvent) {
+	fs, ok := sub.(social.FuncSubscription)
+	if !ok || !fs.SetFunc(onEvent, nil) {
 		sub.Close()
 		release()
 		if !ok {

@@ -42,6 +42,23 @@ type Subscription interface {
 	Close()
 }
 
+// FuncSubscription is a Subscription that can hand its events to a
+// function instead of queueing them for Events: the subscriber then needs
+// no goroutine waiting on a channel. The brokers' subscriptions are one
+// (find it with a type assertion).
+type FuncSubscription interface {
+	Subscription
+	// SetFunc makes the subscription call f with each event, in order,
+	// those it holds first, and ended (if not nil) once if the broker ends
+	// the subscription (Err says why); it is then never cut off as too
+	// slow. It returns false, and changes nothing, if Events has been
+	// called or the subscription has ended. Both are called with the
+	// broker's lock held: they must return quickly, must not block, and
+	// must not call the broker or close a subscription. After Close
+	// returns, neither is called.
+	SetFunc(f func(Event), ended func()) bool
+}
+
 // EventKind says what an Event carries.
 type EventKind uint8
 
