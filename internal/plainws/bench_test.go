@@ -10,29 +10,21 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pulse-social/pulse/internal/fanout"
 )
 
 // BenchmarkIdleSockets opens 2,000 idle sockets (of 200 users) and reports
 // what they cost the server: heap and goroutine stack bytes per socket,
 // measured with runtime.ReadMemStats after GC, before and after, and
-// goroutines per socket (two: the reader and the writer; the handlers have
-// returned, but for the generation's keeper). The clients are bare TCP
-// connections in this process that did the handshake by hand and hold no
-// buffer; their share of the figure is the Go side of a TCP connection
-// (about 250 bytes). The heap figure includes the socket's queue at the
-// broker, which holds a small channel while idle whatever
-// fanout.Config.QueueSize is.
+// goroutines per socket (one: the reader; the handlers have returned, and
+// an idle socket has no writer). The clients are bare TCP connections in
+// this process that did the handshake by hand and hold no buffer; their
+// share of the figure is the Go side of a TCP connection (about 250
+// bytes).
 //
 //	go test -run '^$' -bench IdleSockets -benchtime 1x ./internal/plainws/
 func BenchmarkIdleSockets(b *testing.B) {
-	benchmarkIdleSockets(b, fanout.Config{})
-}
-
-func benchmarkIdleSockets(b *testing.B, broker fanout.Config) {
 	const sockets, users = 2000, 200
-	env := MustEnv(b, EnvOptions{Fanout: broker})
+	env := MustEnv(b, EnvOptions{})
 	tokens := make([]string, users)
 	for i := range tokens {
 		tokens[i] = env.MustRegister(b, fmt.Sprintf("user%d", i)).Token

@@ -38,8 +38,9 @@
 //	1008        "invalid after: want a non-negative integer"
 //	1009        a frame over 64 KiB (sent by gorilla/websocket)
 //	1011        "internal error": the store failed (the cause is logged)
-//	4008        "too slow": the socket's bounded queue at the broker, or its
-//	            queue of replies to the client's frames, was full; reconnect
+//	4008        "too slow": the socket's bounded queue of notifications
+//	            (Config.EventQueue), or of replies to the client's frames,
+//	            was full; reconnect
 //	            with ?after= the last id seen, nothing is lost
 //	4401        "invalid access token" at connect; "access token revoked"
 //	            when the token is logged out while the socket is open
@@ -53,15 +54,19 @@
 //
 // # Goroutines
 //
-// Each socket has two goroutines, started by the handler once the socket is
-// accepted: the reader, which answers the client's frames (on a short-lived
-// goroutine it waits for, so that its own stack stays small), and the
-// writer, which it starts and waits for. The writer owns the socket's
-// social.Feed and makes every write, pings and pongs included, each with the
-// write timeout; the reader hands it replies through a small bounded
-// queue. One shared ticker, running while any socket is open, tells every
-// writer when to ping; the deadline for the answer is the connection's read
-// deadline, so an idle socket holds no timer of its own.
+// Each socket has one goroutine for as long as it is open, started by the
+// handler once the socket is accepted: the reader, which answers the
+// client's frames (on a short-lived goroutine it waits for, so that its own
+// stack stays small). Everything the socket writes, pings and pongs
+// included, each with the write timeout, is written by its writer: a
+// goroutine started when there is something to write and gone when nothing
+// is left, never more than one at a time. The writer owns the socket's
+// social.Feed, whose events the broker hands to a function that queues
+// them (at most Config.EventQueue); the reader queues its replies the same
+// way (at most Config.ReplyQueue). One shared ticker, running while any
+// socket is open, has the sockets ping in turns; the deadline for the
+// answer is the connection's read deadline, so an idle socket holds no
+// timer and no writer of its own.
 //
 // The handler does not stay with its socket: an idle socket would hold its
 // deep stack (the HTTP server's, the middlewares', the handshake's store

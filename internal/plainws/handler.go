@@ -2,6 +2,7 @@ package plainws
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 const (
 	DefaultPingInterval = 25 * time.Second
 	DefaultReplyQueue   = 8
+	DefaultEventQueue   = 64
 	DefaultCloseTimeout = 2 * time.Second
 )
 
@@ -74,6 +76,12 @@ type Config struct {
 	// the socket is closed with 4008. 0 means DefaultReplyQueue.
 	ReplyQueue int
 
+	// EventQueue is how many notifications and messages wait for the
+	// socket's writer; when it is full the client does not read fast
+	// enough, and the socket is closed with 4008 (it resumes with ?after=,
+	// losing nothing). 0 means DefaultEventQueue.
+	EventQueue int
+
 	// CloseTimeout is how long the server waits for the client's answer to
 	// its close frame before it drops the connection. 0 means
 	// DefaultCloseTimeout.
@@ -108,6 +116,7 @@ type Handler struct {
 	writeTimeout time.Duration
 	pingInterval time.Duration
 	replyQueue   int
+	eventQueue   int
 	closeTimeout time.Duration
 	perUser      *limit.Slots
 	perAddress   *limit.Slots
@@ -130,6 +139,9 @@ func New(svc *social.Service, cfg Config) *Handler {
 	if cfg.ReplyQueue <= 0 {
 		cfg.ReplyQueue = DefaultReplyQueue
 	}
+	if cfg.EventQueue <= 0 {
+		cfg.EventQueue = DefaultEventQueue
+	}
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = DefaultCloseTimeout
 	}
@@ -148,6 +160,7 @@ func New(svc *social.Service, cfg Config) *Handler {
 		writeTimeout: ws.WriteTimeout,
 		pingInterval: cfg.PingInterval,
 		replyQueue:   cfg.ReplyQueue,
+		eventQueue:   cfg.EventQueue,
 		closeTimeout: cfg.CloseTimeout,
 		perUser:      cfg.SocketsPerUser,
 		perAddress:   cfg.SocketsPerAddress,
@@ -242,37 +255,49 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			refuse(h.failCode(ctx), h.failReason(ctx), user.ID)
 		}
 	}
-
-	conn, err := h.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		if feed != nil {
-			feed.Close()
-		}
-		return // the upgrader has answered (see refuse)
-	}
-	pingSlot := h.sockets.join()
-	if refused.code != 0 {
-		h.reject(ctx, conn, start, refused.userID, refused.code, refused.reason)
-		h.sockets.leave()
-		return
-	}
-	h.log.InfoContext(ctx, "plain socket open", "path", redactedPath, "user_id", user.ID, "remote", r.RemoteAddr)
+	// The socket's writers start with the first, which its reader starts
+	// once it runs; until then the feed's events wait in its queue.
 	s := &socket{
-		h:    h,
-		conn: conn,
+		h: h,
 		// The request's values, for the logs; the request itself ends
 		// when this call returns.
 		ctx:       socketContext{Context: h.ctx, values: context.WithoutCancel(ctx)},
 		start:     start,
 		userID:    user.ID,
 		tokenHash: tokenHash,
-		pingSlot:  pingSlot,
 		feed:      feed,
-		releases:  releases,
-		replies:   make(chan reply, h.replyQueue),
-		stop:      make(chan struct{}),
+		finished:  make(chan struct{}),
+		writing:   true,
 	}
-	releases = nil // the socket's now
+	if feed != nil {
+		if err := feed.SetFunc(s.onEvent, s.onFeedEnded); err != nil {
+			feed.Close()
+			if errors.Is(err, social.ErrBrokerClosed) {
+				refuse(websocket.CloseGoingAway, reasonShuttingDown, user.ID)
+			} else {
+				h.log.ErrorContext(ctx, "plain socket: open feed", "path", redactedPath, "user_id", user.ID, "err", err)
+				refuse(websocket.CloseInternalServerErr, reasonInternalError, user.ID)
+			}
+		}
+	}
+
+	conn, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		if refused.code == 0 {
+			feed.Close()
+		}
+		return // the upgrader has answered (see refuse)
+	}
+	if refused.code != 0 {
+		h.sockets.join(nil)
+		h.reject(ctx, conn, start, refused.userID, refused.code, refused.reason)
+		h.sockets.leave(nil)
+		return
+	}
+	h.log.InfoContext(ctx, "plain socket open", "path", redactedPath, "user_id", user.ID, "remote", r.RemoteAddr)
+	s.conn = conn
+	s.releases, releases = releases, nil // the socket's now
+	h.sockets.join(s)
 	go s.run()
 }
 

@@ -42,8 +42,7 @@ type Env struct {
 
 // EnvOptions tunes MustEnv.
 type EnvOptions struct {
-	Fanout fanout.Config
-	Plain  plainws.Config
+	Plain plainws.Config
 }
 
 // MustEnv starts an Env. Its cleanup shuts the server down, waits for every
@@ -55,7 +54,7 @@ func MustEnv(tb testing.TB, opts EnvOptions) *Env {
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
-	broker := inproc.New(opts.Fanout)
+	broker := inproc.New(fanout.Config{})
 	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost})
 	base, cancel := context.WithCancel(context.Background())
 	opts.Plain.Context = base

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulse-social/pulse/internal/fanout"
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/plainws"
@@ -56,7 +55,7 @@ func TestSocketsPerAddress(t *testing.T) {
 // slow clients cut off.
 func TestMetrics(t *testing.T) {
 	m := metrics.New()
-	env := MustEnv(t, EnvOptions{Fanout: fanout.Config{QueueSize: 4}, Plain: plainws.Config{Metrics: m}})
+	env := MustEnv(t, EnvOptions{Plain: plainws.Config{EventQueue: 4, Metrics: m}})
 	alice, bob := env.MustRegister(t, "alice"), env.MustRegister(t, "bob")
 	post := env.MustPost(t, alice, "post")
 	env.MustComment(t, bob, post.ID, "replayed", 0)

@@ -17,8 +17,11 @@ import (
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
-// socket is one open plain socket. Its own goroutine reads (run); the
-// writer goroutine it starts owns the feed and makes every write.
+// socket is one open plain socket. Its own goroutine reads (run). Every
+// write is made by its writer: a goroutine started when there is something
+// to write (a notification, a reply, a ping, the close frame) and gone
+// when nothing is left, so that an idle socket holds no goroutine for it.
+// At most one writer runs at a time; it owns the feed.
 type socket struct {
 	h         *Handler
 	conn      *websocket.Conn
@@ -26,23 +29,32 @@ type socket struct {
 	start     time.Time       // when the handshake began
 	userID    int64
 	tokenHash []byte
-	pingSlot  int          // see tracker
-	feed      *social.Feed // the writer's
-	releases  []func()     // the socket's slots under the caps
-	replies   chan reply   // from the reader to the writer
+	pingSlot  *map[*socket]struct{} // the tracker's, between join and leave
+	feed      *social.Feed          // the writer's
+	releases  []func()              // the socket's slots under the caps
 
-	// stop is closed by end, once, after code, reason and sendClose are
-	// set: how the socket ends, decided by whichever side sees it first.
-	stop      chan struct{}
-	endOnce   sync.Once
+	// finished is closed by the last writer, once it has sent the close
+	// frame (if the end calls for one) and closed the feed.
+	finished chan struct{}
+
+	mu sync.Mutex
+	// The writer's work, guarded by mu: live events from the feed (at most
+	// Config.EventQueue), replies to the client's frames (at most
+	// Config.ReplyQueue), a ping that is due.
+	events  []social.Event
+	replies []reply
+	pingDue bool
+	writing bool // a writer runs, or the last one has finished
+	// How the socket ends, set once by end: whichever side sees it first
+	// decides. sendClose says whether the writer must still send the close
+	// frame.
+	ended     bool
 	code      int
 	reason    string
-	sendClose bool // the writer must still send the close frame
-
-	// mu guards closing and, with it, the read deadline: once the close
-	// frame is sent, the deadline is the short wait for the client's answer
-	// and no pong may extend it.
-	mu      sync.Mutex
+	sendClose bool
+	// closing is set once the close frame is sent: the read deadline is
+	// then the short wait for the client's answer, and no pong may extend
+	// it.
 	closing bool
 }
 
@@ -70,20 +82,27 @@ func (c socketContext) AfterFunc(f func()) (stop func() bool) {
 	return context.AfterFunc(c.Context, f)
 }
 
-// run serves the socket on the goroutine it is started on, which reads, and
-// the writer goroutine it starts and waits for. Then it counts the socket
-// out: metrics, log line, slots under the caps, and the tracker.
+// run serves the socket: it starts the first writer, which sends the
+// backlog, reads on the goroutine it is called on, and waits for the last
+// writer. Then it counts the socket out: metrics, log line, slots under
+// the caps, and the tracker.
 func (s *socket) run() {
 	closed := s.h.metrics.SocketOpened(metrics.Plain)
-	done := make(chan struct{})
-	go s.write(done)
+	stopShutdown := context.AfterFunc(s.h.ctx, func() {
+		s.end(websocket.CloseGoingAway, reasonShuttingDown, true)
+	})
+	go s.write(true)
 	err := s.read()
 	tooBig := errors.Is(err, websocket.ErrReadLimit)
-	if !s.sendClose && !tooBig {
+	s.mu.Lock()
+	sendClose := s.sendClose
+	s.mu.Unlock()
+	if !sendClose && !tooBig {
 		// No close frame is coming: unblock a writer stuck on a dead peer.
 		_ = s.conn.Close()
 	}
-	<-done
+	<-s.finished
+	stopShutdown()
 	if tooBig {
 		s.drain()
 	}
@@ -98,25 +117,71 @@ func (s *socket) run() {
 	for _, release := range s.releases {
 		release()
 	}
-	s.h.sockets.leave()
+	s.h.sockets.leave(s)
 }
 
-// end records how the socket ends and wakes the writer; the first call
-// wins. send says whether the writer is to send a close frame with code
-// and reason.
+// end records how the socket ends and has a writer act on it; the first
+// call wins. send says whether the writer is to send a close frame with
+// code and reason.
 func (s *socket) end(code int, reason string, send bool) {
-	s.endOnce.Do(func() {
-		s.code, s.reason, s.sendClose = code, reason, send
-		close(s.stop)
-	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endLocked(code, reason, send)
+}
+
+func (s *socket) endLocked(code int, reason string, send bool) {
+	if s.ended {
+		return
+	}
+	s.ended, s.code, s.reason, s.sendClose = true, code, reason, send
+	s.wakeLocked()
+}
+
+// wakeLocked starts a writer for the work just added, unless one runs.
+// The caller holds mu.
+func (s *socket) wakeLocked() {
+	if !s.writing {
+		s.writing = true
+		go s.write(false)
+	}
 }
 
 func (s *socket) ending() bool {
-	select {
-	case <-s.stop:
-		return true
-	default:
-		return false
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
+// onEvent is the feed's function: it queues a live event for the writer,
+// or ends the socket as too slow when the queue is full. It is called with
+// the broker's lock held and never blocks.
+func (s *socket) onEvent(ev social.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	if len(s.events) >= s.h.eventQueue {
+		s.endLocked(closeTooSlow, reasonTooSlow, true)
+		return
+	}
+	s.events = append(s.events, ev)
+	s.wakeLocked()
+}
+
+// onFeedEnded is called, under the broker's lock, when the broker ends
+// the feed's subscription: it is shutting down.
+func (s *socket) onFeedEnded() {
+	s.end(websocket.CloseGoingAway, reasonShuttingDown, true)
+}
+
+// ping is called by the tracker when the socket's ping is due.
+func (s *socket) ping() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ended {
+		s.pingDue = true
+		s.wakeLocked()
 	}
 }
 
@@ -201,10 +266,15 @@ func (s *socket) drain() {
 // reply queues a frame for the writer; a full queue means the client does
 // not read, and the socket is closed as too slow.
 func (s *socket) reply(r reply) {
-	select {
-	case s.replies <- r:
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.ended:
+	case len(s.replies) >= s.h.replyQueue:
+		s.endLocked(closeTooSlow, reasonTooSlow, true)
 	default:
-		s.end(closeTooSlow, reasonTooSlow, true)
+		s.replies = append(s.replies, r)
+		s.wakeLocked()
 	}
 }
 
@@ -291,52 +361,70 @@ func (s *socket) replyError(why string) {
 	s.reply(reply{data: b})
 }
 
-// write is the writer: it sends the backlog, then live events, replies and
-// pings, until the socket ends; then it sends the close frame if it is to,
-// and closes the feed.
-func (s *socket) write(done chan<- struct{}) {
-	defer close(done)
-	defer s.feed.Close()
-	if !s.catchup() {
+// write is a writer: it does the work queued for it until none is left,
+// and then returns, or, once the socket has ended, sends the close frame
+// if it is to, closes the feed and finishes the socket. The first writer
+// (first) sends the backlog before anything else.
+func (s *socket) write(first bool) {
+	if first && !s.catchup() {
+		s.writerDone()
 		return
 	}
-	events := s.feed.Events()
-	tick := s.h.sockets.tick(s.pingSlot)
 	for {
-		select {
-		case <-s.stop:
+		s.mu.Lock()
+		if s.ended {
+			s.mu.Unlock()
 			s.writeClose()
+			s.writerDone()
 			return
-		case <-s.ctx.Done():
-			s.finish(websocket.CloseGoingAway, reasonShuttingDown)
+		}
+		events, replies, ping := s.events, s.replies, s.pingDue
+		s.events, s.replies, s.pingDue = nil, nil, false
+		if len(events) == 0 && len(replies) == 0 && !ping {
+			s.writing = false
+			s.mu.Unlock()
 			return
-		case ev, ok := <-events:
-			if !ok {
-				s.feedClosed()
-				return
-			}
-			if !s.event(ev) {
-				return
-			}
-		case r := <-s.replies:
-			var err error
-			if r.pong {
-				err = s.conn.WriteControl(websocket.PongMessage, r.data, time.Now().Add(s.h.writeTimeout))
-			} else {
-				err = s.send(r.data)
-			}
-			if err != nil {
-				s.writeFailed()
-				return
-			}
-		case <-tick:
-			tick = s.h.sockets.tick(s.pingSlot)
-			if s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.h.writeTimeout)) != nil {
-				s.writeFailed()
-				return
-			}
+		}
+		s.mu.Unlock()
+		if !s.work(events, replies, ping) {
+			s.writerDone()
+			return
 		}
 	}
+}
+
+// work writes what a writer took from the queue; it returns false when
+// the socket ends.
+func (s *socket) work(events []social.Event, replies []reply, ping bool) bool {
+	for _, r := range replies {
+		var err error
+		if r.pong {
+			err = s.conn.WriteControl(websocket.PongMessage, r.data, time.Now().Add(s.h.writeTimeout))
+		} else {
+			err = s.send(r.data)
+		}
+		if err != nil {
+			s.writeFailed()
+			return false
+		}
+	}
+	for _, ev := range events {
+		if !s.event(ev) {
+			return false
+		}
+	}
+	if ping && s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.h.writeTimeout)) != nil {
+		s.writeFailed()
+		return false
+	}
+	return true
+}
+
+// writerDone is the last writer's last act, once the socket has ended and
+// its close frame, if any, is sent: the socket writes nothing more.
+func (s *socket) writerDone() {
+	s.feed.Close()
+	close(s.finished)
 }
 
 // event handles one live event; it returns false when the socket ends.
@@ -433,19 +521,6 @@ func (s *socket) send(frame []byte) error {
 		return err
 	}
 	return s.conn.WriteMessage(websocket.TextMessage, frame)
-}
-
-// feedClosed ends the socket when the broker closed its subscription.
-func (s *socket) feedClosed() {
-	switch err := s.feed.Err(); {
-	case errors.Is(err, social.ErrSlowConsumer):
-		s.finish(closeTooSlow, reasonTooSlow)
-	case errors.Is(err, social.ErrBrokerClosed) || s.ctx.Err() != nil:
-		s.finish(websocket.CloseGoingAway, reasonShuttingDown)
-	default:
-		s.h.log.ErrorContext(s.ctx, "plain socket: subscription ended", "path", redactedPath, "user_id", s.userID, "err", err)
-		s.finish(websocket.CloseInternalServerErr, reasonInternalError)
-	}
 }
 
 // storeFailed ends the socket after a store error: 1001 if the server is

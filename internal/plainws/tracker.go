@@ -3,7 +3,6 @@ package plainws
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -14,61 +13,63 @@ import (
 const pingSlots = 32
 
 // tracker counts the open sockets and, while there is any, runs the one
-// ticker that tells the writers when to ping. The first socket's join
-// starts the ticker goroutine; the last socket's leave stops it and waits
-// for it.
+// ticker that pings them: at each tick it asks the sockets of one slot to
+// ping. The first socket's join starts the ticker goroutine; the last
+// socket's leave stops it and waits for it.
 type tracker struct {
 	interval time.Duration
 
-	mu   sync.Mutex
-	n    int           // open sockets
-	next int           // the slot the next socket to join gets
-	stop chan struct{} // closed to stop the ticker goroutine
-	done chan struct{} // closed by the ticker goroutine when it returns
-	idle chan struct{} // closed when n drops to 0
-
-	// ticks[i] is the channel that the ticker closes at slot i's next tick,
-	// when it puts a new one in its place.
-	ticks [pingSlots]atomic.Pointer[chan struct{}]
+	mu    sync.Mutex
+	n     int           // open sockets, refused ones included
+	next  int           // the slot the next socket to join gets
+	stop  chan struct{} // closed to stop the ticker goroutine
+	done  chan struct{} // closed by the ticker goroutine when it returns
+	idle  chan struct{} // closed when n drops to 0
+	slots [pingSlots]map[*socket]struct{}
 }
 
-// join counts a socket in and returns its ping slot.
-func (t *tracker) join() int {
+// join counts a socket in and, unless s is nil (a refused socket, which
+// is not pinged), puts it in a ping slot until leave.
+func (t *tracker) join(s *socket) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.n++
-	slot := t.next
-	t.next = (t.next + 1) % pingSlots
+	if s != nil {
+		slot := &t.slots[t.next]
+		t.next = (t.next + 1) % pingSlots
+		if *slot == nil {
+			*slot = make(map[*socket]struct{})
+		}
+		(*slot)[s] = struct{}{}
+		s.pingSlot = slot
+	}
 	if t.n > 1 {
-		return slot
+		return
 	}
 	t.idle = make(chan struct{})
-	for i := range t.ticks {
-		tick := make(chan struct{})
-		t.ticks[i].Store(&tick)
-	}
 	t.stop, t.done = make(chan struct{}), make(chan struct{})
 	go t.run(t.stop, t.done)
-	return slot
 }
 
-func (t *tracker) leave() {
+// leave counts out a socket that joined; s is what join was given.
+func (t *tracker) leave(s *socket) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if s != nil {
+		delete(*s.pingSlot, s)
+	}
 	t.n--
 	if t.n > 0 {
 		return
 	}
-	// run never takes t.mu, so it can be waited for here.
+	// run takes t.mu to ping, so it is waited for without the lock. A
+	// socket that joins meanwhile starts a ticker of its own.
+	idle, done := t.idle, t.done
 	close(t.stop)
-	<-t.done
-	close(t.idle)
-}
-
-// tick returns the channel that is closed at slot's next tick, once per
-// interval. Only a socket between its join and its leave may call it.
-func (t *tracker) tick(slot int) <-chan struct{} {
-	return *t.ticks[slot].Load()
+	t.mu.Unlock()
+	<-done
+	t.mu.Lock()
+	close(idle)
 }
 
 func (t *tracker) run(stop <-chan struct{}, done chan<- struct{}) {
@@ -80,9 +81,17 @@ func (t *tracker) run(stop <-chan struct{}, done chan<- struct{}) {
 		case <-stop:
 			return
 		case <-tk.C:
-			tick := make(chan struct{})
-			close(*t.ticks[slot].Swap(&tick))
+			t.ping(slot)
 		}
+	}
+}
+
+// ping asks every socket of slot to ping. socket.ping never blocks.
+func (t *tracker) ping(slot int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for s := range t.slots[slot] {
+		s.ping()
 	}
 }
 

@@ -51,7 +51,22 @@ func (s *Service) OpenFeed(ctx context.Context, userID int64, afterID *int64) (*
 // Events returns the channel of the user's live events; see Subscription.
 func (f *Feed) Events() <-chan Event { return f.sub.Events() }
 
-// Err says why Events was closed; see Subscription.
+// SetFunc makes the feed hand each live event to fn instead of Events, and
+// call ended if the broker ends the subscription; see FuncSubscription,
+// whose rules fn and ended follow. It fails if the broker's subscriptions
+// cannot, or the subscription has ended.
+func (f *Feed) SetFunc(fn func(Event), ended func()) error {
+	fs, ok := f.sub.(FuncSubscription)
+	if !ok {
+		return fmt.Errorf("a %T cannot hand events to a function", f.sub)
+	}
+	if !fs.SetFunc(fn, ended) {
+		return fmt.Errorf("subscription ended: %w", f.sub.Err())
+	}
+	return nil
+}
+
+// Err says why the subscription ended; see Subscription.
 func (f *Feed) Err() error { return f.sub.Err() }
 
 // Close ends the feed's subscription.
