@@ -88,6 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Context:           baseCtx,
 		Websocket:         ws,
 		Logger:            log,
+		LogContext:        httpapi.LogContext,
 		Metrics:           m,
 		SocketsPerUser:    limits.SocketsPerUser,
 		SocketsPerAddress: limits.SocketsPerAddress,

@@ -20,6 +20,14 @@ func LogHandler(h slog.Handler) slog.Handler { return requestIDHandler{h} }
 
 type requestIDHandler struct{ slog.Handler }
 
+// LogContext returns a context that holds only what LogHandler reads from
+// ctx, the request's id, for records logged after the request has ended: a
+// plain socket, which outlives its upgrade request, keeps it instead of
+// the request's context and everything that context holds.
+func LogContext(ctx context.Context) context.Context {
+	return context.WithValue(context.Background(), middleware.RequestIDKey, middleware.GetReqID(ctx))
+}
+
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := middleware.GetReqID(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))

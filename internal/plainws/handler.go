@@ -66,6 +66,12 @@ type Config struct {
 	// and the errors of the store; nil discards them.
 	Logger *slog.Logger
 
+	// LogContext, if not nil, returns what a socket keeps of its upgrade
+	// request's context for its log lines (the Logger's handler may read
+	// values from it): the socket outlives the request. Nil keeps the
+	// request's context whole, with everything it holds.
+	LogContext func(context.Context) context.Context
+
 	// PingInterval is how often the server pings every socket; one that
 	// sends nothing, not even a pong, for two intervals is dropped. 0 means
 	// DefaultPingInterval.
@@ -112,6 +118,7 @@ type Config struct {
 type Handler struct {
 	svc          *social.Service
 	log          *slog.Logger
+	logContext   func(context.Context) context.Context
 	upgrader     *websocket.Upgrader
 	writeTimeout time.Duration
 	pingInterval time.Duration
@@ -156,6 +163,7 @@ func New(svc *social.Service, cfg Config) *Handler {
 	h := &Handler{
 		svc:          svc,
 		log:          cfg.Logger,
+		logContext:   cfg.LogContext,
 		upgrader:     up,
 		writeTimeout: ws.WriteTimeout,
 		pingInterval: cfg.PingInterval,
@@ -255,13 +263,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			refuse(h.failCode(ctx), h.failReason(ctx), user.ID)
 		}
 	}
+	// The request's values, for the logs; the request itself ends when
+	// this call returns.
+	values := context.WithoutCancel(ctx)
+	if h.logContext != nil {
+		values = h.logContext(ctx)
+	}
 	// The socket's writers start with the first, which its reader starts
 	// once it runs; until then the feed's events wait in its queue.
 	s := &socket{
-		h: h,
-		// The request's values, for the logs; the request itself ends
-		// when this call returns.
-		ctx:       socketContext{Context: h.ctx, values: context.WithoutCancel(ctx)},
+		h:         h,
+		ctx:       socketContext{Context: h.ctx, values: values},
 		start:     start,
 		userID:    user.ID,
 		tokenHash: tokenHash,
