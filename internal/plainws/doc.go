@@ -36,7 +36,11 @@
 //	1001        "server shutting down": the server's base context was
 //	            cancelled, or the broker shut down
 //	1008        "invalid after: want a non-negative integer"
-//	1009        a frame over 64 KiB (sent by gorilla/websocket)
+//	1002        the client's frames break RFC 6455 (unmasked, reserved
+//	            bits, unknown opcode, bad fragmentation or close code);
+//	            the reason says how
+//	1007        a close frame whose reason is not UTF-8
+//	1009        "message too big": a message over 64 KiB
 //	1011        "internal error": the store failed (the cause is logged)
 //	4008        "too slow": the socket's bounded queue of notifications
 //	            (Config.EventQueue), or of replies to the client's frames,
@@ -54,19 +58,22 @@
 //
 // # Goroutines
 //
-// Each socket has one goroutine for as long as it is open, started by the
-// handler once the socket is accepted: the reader, which answers the
-// client's frames (on a short-lived goroutine it waits for, so that its own
-// stack stays small). Everything the socket writes, pings and pongs
+// An idle socket has no goroutine. Its reader runs when the client has
+// sent something: on Linux, one goroutine per Handler waits in epoll for
+// every socket and starts a reader for the socket that has data, which
+// reads what has come without waiting (frameReader keeps a frame that is
+// not complete yet), handles it and returns; elsewhere each socket has a
+// goroutine waiting in Read. Everything the socket writes, pings and pongs
 // included, each with the write timeout, is written by its writer: a
-// goroutine started when there is something to write and gone when nothing
-// is left, never more than one at a time. The writer owns the socket's
-// social.Feed, whose events the broker hands to a function that queues
-// them (at most Config.EventQueue); the reader queues its replies the same
-// way (at most Config.ReplyQueue). One shared ticker, running while any
-// socket is open, has the sockets ping in turns; the deadline for the
-// answer is the connection's read deadline, so an idle socket holds no
-// timer and no writer of its own.
+// goroutine started when there is something to write and gone when
+// nothing is left, never more than one at a time. The writer owns the
+// socket's social.Feed, whose events the broker hands to a function that
+// queues them (at most Config.EventQueue); the reader queues its replies
+// the same way (at most Config.ReplyQueue). The last writer closes the
+// socket: it sends the close frame, waits for the client's (at most
+// CloseTimeout), and closes the connection. One shared ticker, running
+// while any socket is open, has the sockets ping in turns, and drops one
+// whose client has sent nothing for two ping intervals.
 //
 // The handler does not stay with its socket: an idle socket would hold its
 // deep stack (the HTTP server's, the middlewares', the handshake's store

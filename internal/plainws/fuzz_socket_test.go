@@ -33,7 +33,7 @@ func FuzzSocketFrame(f *testing.F) {
 			t.Fatalf("write: %v", err)
 		}
 		if len(data) > plainws.ReadLimit {
-			MustClose(t, c, websocket.CloseMessageTooBig, "")
+			MustClose(t, c, websocket.CloseMessageTooBig, "message too big")
 			return
 		}
 		_ = c.SetReadDeadline(time.Now().Add(readTimeout))

@@ -25,10 +25,12 @@ const (
 	DefaultCloseTimeout = 2 * time.Second
 )
 
-// readBufferSize is each socket's read buffer when
-// Config.Websocket.ReadBufferSize is 0: frames from clients are small, and
-// a bigger one is read in several calls. It holds a control frame whole
-// (gorilla/websocket needs 125 bytes and the header).
+// readBufferSize is gorilla/websocket's read buffer for each socket when
+// Config.Websocket.ReadBufferSize is 0. The socket reads its client's
+// frames itself (see frameReader), into buffers it holds only while it
+// reads; gorilla's reader only waits for the close of a refused socket,
+// so this is small. It holds a control frame whole (gorilla/websocket
+// needs 125 bytes and the header).
 const readBufferSize = 256
 
 // ReadLimit is the largest frame a client may send; a bigger one closes the
@@ -272,14 +274,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The socket's writers start with the first, which its reader starts
 	// once it runs; until then the feed's events wait in its queue.
 	s := &socket{
-		h:         h,
-		ctx:       socketContext{Context: h.ctx, values: values},
-		start:     start,
-		userID:    user.ID,
-		tokenHash: tokenHash,
-		feed:      feed,
-		finished:  make(chan struct{}),
-		writing:   true,
+		h:          h,
+		ctx:        socketContext{Context: h.ctx, values: values},
+		start:      start,
+		userID:     user.ID,
+		tokenHash:  tokenHash,
+		feed:       feed,
+		readClosed: make(chan struct{}),
+		frames:     frameReader{limit: ReadLimit},
+		writing:    true,
 	}
 	if feed != nil {
 		if err := feed.SetFunc(s.onEvent, s.onFeedEnded); err != nil {
@@ -309,8 +312,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log.InfoContext(ctx, "plain socket open", "path", redactedPath, "user_id", user.ID, "remote", r.RemoteAddr)
 	s.conn = conn
 	s.releases, releases = releases, nil // the socket's now
-	h.sockets.join(s)
-	go s.run()
+	s.open()
 }
 
 // refuse answers a failed upgrade (403 for a refused origin, 400 for a

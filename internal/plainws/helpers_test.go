@@ -42,7 +42,8 @@ type Env struct {
 
 // EnvOptions tunes MustEnv.
 type EnvOptions struct {
-	Plain plainws.Config
+	Plain    plainws.Config
+	NoPoller bool // see plainws.WithoutPoller
 }
 
 // MustEnv starts an Env. Its cleanup shuts the server down, waits for every
@@ -59,6 +60,9 @@ func MustEnv(tb testing.TB, opts EnvOptions) *Env {
 	base, cancel := context.WithCancel(context.Background())
 	opts.Plain.Context = base
 	h := plainws.New(svc, opts.Plain)
+	if opts.NoPoller {
+		plainws.WithoutPoller(h)
+	}
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
 	srv.Start()
@@ -172,6 +176,30 @@ func MustPong(tb testing.TB, c *websocket.Conn) {
 	MustSend(tb, c, `{"type":"ping"}`)
 	if m := MustReadJSON(tb, c); len(m) != 1 || m["type"] != "pong" {
 		tb.Fatalf("got %v, want only the pong", m)
+	}
+}
+
+// RecordPongs returns a channel that gets the data of the next pong
+// control frame that c reads.
+func RecordPongs(c *websocket.Conn) <-chan string {
+	pongs := make(chan string, 1)
+	c.SetPongHandler(func(data string) error {
+		pongs <- data
+		return nil
+	})
+	return pongs
+}
+
+// MustHavePong checks that a pong control frame with data has been read.
+func MustHavePong(tb testing.TB, pongs <-chan string, data string) {
+	tb.Helper()
+	select {
+	case got := <-pongs:
+		if got != data {
+			tb.Fatalf("pong data %q, want %q", got, data)
+		}
+	default:
+		tb.Fatalf("no pong control frame")
 	}
 }
 

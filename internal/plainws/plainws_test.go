@@ -3,8 +3,10 @@ package plainws_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -343,7 +345,11 @@ func TestLogout(t *testing.T) {
 }
 
 func TestMessage(t *testing.T) {
-	env := MustEnv(t, EnvOptions{})
+	forEachReader(t, testMessage)
+}
+
+func testMessage(t *testing.T, opts EnvOptions) {
+	env := MustEnv(t, opts)
 	alice, bob := env.MustRegister(t, "alice"), env.MustRegister(t, "bob")
 	a1, _ := env.MustConnect(t, alice, "")
 	a2, _ := env.MustConnect(t, alice, "?after=0")
@@ -362,29 +368,27 @@ func TestMessage(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
-	env := MustEnv(t, EnvOptions{})
+	forEachReader(t, testPing)
+}
+
+func testPing(t *testing.T, opts EnvOptions) {
+	env := MustEnv(t, opts)
 	c, _ := env.MustConnect(t, env.MustRegister(t, "alice"), "")
 	for range 3 {
 		MustPong(t, c)
 	}
 	// A websocket ping control frame is answered with a pong control frame.
-	pongs := make(chan string, 1)
-	c.SetPongHandler(func(data string) error {
-		pongs <- data
-		return nil
-	})
+	pongs := RecordPongs(c)
 	if err := c.WriteControl(websocket.PingMessage, []byte("hello"), time.Now().Add(time.Second)); err != nil {
 		t.Fatalf("ping: %v", err)
 	}
 	MustPong(t, c) // reading processes the control frame too
-	select {
-	case data := <-pongs:
-		if data != "hello" {
-			t.Fatalf("pong data %q, want hello", data)
-		}
-	default:
-		t.Fatalf("no pong control frame")
+	MustHavePong(t, pongs, "hello")
+	// The client's close is echoed.
+	if err := c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "done"), time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("close: %v", err)
 	}
+	MustClose(t, c, 4000, "done")
 }
 
 func TestBadFrames(t *testing.T) {
@@ -427,7 +431,11 @@ func TestBadFrames(t *testing.T) {
 }
 
 func TestReadLimit(t *testing.T) {
-	env := MustEnv(t, EnvOptions{})
+	forEachReader(t, testReadLimit)
+}
+
+func testReadLimit(t *testing.T, opts EnvOptions) {
+	env := MustEnv(t, opts)
 	c, _ := env.MustConnect(t, env.MustRegister(t, "alice"), "")
 	// Exactly the limit is read (and is no valid frame).
 	MustSend(t, c, strings.Repeat("x", plainws.ReadLimit))
@@ -435,14 +443,103 @@ func TestReadLimit(t *testing.T) {
 		t.Fatalf("got %v, want the invalid JSON error", m)
 	}
 	MustSend(t, c, `{"message": "`+strings.Repeat("x", plainws.ReadLimit)+`"}`)
-	ce := MustCloseError(t, c)
-	if ce.Code != websocket.CloseMessageTooBig {
-		t.Fatalf("closed with %d %q, want 1009", ce.Code, ce.Text)
+	MustClose(t, c, websocket.CloseMessageTooBig, "message too big")
+}
+
+// rawFrame encodes a frame as a client sends it, masked, with the given
+// first byte (FIN, RSV and opcode) and a payload under 126 bytes.
+func rawFrame(b0 byte, payload string) []byte {
+	mask := []byte{1, 2, 3, 4}
+	f := append([]byte{b0, 0x80 | byte(len(payload))}, mask...)
+	for i := range len(payload) {
+		f = append(f, payload[i]^mask[i%4])
+	}
+	return f
+}
+
+// TestFramesInPieces sends a fragmented message with a ping between its
+// fragments, a byte at a time: the server reads frames however they come.
+func TestFramesInPieces(t *testing.T) {
+	forEachReader(t, testFramesInPieces)
+}
+
+// forEachReader runs test with sockets read by the poller, and by
+// goroutines of their own.
+func forEachReader(t *testing.T, test func(*testing.T, EnvOptions)) {
+	t.Run("Poller", func(t *testing.T) { test(t, EnvOptions{}) })
+	t.Run("NoPoller", func(t *testing.T) { test(t, EnvOptions{NoPoller: true}) })
+}
+
+func testFramesInPieces(t *testing.T, opts EnvOptions) {
+	env := MustEnv(t, opts)
+	c, _ := env.MustConnect(t, env.MustRegister(t, "alice"), "")
+	pongs := RecordPongs(c)
+	var data []byte
+	data = append(data, rawFrame(0x01, `{"message":`)...)  // text, not final
+	data = append(data, rawFrame(0x89, "between")...)      // ping
+	data = append(data, rawFrame(0x80, `"in pieces"}`)...) // final continuation
+	for i := range data {
+		if _, err := c.NetConn().Write(data[i : i+1]); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if m := MustReadJSON(t, c); m["message"] != "in pieces" {
+		t.Fatalf("got %v, want the message echoed", m)
+	}
+	MustHavePong(t, pongs, "between")
+	MustPong(t, c)
+}
+
+func TestProtocolError(t *testing.T) {
+	forEachReader(t, testProtocolError)
+}
+
+func testProtocolError(t *testing.T, opts EnvOptions) {
+	env := MustEnv(t, opts)
+	c, _ := env.MustConnect(t, env.MustRegister(t, "alice"), "")
+	unmasked := []byte{0x81, 2, 'h', 'i'}
+	if _, err := c.NetConn().Write(unmasked); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	MustClose(t, c, websocket.CloseProtocolError, "client frames must be masked")
+}
+
+// TestSilentClient checks that a client that answers no ping and sends
+// nothing is dropped, without a close frame, after two ping intervals.
+func TestSilentClient(t *testing.T) {
+	forEachReader(t, testSilentClient)
+}
+
+func testSilentClient(t *testing.T, opts EnvOptions) {
+	opts.Plain.PingInterval = 50 * time.Millisecond
+	env := MustEnv(t, opts)
+	c, _ := env.MustConnect(t, env.MustRegister(t, "alice"), "")
+	// gorilla's client answers pings from within reads: never read.
+	start := time.Now()
+	buf := make([]byte, 512)
+	_ = c.NetConn().SetReadDeadline(time.Now().Add(readTimeout))
+	for {
+		_, err := c.NetConn().Read(buf)
+		if err == nil {
+			continue // pings
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("still open after %v", time.Since(start))
+		}
+		break
+	}
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Fatalf("dropped after %v, before two ping intervals", d)
 	}
 }
 
 func TestShutdown(t *testing.T) {
-	env := MustEnv(t, EnvOptions{})
+	forEachReader(t, testShutdown)
+}
+
+func testShutdown(t *testing.T, opts EnvOptions) {
+	env := MustEnv(t, opts)
 	alice := env.MustRegister(t, "alice")
 	c1, _ := env.MustConnect(t, alice, "")
 	c2, _ := env.MustConnect(t, alice, "?after=0")

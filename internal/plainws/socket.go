@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
-	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -17,14 +16,17 @@ import (
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
-// socket is one open plain socket. Its own goroutine reads (run). Every
-// write is made by its writer: a goroutine started when there is something
-// to write (a notification, a reply, a ping, the close frame) and gone
-// when nothing is left, so that an idle socket holds no goroutine for it.
-// At most one writer runs at a time; it owns the feed.
+// socket is one open plain socket. It has no goroutine of its own while
+// idle. Its reader runs when the client has sent something: started by
+// the handler's poller (see poller), it reads what has come and returns.
+// Its writer runs when there is something to write (a notification, a
+// reply, a ping, the close frame) and returns when nothing is left; at
+// most one runs at a time, and it owns the feed. The last writer closes
+// the socket (see close).
 type socket struct {
 	h         *Handler
 	conn      *websocket.Conn
+	raw       syscall.RawConn // conn's, for reads that do not wait
 	ctx       context.Context // ends at server shutdown; see socketContext
 	start     time.Time       // when the handshake began
 	userID    int64
@@ -32,10 +34,18 @@ type socket struct {
 	pingSlot  *map[*socket]struct{} // the tracker's, between join and leave
 	feed      *social.Feed          // the writer's
 	releases  []func()              // the socket's slots under the caps
+	opened    func()                // counts the socket out of the metrics
+	unwatch   func() bool           // stops watching for shutdown
+	pollID    uint64                // the socket's key at the poller; 0 if none
 
-	// finished is closed by the last writer, once it has sent the close
-	// frame (if the end calls for one) and closed the feed.
-	finished chan struct{}
+	frames   frameReader  // the reader's
+	lastRead atomic.Int64 // when the client last sent something, UnixNano
+	// readers counts the running readers; it is waited for once reading
+	// has stopped.
+	readers sync.WaitGroup
+	// readClosed is closed once the client will send nothing more: it
+	// closed, its connection failed, or its frames could not be read.
+	readClosed chan struct{}
 
 	mu sync.Mutex
 	// The writer's work, guarded by mu: live events from the feed (at most
@@ -44,7 +54,7 @@ type socket struct {
 	events  []social.Event
 	replies []reply
 	pingDue bool
-	writing bool // a writer runs, or the last one has finished
+	writing bool // a writer runs, or the last one is closing the socket
 	// How the socket ends, set once by end: whichever side sees it first
 	// decides. sendClose says whether the writer must still send the close
 	// frame.
@@ -52,10 +62,10 @@ type socket struct {
 	code      int
 	reason    string
 	sendClose bool
-	// closing is set once the close frame is sent: the read deadline is
-	// then the short wait for the client's answer, and no pong may extend
-	// it.
-	closing bool
+	// readDone is set when the reading side has stopped for good, by the
+	// client (see readClosed) or by close: no reader starts after.
+	readDone     bool
+	readerClosed bool // readClosed is closed
 }
 
 // reply is a frame the reader asks the writer to send: a text frame, or a
@@ -82,42 +92,106 @@ func (c socketContext) AfterFunc(f func()) (stop func() bool) {
 	return context.AfterFunc(c.Context, f)
 }
 
-// run serves the socket: it starts the first writer, which sends the
-// backlog, reads on the goroutine it is called on, and waits for the last
-// writer. Then it counts the socket out: metrics, log line, slots under
-// the caps, and the tracker.
-func (s *socket) run() {
-	closed := s.h.metrics.SocketOpened(metrics.Plain)
-	stopShutdown := context.AfterFunc(s.h.ctx, func() {
+// open starts serving the socket: it counts it in, has the poller (or,
+// without one, a goroutine of the socket's) read, has the server's
+// shutdown end it, and starts the first writer, which sends the backlog.
+// Nothing can close the socket before: only a writer does.
+func (s *socket) open() {
+	s.opened = s.h.metrics.SocketOpened(metrics.Plain)
+	s.lastRead.Store(time.Now().UnixNano())
+	if p := s.h.sockets.join(s); p == nil || p.add(s) != nil {
+		s.readers.Add(1)
+		go s.readLoop()
+	}
+	s.unwatch = context.AfterFunc(s.h.ctx, func() {
 		s.end(websocket.CloseGoingAway, reasonShuttingDown, true)
 	})
 	go s.write(true)
-	err := s.read()
-	tooBig := errors.Is(err, websocket.ErrReadLimit)
-	s.mu.Lock()
-	sendClose := s.sendClose
-	s.mu.Unlock()
-	if !sendClose && !tooBig {
-		// No close frame is coming: unblock a writer stuck on a dead peer.
-		_ = s.conn.Close()
-	}
-	<-s.finished
-	stopShutdown()
-	if tooBig {
-		s.drain()
-	}
-	_ = s.conn.Close()
+}
 
-	closed()
-	if s.code == closeTooSlow {
-		s.h.metrics.SlowCutoff(metrics.Plain)
+// readLoop is the socket's reader when there is no poller: a goroutine
+// that waits in Read for as long as the socket is open.
+func (s *socket) readLoop() {
+	defer s.readers.Done()
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	for {
+		n, err := s.conn.NetConn().Read(*bp)
+		if n > 0 && !s.received((*bp)[:n]) {
+			return
+		}
+		if err != nil {
+			s.readFailed()
+			return
+		}
 	}
-	s.h.log.InfoContext(s.ctx, "plain socket closed", "path", redactedPath, "user_id", s.userID,
-		"code", s.code, "reason", s.reason, "duration", time.Since(s.start))
-	for _, release := range s.releases {
-		release()
+}
+
+// readBufs holds the buffers that readers read into.
+var readBufs = sync.Pool{New: func() any {
+	b := make([]byte, 4096)
+	return &b
+}}
+
+// received handles bytes from the client; it returns false when the
+// client will send nothing more that matters.
+func (s *socket) received(b []byte) bool {
+	s.lastRead.Store(time.Now().UnixNano())
+	keep := true
+	if err := s.frames.read(b, func(op byte, payload []byte) bool {
+		keep = s.frame(op, payload)
+		return keep
+	}); err != nil {
+		// Anything more is dropped until the client closes: the close
+		// frame answers it.
+		s.end(err.code, err.reason, true)
 	}
-	s.h.sockets.leave(s)
+	return keep
+}
+
+// frame handles one complete message or control frame of the client; it
+// returns false after the client's close frame.
+func (s *socket) frame(op byte, payload []byte) bool {
+	switch op {
+	case opClose:
+		code, reason, err := parseClose(payload)
+		if err != nil {
+			s.end(err.code, err.reason, true)
+		} else {
+			// Echo the client's code.
+			s.end(code, reason, true)
+		}
+		s.stopRead()
+		return false
+	case opPing:
+		s.reply(reply{pong: true, data: bytes.Clone(payload)})
+	case opPong:
+	default:
+		if !s.ending() { // once ending, only the client's close frame matters
+			s.handle(int(op), payload)
+		}
+	}
+	return true
+}
+
+// readFailed ends the socket when its connection failed or the client
+// closed it without a close frame (or after it, if the socket ended
+// first).
+func (s *socket) readFailed() {
+	s.end(websocket.CloseAbnormalClosure, reasonConnectionLost, false)
+	s.stopRead()
+	// Unblocks a writer stuck on a dead peer.
+	_ = s.conn.Close()
+}
+
+// stopRead records that the client will send nothing more.
+func (s *socket) stopRead() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.readerClosed {
+		s.readerClosed = true
+		close(s.readClosed)
+	}
 }
 
 // end records how the socket ends and has a writer act on it; the first
@@ -175,92 +249,20 @@ func (s *socket) onFeedEnded() {
 	s.end(websocket.CloseGoingAway, reasonShuttingDown, true)
 }
 
-// ping is called by the tracker when the socket's ping is due.
+// ping is called by the tracker when the socket's ping is due. A client
+// that has sent nothing, not even a pong, for two ping intervals is
+// dropped.
 func (s *socket) ping() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.ended {
+	switch {
+	case s.ended:
+	case time.Since(time.Unix(0, s.lastRead.Load())) > 2*s.h.pingInterval:
+		s.endLocked(websocket.CloseAbnormalClosure, reasonNoPong, false)
+	default:
 		s.pingDue = true
 		s.wakeLocked()
 	}
-}
-
-// read is the reader loop. It returns the error that ended it, after
-// recording how the socket ends.
-func (s *socket) read() error {
-	s.conn.SetReadLimit(ReadLimit)
-	s.conn.SetPongHandler(func(string) error {
-		s.extendDeadline()
-		return nil
-	})
-	s.conn.SetPingHandler(func(data string) error {
-		s.reply(reply{pong: true, data: []byte(data)})
-		return nil
-	})
-	// The writer answers the client's close frame; see readFailed.
-	s.conn.SetCloseHandler(func(int, string) error { return nil })
-	s.extendDeadline()
-	for {
-		typ, r, err := s.conn.NextReader()
-		if err != nil {
-			s.readFailed(err)
-			return err
-		}
-		s.extendDeadline()
-		if s.ending() {
-			continue // only the client's close frame matters now
-		}
-		b, err := io.ReadAll(r)
-		if err != nil {
-			continue // NextReader returns the error again
-		}
-		// The frame is answered on a goroutine of its own, which the
-		// reader waits for: what that takes (JSON, the service) would grow
-		// the reader's stack for good, and an idle socket would hold it.
-		handled := make(chan struct{})
-		go func() {
-			defer close(handled)
-			s.handle(typ, b)
-		}()
-		<-handled
-	}
-}
-
-// extendDeadline gives the client two ping intervals to send something,
-// unless the socket is closing.
-func (s *socket) extendDeadline() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.closing {
-		_ = s.conn.SetReadDeadline(time.Now().Add(2 * s.h.pingInterval))
-	}
-}
-
-func (s *socket) readFailed(err error) {
-	var ce *websocket.CloseError
-	var ne net.Error
-	switch {
-	case errors.As(err, &ce):
-		// The client closed, or answered our close (then end is a no-op):
-		// echo its code.
-		s.end(ce.Code, ce.Text, true)
-	case errors.Is(err, websocket.ErrReadLimit):
-		// gorilla has sent 1009.
-		s.end(websocket.CloseMessageTooBig, reasonMessageTooBig, false)
-	case errors.As(err, &ne) && ne.Timeout():
-		s.end(websocket.CloseAbnormalClosure, reasonNoPong, false)
-	default:
-		s.end(websocket.CloseAbnormalClosure, reasonConnectionLost, false)
-	}
-}
-
-// drain reads and drops what the client still sends, until it closes or
-// CloseTimeout passes, so that closing the connection with unread data does
-// not reset it before the client has read the close frame.
-func (s *socket) drain() {
-	nc := s.conn.NetConn()
-	_ = nc.SetReadDeadline(time.Now().Add(s.h.closeTimeout))
-	_, _ = io.Copy(io.Discard, nc)
 }
 
 // reply queues a frame for the writer; a full queue means the client does
@@ -362,20 +364,18 @@ func (s *socket) replyError(why string) {
 }
 
 // write is a writer: it does the work queued for it until none is left,
-// and then returns, or, once the socket has ended, sends the close frame
-// if it is to, closes the feed and finishes the socket. The first writer
-// (first) sends the backlog before anything else.
+// and then returns, or, once the socket has ended, closes it. The first
+// writer (first) sends the backlog before anything else.
 func (s *socket) write(first bool) {
 	if first && !s.catchup() {
-		s.writerDone()
+		s.close()
 		return
 	}
 	for {
 		s.mu.Lock()
 		if s.ended {
 			s.mu.Unlock()
-			s.writeClose()
-			s.writerDone()
+			s.close()
 			return
 		}
 		events, replies, ping := s.events, s.replies, s.pingDue
@@ -387,7 +387,7 @@ func (s *socket) write(first bool) {
 		}
 		s.mu.Unlock()
 		if !s.work(events, replies, ping) {
-			s.writerDone()
+			s.close()
 			return
 		}
 	}
@@ -420,11 +420,42 @@ func (s *socket) work(events []social.Event, replies []reply, ping bool) bool {
 	return true
 }
 
-// writerDone is the last writer's last act, once the socket has ended and
-// its close frame, if any, is sent: the socket writes nothing more.
-func (s *socket) writerDone() {
+// close is the last writer's last act, once the socket has ended: it
+// sends the close frame if the end calls for one and gives the client
+// CloseTimeout to answer it (reading goes on meanwhile), then stops
+// reading, closes the connection and the feed, and counts the socket out:
+// metrics, log line, slots under the caps, and the tracker.
+func (s *socket) close() {
+	if s.sendClose {
+		err := s.conn.WriteControl(websocket.CloseMessage, wsconn.FormatClose(s.code, s.reason), time.Now().Add(s.h.writeTimeout))
+		if err == nil {
+			t := time.NewTimer(s.h.closeTimeout)
+			select {
+			case <-s.readClosed:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	s.mu.Lock()
+	s.readDone = true
+	s.mu.Unlock()
+	s.h.sockets.unpoll(s)
+	_ = s.conn.Close()
+	s.readers.Wait()
 	s.feed.Close()
-	close(s.finished)
+	s.unwatch()
+
+	s.opened()
+	if s.code == closeTooSlow {
+		s.h.metrics.SlowCutoff(metrics.Plain)
+	}
+	s.h.log.InfoContext(s.ctx, "plain socket closed", "path", redactedPath, "user_id", s.userID,
+		"code", s.code, "reason", s.reason, "duration", time.Since(s.start))
+	for _, release := range s.releases {
+		release()
+	}
+	s.h.sockets.leave(s)
 }
 
 // event handles one live event; it returns false when the socket ends.
@@ -460,7 +491,6 @@ func (s *socket) event(ev social.Event) bool {
 func (s *socket) catchup() bool {
 	for {
 		if s.ending() {
-			s.writeClose()
 			return false
 		}
 		ns, err := s.feed.Catchup(s.ctx)
@@ -534,35 +564,14 @@ func (s *socket) storeFailed(err error) {
 	s.finish(websocket.CloseInternalServerErr, reasonInternalError)
 }
 
-// finish ends the socket from the writer's side and sends the close frame
-// (or, if the reader decided first, whatever it decided).
+// finish ends the socket from the writer's side with a close frame (or
+// as the reader decided, if it did first).
 func (s *socket) finish(code int, reason string) {
 	s.end(code, reason, true)
-	s.writeClose()
 }
 
 // writeFailed ends the socket after a failed write: the connection is
-// broken, so it is closed without a close frame, which also stops the
-// reader.
+// broken, so it is closed without a close frame.
 func (s *socket) writeFailed() {
 	s.end(websocket.CloseAbnormalClosure, reasonWriteFailed, false)
-	_ = s.conn.Close()
-}
-
-// writeClose sends the close frame if the socket's end calls for one, then
-// gives the client CloseTimeout to answer it. If the frame cannot be sent
-// the connection is closed at once. Only the writer calls it, after end.
-func (s *socket) writeClose() {
-	if !s.sendClose {
-		return
-	}
-	err := s.conn.WriteControl(websocket.CloseMessage, wsconn.FormatClose(s.code, s.reason), time.Now().Add(s.h.writeTimeout))
-	if err != nil {
-		_ = s.conn.Close()
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closing = true
-	_ = s.conn.SetReadDeadline(time.Now().Add(s.h.closeTimeout))
 }

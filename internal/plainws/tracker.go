@@ -13,9 +13,9 @@ import (
 const pingSlots = 32
 
 // tracker counts the open sockets and, while there is any, runs the one
-// ticker that pings them: at each tick it asks the sockets of one slot to
-// ping. The first socket's join starts the ticker goroutine; the last
-// socket's leave stops it and waits for it.
+// ticker that pings them (at each tick it asks the sockets of one slot to
+// ping) and the poller that tells them when to read. The first socket's
+// join starts both; the last socket's leave stops them and waits for them.
 type tracker struct {
 	interval time.Duration
 
@@ -26,11 +26,17 @@ type tracker struct {
 	done  chan struct{} // closed by the ticker goroutine when it returns
 	idle  chan struct{} // closed when n drops to 0
 	slots [pingSlots]map[*socket]struct{}
+	// poller is nil when the system has none (see newPoller), or with
+	// noPoller (set by tests); the sockets then read on goroutines of
+	// their own.
+	poller   *poller
+	noPoller bool
 }
 
 // join counts a socket in and, unless s is nil (a refused socket, which
-// is not pinged), puts it in a ping slot until leave.
-func (t *tracker) join(s *socket) {
+// is not pinged), puts it in a ping slot until leave. It returns the
+// poller, if any.
+func (t *tracker) join(s *socket) *poller {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.n++
@@ -44,11 +50,26 @@ func (t *tracker) join(s *socket) {
 		s.pingSlot = slot
 	}
 	if t.n > 1 {
-		return
+		return t.poller
 	}
 	t.idle = make(chan struct{})
 	t.stop, t.done = make(chan struct{}), make(chan struct{})
 	go t.run(t.stop, t.done)
+	if !t.noPoller {
+		t.poller, _ = newPoller() // without one, sockets read on their own
+	}
+	return t.poller
+}
+
+// unpoll has the poller, if any, forget s; a socket calls it before it
+// closes its connection.
+func (t *tracker) unpoll(s *socket) {
+	t.mu.Lock()
+	p := t.poller
+	t.mu.Unlock()
+	if p != nil {
+		p.remove(s)
+	}
 }
 
 // leave counts out a socket that joined; s is what join was given.
@@ -64,10 +85,14 @@ func (t *tracker) leave(s *socket) {
 	}
 	// run takes t.mu to ping, so it is waited for without the lock. A
 	// socket that joins meanwhile starts a ticker of its own.
-	idle, done := t.idle, t.done
+	idle, done, p := t.idle, t.done, t.poller
 	close(t.stop)
+	t.poller = nil
 	t.mu.Unlock()
 	<-done
+	if p != nil {
+		p.close()
+	}
 	t.mu.Lock()
 	close(idle)
 }
