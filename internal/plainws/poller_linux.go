@@ -163,7 +163,12 @@ func (s *socket) readReady(p *poller) {
 	if !s.readAvailable() {
 		return
 	}
-	if err := p.rearm(s); err != nil {
+	// Re-armed under mu, which readable takes to start the next reader:
+	// that reader sees what this one left in s.frames.
+	s.mu.Lock()
+	err := p.rearm(s)
+	s.mu.Unlock()
+	if err != nil {
 		s.readFailed()
 	}
 }
