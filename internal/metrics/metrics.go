@@ -41,6 +41,18 @@ type Metrics struct {
 	graphqlOps       *prometheus.CounterVec
 	rateLimited      *prometheus.CounterVec
 	httpRequests     *prometheus.CounterVec
+
+	// byTransport holds the delivered and latency series of Plain and
+	// GraphQL, looked up once: Delivered runs for every notification
+	// written, and WithLabelValues hashes the label and takes a lock each
+	// time. Read-only after New.
+	byTransport map[string]transportSeries
+}
+
+// transportSeries are one transport's series of the per-write metrics.
+type transportSeries struct {
+	delivered prometheus.Counter
+	latency   prometheus.Observer
 }
 
 // New returns Metrics registered on a new registry, with the Go runtime and
@@ -108,10 +120,11 @@ func New() *Metrics {
 		m.slowCutoffs, m.brokerReconnects, m.latency, m.graphqlOps, m.rateLimited, m.httpRequests,
 	)
 	// Make the transport series exist from the start, at zero.
+	m.byTransport = make(map[string]transportSeries, 2)
 	for _, t := range []string{Plain, GraphQL} {
 		m.socketsOpen.WithLabelValues(t)
-		m.delivered.WithLabelValues(t)
 		m.slowCutoffs.WithLabelValues(t)
+		m.byTransport[t] = transportSeries{delivered: m.delivered.WithLabelValues(t), latency: m.latency.WithLabelValues(t)}
 	}
 	return m
 }
@@ -174,9 +187,13 @@ func (m *Metrics) Delivered(transport string, publishedAt time.Time) {
 	if m == nil {
 		return
 	}
-	m.delivered.WithLabelValues(transport).Inc()
+	ts, ok := m.byTransport[transport]
+	if !ok {
+		ts = transportSeries{delivered: m.delivered.WithLabelValues(transport), latency: m.latency.WithLabelValues(transport)}
+	}
+	ts.delivered.Inc()
 	if !publishedAt.IsZero() {
-		m.latency.WithLabelValues(transport).Observe(time.Since(publishedAt).Seconds())
+		ts.latency.Observe(time.Since(publishedAt).Seconds())
 	}
 }
 

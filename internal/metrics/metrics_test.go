@@ -71,3 +71,12 @@ func TestNil(t *testing.T) {
 		t.Fatalf("nil Metrics handler answered %d, want 404", rec.Code)
 	}
 }
+
+func BenchmarkDelivered(b *testing.B) {
+	m := metrics.New()
+	published := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Delivered(metrics.GraphQL, published)
+	}
+}
