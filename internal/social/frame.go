@@ -3,7 +3,6 @@ package social
 import (
 	"encoding/json"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -16,7 +15,7 @@ func AppendFrame(b []byte, n *Notification) []byte {
 	b = append(b, `","message":`...)
 	b = appendJSONString(b, n.Message)
 	b = append(b, `,"action":"`...)
-	b = append(b, strings.ToLower(string(n.Action))...)
+	b = appendLower(b, string(n.Action))
 	b = append(b, `","action_id":"`...)
 	b = strconv.AppendInt(b, n.ActionID, 10)
 	b = append(b, `","by_user":`...)
@@ -32,7 +31,7 @@ func AppendFrame(b []byte, n *Notification) []byte {
 		b = append(b, `null,"affected_id":null`...)
 	} else {
 		b = append(b, '"')
-		b = append(b, strings.ToLower(string(n.Affected))...)
+		b = appendLower(b, string(n.Affected))
 		b = append(b, `","affected_id":"`...)
 		b = strconv.AppendInt(b, n.AffectedID, 10)
 		b = append(b, '"')
@@ -51,7 +50,28 @@ func MessageFrame(text string) []byte {
 
 func appendJSONString(b []byte, s string) []byte {
 	// encoding/json escapes exactly as clients expect (including <, > and &
-	// for HTML safety) and cannot fail on a string.
-	q, _ := json.Marshal(s)
-	return append(b, q...)
+	// for HTML safety) and cannot fail on a string. A string with nothing
+	// to escape, the usual case, is copied as it is, without its two
+	// allocations.
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendLower appends s in lower case; s is an enum value, in ASCII.
+func appendLower(b []byte, s string) []byte {
+	for i := range len(s) {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }

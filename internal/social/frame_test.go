@@ -3,6 +3,7 @@ package social_test
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,4 +55,39 @@ func TestMessageFrame(t *testing.T) {
 	if len(got) != 1 || got["message"] != "hi \"there\"" {
 		t.Fatalf("got %v", got)
 	}
+}
+
+// BenchmarkFrames encodes the frames of a post to 10,000 followers.
+func BenchmarkFrames(b *testing.B) {
+	ns := make([]social.Notification, 10000)
+	for i := range ns {
+		ns[i] = social.Notification{ID: int64(1000000 + i), RecipientID: int64(i), Message: "author123 published a post",
+			Action: social.ActionPost, ActionID: 987654, ByUser: "author123", ActionContent: "w2 graphql n=10000 abcdefghijklmnopqrstuv",
+			CreatedAt: time.Now()}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range ns {
+			_ = social.AppendFrame(nil, &ns[i])
+		}
+	}
+}
+
+// FuzzAppendFrameStrings checks that a frame's strings are encoded as
+// encoding/json encodes them.
+func FuzzAppendFrameStrings(f *testing.F) {
+	for _, s := range []string{"", "plain text", `a "quoted" \\ line`, "<b>&amp;</b>", "tab\tnew\nline", "é日本", "\u2028\u2029", "\xff\xfe", "a\x00b", "\x7f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := social.Notification{ID: 1, Message: s, Action: social.ActionPost, ActionID: 2, ByUser: s, ActionContent: s + "x"}
+		got := string(social.AppendFrame(nil, &n))
+		q, _ := json.Marshal(s)
+		qx, _ := json.Marshal(s + "x")
+		for _, want := range []string{`"message":` + string(q) + `,`, `"by_user":` + string(q) + `,`, `"action_content":` + string(qx) + `,`} {
+			if !strings.Contains(got, want) {
+				t.Fatalf("frame %s does not contain %s", got, want)
+			}
+		}
+	})
 }
