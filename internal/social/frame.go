@@ -2,6 +2,7 @@ package social
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -40,6 +41,32 @@ func AppendFrame(b []byte, n *Notification) []byte {
 	b = n.CreatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `"}`...)
 	return b
+}
+
+// AppendFrames appends to frames the plain socket frame of each of ns, as
+// AppendFrame encodes it. The frames share one backing array, allocated
+// once for all of them (a frame built alone grows its buffer several
+// times), so that any one of them keeps the others' memory alive.
+func AppendFrames(frames [][]byte, ns []Notification) [][]byte {
+	size := 0
+	for i := range ns {
+		size += frameSizeHint(&ns[i])
+	}
+	buf := make([]byte, 0, size)
+	frames = slices.Grow(frames, len(ns))
+	for i := range ns {
+		start := len(buf)
+		buf = AppendFrame(buf, &ns[i])
+		frames = append(frames, buf[start:len(buf):len(buf)])
+	}
+	return frames
+}
+
+// frameSizeHint is about the size of n's frame, usually a little more: its
+// keys, ids and time take at most 230 bytes; its strings, their length
+// (more when they must be escaped).
+func frameSizeHint(n *Notification) int {
+	return 230 + len(n.Message) + len(n.Action) + len(n.ByUser) + len(n.ActionContent) + len(n.Affected)
 }
 
 // MessageFrame returns the plain socket frame {"message": text}.

@@ -57,6 +57,32 @@ func TestMessageFrame(t *testing.T) {
 	}
 }
 
+func TestAppendFrames(t *testing.T) {
+	at := time.Date(2026, 11, 25, 17, 3, 0, 123456789, time.UTC)
+	ns := []social.Notification{
+		{ID: 1<<62 + 5, Message: "John reacted to your comment", Action: social.ActionReaction, ActionID: 1<<62 + 1,
+			ByUser: "John", ActionContent: "laugh", Affected: social.ContentComment, AffectedID: 1<<62 + 2, CreatedAt: at},
+		{ID: 7, Message: "Oliver started following you", Action: social.ActionFollowing, ActionID: 3, ByUser: "Oliver", CreatedAt: at},
+		// Escapes make the frame longer than the hint.
+		{ID: 8, Message: "m", Action: social.ActionPost, ActionID: 4, ByUser: "u", ActionContent: strings.Repeat("<\"\n", 200), CreatedAt: at},
+		{ID: 9, Message: "m", Action: social.ActionPost, ActionID: 5, ByUser: "u", ActionContent: "short", CreatedAt: at},
+	}
+	frames := social.AppendFrames(nil, ns)
+	if len(frames) != len(ns) {
+		t.Fatalf("got %d frames, want %d", len(frames), len(ns))
+	}
+	for i := range ns {
+		if want := social.AppendFrame(nil, &ns[i]); string(frames[i]) != string(want) {
+			t.Errorf("frame %d: got %s, want %s", i, frames[i], want)
+		}
+	}
+	// Appending to a frame must not overwrite the next one.
+	_ = append(frames[0], "xxxxxxxx"...)
+	if want := social.AppendFrame(nil, &ns[1]); string(frames[1]) != string(want) {
+		t.Errorf("frame 1 changed by an append to frame 0: %s", frames[1])
+	}
+}
+
 // BenchmarkFrames encodes the frames of a post to 10,000 followers.
 func BenchmarkFrames(b *testing.B) {
 	ns := make([]social.Notification, 10000)
@@ -65,12 +91,20 @@ func BenchmarkFrames(b *testing.B) {
 			Action: social.ActionPost, ActionID: 987654, ByUser: "author123", ActionContent: "w2 graphql n=10000 abcdefghijklmnopqrstuv",
 			CreatedAt: time.Now()}
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		for i := range ns {
-			_ = social.AppendFrame(nil, &ns[i])
+	b.Run("one by one", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for i := range ns {
+				_ = social.AppendFrame(nil, &ns[i])
+			}
 		}
-	}
+	})
+	b.Run("AppendFrames", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = social.AppendFrames(nil, ns)
+		}
+	})
 }
 
 // FuzzAppendFrameStrings checks that a frame's strings are encoded as

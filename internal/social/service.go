@@ -394,9 +394,10 @@ func (s *Service) publishNotifications(ctx context.Context, ns []Notification) {
 		return
 	}
 	events := make([]Event, len(ns))
+	frames := AppendFrames(nil, ns)
 	for i := range ns {
 		n := &ns[i]
-		events[i] = Event{Kind: EventNotification, UserID: n.RecipientID, Notification: n, Frame: AppendFrame(nil, n)}
+		events[i] = Event{Kind: EventNotification, UserID: n.RecipientID, Notification: n, Frame: frames[i]}
 	}
 	if s.publish(ctx, events...) && s.cfg.OnPublished != nil {
 		s.cfg.OnPublished(len(events))
