@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,84 +50,241 @@ func firstSubscriptionStart(ctx context.Context) (int64, bool) {
 	return cs.id, true
 }
 
+// DefaultQueueSize is how many live events a notifications subscription
+// holds while gqlgen is still writing earlier ones, when
+// Resolver.QueueSize is 0 or less; one more cuts it off as too slow.
+const DefaultQueueSize = 64
+
 // streamNotifications feeds a notifications subscription: the backlog after
-// afterID (if given), then live notifications, without gap or duplicate. The
-// goroutine it starts ends when ctx ends (gqlgen cancels it when the client
-// stops the subscription or the socket closes) or the feed fails; it closes
-// the returned channel.
+// afterID (if given), then live notifications, without gap or duplicate.
+// The returned channel is closed when ctx ends (gqlgen cancels it when the
+// client stops the subscription or the socket closes) or the feed fails.
+//
+// It holds no goroutine of its own while nothing is due: the broker hands
+// each live event to a function (see notificationStream.onEvent), which
+// passes the next notification straight to gqlgen when gqlgen's channel has
+// room; only a backlog, a gap in the sequence or a client still busy with
+// earlier notifications start a goroutine (pump), which ends when it has
+// caught up.
 func (r *Resolver) streamNotifications(ctx context.Context, userID int64, afterID *int64) (<-chan *model.Notification, error) {
 	feed, err := r.Service.OpenFeed(ctx, userID, afterID)
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan *model.Notification, 1)
-	go func() {
-		defer close(out)
-		defer feed.Close()
-		// send hands ns to gqlgen, which writes them in order; live is the
-		// event that brought them (its own notification is counted with its
-		// publish-to-write latency), or the zero Event for a replay.
-		send := func(ns []social.Notification, live social.Event) bool {
-			for i := range ns {
-				select {
-				case out <- toNotification(&ns[i]):
-				case <-ctx.Done():
-					return false
-				}
-				var publishedAt time.Time
-				if live.Notification != nil && live.Notification.ID == ns[i].ID {
-					publishedAt = live.PublishedAt
-				}
-				r.Metrics.Delivered(metrics.GraphQL, publishedAt)
+	st := &notificationStream{
+		r:        r,
+		ctx:      ctx,
+		feed:     feed,
+		out:      make(chan *model.Notification, 1),
+		maxQueue: r.QueueSize,
+		catchup:  afterID != nil,
+		pumping:  afterID != nil,
+	}
+	if st.maxQueue <= 0 {
+		st.maxQueue = DefaultQueueSize
+	}
+	if err := feed.SetFunc(st.onEvent, st.onFeedEnded); err != nil {
+		feed.Close()
+		return nil, err
+	}
+	if st.catchup {
+		go st.pump()
+	}
+	context.AfterFunc(ctx, st.onDone)
+	return st.out, nil
+}
+
+// notificationStream is one notifications subscription. Whoever holds
+// "pumping" owns the feed and sends on out: the broker's function, under
+// mu, while no pump runs; else the one pump goroutine. The owner that sees
+// ended closes the feed and then out.
+type notificationStream struct {
+	r        *Resolver
+	ctx      context.Context
+	feed     *social.Feed
+	out      chan *model.Notification
+	maxQueue int
+	catchup  bool // the pump is to send the backlog first
+
+	mu          sync.Mutex
+	queue       []social.Event // live events for the pump
+	pumping     bool           // a pump goroutine runs, or the stream is finishing
+	ended       bool           // take no more events; the owner finishes
+	slow        bool           // ended for a full queue
+	brokerEnded bool           // ended by the broker (feed.Err says why)
+	failure     error          // ended by a failure of the store or of the send
+}
+
+// onEvent is the feed's function, called with the broker's lock held: it
+// must not block. A live notification that is next in sequence goes to
+// gqlgen at once if its channel has room; anything else is queued for the
+// pump, which it starts if none runs.
+func (st *notificationStream) onEvent(ev social.Event) {
+	if ev.Kind != social.EventNotification && ev.Kind != social.EventResync {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ended {
+		return
+	}
+	// Without a pump, only this function sends on out, under mu: room now
+	// means the send cannot block.
+	if !st.pumping && len(st.out) < cap(st.out) && ev.Kind == social.EventNotification {
+		if n, ok := st.feed.AdmitNow(ev); ok {
+			if n != nil {
+				st.out <- toNotification(n)
+				st.r.Metrics.Delivered(metrics.GraphQL, ev.PublishedAt)
 			}
-			return true
-		}
-		catchup := func() bool {
-			for {
-				ns, err := feed.Catchup(ctx)
-				if err != nil {
-					r.endWithError(ctx, err, feed.LastID())
-					return false
-				}
-				if len(ns) == 0 {
-					return true
-				}
-				if !send(ns, social.Event{}) {
-					return false
-				}
-			}
-		}
-		if afterID != nil && !catchup() {
 			return
 		}
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-feed.Events():
-				if !ok {
-					r.endWithError(ctx, feed.Err(), feed.LastID())
-					return
-				}
-				switch ev.Kind {
-				case social.EventNotification:
-					ns, err := feed.Admit(ctx, ev)
-					if !send(ns, ev) {
-						return
-					}
-					if err != nil {
-						r.endWithError(ctx, err, feed.LastID())
-						return
-					}
-				case social.EventResync:
-					if !catchup() {
-						return
-					}
-				}
+	}
+	if len(st.queue) >= st.maxQueue {
+		st.ended, st.slow = true, true
+	} else {
+		st.queue = append(st.queue, ev)
+	}
+	st.wakeLocked()
+}
+
+// onFeedEnded is called, under the broker's lock, when the broker ends the
+// subscription.
+func (st *notificationStream) onFeedEnded() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.ended {
+		st.ended, st.brokerEnded = true, true
+	}
+	st.wakeLocked()
+}
+
+// onDone runs when ctx ends: the stream ends quietly.
+func (st *notificationStream) onDone() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.ended = true
+	st.wakeLocked()
+}
+
+// wakeLocked starts a pump unless one runs; the caller holds mu.
+func (st *notificationStream) wakeLocked() {
+	if !st.pumping {
+		st.pumping = true
+		go st.pump()
+	}
+}
+
+// pump sends the backlog (the first pump of a subscription with after),
+// then the queued events, until the queue is empty; or finishes the stream
+// once it has ended.
+func (st *notificationStream) pump() {
+	if st.catchup {
+		st.catchup = false
+		if err := st.sendBacklog(); err != nil {
+			st.fail(err)
+		}
+	}
+	for {
+		st.mu.Lock()
+		if st.ended {
+			st.mu.Unlock()
+			st.finish()
+			return
+		}
+		events := st.queue
+		st.queue = nil
+		if len(events) == 0 {
+			st.pumping = false
+			st.mu.Unlock()
+			return
+		}
+		st.mu.Unlock()
+		for _, ev := range events {
+			if err := st.handle(ev); err != nil {
+				st.fail(err)
+				break
 			}
 		}
-	}()
-	return out, nil
+	}
+}
+
+// handle sends what one live event brings.
+func (st *notificationStream) handle(ev social.Event) error {
+	switch ev.Kind {
+	case social.EventNotification:
+		ns, err := st.feed.Admit(st.ctx, ev)
+		if serr := st.send(ns, ev); serr != nil {
+			return serr
+		}
+		return err
+	case social.EventResync:
+		return st.sendBacklog()
+	}
+	return nil
+}
+
+// sendBacklog sends the stored notifications the feed has not returned
+// yet, until it has none.
+func (st *notificationStream) sendBacklog() error {
+	for {
+		ns, err := st.feed.Catchup(st.ctx)
+		if err != nil {
+			return err
+		}
+		if len(ns) == 0 {
+			return nil
+		}
+		if err := st.send(ns, social.Event{}); err != nil {
+			return err
+		}
+	}
+}
+
+// send hands ns to gqlgen, which writes them in order; live is the event
+// that brought them (its own notification is counted with its
+// publish-to-write latency), or the zero Event for a replay.
+func (st *notificationStream) send(ns []social.Notification, live social.Event) error {
+	for i := range ns {
+		select {
+		case st.out <- toNotification(&ns[i]):
+		case <-st.ctx.Done():
+			return st.ctx.Err()
+		}
+		var publishedAt time.Time
+		if live.Notification != nil && live.Notification.ID == ns[i].ID {
+			publishedAt = live.PublishedAt
+		}
+		st.r.Metrics.Delivered(metrics.GraphQL, publishedAt)
+	}
+	return nil
+}
+
+// fail ends the stream for err, which the pump reports when it finishes.
+func (st *notificationStream) fail(err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.ended {
+		st.ended = true
+		st.failure = err
+	}
+}
+
+// finish is the owner's last act: it closes the feed (after which the
+// broker calls none of the functions), reports why the stream ended (read
+// first: a closed feed's Err is nil), and closes out.
+func (st *notificationStream) finish() {
+	st.mu.Lock()
+	err := st.failure
+	switch {
+	case st.slow:
+		err = social.ErrSlowConsumer
+	case st.brokerEnded && err == nil:
+		err = st.feed.Err()
+	}
+	st.mu.Unlock()
+	st.feed.Close()
+	st.r.endWithError(st.ctx, err, st.feed.LastID())
+	close(st.out)
 }
 
 // streamUnreadCount feeds an unreadCount subscription: the count at once,

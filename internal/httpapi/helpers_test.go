@@ -26,6 +26,7 @@ type testServer struct {
 	*httptest.Server
 	svc    *social.Service
 	cancel context.CancelFunc // ends every request, as shutdown does
+	broker *inproc.Broker
 }
 
 func MustServer(tb testing.TB) *testServer {
@@ -87,7 +88,7 @@ func MustServerOpts(tb testing.TB, opts ServerOptions) *testServer {
 		broker.Close()
 		store.Close()
 	})
-	return &testServer{Server: srv, svc: svc, cancel: cancel}
+	return &testServer{Server: srv, svc: svc, cancel: cancel, broker: broker}
 }
 
 // gqlResponse is a GraphQL response over HTTP.

@@ -381,6 +381,35 @@ func TestGraphQLSlowSubscriber(t *testing.T) {
 	}
 }
 
+// TestGraphQLBrokerClosed: a notifications subscription whose broker
+// closes ends with an UNAVAILABLE error that says where to resume.
+func TestGraphQLBrokerClosed(t *testing.T) {
+	s := MustServer(t)
+	author, _ := s.MustRegister(t, "Author")
+	token, _ := s.MustRegister(t, "Reader")
+	s.MustFollow(t, token, "author")
+
+	c := s.MustDial(t, "graphql-transport-ws", nil, map[string]any{"authorization": token})
+	c.MustAck()
+	c.Subscribe("n", `subscription{notifications{id}}`, nil)
+	s.MustPost(t, author, "first")
+	var n struct{ ID string }
+	c.MustData("n", "notifications", &n)
+
+	s.broker.Close()
+	m, err := c.next()
+	if err != nil {
+		t.Fatalf("after the broker closed: %v, want an error message", err)
+	}
+	var errs []gqlError
+	if m.Type != "error" || json.Unmarshal(m.Payload, &errs) != nil || len(errs) == 0 {
+		t.Fatalf("got %+v (%s), want an UNAVAILABLE error", m, m.Payload)
+	}
+	if code, after := errs[0].Extensions["code"], errs[0].Extensions["after"]; code != "UNAVAILABLE" || after != n.ID {
+		t.Fatalf("extensions %v, want code UNAVAILABLE and after %q", errs[0].Extensions, n.ID)
+	}
+}
+
 // MustDialRaw opens a GraphQL socket and sends nothing.
 func (s *testServer) MustDialRaw(tb testing.TB, protocol string) *gqlSocket {
 	tb.Helper()

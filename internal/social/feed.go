@@ -120,6 +120,24 @@ func (f *Feed) Admit(ctx context.Context, ev Event) ([]Notification, error) {
 	return out, nil
 }
 
+// AdmitNow is Admit for a live EventNotification it can take without the
+// store: it returns the event's own notification (shared with the event's
+// other readers: do not change it) if it is the next one, or nil if it was
+// delivered already, and true. It returns false, changing nothing, when
+// notifications are missing before it: only Admit reads those. It never
+// blocks, so a FuncSubscription's function may call it.
+func (f *Feed) AdmitNow(ev Event) (*Notification, bool) {
+	n := ev.Notification
+	switch {
+	case n.Seq <= f.lastSeq:
+		return nil, true
+	case n.Seq == f.lastSeq+1:
+		f.lastSeq, f.lastID = n.Seq, n.ID
+		return n, true
+	}
+	return nil, false
+}
+
 func (f *Feed) advance(ns []Notification) {
 	if len(ns) > 0 {
 		last := ns[len(ns)-1]

@@ -169,6 +169,56 @@ func TestFeedOrdersWhateverTheBrokerDoes(t *testing.T) {
 	}
 }
 
+// TestFeedAdmitNow: AdmitNow takes the next notification and drops one
+// delivered already, without the store, and leaves a gap to Admit.
+func TestFeedAdmitNow(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := MustService(t)
+	alice := MustRegister(t, svc, "alice")
+	bob := MustRegister(t, svc, "bob")
+	post, _ := svc.CreatePost(ctx, alice, "p")
+
+	sub, err := svc.Subscribe(ctx, alice.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	feed, err := svc.OpenFeed(ctx, alice.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+
+	var events []social.Event
+	for _, body := range []string{"1", "2", "3"} {
+		if _, err := svc.CreateComment(ctx, bob, post.ID, body, 0); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-sub.Events():
+			events = append(events, ev)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event")
+		}
+	}
+	if n, ok := feed.AdmitNow(events[1]); ok || n != nil {
+		t.Fatalf("AdmitNow(2nd) = %v, %v over a gap, want nil, false", n, ok)
+	}
+	if n, ok := feed.AdmitNow(events[0]); !ok || n == nil || n.ActionContent != "1" {
+		t.Fatalf("AdmitNow(1st) = %v, %v, want the 1st, true", n, ok)
+	}
+	if n, ok := feed.AdmitNow(events[0]); !ok || n != nil {
+		t.Fatalf("AdmitNow(1st again) = %v, %v, want nil, true", n, ok)
+	}
+	if feed.LastID() != events[0].Notification.ID {
+		t.Fatalf("LastID %d, want %d", feed.LastID(), events[0].Notification.ID)
+	}
+	ns, err := feed.Admit(ctx, events[2])
+	if err != nil || len(ns) != 2 || ns[0].ActionContent != "2" || ns[1].ActionContent != "3" {
+		t.Fatalf("Admit(3rd) = %+v, %v, want the 2nd and the 3rd", ns, err)
+	}
+}
+
 func fmtSlice(s []string) string {
 	out := "["
 	for i, v := range s {
