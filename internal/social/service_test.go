@@ -139,18 +139,7 @@ func TestFeedOrdersWhateverTheBrokerDoes(t *testing.T) {
 	}
 	defer feed.Close()
 
-	var events []social.Event
-	for _, body := range []string{"1", "2", "3", "4"} {
-		if _, err := svc.CreateComment(ctx, bob, post.ID, body, 0); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case ev := <-sub.Events():
-			events = append(events, ev)
-		case <-time.After(5 * time.Second):
-			t.Fatal("no event")
-		}
-	}
+	events := MustCommentEvents(t, svc, sub, bob, post.ID, "1", "2", "3", "4")
 	var got []string
 	for _, i := range []int{2, 0, 1, 2, 3, 3} {
 		ns, err := feed.Admit(ctx, events[i])
@@ -189,18 +178,7 @@ func TestFeedAdmitNow(t *testing.T) {
 	}
 	defer feed.Close()
 
-	var events []social.Event
-	for _, body := range []string{"1", "2", "3"} {
-		if _, err := svc.CreateComment(ctx, bob, post.ID, body, 0); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case ev := <-sub.Events():
-			events = append(events, ev)
-		case <-time.After(5 * time.Second):
-			t.Fatal("no event")
-		}
-	}
+	events := MustCommentEvents(t, svc, sub, bob, post.ID, "1", "2", "3")
 	if n, ok := feed.AdmitNow(events[1]); ok || n != nil {
 		t.Fatalf("AdmitNow(2nd) = %v, %v over a gap, want nil, false", n, ok)
 	}
@@ -217,6 +195,25 @@ func TestFeedAdmitNow(t *testing.T) {
 	if err != nil || len(ns) != 2 || ns[0].ActionContent != "2" || ns[1].ActionContent != "3" {
 		t.Fatalf("Admit(3rd) = %+v, %v, want the 2nd and the 3rd", ns, err)
 	}
+}
+
+// MustCommentEvents has u comment postID once per body and returns the
+// event each comment brings sub.
+func MustCommentEvents(t *testing.T, svc *social.Service, sub social.Subscription, u social.User, postID int64, bodies ...string) []social.Event {
+	t.Helper()
+	var events []social.Event
+	for _, body := range bodies {
+		if _, err := svc.CreateComment(context.Background(), u, postID, body, 0); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-sub.Events():
+			events = append(events, ev)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event")
+		}
+	}
+	return events
 }
 
 func fmtSlice(s []string) string {
