@@ -190,9 +190,9 @@ func (h *Handler) Wait(ctx context.Context) error {
 	return h.sockets.wait(ctx)
 }
 
-// ServeHTTP opens one socket and returns as soon as it runs on goroutines
-// of its own, so that an idle socket holds neither this call's deep stack
-// nor net/http's buffers; see Wait. A path that is not /ws/{token} or
+// ServeHTTP opens one socket and returns as soon as it is served without
+// this call (see the package doc), so that an idle socket holds neither
+// this call's deep stack nor net/http's buffers; see Wait. A path that is not /ws/{token} or
 // /ws/{token}/ is answered with 404.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	token, ok := tokenFromPath(r.URL.Path)
