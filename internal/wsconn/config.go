@@ -34,9 +34,10 @@ type Config struct {
 	// socket's lifetime. 0, the best choice, reuses the read buffer of the
 	// HTTP connection (4 KiB with net/http) for the GraphQL socket, whose
 	// handler runs, and keeps net/http's buffers, for as long as it is
-	// open, so that a buffer of any other size would come on top of it; the
-	// plain socket, whose handler returns, takes a small buffer of its own
-	// then. Messages may be larger than the buffer.
+	// open, so that a buffer of any other size would come on top of it. The
+	// plain socket, whose handler returns, reads its client's frames into
+	// buffers of its own, held only while it reads, and takes a small one
+	// for gorilla/websocket then. Messages may be larger than the buffer.
 	ReadBufferSize int
 
 	// WriteBufferSize is the size of the write buffers, taken from a pool
