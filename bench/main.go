@@ -38,6 +38,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pulse-social/pulse/internal/postgres"
+	"github.com/pulse-social/pulse/internal/sqlite"
 )
 
 // config is the command line.
@@ -346,7 +349,10 @@ func benchStore(ctx context.Context, cfg *config, rep *report, store, bin, tmp s
 	case "sqlite":
 		path := filepath.Join(tmp, "sqlite", "pulse.db")
 		logf("sqlite: populating %s", path)
-		pop, err = populateSQLite(ctx, path, spec)
+		var store *sqlite.Store
+		if store, err = sqlite.Open(ctx, path); err == nil {
+			pop, err = populate(ctx, store, spec)
+		}
 		args = []string{"--db", path}
 		broker = "inproc"
 	case "postgres":
@@ -365,7 +371,10 @@ func benchStore(ctx context.Context, cfg *config, rep *report, store, bin, tmp s
 		}
 		defer drop()
 		logf("postgres: populating %s", redactURL(url))
-		pop, err = populatePostgres(ctx, url, spec)
+		var store *postgres.Store
+		if store, err = postgres.Open(ctx, url); err == nil {
+			pop, err = populate(ctx, store, spec)
+		}
 		if err != nil {
 			rep.note("postgres+%s: skipped: set-up: %v", broker, err)
 			return

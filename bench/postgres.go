@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/pulse-social/pulse/internal/postgres"
 )
 
 // createPostgresDB creates a fresh database on the server that adminURL
@@ -52,19 +50,6 @@ func createPostgresDB(ctx context.Context, adminURL string) (string, func(), err
 	}
 	u.Path = "/" + name
 	return u.String(), drop, nil
-}
-
-// populatePostgres creates the population in a fresh PostgreSQL database.
-func populatePostgres(ctx context.Context, dbURL string, spec populationSpec) (*population, error) {
-	store, err := postgres.Open(ctx, dbURL)
-	if err != nil {
-		return nil, err
-	}
-	p, err := populate(ctx, store, spec)
-	if cerr := store.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	return p, err
 }
 
 // pingRedis checks that a Redis server answers PING at the URL's address.

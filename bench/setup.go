@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pulse-social/pulse/internal/social"
-	"github.com/pulse-social/pulse/internal/sqlite"
 )
 
 // account is a user created by the set-up, with a live access token.
@@ -44,8 +43,14 @@ type populationSpec struct {
 }
 
 // populate creates the spec's users, sessions, follows and posts directly
-// in the store, in a few transactions; nothing it creates notifies anyone.
-func populate(ctx context.Context, store social.Store, spec populationSpec) (*population, error) {
+// in the store, in a few transactions (nothing it creates notifies
+// anyone), then closes the store.
+func populate(ctx context.Context, store social.Store, spec populationSpec) (_ *population, err error) {
+	defer func() {
+		if cerr := store.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
 	sizes := slices.Clone(spec.w2Sizes)
 	if !slices.Contains(sizes, spec.users) {
 		sizes = append(sizes, spec.users)
@@ -76,7 +81,7 @@ func populate(ctx context.Context, store social.Store, spec populationSpec) (*po
 	}
 
 	// Update may run fn again after a lost race, so each fn starts afresh.
-	err := store.Update(ctx, func(tx social.Tx) error {
+	err = store.Update(ctx, func(tx social.Tx) error {
 		p.users, p.reactors = nil, nil
 		clear(p.authors)
 		for i := range spec.users {
@@ -146,17 +151,4 @@ func newToken() string {
 	var b [32]byte
 	_, _ = crand.Read(b[:]) // crypto/rand.Read never fails
 	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// populateSQLite creates the population in a fresh SQLite file.
-func populateSQLite(ctx context.Context, path string, spec populationSpec) (*population, error) {
-	store, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	p, err := populate(ctx, store, spec)
-	if cerr := store.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	return p, err
 }
