@@ -1,28 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/pulse-social/pulse/internal/testbin"
-	"github.com/pulse-social/pulse/internal/testlog"
 )
 
 // The cluster tests run the real binary as several processes sharing one
@@ -137,106 +132,13 @@ func MustDatabase(t *testing.T) string {
 
 // process is one running server.
 type process struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	logs *testlog.Buffer
-	addr string
-	done chan struct{}
+	*testbin.Server
+	t *testing.T
 }
 
 func MustStart(t *testing.T, db, broker string) *process {
 	t.Helper()
-	p := &process{t: t, logs: &testlog.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(testbin.Pulse(t), "--addr", "127.0.0.1:0", "--db", db, "--broker", broker)
-	p.cmd.Stderr = p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(p.Stop)
-	re := regexp.MustCompile(`msg=listening addr=(\S+)`)
-	for deadline := time.Now().Add(20 * time.Second); p.addr == ""; time.Sleep(20 * time.Millisecond) {
-		if m := re.FindStringSubmatch(p.logs.String()); m != nil {
-			p.addr = m[1]
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("server exited: %s", p.logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not start: %s", p.logs)
-		}
-	}
-	return p
-}
-
-// Stop ends the process with SIGTERM, then SIGKILL.
-func (p *process) Stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// Kill ends the process with SIGKILL, as a crash would.
-func (p *process) Kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// Do runs a GraphQL operation on this process and decodes data[field].
-func (p *process) Do(token, query string, vars map[string]any, field string, v any) error {
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/query", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Data   map[string]json.RawMessage
-		Errors []struct{ Message string }
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return fmt.Errorf("status %d: %w", resp.StatusCode, err)
-	}
-	if len(out.Errors) > 0 {
-		return fmt.Errorf("%s", out.Errors[0].Message)
-	}
-	if v == nil {
-		return nil
-	}
-	return json.Unmarshal(out.Data[field], v)
-}
-
-func (p *process) MustDo(token, query string, vars map[string]any, field string, v any) {
-	p.t.Helper()
-	if err := p.Do(token, query, vars, field, v); err != nil {
-		p.t.Fatalf("%s on %s: %v", query, p.addr, err)
-	}
-}
-
-func (p *process) MustRegister(name string) (token string) {
-	p.t.Helper()
-	var a struct{ AccessToken string }
-	p.MustDo("", `mutation($u:String!){register(username:$u,password:"password"){accessToken}}`, map[string]any{"u": name}, "register", &a)
-	return a.AccessToken
+	return &process{Server: testbin.Start(t, "--db", db, "--broker", broker), t: t}
 }
 
 // plainSocket is a client of /ws/{token}/ that collects notification ids.
@@ -245,7 +147,7 @@ type plainSocket struct {
 }
 
 func (p *process) DialPlain(token string, after string) (*plainSocket, error) {
-	u := "ws://" + p.addr + "/ws/" + token + "/"
+	u := "ws://" + p.Addr + "/ws/" + token + "/"
 	if after != "" {
 		u += "?after=" + after
 	}
@@ -301,7 +203,7 @@ type gqlSocket struct {
 func (p *process) MustDialGraphQL(token string) *gqlSocket {
 	p.t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
-	c, _, err := d.Dial("ws://"+p.addr+"/query", nil)
+	c, _, err := d.Dial("ws://"+p.Addr+"/query", nil)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -351,16 +253,16 @@ func TestClusterDeliversAcrossProcesses(t *testing.T) {
 	db, redis := MustDatabase(t), MustRedis(t)
 	a, b, c := MustStart(t, db, redis.URL()), MustStart(t, db, redis.URL()), MustStart(t, db, redis.URL())
 
-	alice := a.MustRegister("alice")
-	bob := b.MustRegister("bob")
+	alice := a.MustRegister(t, "alice")
+	bob := b.MustRegister(t, "bob")
 	var post struct{ ID string }
-	a.MustDo(alice, `mutation{createPost(body:"hello"){id}}`, nil, "createPost", &post)
+	a.MustDo(t, alice, `mutation{createPost(body:"hello"){id}}`, nil, "createPost", &post)
 
 	plain := a.MustDialPlain(alice, "0")
 	gql := a.MustDialGraphQL(alice)
 	// Both subscriptions replay from the start, so whenever they go live,
 	// the reaction reaches them.
-	b.MustDo(bob, `mutation($p:ID!){reactToPost(postId:$p,kind:LAUGH){id}}`, map[string]any{"p": post.ID}, "reactToPost", nil)
+	b.MustDo(t, bob, `mutation($p:ID!){reactToPost(postId:$p,kind:LAUGH){id}}`, map[string]any{"p": post.ID}, "reactToPost", nil)
 	if msg, err := gql.NextMessage(10 * time.Second); err != nil || msg != "bob reacted to your post" {
 		t.Fatalf("GraphQL socket on A: %q %v", msg, err)
 	}
@@ -369,7 +271,7 @@ func TestClusterDeliversAcrossProcesses(t *testing.T) {
 	}
 
 	// Logout through C closes alice's sockets on A.
-	c.MustDo(alice, `mutation{logout}`, nil, "logout", nil)
+	c.MustDo(t, alice, `mutation{logout}`, nil, "logout", nil)
 	if _, err := plain.Next(10 * time.Second); closeCode(err) != 4401 {
 		t.Fatalf("plain socket after logout on another process: %v", err)
 	}
@@ -384,11 +286,11 @@ func TestClusterResumeAcrossProcesses(t *testing.T) {
 	requireServices(t)
 	db, redis := MustDatabase(t), MustRedis(t)
 	a, b := MustStart(t, db, redis.URL()), MustStart(t, db, redis.URL())
-	alice, bob := a.MustRegister("alice"), b.MustRegister("bob")
+	alice, bob := a.MustRegister(t, "alice"), b.MustRegister(t, "bob")
 	var post struct{ ID string }
-	a.MustDo(alice, `mutation{createPost(body:"hello"){id}}`, nil, "createPost", &post)
+	a.MustDo(t, alice, `mutation{createPost(body:"hello"){id}}`, nil, "createPost", &post)
 	comment := func(p *process, body string) {
-		p.MustDo(bob, `mutation($p:ID!,$b:String!){createComment(postId:$p,body:$b){id}}`, map[string]any{"p": post.ID, "b": body}, "createComment", nil)
+		p.MustDo(t, bob, `mutation($p:ID!,$b:String!){createComment(postId:$p,body:$b){id}}`, map[string]any{"p": post.ID, "b": body}, "createComment", nil)
 	}
 
 	s := a.MustDialPlain(alice, "0")
@@ -472,13 +374,13 @@ func TestClusterLosesNothing(t *testing.T) {
 	}
 
 	const users = 8
-	actor := b.MustRegister("actor")
+	actor := b.MustRegister(t, "actor")
 	var posts []string
 	clients := make([]*loadClient, users)
 	for i := range clients {
-		tok := a.MustRegister(fmt.Sprintf("user%d", i))
+		tok := a.MustRegister(t, fmt.Sprintf("user%d", i))
 		var p struct{ ID string }
-		a.MustDo(tok, `mutation{createPost(body:"p"){id}}`, nil, "createPost", &p)
+		a.MustDo(t, tok, `mutation{createPost(body:"p"){id}}`, nil, "createPost", &p)
 		posts = append(posts, p.ID)
 		clients[i] = &loadClient{token: tok}
 	}

@@ -2,19 +2,13 @@ package soak
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +16,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pulse-social/pulse/internal/testbin"
-	"github.com/pulse-social/pulse/internal/testlog"
 )
 
 func TestMain(m *testing.M) {
@@ -38,13 +31,7 @@ func TestMain(m *testing.M) {
 }
 
 // server is the real binary, running on 127.0.0.1 and a SQLite file.
-type server struct {
-	tb   testing.TB
-	cmd  *exec.Cmd
-	addr string
-	logs *testlog.Buffer
-	done chan struct{}
-}
+type server struct{ *testbin.Server }
 
 // noLimits turns off the abuse limits: the tests act faster than any
 // person.
@@ -55,79 +42,8 @@ var noLimits = []string{"--auth-rate", "0", "--mutation-rate", "0", "--max-socke
 // it.
 func MustStart(tb testing.TB, db string, args ...string) *server {
 	tb.Helper()
-	return MustStartOn(tb, freeAddr(tb), db, args...)
+	return &server{testbin.Start(tb, append([]string{"--db", db, "--log-format", "text"}, args...)...)}
 }
-
-// MustStartOn is MustStart on the address addr.
-func MustStartOn(tb testing.TB, addr, db string, args ...string) *server {
-	tb.Helper()
-	args = append([]string{"--addr", addr, "--db", db, "--log-format", "text"}, args...)
-	cmd := exec.Command(testbin.Pulse(tb), args...)
-	s := &server{tb: tb, cmd: cmd, addr: addr, logs: &testlog.Buffer{}, done: make(chan struct{})}
-	cmd.Stdout = s.logs
-	cmd.Stderr = s.logs
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	go func() {
-		_ = cmd.Wait()
-		close(s.done)
-	}()
-	tb.Cleanup(s.Stop)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := httpClient.Get("http://" + addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		select {
-		case <-s.done:
-			tb.Fatalf("the server exited: %s", s.logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("the server did not start: %s", s.logs)
-		}
-	}
-}
-
-// freeAddr returns a free address on 127.0.0.1.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// Stop sends SIGTERM and waits for the process to exit.
-func (s *server) Stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-		s.tb.Errorf("the server did not stop on SIGTERM")
-	}
-}
-
-// Kill kills the process with SIGKILL and waits for it.
-func (s *server) Kill() {
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
-}
-
-var httpClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
 // gqlError is a GraphQL error.
 type gqlError struct {
@@ -135,61 +51,10 @@ type gqlError struct {
 	Extensions map[string]any `json:"extensions"`
 }
 
-// Do posts a GraphQL operation and decodes data[field] into v. It returns
-// an error for a transport failure or a GraphQL error.
-func (s *server) Do(token, query string, vars map[string]any, field string, v any) error {
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, "http://"+s.addr+"/query", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	var out struct {
-		Data   map[string]json.RawMessage `json:"data"`
-		Errors []gqlError                 `json:"errors"`
-	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return fmt.Errorf("status %d: %s", resp.StatusCode, raw)
-	}
-	if len(out.Errors) > 0 {
-		return fmt.Errorf("%s: %s (%v)", field, out.Errors[0].Message, out.Errors[0].Extensions["code"])
-	}
-	if v != nil {
-		return json.Unmarshal(out.Data[field], v)
-	}
-	return nil
-}
-
-// MustDo is Do that fails the test.
-func (s *server) MustDo(tb testing.TB, token, query string, vars map[string]any, field string, v any) {
-	tb.Helper()
-	if err := s.Do(token, query, vars, field, v); err != nil {
-		tb.Fatalf("%s: %v", query, err)
-	}
-}
-
-// MustRegister registers a user and returns its token.
-func (s *server) MustRegister(tb testing.TB, name string) string {
-	tb.Helper()
-	var p struct{ AccessToken string }
-	s.MustDo(tb, "", `mutation($u:String!,$p:String!){register(username:$u,password:$p){accessToken}}`,
-		map[string]any{"u": name, "p": "password-" + name}, "register", &p)
-	return p.AccessToken
-}
-
 // Metrics scrapes /metrics into name{labels} -> value.
 func (s *server) Metrics(tb testing.TB) map[string]float64 {
 	tb.Helper()
-	resp, err := httpClient.Get("http://" + s.addr + "/metrics")
+	resp, err := testbin.HTTPClient.Get("http://" + s.Addr + "/metrics")
 	if err != nil {
 		tb.Fatal(err)
 	}

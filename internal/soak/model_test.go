@@ -231,12 +231,12 @@ func (sc scenario) run(t *testing.T, s *server) outcome {
 		for u := range w.names {
 			uc := &userClients{w: w, u: u}
 			for range sc.plainPerUser {
-				c := &plainClient{addr: s.addr, token: w.token[u]}
+				c := &plainClient{addr: s.Addr, token: w.token[u]}
 				uc.plain = append(uc.plain, c)
 				clients.Go(func() { c.run(ctx, sc.churn, rnd) })
 			}
 			if sc.graphqlEvery > 0 && n%sc.graphqlEvery == 0 {
-				uc.graphql = &graphqlClient{addr: s.addr, token: w.token[u]}
+				uc.graphql = &graphqlClient{addr: s.Addr, token: w.token[u]}
 				clients.Go(func() { uc.graphql.run(ctx) })
 				out.graphqlSockets++
 			}

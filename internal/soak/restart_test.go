@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pulse-social/pulse/internal/testbin"
 )
 
 // storedNotification is a notification as the notifications query lists it.
@@ -70,7 +72,7 @@ func TestRestartAfterKill(t *testing.T) {
 	clients := make([]*plainClient, len(tokens))
 	var cwg sync.WaitGroup
 	for i, tok := range tokens {
-		clients[i] = &plainClient{addr: s.addr, token: tok}
+		clients[i] = &plainClient{addr: s.Addr, token: tok}
 		cwg.Go(func() { clients[i].run(ctx, 0, nil) })
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -107,7 +109,7 @@ func TestRestartAfterKill(t *testing.T) {
 	s.Kill()
 	burst.Wait()
 	cwg.Wait()
-	httpClient.CloseIdleConnections()
+	testbin.HTTPClient.CloseIdleConnections()
 	if len(okPosts) == 0 || len(okComments) == 0 {
 		t.Fatalf("the burst did nothing before the kill: %d posts, %d comments", len(okPosts), len(okComments))
 	}
@@ -194,7 +196,7 @@ func TestRestartAfterKill(t *testing.T) {
 	// all, every stored notification, each once, in order.
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	for i, c := range clients {
-		c.addr = s2.addr
+		c.addr = s2.Addr
 		cwg.Go(func() { clients[i].run(ctx2, 0, nil) })
 	}
 	deadline := time.Now().Add(30 * time.Second)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pulse-social/pulse/internal/testbin"
 )
 
 // Bounds the soak holds the server to once every socket has closed again.
@@ -162,12 +164,12 @@ func collect(t *testing.T, s *server) figures {
 // makes the server collect twice, with garbage from introspection queries.
 func settle(t *testing.T, s *server, wait time.Duration) figures {
 	collectGarbage(t, s)
-	httpClient.CloseIdleConnections()
+	testbin.HTTPClient.CloseIdleConnections()
 	deadline := time.Now().Add(wait)
 	var f figures
 	for {
 		m := s.Metrics(t)
-		httpClient.CloseIdleConnections()
+		testbin.HTTPClient.CloseIdleConnections()
 		open := m[`pulse_sockets_open{transport="plain"}`] + m[`pulse_sockets_open{transport="graphql"}`]
 		prev := f.goroutines
 		f = figures{m["go_goroutines"], m["go_gc_heap_live_bytes"], m["go_memstats_heap_inuse_bytes"], m["process_resident_memory_bytes"]}

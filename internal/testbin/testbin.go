@@ -1,5 +1,6 @@
-// Package testbin builds the server binary, once per test process, for the
-// tests that run it as a process of its own (the cluster and soak tests).
+// Package testbin builds the server binary, once per test process, and
+// runs it (Server) for the tests that need it as a process of its own (the
+// cluster and soak tests).
 package testbin
 
 import (
