@@ -102,14 +102,50 @@ func notificationKey(action, actionID, byUser string, content, affected, affecte
 type plainClient struct {
 	addr  string
 	token string
+	received
 
+	conn *websocket.Conn // the reader's
+}
+
+// received is what a client has received, in order, and what went wrong;
+// its methods are safe for concurrent use.
+type received struct {
 	mu      sync.Mutex
 	frames  []frame
 	lastID  int64
 	errs    []error
 	resumes int
+}
 
-	conn *websocket.Conn // the reader's
+// add records a notification; one whose id is not above the last one's is
+// an error too.
+func (r *received) add(id int64, key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if id <= r.lastID {
+		r.errs = append(r.errs, fmt.Errorf("id %d after %d: duplicate or out of order", id, r.lastID))
+	}
+	r.lastID = id
+	r.frames = append(r.frames, frame{id, key})
+}
+
+func (r *received) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, err)
+}
+
+// last returns the id of the last notification received, 0 for none.
+func (r *received) last() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastID
+}
+
+func (r *received) snapshot() ([]frame, []error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]frame(nil), r.frames...), append([]error(nil), r.errs...)
 }
 
 var dialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
@@ -117,9 +153,7 @@ var dialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 // connect opens the socket, resuming after the last id seen (or from
 // after=0 the first time, so that nothing committed before it is missed).
 func (c *plainClient) connect() error {
-	c.mu.Lock()
-	after := c.lastID
-	c.mu.Unlock()
+	after := c.last()
 	conn, _, err := dialer.Dial(fmt.Sprintf("ws://%s/ws/%s/?after=%d", c.addr, c.token, after), nil)
 	if err != nil {
 		return err
@@ -154,20 +188,8 @@ func (c *plainClient) read() {
 			continue // a pong
 		}
 		id, _ := strconv.ParseInt(n.ID, 10, 64)
-		c.mu.Lock()
-		if id <= c.lastID {
-			c.errs = append(c.errs, fmt.Errorf("id %d after %d: duplicate or out of order", id, c.lastID))
-		}
-		c.lastID = id
-		c.frames = append(c.frames, frame{id, notificationKey(n.Action, n.ActionID, n.ByUser, n.ActionContent, n.Affected, n.AffectedID)})
-		c.mu.Unlock()
+		c.add(id, notificationKey(n.Action, n.ActionID, n.ByUser, n.ActionContent, n.Affected, n.AffectedID))
 	}
-}
-
-func (c *plainClient) fail(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.errs = append(c.errs, err)
 }
 
 // run keeps the socket open until ctx ends, dropping it at random times
@@ -204,30 +226,15 @@ func (c *plainClient) run(ctx context.Context, churn time.Duration, rnd func(tim
 }
 
 // snapshot returns the frames received so far and the errors.
-func (c *plainClient) snapshot() ([]frame, []error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]frame(nil), c.frames...), append([]error(nil), c.errs...)
-}
-
 // graphqlClient is one graphql-transport-ws socket with one
 // notifications(after: "0") subscription that it keeps open.
 type graphqlClient struct {
 	addr  string
 	token string
 
-	mu     sync.Mutex
-	frames []frame
-	lastID int64
-	errs   []error
+	received
 
 	conn *websocket.Conn
-}
-
-func (c *graphqlClient) fail(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.errs = append(c.errs, err)
 }
 
 // run subscribes and reads until ctx ends; if the subscription ends (too
@@ -275,9 +282,7 @@ func (c *graphqlClient) session(conn *websocket.Conn) {
 		return conn.WriteJSON(m)
 	}
 	subscribe := func(id string) error {
-		c.mu.Lock()
-		after := c.lastID
-		c.mu.Unlock()
+		after := c.last()
 		p, _ := json.Marshal(map[string]any{
 			"query":     `subscription($a:ID){notifications(after:$a){id action actionId byUser actionContent affected affectedId}}`,
 			"variables": map[string]any{"a": strconv.FormatInt(after, 10)},
@@ -315,13 +320,7 @@ func (c *graphqlClient) session(conn *websocket.Conn) {
 			}
 			n := p.Data.Notifications
 			id, _ := strconv.ParseInt(n.ID, 10, 64)
-			c.mu.Lock()
-			if id <= c.lastID {
-				c.errs = append(c.errs, fmt.Errorf("graphql: id %d after %d", id, c.lastID))
-			}
-			c.lastID = id
-			c.frames = append(c.frames, frame{id, notificationKey(n.Action, n.ActionID, n.ByUser, n.ActionContent, n.Affected, n.AffectedID)})
-			c.mu.Unlock()
+			c.add(id, notificationKey(n.Action, n.ActionID, n.ByUser, n.ActionContent, n.Affected, n.AffectedID))
 		case "error", "complete":
 			// Cut off as too slow (SLOW_CONSUMER): subscribe again after
 			// the last id seen.
@@ -336,10 +335,4 @@ func (c *graphqlClient) session(conn *websocket.Conn) {
 			}
 		}
 	}
-}
-
-func (c *graphqlClient) snapshot() ([]frame, []error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]frame(nil), c.frames...), append([]error(nil), c.errs...)
 }
