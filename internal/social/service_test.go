@@ -122,24 +122,8 @@ func TestSameReactionTwiceNotifiesOnce(t *testing.T) {
 // order, reading what it has not seen yet from the store.
 func TestFeedOrdersWhateverTheBrokerDoes(t *testing.T) {
 	ctx := context.Background()
-	svc, _ := MustService(t)
-	alice := MustRegister(t, svc, "alice")
-	bob := MustRegister(t, svc, "bob")
-	post, _ := svc.CreatePost(ctx, alice, "p")
-
-	sub, err := svc.Subscribe(ctx, alice.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
 	zero := int64(0)
-	feed, err := svc.OpenFeed(ctx, alice.ID, &zero)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer feed.Close()
-
-	events := MustCommentEvents(t, svc, sub, bob, post.ID, "1", "2", "3", "4")
+	feed, events := MustFeedAndComments(t, &zero, "1", "2", "3", "4")
 	var got []string
 	for _, i := range []int{2, 0, 1, 2, 3, 3} {
 		ns, err := feed.Admit(ctx, events[i])
@@ -162,23 +146,7 @@ func TestFeedOrdersWhateverTheBrokerDoes(t *testing.T) {
 // delivered already, without the store, and leaves a gap to Admit.
 func TestFeedAdmitNow(t *testing.T) {
 	ctx := context.Background()
-	svc, _ := MustService(t)
-	alice := MustRegister(t, svc, "alice")
-	bob := MustRegister(t, svc, "bob")
-	post, _ := svc.CreatePost(ctx, alice, "p")
-
-	sub, err := svc.Subscribe(ctx, alice.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	feed, err := svc.OpenFeed(ctx, alice.ID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer feed.Close()
-
-	events := MustCommentEvents(t, svc, sub, bob, post.ID, "1", "2", "3")
+	feed, events := MustFeedAndComments(t, nil, "1", "2", "3")
 	if n, ok := feed.AdmitNow(events[1]); ok || n != nil {
 		t.Fatalf("AdmitNow(2nd) = %v, %v over a gap, want nil, false", n, ok)
 	}
@@ -197,13 +165,30 @@ func TestFeedAdmitNow(t *testing.T) {
 	}
 }
 
-// MustCommentEvents has u comment postID once per body and returns the
-// event each comment brings sub.
-func MustCommentEvents(t *testing.T, svc *social.Service, sub social.Subscription, u social.User, postID int64, bodies ...string) []social.Event {
+// MustFeedAndComments opens a feed of alice's, from after, then has bob
+// comment on her post once per body, and returns the feed and the events
+// the comments brought a subscription of alice's, which the feed has not
+// seen.
+func MustFeedAndComments(t *testing.T, after *int64, bodies ...string) (*social.Feed, []social.Event) {
 	t.Helper()
+	ctx := context.Background()
+	svc, _ := MustService(t)
+	alice := MustRegister(t, svc, "alice")
+	bob := MustRegister(t, svc, "bob")
+	post, _ := svc.CreatePost(ctx, alice, "p")
+	sub, err := svc.Subscribe(ctx, alice.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Close)
+	feed, err := svc.OpenFeed(ctx, alice.ID, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(feed.Close)
 	var events []social.Event
 	for _, body := range bodies {
-		if _, err := svc.CreateComment(context.Background(), u, postID, body, 0); err != nil {
+		if _, err := svc.CreateComment(ctx, bob, post.ID, body, 0); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -213,7 +198,7 @@ func MustCommentEvents(t *testing.T, svc *social.Service, sub social.Subscriptio
 			t.Fatal("no event")
 		}
 	}
-	return events
+	return feed, events
 }
 
 func fmtSlice(s []string) string {
