@@ -514,9 +514,12 @@ func TestSilentClient(t *testing.T) {
 func testSilentClient(t *testing.T, opts EnvOptions) {
 	opts.Plain.PingInterval = 50 * time.Millisecond
 	env := MustEnv(t, opts)
-	c, _ := env.MustConnect(t, env.MustRegister(t, "alice"), "")
-	// gorilla's client answers pings from within reads: never read.
+	token := env.MustRegister(t, "alice")
+	// From before the handshake: the server counts from when it opens the
+	// socket.
 	start := time.Now()
+	c, _ := env.MustConnect(t, token, "")
+	// gorilla's client answers pings from within reads: never read.
 	buf := make([]byte, 512)
 	_ = c.NetConn().SetReadDeadline(time.Now().Add(readTimeout))
 	for {
