@@ -8,10 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/pulse-social/pulse/graph/model"
+	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
 )
@@ -75,6 +75,7 @@ func (r *Resolver) streamNotifications(ctx context.Context, userID int64, afterI
 		r:        r,
 		ctx:      ctx,
 		feed:     feed,
+		notify:   notifier(ctx),
 		out:      make(chan *model.Notification, 1),
 		maxQueue: r.QueueSize,
 		catchup:  afterID != nil,
@@ -85,7 +86,12 @@ func (r *Resolver) streamNotifications(ctx context.Context, userID int64, afterI
 	}
 	if err := feed.SetFunc(st.onEvent, st.onFeedEnded); err != nil {
 		feed.Close()
-		return nil, err
+		// With a Notifier, the subscription has to end through its
+		// channel.
+		r.endWithError(ctx, err, feed.LastID())
+		close(st.out)
+		st.notify()
+		return st.out, nil
 	}
 	if st.catchup {
 		go st.pump()
@@ -102,6 +108,7 @@ type notificationStream struct {
 	r        *Resolver
 	ctx      context.Context
 	feed     *social.Feed
+	notify   func() // called after each send on out, and after its close
 	out      chan *model.Notification
 	maxQueue int
 	catchup  bool // the pump is to send the backlog first
@@ -134,6 +141,7 @@ func (st *notificationStream) onEvent(ev social.Event) {
 		if n, ok := st.feed.AdmitNow(ev); ok {
 			if n != nil {
 				st.out <- toNotification(n)
+				st.notify()
 				st.r.Metrics.Delivered(metrics.GraphQL, ev.PublishedAt)
 			}
 			return
@@ -247,6 +255,7 @@ func (st *notificationStream) send(ns []social.Notification, live social.Event) 
 	for i := range ns {
 		select {
 		case st.out <- toNotification(&ns[i]):
+			st.notify()
 		case <-st.ctx.Done():
 			return st.ctx.Err()
 		}
@@ -285,6 +294,7 @@ func (st *notificationStream) finish() {
 	st.feed.Close()
 	st.r.endWithError(st.ctx, err, st.feed.LastID())
 	close(st.out)
+	st.notify()
 }
 
 // streamUnreadCount feeds an unreadCount subscription: the count at once,
@@ -299,9 +309,12 @@ func (r *Resolver) streamUnreadCount(ctx context.Context, userID int64) (<-chan 
 		sub.Close()
 		return nil, err
 	}
+	notify := notifier(ctx)
 	out := make(chan int, 1)
 	out <- count
+	notify()
 	go func() {
+		defer notify()
 		defer close(out)
 		defer sub.Close()
 		for {
@@ -329,6 +342,7 @@ func (r *Resolver) streamUnreadCount(ctx context.Context, userID int64) (<-chan 
 				count = n
 				select {
 				case out <- n:
+					notify()
 				case <-ctx.Done():
 					return
 				}
@@ -336,6 +350,16 @@ func (r *Resolver) streamUnreadCount(ctx context.Context, userID int64) (<-chan 
 		}
 	}()
 	return out, nil
+}
+
+// notifier returns the function that tells the socket of a subscription's
+// context that its channel has something (see gqlws.Notifier), or one that
+// does nothing when the subscription runs elsewhere.
+func notifier(ctx context.Context) func() {
+	if f := gqlws.Notifier(ctx); f != nil {
+		return f
+	}
+	return func() {}
 }
 
 // drain takes whatever is queued on ch without waiting.
@@ -372,5 +396,5 @@ func (r *Resolver) endWithError(ctx context.Context, err error, lastID int64) {
 	default:
 		r.Logger.ErrorContext(ctx, "subscription failed", "err", err)
 	}
-	transport.AddSubscriptionError(ctx, gerr)
+	gqlws.AddError(ctx, gerr)
 }

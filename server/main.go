@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/pulse-social/pulse/internal/fanout"
+	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/httpapi"
 	"github.com/pulse-social/pulse/internal/inproc"
 	"github.com/pulse-social/pulse/internal/metrics"
@@ -93,8 +94,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		SocketsPerUser:    limits.SocketsPerUser,
 		SocketsPerAddress: limits.SocketsPerAddress,
 	})
+	graphqlSockets := gqlws.NewGroup(baseCtx)
 	handler := httpapi.New(httpapi.Config{
 		Service:         svc,
+		GraphQLSockets:  graphqlSockets,
 		Logger:          log,
 		Websocket:       ws,
 		PlainSocket:     plain,
@@ -169,9 +172,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	err = srv.Shutdown(shutdownCtx)
 	<-served
 	waitFor(shutdownCtx, &handlers)
-	// The plain sockets run on after their handlers return.
+	// The sockets run on after their handlers return.
 	if werr := plain.Wait(shutdownCtx); werr != nil {
 		log.Warn("plain sockets still open at the shutdown timeout", "err", werr)
+	}
+	if werr := graphqlSockets.Wait(shutdownCtx); werr != nil {
+		log.Warn("graphql sockets still open at the shutdown timeout", "err", werr)
 	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)

@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -20,10 +19,10 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/pulse-social/pulse/graph"
+	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
-	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
 // GraphQL websocket close codes.
@@ -44,22 +43,20 @@ func newGraphQL(cfg Config) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
 		Resolvers: &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics},
 	}))
-	readLimit := cfg.MaxBodyBytes
-	srv.AddTransport(transport.Websocket{
-		Implementation: wsconn.GraphQL{
-			Config:        cfg.Websocket,
-			MaxOperations: cfg.Limits.OperationsPerSocket,
-			OnOperationRefused: func(context.Context) {
-				cfg.Metrics.RateLimited("operations")
-			},
-			// Instead of gqlgen's KeepAlivePingInterval and
-			// PingPongInterval, which cost a goroutine per socket.
-			PingInterval: cfg.PingInterval,
+	srv.AddTransport(gqlws.New(gqlws.Config{
+		Websocket:     cfg.Websocket,
+		Init:          initFunc(cfg.Service, cfg.Logger, cfg.Limits, cfg.Metrics),
+		PingInterval:  cfg.PingInterval,
+		MaxOperations: cfg.Limits.OperationsPerSocket,
+		OnOperationRefused: func(context.Context) {
+			cfg.Metrics.RateLimited("operations")
 		},
-		InitFunc:         initFunc(cfg.Service, cfg.Logger, cfg.Limits, cfg.Metrics),
-		InitTimeout:      10 * time.Second,
-		PayloadReadLimit: &readLimit,
-	})
+		ReadLimit: cfg.MaxBodyBytes,
+		Values:    socketValues,
+		Opened:    socketOpened(cfg.Logger, cfg.Metrics),
+		Logger:    cfg.Logger,
+		Sockets:   cfg.GraphQLSockets,
+	}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -127,58 +124,52 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 // token closes it with 4403. An authenticated socket is closed with 4401
 // when its token is revoked. A socket over its address's or its user's cap
 // is closed with 4429.
-func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.Metrics) transport.WebsocketInitFunc {
-	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.Metrics) func(context.Context, map[string]any) (context.Context, error) {
+	return func(ctx context.Context, payload map[string]any) (context.Context, error) {
 		session := sessionFrom(ctx)
 		if session != nil && session.refused {
 			m.SocketRefused(metrics.GraphQL, "per_address")
-			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, CloseTooManySockets), "Too many sockets from this address")
-			return ctx, nil, errors.New("too many sockets from this address")
+			return nil, &gqlws.CloseError{Code: CloseTooManySockets, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
 		}
 		token := authorizationFrom(payload)
 		if token == "" {
 			token = headerAuthorization(ctx)
 		}
 		if token == "" {
-			return ctx, nil, nil
+			return ctx, nil
 		}
 		u, hash, err := svc.Authenticate(ctx, social.TokenFromAuthorization(token))
 		if err != nil {
 			if social.ErrorCode(err) != social.CodeUnauthenticated {
 				log.ErrorContext(ctx, "graphql websocket: authenticate", "err", err)
 			}
-			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, closeForbidden), "Forbidden: invalid access token")
-			return ctx, nil, errors.New("invalid access token")
+			return nil, &gqlws.CloseError{Code: closeForbidden, Reason: "Forbidden: invalid access token", Message: "invalid access token"}
 		}
 		release, ok := limits.SocketsPerUser.Acquire(limit.UserKey(u.ID))
 		if !ok {
 			m.SocketRefused(metrics.GraphQL, "per_user")
-			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, CloseTooManySockets), "Too many sockets for this user")
-			return ctx, nil, errors.New("too many sockets for this user")
+			return nil, &gqlws.CloseError{Code: CloseTooManySockets, Reason: "Too many sockets for this user", Message: "too many sockets for this user"}
 		}
 		start, err := svc.LatestNotificationID(ctx, u.ID)
 		if err != nil {
 			release()
 			log.ErrorContext(ctx, "graphql websocket: read the user's cursor", "err", err)
-			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, 1011), "internal error")
-			return ctx, nil, errors.New("internal error")
+			return nil, errInternal
 		}
 		sub, err := svc.Subscribe(ctx, u.ID)
 		if err != nil {
 			release()
 			log.ErrorContext(ctx, "graphql websocket: subscribe to revocations", "err", err)
-			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, 1011), "internal error")
-			return ctx, nil, errors.New("internal error")
+			return nil, errInternal
 		}
 		if err := watchRevocation(ctx, sub, hash, release); err != nil {
 			log.ErrorContext(ctx, "graphql websocket: watch revocations", "err", err)
-			ctx = transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, 1011), "internal error")
-			return ctx, nil, errors.New("internal error")
+			return nil, errInternal
 		}
 		if session != nil {
 			session.userID.Store(u.ID)
 		}
-		return graph.WithConnectionStart(social.WithAuth(ctx, u, hash), start), nil, nil
+		return graph.WithConnectionStart(social.WithAuth(ctx, u, hash), start), nil
 	}
 }
 
@@ -191,10 +182,8 @@ func watchRevocation(ctx context.Context, sub social.Subscription, hash []byte, 
 	var revoked atomic.Bool
 	onEvent := func(ev social.Event) {
 		if ev.Kind == social.EventRevoke && bytes.Equal(ev.TokenHash, hash) && revoked.CompareAndSwap(false, true) {
-			// Close writes a close frame, which may wait for the write
-			// timeout: not here, under the broker's lock. The goroutine
-			// ends with the write, which also ends the connection.
-			go wsconn.Close(ctx, closeUnauthorized, reasonRevoked)
+			// Close never blocks: the socket's writer sends the frame.
+			gqlws.Close(ctx, closeUnauthorized, reasonRevoked)
 		}
 	}
 	fs, ok := sub.(social.FuncSubscription)
@@ -216,7 +205,11 @@ func watchRevocation(ctx context.Context, sub social.Subscription, hash []byte, 
 // reasonRevoked is the close reason of a socket whose token was revoked.
 const reasonRevoked = "Unauthorized: access token revoked"
 
-func authorizationFrom(p transport.InitPayload) string {
+// errInternal closes a socket whose connection_init failed on the
+// server's side, with 1011.
+var errInternal = errors.New("internal error")
+
+func authorizationFrom(p map[string]any) string {
 	for k, v := range p {
 		if s, ok := v.(string); ok && strings.EqualFold(k, "authorization") {
 			return s

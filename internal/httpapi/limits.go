@@ -12,6 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
@@ -124,7 +125,7 @@ func (l rateLimit) InterceptOperation(ctx context.Context, next graphql.Operatio
 	if oc.Operation == nil {
 		return next(ctx)
 	}
-	if oc.Operation.Operation == ast.Subscription && oc.Headers.Get("Upgrade") == "" {
+	if oc.Operation.Operation == ast.Subscription && !gqlws.OnSocket(ctx) {
 		// Over plain HTTP a subscription would hold the request open until
 		// its first event: refuse it.
 		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{

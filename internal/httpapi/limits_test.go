@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/httpapi"
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/wsconn"
@@ -225,7 +226,7 @@ func TestDuplicateSubscriptionID(t *testing.T) {
 	}
 	ws.Subscribe("a", `subscription{notifications{id}}`, nil)
 	code, reason := ws.MustClose()
-	if code != wsconn.CloseDuplicateID || reason != "Subscriber for a already exists" {
+	if code != gqlws.CloseDuplicateID || reason != "Subscriber for a already exists" {
 		t.Fatalf("closed with %d %q, want 4409 \"Subscriber for a already exists\"", code, reason)
 	}
 
@@ -345,7 +346,7 @@ func TestBadInitPayload(t *testing.T) {
 		if err := bad.conn.WriteMessage(1, []byte(`{"type":"connection_init","payload":"token"}`)); err != nil {
 			t.Fatal(err)
 		}
-		if code, _ := bad.MustClose(); code != wsconn.CloseBadRequest {
+		if code, _ := bad.MustClose(); code != gqlws.CloseBadRequest {
 			t.Fatalf("%s: closed with %d, want 4400", protocol, code)
 		}
 	}

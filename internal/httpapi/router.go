@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/wsconn"
@@ -47,6 +48,11 @@ type Config struct {
 	MaxDepth int
 	// Limits are the abuse limits; the zero value limits nothing.
 	Limits Limits
+	// GraphQLSockets counts the open GraphQL websockets, and its context
+	// ends them (see gqlws.Group): a socket outlives the request that
+	// opened it, so the server waits for them at shutdown. Nil means a
+	// group whose context never ends.
+	GraphQLSockets *gqlws.Group
 	// Metrics counts requests, operations and sockets, and is served at
 	// /metrics; nil counts nothing and serves no /metrics.
 	Metrics *metrics.Metrics
@@ -100,7 +106,7 @@ func New(cfg Config) http.Handler {
 
 	gql := newGraphQL(cfg)
 	r.With(cors(cfg.Websocket.AllowedOrigins), limitBody(cfg.MaxBodyBytes), refusals, authenticate(cfg.Service, cfg.Logger),
-		socketCaps(cfg.Limits), wsconn.TrackWith(socketLog(cfg.Logger, cfg.Metrics))).
+		socketCaps(cfg.Limits)).
 		Handle("/query", gql)
 
 	r.Handle("/ws/{token}", cfg.PlainSocket)

@@ -7,20 +7,23 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/metrics"
-	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
-// wsSession is what the middleware of a GraphQL websocket and its
-// InitFunc share, in the upgrade request's context.
+// wsSession is what the middleware of a GraphQL websocket, its InitFunc
+// and its close share, in the upgrade request's context.
 type wsSession struct {
 	// refused is set before the upgrade when the client address holds
 	// too many sockets; InitFunc then closes the socket with 4429.
 	refused bool
 	userID  atomic.Int64
 
-	mu     sync.Mutex
-	closed func() // ends the socket's count in the open-sockets gauge
+	mu sync.Mutex
+	// release frees the socket's slot under its address's cap: the
+	// socket's once it is open, else the middleware's.
+	release func()
+	opened  bool
 }
 
 type wsSessionKey struct{}
@@ -42,47 +45,65 @@ func socketCaps(l Limits) func(http.Handler) http.Handler {
 				return
 			}
 			s := new(wsSession)
-			release, ok := l.SocketsPerAddress.Acquire(clientAddr(r.Context()))
-			if ok {
-				defer release()
+			if release, ok := l.SocketsPerAddress.Acquire(clientAddr(r.Context())); ok {
+				s.release = release
 			} else {
 				s.refused = true
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), wsSessionKey{}, s)))
+			// The socket, if one opened, outlives this call and frees its
+			// slot when it closes.
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if !s.opened && s.release != nil {
+				s.release()
+			}
 		})
 	}
 }
 
-// socketLog logs one line when a GraphQL websocket opens and one when it
-// closes (user id, close code and reason, duration), and keeps the
-// open-sockets gauge.
-func socketLog(log *slog.Logger, m *metrics.Metrics) wsconn.TrackOptions {
-	return wsconn.TrackOptions{
-		OnAccept: func(r *http.Request) {
-			closed := m.SocketOpened(metrics.GraphQL)
-			if s := sessionFrom(r.Context()); s != nil {
-				s.mu.Lock()
-				s.closed = closed
-				s.mu.Unlock()
-			}
-			log.InfoContext(r.Context(), "graphql socket open", "remote", r.RemoteAddr)
-		},
-		OnClose: func(r *http.Request, info wsconn.CloseInfo) {
+// socketValues is what a GraphQL socket keeps of its upgrade request's
+// context: the values its InitFunc, its operations and its log lines read.
+func socketValues(r *http.Request) context.Context {
+	ctx := r.Context()
+	v := LogContext(ctx)
+	v = context.WithValue(v, clientAddrKey{}, clientAddr(ctx))
+	if s := sessionFrom(ctx); s != nil {
+		v = context.WithValue(v, wsSessionKey{}, s)
+	}
+	if h := headerAuthorization(ctx); h != "" {
+		v = context.WithValue(v, authorizationKey{}, h)
+	}
+	return v
+}
+
+// socketOpened logs one line when a GraphQL websocket opens and one when it
+// closes (user id, close code and reason, duration), keeps the open-sockets
+// gauge, and frees the socket's slot under its address's cap when it
+// closes.
+func socketOpened(log *slog.Logger, m *metrics.Metrics) func(r *http.Request) func(gqlws.CloseInfo) {
+	return func(r *http.Request) func(gqlws.CloseInfo) {
+		ctx := LogContext(r.Context())
+		gauge := m.SocketOpened(metrics.GraphQL)
+		var release func()
+		s := sessionFrom(r.Context())
+		if s != nil {
+			s.mu.Lock()
+			s.opened, release = true, s.release
+			s.mu.Unlock()
+		}
+		log.InfoContext(ctx, "graphql socket open", "remote", r.RemoteAddr)
+		return func(info gqlws.CloseInfo) {
 			var userID int64
-			if s := sessionFrom(r.Context()); s != nil {
+			if s != nil {
 				userID = s.userID.Load()
-				s.mu.Lock()
-				if s.closed != nil {
-					s.closed()
-				}
-				s.mu.Unlock()
 			}
-			code := info.Code
-			if code == 0 {
-				code = 1006 // no close frame: the connection was lost
+			gauge()
+			if release != nil {
+				release()
 			}
-			log.InfoContext(r.Context(), "graphql socket closed", "user_id", userID,
-				"code", code, "reason", info.Reason, "duration", info.Duration)
-		},
+			log.InfoContext(ctx, "graphql socket closed", "user_id", userID,
+				"code", info.Code, "reason", info.Reason, "duration", info.Duration)
+		}
 	}
 }

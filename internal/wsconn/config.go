@@ -31,13 +31,9 @@ type Config struct {
 	AllowedOrigins []string
 
 	// ReadBufferSize is the size of each socket's read buffer, held for the
-	// socket's lifetime. 0, the best choice, reuses the read buffer of the
-	// HTTP connection (4 KiB with net/http) for the GraphQL socket, whose
-	// handler runs, and keeps net/http's buffers, for as long as it is
-	// open, so that a buffer of any other size would come on top of it. The
-	// plain socket, whose handler returns, reads its client's frames into
-	// buffers of its own, held only while it reads, and takes a small one
-	// for gorilla/websocket then. Messages may be larger than the buffer.
+	// socket's lifetime. 0 lets each socket package pick a small one (the
+	// plain socket reads its client's frames into buffers of its own, held
+	// only while it reads). Messages may be larger than the buffer.
 	ReadBufferSize int
 
 	// WriteBufferSize is the size of the write buffers, taken from a pool
