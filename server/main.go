@@ -77,6 +77,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		},
 		OnStored:    m.Stored,
 		OnPublished: m.Published,
+		// With the in-process broker the server is the one process on its
+		// store (its sockets could not hear another's actions), so every
+		// logout passes through it.
+		CacheSessions: brokerKind(cfg.Broker) == "inproc",
 	})
 	var draining atomic.Bool
 	ws := wsconn.Config{AllowedOrigins: cfg.AllowedOrigins}

@@ -87,17 +87,20 @@ func (r reader) PasswordHash(ctx context.Context, userID int64) ([]byte, error) 
 }
 
 // SessionUser returns the user whose session has this token hash and
-// expires after now, or CodeNotFound.
-func (r reader) SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (social.User, error) {
-	u, err := scanUser(r.q.QueryRow(ctx, `
-		SELECT u.id, u.username, u.created_at
+// expires after now, and when it expires; or CodeNotFound.
+func (r reader) SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (social.User, time.Time, error) {
+	var u social.User
+	var expires time.Time
+	err := r.q.QueryRow(ctx, `
+		SELECT u.id, u.username, u.created_at, s.expires_at
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1 AND s.expires_at > $2`,
-		tokenHash, now))
+		tokenHash, now).Scan(&u.ID, &u.Username, &u.CreatedAt, &expires)
 	if err != nil {
-		return social.User{}, rowErr(err, "session user", "session")
+		return social.User{}, time.Time{}, rowErr(err, "session user", "session")
 	}
-	return u, nil
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, expires.UTC(), nil
 }
 
 // FollowCounts returns how many users follow userID and how many it follows.

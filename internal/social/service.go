@@ -36,6 +36,14 @@ type Config struct {
 	// OnPublished is told how many notifications were handed to the broker
 	// without error; nil ignores it. It must not block.
 	OnPublished func(n int)
+	// CacheSessions keeps live sessions in memory, so that Authenticate
+	// reads the store once per token rather than once per request. Only
+	// for a server that is the one process on its store: a logout through
+	// another process would not reach this one's memory.
+	CacheSessions bool
+	// SessionCacheSize bounds the sessions kept; 0 means
+	// DefaultSessionCacheSize.
+	SessionCacheSize int
 }
 
 // Service runs every action of the social network: it validates input,
@@ -45,6 +53,8 @@ type Service struct {
 	store  Store
 	broker Broker
 	cfg    Config
+
+	sessions *sessionCache // nil unless Config.CacheSessions
 
 	dummyOnce sync.Once
 	dummyHash []byte
@@ -62,7 +72,14 @@ func NewService(store Store, broker Broker, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{store: store, broker: broker, cfg: cfg}
+	s := &Service{store: store, broker: broker, cfg: cfg}
+	if cfg.CacheSessions {
+		if cfg.SessionCacheSize <= 0 {
+			cfg.SessionCacheSize = DefaultSessionCacheSize
+		}
+		s.sessions = newSessionCache(cfg.SessionCacheSize)
+	}
+	return s
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
@@ -148,10 +165,17 @@ func (s *Service) Logout(ctx context.Context) error {
 		return err
 	}
 	tokenHash := TokenHashFrom(ctx)
+	if s.sessions != nil {
+		s.sessions.forget(tokenHash)
+	}
 	err = s.store.Update(ctx, func(tx Tx) error {
 		_, err := tx.DeleteSession(ctx, tokenHash)
 		return err
 	})
+	if s.sessions != nil {
+		// Again: a read that began before the commit is not remembered.
+		s.sessions.forget(tokenHash)
+	}
 	if err != nil {
 		return err
 	}
@@ -166,12 +190,23 @@ func (s *Service) Authenticate(ctx context.Context, token string) (User, []byte,
 		return User{}, nil, Errorf(CodeUnauthenticated, "invalid access token")
 	}
 	hash := HashToken(token)
-	u, err := s.store.SessionUser(ctx, hash, s.now())
+	now := s.now()
+	var epoch uint64
+	if s.sessions != nil {
+		if u, ok := s.sessions.get(hash, now); ok {
+			return u, hash, nil
+		}
+		epoch = s.sessions.currentEpoch()
+	}
+	u, expires, err := s.store.SessionUser(ctx, hash, now)
 	if ErrorCode(err) == CodeNotFound {
 		return User{}, nil, Errorf(CodeUnauthenticated, "invalid access token")
 	}
 	if err != nil {
 		return User{}, nil, err
+	}
+	if s.sessions != nil {
+		s.sessions.put(hash, u, expires, epoch)
 	}
 	return u, hash, nil
 }

@@ -3,6 +3,8 @@ package social_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,26 +214,76 @@ func fmtSlice(s []string) string {
 	return out + "]"
 }
 
+// countingStore counts the store's session reads.
+type countingStore struct {
+	social.Store
+	sessionReads atomic.Int64
+}
+
+func (s *countingStore) SessionUser(ctx context.Context, hash []byte, now time.Time) (social.User, time.Time, error) {
+	s.sessionReads.Add(1)
+	return s.Store.SessionUser(ctx, hash, now)
+}
+
+// TestRegisterAndAuthenticate checks tokens with and without the session
+// cache: a token works until it expires or is logged out, and with the
+// cache the store is read once per token.
 func TestRegisterAndAuthenticate(t *testing.T) {
+	for _, cached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("CacheSessions=%v", cached), func(t *testing.T) {
+			testRegisterAndAuthenticate(t, cached)
+		})
+	}
+}
+
+func testRegisterAndAuthenticate(t *testing.T, cached bool) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	store, err := sqlite.Open(ctx, ":memory:")
+	sqliteStore, err := sqlite.Open(ctx, ":memory:")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer sqliteStore.Close()
+	store := &countingStore{Store: sqliteStore}
 	broker := inproc.New(fanout.Config{})
 	defer broker.Close()
-	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost, TokenTTL: time.Hour, Now: func() time.Time { return now }})
+	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost, TokenTTL: time.Hour,
+		Now: func() time.Time { return now }, CacheSessions: cached})
 
 	u, token, err := svc.Register(ctx, "Alice", "password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, hash, err := svc.Authenticate(ctx, token)
-	if err != nil || got.ID != u.ID || len(hash) != 32 {
-		t.Fatalf("authenticate: %+v %v", got, err)
+	for range 3 {
+		got, hash, err := svc.Authenticate(ctx, token)
+		if err != nil || got.ID != u.ID || got.Username != "Alice" || len(hash) != 32 {
+			t.Fatalf("authenticate: %+v %v", got, err)
+		}
 	}
+	if n, want := store.sessionReads.Load(), map[bool]int64{false: 3, true: 1}[cached]; n != want {
+		t.Fatalf("%d session reads for three requests, want %d", n, want)
+	}
+
+	// Logout ends the token at once, cached or not; another stays.
+	_, other, err := svc.Login(ctx, "alice", "password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, hash, err := svc.Authenticate(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Logout(social.WithAuth(ctx, gone, hash)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.Authenticate(ctx, token); social.ErrorCode(err) != social.CodeUnauthenticated {
+		t.Fatalf("logged-out token: %v", err)
+	}
+	if _, _, err := svc.Authenticate(ctx, other); err != nil {
+		t.Fatalf("the other token: %v", err)
+	}
+	token = other
+
 	now = now.Add(time.Hour + time.Second)
 	if _, _, err := svc.Authenticate(ctx, token); social.ErrorCode(err) != social.CodeUnauthenticated {
 		t.Fatalf("expired token: %v", err)

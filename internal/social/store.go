@@ -37,8 +37,8 @@ type Reader interface {
 	// PasswordHash returns the user's password hash, or CodeNotFound.
 	PasswordHash(ctx context.Context, userID int64) ([]byte, error)
 	// SessionUser returns the user whose session has this token hash and
-	// expires after now, or CodeNotFound.
-	SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (User, error)
+	// expires after now, and when it expires; or CodeNotFound.
+	SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (User, time.Time, error)
 	// FollowCounts returns how many users follow userID and how many it follows.
 	FollowCounts(ctx context.Context, userID int64) (followers, following int, err error)
 

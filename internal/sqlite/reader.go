@@ -107,17 +107,20 @@ func (r reader) PasswordHash(ctx context.Context, userID int64) ([]byte, error) 
 }
 
 // SessionUser returns the user whose session has this token hash and
-// expires after now, or CodeNotFound.
-func (r reader) SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (social.User, error) {
-	u, err := scanUser(r.q.QueryRowContext(ctx, `
-		SELECT u.id, u.username, u.created_at
+// expires after now, and when it expires; or CodeNotFound.
+func (r reader) SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (social.User, time.Time, error) {
+	var u social.User
+	var created, expires int64
+	err := r.q.QueryRowContext(ctx, `
+		SELECT u.id, u.username, u.created_at, s.expires_at
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = ? AND s.expires_at > ?`,
-		tokenHash, millis(now)))
+		tokenHash, millis(now)).Scan(&u.ID, &u.Username, &created, &expires)
 	if err != nil {
-		return social.User{}, rowErr(err, "session user", "session")
+		return social.User{}, time.Time{}, rowErr(err, "session user", "session")
 	}
-	return u, nil
+	u.CreatedAt = fromMillis(created)
+	return u, fromMillis(expires), nil
 }
 
 // FollowCounts returns how many users follow userID and how many it follows.

@@ -131,11 +131,14 @@ func testSessionUser(t *testing.T, open opener) {
 		mustCreateSession(t, s, ann.ID, "ann-token")
 		sess := mustCreateSession(t, s, bob.ID, "bob-token")
 		for _, now := range []time.Time{t0, sess.ExpiresAt.Add(-time.Second)} {
-			got, err := s.SessionUser(t.Context(), sess.TokenHash, now)
+			got, expires, err := s.SessionUser(t.Context(), sess.TokenHash, now)
 			if err != nil {
 				t.Fatalf("SessionUser at %v: %v", now, err)
 			}
 			wantUser(t, got, bob)
+			if !sameTime(expires, sess.ExpiresAt) {
+				t.Fatalf("SessionUser's expiry = %v, want %v", expires, sess.ExpiresAt)
+			}
 		}
 	})
 
@@ -144,7 +147,7 @@ func testSessionUser(t *testing.T, open opener) {
 		u := MustCreateUser(t, s, "ann")
 		sess := mustCreateSession(t, s, u.ID, "token")
 		for _, now := range []time.Time{sess.ExpiresAt, sess.ExpiresAt.Add(time.Millisecond), sess.ExpiresAt.Add(time.Hour)} {
-			_, err := s.SessionUser(t.Context(), sess.TokenHash, now)
+			_, _, err := s.SessionUser(t.Context(), sess.TokenHash, now)
 			wantCode(t, err, social.CodeNotFound)
 		}
 	})
@@ -153,7 +156,7 @@ func testSessionUser(t *testing.T, open opener) {
 		s := open(t)
 		u := MustCreateUser(t, s, "ann")
 		mustCreateSession(t, s, u.ID, "token")
-		_, err := s.SessionUser(t.Context(), social.HashToken("other"), t0)
+		_, _, err := s.SessionUser(t.Context(), social.HashToken("other"), t0)
 		wantCode(t, err, social.CodeNotFound)
 	})
 }
@@ -175,9 +178,9 @@ func testDeleteSession(t *testing.T, open opener) {
 				t.Fatalf("DeleteSession #%d = %v, want %v", i+1, deleted, want)
 			}
 		}
-		_, err := s.SessionUser(t.Context(), sess.TokenHash, t0)
+		_, _, err := s.SessionUser(t.Context(), sess.TokenHash, t0)
 		wantCode(t, err, social.CodeNotFound)
-		if _, err := s.SessionUser(t.Context(), other.TokenHash, t0); err != nil {
+		if _, _, err := s.SessionUser(t.Context(), other.TokenHash, t0); err != nil {
 			t.Fatalf("SessionUser of the other session: %v", err)
 		}
 	})

@@ -1,0 +1,85 @@
+package social
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// DefaultSessionCacheSize is how many sessions the cache holds when
+// Config.SessionCacheSize is 0.
+const DefaultSessionCacheSize = 100_000
+
+// sessionCache remembers live sessions so that Authenticate reads the store
+// once per token, not once per request. Logout forgets the session before
+// it deletes it and again after the commit; a read of the store that was
+// under way meanwhile (and may have seen the session still there) is not
+// remembered, since every forget moves the epoch on.
+type sessionCache struct {
+	max int
+
+	mu      sync.Mutex
+	epoch   uint64
+	entries map[[sha256.Size]byte]cachedSession
+}
+
+type cachedSession struct {
+	user    User
+	expires time.Time
+}
+
+func newSessionCache(max int) *sessionCache {
+	return &sessionCache{max: max, entries: make(map[[sha256.Size]byte]cachedSession)}
+}
+
+// get returns the user of a session remembered and live at now.
+func (c *sessionCache) get(hash []byte, now time.Time) (User, bool) {
+	key := [sha256.Size]byte(hash)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok {
+		return User{}, false
+	}
+	if !now.Before(e.expires) {
+		delete(c.entries, key)
+		return User{}, false
+	}
+	return e.user, true
+}
+
+// currentEpoch is taken before a read of the store whose result put may
+// remember.
+func (c *sessionCache) currentEpoch() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
+}
+
+// put remembers a session read from the store, unless a session was
+// forgotten since the read began (epoch). A full cache forgets one
+// session, whichever the map gives first.
+func (c *sessionCache) put(hash []byte, u User, expires time.Time, epoch uint64) {
+	key := [sha256.Size]byte(hash)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.epoch != epoch {
+		return
+	}
+	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
+		for k := range c.entries {
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[key] = cachedSession{user: u, expires: expires}
+}
+
+// forget drops a session and moves the epoch on.
+func (c *sessionCache) forget(hash []byte) {
+	key := [sha256.Size]byte(hash)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, key)
+	c.epoch++
+}

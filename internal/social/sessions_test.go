@@ -1,0 +1,38 @@
+package social
+
+import (
+	"testing"
+	"time"
+)
+
+// TestSessionCacheEpoch checks that a session read from the store while a
+// logout was under way is not remembered, and that a full cache stays at
+// its size.
+func TestSessionCacheEpoch(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	u := User{ID: 1, Username: "ann"}
+	hash := HashToken("token")
+	c := newSessionCache(2)
+
+	epoch := c.currentEpoch() // a read begins
+	c.forget(hash)            // a logout
+	c.put(hash, u, now.Add(time.Hour), epoch)
+	if _, ok := c.get(hash, now); ok {
+		t.Fatalf("a read that began before a logout was remembered")
+	}
+
+	c.put(hash, u, now.Add(time.Hour), c.currentEpoch())
+	if got, ok := c.get(hash, now); !ok || got != u {
+		t.Fatalf("get = %+v, %v; want the session", got, ok)
+	}
+	if _, ok := c.get(hash, now.Add(time.Hour)); ok {
+		t.Fatalf("a session was live at its expiry")
+	}
+
+	for _, tok := range []string{"a", "b", "c", "d"} {
+		c.put(HashToken(tok), u, now.Add(time.Hour), c.currentEpoch())
+	}
+	if n := len(c.entries); n != 2 {
+		t.Fatalf("%d sessions kept, want at most 2", n)
+	}
+}
