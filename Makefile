@@ -59,6 +59,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFrame$$' -fuzztime $(FUZZTIME) ./internal/plainws
 	$(GO) test -run '^$$' -fuzz '^FuzzSocketFrame$$' -fuzztime $(FUZZTIME) ./internal/plainws
 	$(GO) test -run '^$$' -fuzz '^FuzzGraphQLRequest$$' -fuzztime $(FUZZTIME) ./internal/httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzSocketMessage$$' -fuzztime $(FUZZTIME) ./internal/gqlws
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./internal/social
 
 # soak proves the server at scale on loopback, bounded in time: the
