@@ -67,22 +67,6 @@ const (
 
 type socketKey struct{}
 
-// socketContext is the context of a socket, whose Do call returns before
-// it ends: the upgrade request's values, and the end of the group's
-// context, which comes at server shutdown.
-type socketContext struct {
-	context.Context                 // the group's
-	values          context.Context // the request's, without its end
-}
-
-func (c socketContext) Value(key any) any { return c.values.Value(key) }
-
-// AfterFunc lets a context derived from c follow its end without a
-// goroutine of its own (see context.AfterFunc).
-func (c socketContext) AfterFunc(f func()) (stop func() bool) {
-	return context.AfterFunc(c.Context, f)
-}
-
 func newSocket(t *Transport, conn *websocket.Conn, exec graphql.GraphExecutor, r *http.Request) *socket {
 	s := &socket{
 		t:           t,
@@ -100,7 +84,7 @@ func newSocket(t *Transport, conn *websocket.Conn, exec graphql.GraphExecutor, r
 	} else {
 		values = context.WithoutCancel(r.Context())
 	}
-	ctx, cancel := context.WithCancel(socketContext{Context: t.group.ctx, values: values})
+	ctx, cancel := context.WithCancel(wsconn.SocketContext(t.group.ctx, values))
 	s.ctx, s.cancel = context.WithValue(ctx, socketKey{}, s), cancel
 	return s
 }

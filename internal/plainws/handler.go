@@ -275,7 +275,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// once it runs; until then the feed's events wait in its queue.
 	s := &socket{
 		h:          h,
-		ctx:        socketContext{Context: h.ctx, values: values},
+		ctx:        wsconn.SocketContext(h.ctx, values),
 		start:      start,
 		userID:     user.ID,
 		tokenHash:  tokenHash,

@@ -27,7 +27,7 @@ type socket struct {
 	h         *Handler
 	conn      *websocket.Conn
 	raw       syscall.RawConn // conn's, for reads that do not wait
-	ctx       context.Context // ends at server shutdown; see socketContext
+	ctx       context.Context // ends at server shutdown; see wsconn.SocketContext
 	start     time.Time       // when the handshake began
 	userID    int64
 	tokenHash []byte
@@ -73,23 +73,6 @@ type socket struct {
 type reply struct {
 	pong bool
 	data []byte
-}
-
-// socketContext is the context of a socket, whose handler call returns
-// before it ends: the values of the socket's own upgrade request (the
-// request id in the logs), and the end of Config.Context, which comes at
-// server shutdown.
-type socketContext struct {
-	context.Context                 // Config.Context
-	values          context.Context // the socket's own, without its end
-}
-
-func (c socketContext) Value(key any) any { return c.values.Value(key) }
-
-// AfterFunc lets a context derived from c follow its end without a
-// goroutine of its own (see context.AfterFunc).
-func (c socketContext) AfterFunc(f func()) (stop func() bool) {
-	return context.AfterFunc(c.Context, f)
 }
 
 // open starts serving the socket: it counts it in, has the poller (or,

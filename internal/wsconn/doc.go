@@ -17,5 +17,7 @@
 // upgrade. The same prepared policy answers CORS for /query.
 //
 // FormatClose builds a close frame's payload with the reason cut to what
-// the protocol allows.
+// the protocol allows. SocketContext is the context of a socket that
+// outlives the request that opened it: the request's values, the server's
+// end.
 package wsconn

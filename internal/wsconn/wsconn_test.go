@@ -1,6 +1,7 @@
 package wsconn_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -204,5 +205,30 @@ func TestWithDefaults(t *testing.T) {
 				t.Fatalf("WithDefaults() = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSocketContext checks that a socket's context has the request's
+// values and ends with the server, and so do the contexts derived from it,
+// even after the request's own context has ended.
+func TestSocketContext(t *testing.T) {
+	type key struct{}
+	request, endRequest := context.WithCancel(context.WithValue(context.Background(), key{}, "from the request"))
+	server, shutdown := context.WithCancel(context.Background())
+	ctx := wsconn.SocketContext(server, context.WithoutCancel(request))
+	derived, cancel := context.WithCancel(ctx)
+	defer cancel()
+	endRequest()
+	if got := derived.Value(key{}); got != "from the request" {
+		t.Fatalf("value = %v, want the request's", got)
+	}
+	if derived.Err() != nil {
+		t.Fatalf("ended with the request: %v", derived.Err())
+	}
+	shutdown()
+	select {
+	case <-derived.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatalf("a derived context did not end with the server")
 	}
 }
