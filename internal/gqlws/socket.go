@@ -156,22 +156,19 @@ func (s *socket) read() {
 // lost connection.
 func (s *socket) readFailed(err error) {
 	var ce *websocket.CloseError
-	switch {
-	case errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure:
-		// gorilla/websocket's name for a connection that ended without a
-		// close frame.
-		s.end(websocket.CloseAbnormalClosure, "connection lost", false)
-	case errors.As(err, &ce):
+	// 1006 is gorilla/websocket's name for a connection that ended without
+	// a close frame.
+	if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
 		s.end(ce.Code, ce.Text, false)
-	case errors.Is(err, websocket.ErrReadLimit):
+		return
+	}
+	if errors.Is(err, websocket.ErrReadLimit) {
 		s.end(websocket.CloseMessageTooBig, "message too big", false)
-	default:
+	} else {
 		s.end(websocket.CloseAbnormalClosure, "connection lost", false)
 	}
 	// Unblocks a writer stuck on a dead peer.
-	if !errors.As(err, &ce) {
-		_ = s.conn.Close()
-	}
+	_ = s.conn.Close()
 }
 
 // message handles one message of the client.
