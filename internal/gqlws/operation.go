@@ -58,7 +58,11 @@ func (s *socket) startOperation(id string, payload json.RawMessage) {
 	}
 	if max := s.t.cfg.MaxOperations; max > 0 && len(s.ops) >= max {
 		s.refuseLocked(id, max)
+		ctx := s.opCtx
 		s.mu.Unlock()
+		if s.t.cfg.OnOperationRefused != nil {
+			s.t.cfg.OnOperationRefused(ctx)
+		}
 		return
 	}
 	ctx, cancel := context.WithCancel(s.opCtx)
@@ -74,9 +78,6 @@ func (s *socket) startOperation(id string, payload json.RawMessage) {
 // refuseLocked answers an operation over MaxOperations with an error
 // message; the caller holds s.mu.
 func (s *socket) refuseLocked(id string, max int) {
-	if s.t.cfg.OnOperationRefused != nil {
-		s.t.cfg.OnOperationRefused(s.opCtx)
-	}
 	payload, _ := json.Marshal(gqlerror.List{{
 		Message:    fmt.Sprintf("too many operations on this socket: at most %d at once", max),
 		Extensions: map[string]any{"code": "RATE_LIMITED", "limit": max},
@@ -184,11 +185,8 @@ func (op *operation) encode(b []byte, resp *graphql.Response) ([]byte, error) {
 	if op.s.transportWS {
 		typ = typeNext
 	}
-	b = append(b, `{"id":`...)
-	b = appendQuoted(b, op.id)
-	b = append(b, `,"type":"`...)
-	b = append(b, typ...)
-	b = append(b, `","payload":`...)
+	b = appendHeader(b, op.id, typ)
+	b = append(b, `,"payload":`...)
 	b, err := appendResponse(b, resp)
 	if err != nil {
 		op.s.t.cfg.Logger.ErrorContext(op.ctx, "graphql socket: encode a response", "err", err)

@@ -61,8 +61,7 @@ const (
 
 // kindOf returns what the message type means in the socket's protocol.
 func kindOf(transportWS bool, typ string) kind {
-	switch typ {
-	case "connection_init":
+	if typ == "connection_init" {
 		return kindInit
 	}
 	if transportWS {
@@ -105,6 +104,17 @@ var (
 // appendMessage appends a server message {"id":..,"type":..,"payload":..}
 // to b; an empty id or a nil payload is left out.
 func appendMessage(b []byte, id, typ string, payload []byte) []byte {
+	b = appendHeader(b, id, typ)
+	if payload != nil {
+		b = append(b, `,"payload":`...)
+		b = append(b, payload...)
+	}
+	return append(b, '}')
+}
+
+// appendHeader appends the start of a server message, up to its type; an
+// empty id is left out.
+func appendHeader(b []byte, id, typ string) []byte {
 	b = append(b, '{')
 	if id != "" {
 		b = append(b, `"id":`...)
@@ -113,12 +123,7 @@ func appendMessage(b []byte, id, typ string, payload []byte) []byte {
 	}
 	b = append(b, `"type":"`...)
 	b = append(b, typ...)
-	b = append(b, '"')
-	if payload != nil {
-		b = append(b, `,"payload":`...)
-		b = append(b, payload...)
-	}
-	return append(b, '}')
+	return append(b, '"')
 }
 
 // appendResponse appends gqlgen's response as json.Marshal would, without

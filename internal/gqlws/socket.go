@@ -84,7 +84,7 @@ func newSocket(t *Transport, conn *websocket.Conn, exec graphql.GraphExecutor, r
 	} else {
 		values = context.WithoutCancel(r.Context())
 	}
-	ctx, cancel := context.WithCancel(wsconn.SocketContext(t.group.ctx, values))
+	ctx, cancel := context.WithCancel(wsconn.SocketContext(t.cfg.Sockets.ctx, values))
 	s.ctx, s.cancel = context.WithValue(ctx, socketKey{}, s), cancel
 	return s
 }
@@ -95,7 +95,7 @@ func (s *socket) open() {
 	s.conn.SetReadLimit(s.t.cfg.ReadLimit)
 	s.lastRead.Store(time.Now().UnixNano())
 	// Set before any writer may run: the last one calls it.
-	s.unwatch = context.AfterFunc(s.t.group.ctx, func() {
+	s.unwatch = context.AfterFunc(s.t.cfg.Sockets.ctx, func() {
 		s.end(websocket.CloseGoingAway, "server shutting down", true)
 	})
 	s.mu.Lock()
@@ -462,5 +462,5 @@ func (s *socket) close() {
 	if s.closed != nil {
 		s.closed(CloseInfo{Code: s.code, Reason: s.reason, Duration: time.Since(s.start)})
 	}
-	s.t.group.done()
+	s.t.cfg.Sockets.done()
 }

@@ -128,7 +128,6 @@ func (e *CloseError) Error() string { return e.Reason }
 type Transport struct {
 	cfg      Config
 	upgrader *websocket.Upgrader
-	group    *Group
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -164,7 +163,7 @@ func New(cfg Config) *Transport {
 		w.Header().Set("Sec-Websocket-Version", "13")
 		http.Error(w, http.StatusText(status), status)
 	}
-	return &Transport{cfg: cfg, upgrader: up, group: cfg.Sockets}
+	return &Transport{cfg: cfg, upgrader: up}
 }
 
 // Supports reports whether r asks for a websocket, as gqlgen's own
@@ -191,7 +190,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	if err != nil {
 		return // the upgrader has answered
 	}
-	t.group.add()
+	t.cfg.Sockets.add()
 	s := newSocket(t, conn, exec, r)
 	if t.cfg.Opened != nil {
 		s.closed = t.cfg.Opened(r)

@@ -193,10 +193,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (User, []byte,
 	now := s.now()
 	var epoch uint64
 	if s.sessions != nil {
-		if u, ok := s.sessions.get(hash, now); ok {
+		var u User
+		var ok bool
+		if u, epoch, ok = s.sessions.get(hash, now); ok {
 			return u, hash, nil
 		}
-		epoch = s.sessions.currentEpoch()
 	}
 	u, expires, err := s.store.SessionUser(ctx, hash, now)
 	if ErrorCode(err) == CodeNotFound {

@@ -32,28 +32,18 @@ func newSessionCache(max int) *sessionCache {
 	return &sessionCache{max: max, entries: make(map[[sha256.Size]byte]cachedSession)}
 }
 
-// get returns the user of a session remembered and live at now.
-func (c *sessionCache) get(hash []byte, now time.Time) (User, bool) {
+// get returns the user of a session remembered and live at now. If there
+// is none, it returns the epoch to give put with what the store says.
+func (c *sessionCache) get(hash []byte, now time.Time) (u User, epoch uint64, ok bool) {
 	key := [sha256.Size]byte(hash)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
-	if !ok {
-		return User{}, false
+	if ok && now.Before(e.expires) {
+		return e.user, 0, true
 	}
-	if !now.Before(e.expires) {
-		delete(c.entries, key)
-		return User{}, false
-	}
-	return e.user, true
-}
-
-// currentEpoch is taken before a read of the store whose result put may
-// remember.
-func (c *sessionCache) currentEpoch() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.epoch
+	delete(c.entries, key)
+	return User{}, c.epoch, false
 }
 
 // put remembers a session read from the store, unless a session was

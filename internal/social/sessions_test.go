@@ -14,23 +14,25 @@ func TestSessionCacheEpoch(t *testing.T) {
 	hash := HashToken("token")
 	c := newSessionCache(2)
 
-	epoch := c.currentEpoch() // a read begins
-	c.forget(hash)            // a logout
+	_, epoch, _ := c.get(hash, now) // a read of the store begins
+	c.forget(hash)                  // a logout
 	c.put(hash, u, now.Add(time.Hour), epoch)
-	if _, ok := c.get(hash, now); ok {
+	_, epoch, ok := c.get(hash, now)
+	if ok {
 		t.Fatalf("a read that began before a logout was remembered")
 	}
 
-	c.put(hash, u, now.Add(time.Hour), c.currentEpoch())
-	if got, ok := c.get(hash, now); !ok || got != u {
+	c.put(hash, u, now.Add(time.Hour), epoch)
+	if got, _, ok := c.get(hash, now); !ok || got != u {
 		t.Fatalf("get = %+v, %v; want the session", got, ok)
 	}
-	if _, ok := c.get(hash, now.Add(time.Hour)); ok {
+	if _, _, ok := c.get(hash, now.Add(time.Hour)); ok {
 		t.Fatalf("a session was live at its expiry")
 	}
 
 	for _, tok := range []string{"a", "b", "c", "d"} {
-		c.put(HashToken(tok), u, now.Add(time.Hour), c.currentEpoch())
+		_, epoch, _ := c.get(HashToken(tok), now)
+		c.put(HashToken(tok), u, now.Add(time.Hour), epoch)
 	}
 	if n := len(c.entries); n != 2 {
 		t.Fatalf("%d sessions kept, want at most 2", n)
