@@ -12,6 +12,16 @@ import { within } from './harness.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 
+/**
+ * noChromium is why the browser tests skip, or false when they run: they
+ * skip on a machine without Chromium, with one line saying how to enable
+ * them, except under CI=true, where they are required (and launch fails).
+ */
+export const noChromium =
+  !existsSync(CHROMIUM) && process.env.CI !== 'true'
+    ? `no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_BIN) to run the browser tests`
+    : false;
+
 const ARGS = [
   '--headless',
   '--no-sandbox',

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 
 import { BAD_TOKEN, createPost, reactToPost, register, startServer, within } from '../harness.mjs';
-import { launch } from '../browser.mjs';
+import { launch, noChromium } from '../browser.mjs';
 
 const snippet = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'snippets', 'browser-socket.js');
 
@@ -84,6 +84,7 @@ let page2; // one on an origin it does not
 let browser;
 const server = {};
 before(async () => {
+  if (noChromium) return;
   page1 = await servePage();
   page2 = await servePage();
   Object.assign(server, await startServer({ extraArgs: ['--allowed-origins', page1.origin] }));
@@ -118,7 +119,7 @@ async function pageEvent(page, kind) {
   }
 }
 
-test('a bad token: page script sees close code 4401 and reason "invalid access token"', async (t) => {
+test('a bad token: page script sees close code 4401 and reason "invalid access token"', { skip: noChromium }, async (t) => {
   const { page, errors } = await openPage(t, page1.origin, BAD_TOKEN);
   const close = await pageEvent(page, 'close');
   assert.deepEqual(close, { kind: 'close', code: 4401, reason: 'invalid access token' });
@@ -128,7 +129,7 @@ test('a bad token: page script sees close code 4401 and reason "invalid access t
   assert.deepEqual(errors, []);
 });
 
-test('a good token: the page receives a notification', async (t) => {
+test('a good token: the page receives a notification', { skip: noChromium }, async (t) => {
   const john = await register(server, 'John');
   const oliver = await register(server, 'Oliver');
   const post = await createPost(server, oliver, 'Seen in a browser');
@@ -154,7 +155,7 @@ test('a good token: the page receives a notification', async (t) => {
   assert.deepEqual(errors, []);
 });
 
-test('a page on an origin not in --allowed-origins cannot open the socket', async (t) => {
+test('a page on an origin not in --allowed-origins cannot open the socket', { skip: noChromium }, async (t) => {
   const oliver = await register(server, 'Oliver');
   const { page } = await openPage(t, page2.origin, oliver.token);
   const close = await pageEvent(page, 'close');

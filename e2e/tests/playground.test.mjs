@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
 import { createPost, reactToPost, register, useServer, within } from '../harness.mjs';
-import { launch } from '../browser.mjs';
+import { launch, noChromium } from '../browser.mjs';
 
 const screenshots = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'screenshots');
 const server = useServer();
@@ -35,7 +35,7 @@ function editorValue(editor) {
   return editor.evaluate((el) => el.CodeMirror.getValue());
 }
 
-test('a subscription run in the playground shows a reaction made over HTTP', async (t) => {
+test('a subscription run in the playground shows a reaction made over HTTP', { skip: noChromium }, async (t) => {
   const john = await register(server, 'John');
   const oliver = await register(server, 'Oliver');
   const post = await createPost(server, oliver, 'Hello from the playground');
