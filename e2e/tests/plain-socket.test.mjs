@@ -1,10 +1,9 @@
 // The plain socket /ws/<token>/ with `ws`, through the script existing
-// clients run today: API.md's, byte for byte (snippets/plain-socket.js), with
-// only its URL pointed at this server and a real token.
+// clients run today: docs/api.md's, byte for byte (snippets/plain-socket.js),
+// with only its URL pointed at this server and a real token.
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -72,18 +71,14 @@ function close(...clients) {
   );
 }
 
-test("the snippet is API.md's script, byte for byte", async (t) => {
-  const apiMD = path.join(here, '..', '..', '..', 'shared', 'API.md');
-  if (!existsSync(apiMD)) {
-    t.skip(`no ${apiMD} beside the repository`);
-    return;
-  }
+test("the snippet is docs/api.md's script, byte for byte", async () => {
+  const apiMD = path.join(here, '..', '..', 'docs', 'api.md');
   const block = /```js\n([\s\S]*?)```/.exec(await readFile(apiMD, 'utf8'));
   assert.ok(block, `no js block in ${apiMD}`);
-  assert.equal(await readFile(snippetPath, 'utf8'), block[1]);
+  assert.equal(await readFile(snippetPath, 'utf8'), block[1], `the first js block of ${apiMD} is not ${snippetPath}`);
 });
 
-test('the seed script receives a reaction notification with every key of API.md', async () => {
+test('the seed script receives a reaction notification with every key of docs/api.md', async () => {
   const john = await register(server, 'John');
   const oliver = await register(server, 'Oliver');
   const post = await createPost(server, oliver, 'A post');
