@@ -161,7 +161,7 @@ export async function startServer({ extraArgs = [] } = {}) {
     plainSocketURL: (token, afterId) => `ws://${addr}/ws/${encodeURIComponent(token)}/` + (afterId != null ? `?after=${afterId}` : ''),
     log: () => log,
     // The access tokens the tests used: stop() checks that none of them is
-    // in the server's log (API.md: tokens never appear in logs).
+    // in the server's log (docs/api.md: tokens never appear in logs).
     tokens: new Set([BAD_TOKEN]),
     gql: (query, variables, token) => gql(`${httpURL}/query`, query, variables, token),
     stop: async () => {

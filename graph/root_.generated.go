@@ -656,8 +656,9 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
-	{Name: "../schema.graphqls", Input: `# The public GraphQL schema of the notification server. ../shared/API.md is
-# the contract: nothing here renames or changes what it says.
+	{Name: "../schema.graphqls", Input: `# The public GraphQL schema of the notification server. docs/api.md is the
+# contract, with every type and field listed here: add to both, rename or
+# remove nothing.
 
 "An instant, in RFC 3339 with nanoseconds, UTC."
 scalar Time

@@ -4,7 +4,7 @@
 //
 //   - TestProperty: many users in separate worlds act at random (follow,
 //     unfollow, post, comment, reply, react); a model of the rules of
-//     API.md says who must be told of what; every plain socket (dropping
+//     docs/api.md says who must be told of what; every plain socket (dropping
 //     and resuming with ?after= at random) and every GraphQL subscription
 //     must receive exactly its user's notifications, each once, in id
 //     order. PULSE_PROPERTY_ACTIONS sets how many actions (1,500 by

@@ -14,7 +14,7 @@ import (
 )
 
 // world is a group of users who only act on each other, with a model of
-// what the rules of API.md say each of them must be told. Worlds run
+// what the rules of docs/api.md say each of them must be told. Worlds run
 // concurrently; within one, actions run one after the other, so that the
 // model is exact.
 type world struct {
@@ -133,7 +133,7 @@ func (w *world) step() error {
 			return err
 		}
 		nc := comment{id: c.ID, post: p.id, author: a, postAuthor: p.author, parentAuthor: -1}
-		// The rules, from API.md: the parent's author is told of a
+		// The rules, from docs/api.md: the parent's author is told of a
 		// reply; the post's author of a comment, unless they wrote the
 		// parent (then the reply says it); nobody of their own action.
 		if parent != nil {
