@@ -50,43 +50,11 @@ const defaultDB = "data/pulse.db"
 
 // parseConfig reads the flags in args, with defaults from the environment.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	fs := flag.NewFlagSet("pulse", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	e := envDefaults{getenv: getenv}
 	var c config
 	var origins, logLevel string
-	fs.StringVar(&c.Addr, "addr", e.str("ADDR", "127.0.0.1:8000"), "listen address (env ADDR)")
-	fs.StringVar(&c.DB, "db", e.str("DATABASE_URL", ""), "store: a SQLite file path or sqlite://path, or postgres://... (env DATABASE_URL; default: the embedded SQLite file "+defaultDB+")")
-	fs.StringVar(&c.Broker, "broker", e.str("BROKER_URL", ""), "broker: empty for in-process, redis://... to fan out across processes (env BROKER_URL)")
-	fs.StringVar(&origins, "allowed-origins", e.str("ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed besides this server's own, e.g. https://app.example.com; * allows any (env ALLOWED_ORIGINS)")
-	fs.StringVar(&logLevel, "log-level", e.str("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
-	fs.StringVar(&c.LogFormat, "log-format", e.str("LOG_FORMAT", "text"), "text or json (env LOG_FORMAT)")
-	fs.DurationVar(&c.TokenTTL, "token-ttl", e.duration("TOKEN_TTL", 720*time.Hour), "access token lifetime (env TOKEN_TTL)")
-	fs.BoolVar(&c.Introspection, "introspection", e.boolean("INTROSPECTION", true), "allow GraphQL introspection; the playground needs it (env INTROSPECTION)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", e.duration("SHUTDOWN_TIMEOUT", 10*time.Second), "how long a graceful shutdown may take (env SHUTDOWN_TIMEOUT)")
-	fs.StringVar(&c.PprofAddr, "pprof-addr", e.str("PPROF_ADDR", ""), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; empty: off. Keep it private: profiles show the program's memory (env PPROF_ADDR)")
-	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", e.duration("SHUTDOWN_DELAY", 0), "on SIGTERM, how long /readyz reports not ready while the server still serves, before it stops accepting: time for a load balancer to notice (env SHUTDOWN_DELAY)")
-
-	// Limits. Each is generous enough that a person, or a test suite at
-	// human pace, never meets it; 0 turns it off.
-	fs.Float64Var(&c.AuthPerMinute, "auth-rate", e.float("AUTH_RATE", 300), "register and login calls per minute per client address, sustained; 0: no limit (env AUTH_RATE)")
-	fs.IntVar(&c.AuthBurst, "auth-burst", e.integer("AUTH_BURST", 300), "register and login calls one client address may make at once, beyond the sustained rate (env AUTH_BURST)")
-	fs.Float64Var(&c.MutationsPerMinute, "mutation-rate", e.float("MUTATION_RATE", 600), "other mutations per minute per user, sustained; 0: no limit (env MUTATION_RATE)")
-	fs.IntVar(&c.MutationsBurst, "mutation-burst", e.integer("MUTATION_BURST", 300), "mutations one user may make at once, beyond the sustained rate (env MUTATION_BURST)")
-	fs.IntVar(&c.SocketsPerUser, "max-sockets-per-user", e.integer("MAX_SOCKETS_PER_USER", 100), "open websockets (both transports) per user; more are closed with 4429; 0: no cap (env MAX_SOCKETS_PER_USER)")
-	fs.IntVar(&c.SocketsPerAddress, "max-sockets-per-address", e.integer("MAX_SOCKETS_PER_ADDRESS", 1000), "open websockets (both transports) per client address (IPv6: per /64); more are closed with 4429; 0: no cap (env MAX_SOCKETS_PER_ADDRESS)")
-	fs.IntVar(&c.OperationsPerSocket, "max-subscriptions-per-socket", e.integer("MAX_SUBSCRIPTIONS_PER_SOCKET", 100), "operations one GraphQL websocket runs at once; one more gets a RATE_LIMITED error; 0: no cap (env MAX_SUBSCRIPTIONS_PER_SOCKET)")
-	fs.IntVar(&c.GraphQLMaxDepth, "graphql-max-depth", e.integer("GRAPHQL_MAX_DEPTH", 12), "how deep a GraphQL operation may nest, introspection not counted (env GRAPHQL_MAX_DEPTH)")
-	fs.IntVar(&c.GraphQLMaxComplexity, "graphql-max-complexity", e.integer("GRAPHQL_MAX_COMPLEXITY", 1000), "a GraphQL operation's complexity, one per field (env GRAPHQL_MAX_COMPLEXITY)")
-	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(e.integer("MAX_BODY_BYTES", 1<<20)), "largest GraphQL request body, and GraphQL websocket message, in bytes (env MAX_BODY_BYTES)")
-	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", e.duration("READ_HEADER_TIMEOUT", 10*time.Second), "time to read a request's headers (env READ_HEADER_TIMEOUT)")
-	fs.DurationVar(&c.ReadTimeout, "read-timeout", e.duration("READ_TIMEOUT", 30*time.Second), "time to read a whole request; websockets are not cut by it (env READ_TIMEOUT)")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", e.duration("WRITE_TIMEOUT", 30*time.Second), "time to write a response; websockets are not cut by it (env WRITE_TIMEOUT)")
-	fs.DurationVar(&c.IdleTimeout, "idle-timeout", e.duration("IDLE_TIMEOUT", 2*time.Minute), "how long an idle keep-alive connection stays open (env IDLE_TIMEOUT)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: pulse [flags]\n\nThe realtime notification server. Each flag's default comes from the environment variable named with it.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs := flags(&c, &origins, &logLevel, &e)
+	fs.SetOutput(stderr)
 	if e.err != nil {
 		return config{}, e.err
 	}
@@ -119,6 +87,47 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return config{}, fmt.Errorf("-graphql-max-depth, -graphql-max-complexity, -max-body-bytes and the timeouts must be positive")
 	}
 	return c, nil
+}
+
+// flags defines the program's flags on a new FlagSet, each with its
+// default from the environment variable its usage names (e keeps the first
+// malformed value's error). Parsing fills c, and origins and logLevel,
+// which parseConfig then converts.
+func flags(c *config, origins, logLevel *string, e *envDefaults) *flag.FlagSet {
+	fs := flag.NewFlagSet("pulse", flag.ContinueOnError)
+	fs.StringVar(&c.Addr, "addr", e.str("ADDR", "127.0.0.1:8000"), "listen address (env ADDR)")
+	fs.StringVar(&c.DB, "db", e.str("DATABASE_URL", ""), "store: a SQLite file path or sqlite://path, or postgres://... (env DATABASE_URL; default: the embedded SQLite file "+defaultDB+")")
+	fs.StringVar(&c.Broker, "broker", e.str("BROKER_URL", ""), "broker: empty for in-process, redis://... to fan out across processes (env BROKER_URL)")
+	fs.StringVar(origins, "allowed-origins", e.str("ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed besides this server's own, e.g. https://app.example.com; * allows any (env ALLOWED_ORIGINS)")
+	fs.StringVar(logLevel, "log-level", e.str("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", e.str("LOG_FORMAT", "text"), "text or json (env LOG_FORMAT)")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", e.duration("TOKEN_TTL", 720*time.Hour), "access token lifetime (env TOKEN_TTL)")
+	fs.BoolVar(&c.Introspection, "introspection", e.boolean("INTROSPECTION", true), "allow GraphQL introspection; the playground needs it (env INTROSPECTION)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", e.duration("SHUTDOWN_TIMEOUT", 10*time.Second), "how long a graceful shutdown may take (env SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", e.str("PPROF_ADDR", ""), "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; empty: off. Keep it private: profiles show the program's memory (env PPROF_ADDR)")
+	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", e.duration("SHUTDOWN_DELAY", 0), "on SIGTERM, how long /readyz reports not ready while the server still serves, before it stops accepting: time for a load balancer to notice (env SHUTDOWN_DELAY)")
+
+	// Limits. Each is generous enough that a person, or a test suite at
+	// human pace, never meets it; 0 turns it off.
+	fs.Float64Var(&c.AuthPerMinute, "auth-rate", e.float("AUTH_RATE", 300), "register and login calls per minute per client address, sustained; 0: no limit (env AUTH_RATE)")
+	fs.IntVar(&c.AuthBurst, "auth-burst", e.integer("AUTH_BURST", 300), "register and login calls one client address may make at once, beyond the sustained rate (env AUTH_BURST)")
+	fs.Float64Var(&c.MutationsPerMinute, "mutation-rate", e.float("MUTATION_RATE", 600), "other mutations per minute per user, sustained; 0: no limit (env MUTATION_RATE)")
+	fs.IntVar(&c.MutationsBurst, "mutation-burst", e.integer("MUTATION_BURST", 300), "mutations one user may make at once, beyond the sustained rate (env MUTATION_BURST)")
+	fs.IntVar(&c.SocketsPerUser, "max-sockets-per-user", e.integer("MAX_SOCKETS_PER_USER", 100), "open websockets (both transports) per user; more are closed with 4429; 0: no cap (env MAX_SOCKETS_PER_USER)")
+	fs.IntVar(&c.SocketsPerAddress, "max-sockets-per-address", e.integer("MAX_SOCKETS_PER_ADDRESS", 1000), "open websockets (both transports) per client address (IPv6: per /64); more are closed with 4429; 0: no cap (env MAX_SOCKETS_PER_ADDRESS)")
+	fs.IntVar(&c.OperationsPerSocket, "max-subscriptions-per-socket", e.integer("MAX_SUBSCRIPTIONS_PER_SOCKET", 100), "operations one GraphQL websocket runs at once; one more gets a RATE_LIMITED error; 0: no cap (env MAX_SUBSCRIPTIONS_PER_SOCKET)")
+	fs.IntVar(&c.GraphQLMaxDepth, "graphql-max-depth", e.integer("GRAPHQL_MAX_DEPTH", 12), "how deep a GraphQL operation may nest, introspection not counted (env GRAPHQL_MAX_DEPTH)")
+	fs.IntVar(&c.GraphQLMaxComplexity, "graphql-max-complexity", e.integer("GRAPHQL_MAX_COMPLEXITY", 1000), "a GraphQL operation's complexity, one per field (env GRAPHQL_MAX_COMPLEXITY)")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(e.integer("MAX_BODY_BYTES", 1<<20)), "largest GraphQL request body, and GraphQL websocket message, in bytes (env MAX_BODY_BYTES)")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", e.duration("READ_HEADER_TIMEOUT", 10*time.Second), "time to read a request's headers (env READ_HEADER_TIMEOUT)")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", e.duration("READ_TIMEOUT", 30*time.Second), "time to read a whole request; websockets are not cut by it (env READ_TIMEOUT)")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", e.duration("WRITE_TIMEOUT", 30*time.Second), "time to write a response; websockets are not cut by it (env WRITE_TIMEOUT)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", e.duration("IDLE_TIMEOUT", 2*time.Minute), "how long an idle keep-alive connection stays open (env IDLE_TIMEOUT)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: pulse [flags]\n\nThe realtime notification server. Each flag's default comes from the environment variable named with it.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return fs
 }
 
 // envDefaults reads flag defaults from the environment and keeps the first
