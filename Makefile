@@ -5,7 +5,7 @@
 GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test generate check-generated lint bench fuzz soak bench-quick e2e
+.PHONY: run test generate check-generated lint bench fuzz soak hostile bench-quick e2e
 
 run:
 	$(GO) run ./server
@@ -68,3 +68,12 @@ fuzz:
 soak:
 	PULSE_PROPERTY_ACTIONS=10000 $(GO) test -tags soak -count=1 -timeout 20m -v \
 		-run '^(TestProperty|TestSoak|TestRestartAfterKill)$$' ./internal/soak
+
+# hostile throws issue 13's attacks (deep nesting, validation blow-ups,
+# token expiry and logout races on open sockets, floods, malformed input)
+# at the real server on loopback for about a minute, while it samples the
+# server's RSS and /healthz; it prints what the server answered against
+# what it should and fails on any miss, RSS over 200 MB, a /healthz slower
+# than 100 ms or a token in the server's log.
+hostile:
+	$(GO) test -tags hostile -count=1 -timeout 5m -v -run '^TestHostile$$' ./internal/soak
