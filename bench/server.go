@@ -16,11 +16,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
-)
 
-// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat:
-// 100 on every Linux architecture Go supports.
-const clockTicks = 100
+	"github.com/pulse-social/pulse/internal/procstat"
+)
 
 // raiseFileLimit raises this process's soft RLIMIT_NOFILE to its hard limit
 // (at most 1<<20) with setrlimit, so that the server started later inherits
@@ -169,24 +167,6 @@ func (s *server) stop(timeout time.Duration) error {
 	}
 }
 
-// rssKiB reads the resident set size of a process from /proc/<pid>/status.
-func rssKiB(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v) // "123456 kB"
-			if len(f) == 0 {
-				break
-			}
-			return strconv.ParseInt(f[0], 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
-}
-
 // runtimeMetrics are the Go runtime gauges of the server's /metrics that
 // W1 reads beside RSS, to tell heap from stacks.
 var runtimeMetrics = []string{"go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes"}
@@ -222,32 +202,6 @@ func readRuntimeMetrics(ctx context.Context, addr string) (map[string]float64, e
 	return out, sc.Err()
 }
 
-// cpuTicks reads utime+stime of a process from /proc/<pid>/stat, in
-// clockTicks.
-func cpuTicks(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may contain spaces; fields after it are
-	// plain. utime and stime are fields 14 and 15, i.e. the 12th and 13th
-	// after the closing parenthesis.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return ut + st, nil
-}
-
 // cpuMeter measures a process's CPU use over an interval.
 type cpuMeter struct {
 	pid   int
@@ -256,22 +210,22 @@ type cpuMeter struct {
 }
 
 func startCPU(pid int) cpuMeter {
-	t, _ := cpuTicks(pid)
+	t, _ := procstat.CPUTicks(pid)
 	return cpuMeter{pid: pid, ticks: t, at: time.Now()}
 }
 
 // percent returns the CPU use since startCPU, in percent of one core.
 func (m cpuMeter) percent() float64 {
-	t, err := cpuTicks(m.pid)
+	t, err := procstat.CPUTicks(m.pid)
 	el := time.Since(m.at).Seconds()
 	if err != nil || el <= 0 {
 		return 0
 	}
-	return float64(t-m.ticks) / clockTicks / el * 100
+	return float64(t-m.ticks) / procstat.ClockTicks / el * 100
 }
 
 // systemTicks reads the busy time of all CPUs together from /proc/stat
-// (user, nice, system, irq, softirq, steal), in clockTicks.
+// (user, nice, system, irq, softirq, steal), in procstat.ClockTicks.
 func systemTicks() (int64, error) {
 	data, err := os.ReadFile("/proc/stat")
 	if err != nil {
@@ -315,7 +269,7 @@ func serviceTicks() map[int]int64 {
 		if open < 0 || end < open || !slices.Contains(serviceNames, string(data[open+1:end])) {
 			continue
 		}
-		if t, err := cpuTicks(pid); err == nil {
+		if t, err := procstat.CPUTicks(pid); err == nil {
 			out[pid] = t
 		}
 	}
@@ -353,12 +307,12 @@ func (u usage) use() cpuUse {
 	for pid, t := range serviceTicks() {
 		svc += t - u.services[pid] // a process started meanwhile counts whole
 	}
-	c.services = float64(svc) / clockTicks / el * 100
+	c.services = float64(svc) / procstat.ClockTicks / el * 100
 	sys, err := systemTicks()
 	if err != nil || el <= 0 {
 		return c
 	}
-	total := float64(sys-u.system) / clockTicks / el * 100
+	total := float64(sys-u.system) / procstat.ClockTicks / el * 100
 	c.others = max(0, total-c.server-c.bench-c.services)
 	return c
 }
@@ -376,7 +330,7 @@ func machineBusy(ctx context.Context) float64 {
 	if err != nil {
 		return 0
 	}
-	return max(0, float64(sys1-sys0)/clockTicks/time.Since(start).Seconds()*100-self.percent())
+	return max(0, float64(sys1-sys0)/procstat.ClockTicks/time.Since(start).Seconds()*100-self.percent())
 }
 
 // settle waits until the process is idle (under 4% of a core over half a

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/pulse-social/pulse/internal/procstat"
 )
 
 // W1 targets: KiB of server RSS per idle authenticated socket.
@@ -18,7 +20,7 @@ var w1Targets = map[string]float64{plain: 10, graphql: 25}
 func runW1(ctx context.Context, ph *phase) error {
 	pid := ph.srv.pid()
 	settle(ctx, pid, 15*time.Second)
-	before, err := rssKiB(pid)
+	before, err := procstat.RSSKiB(pid)
 	if err != nil {
 		return err
 	}
@@ -34,7 +36,7 @@ func runW1(ctx context.Context, ph *phase) error {
 	if !settle(ctx, pid, 30*time.Second) {
 		ph.rep.note("%s: the server was not idle 30 s after the sockets opened; W1 read anyway", ph.name())
 	}
-	after, err := rssKiB(pid)
+	after, err := procstat.RSSKiB(pid)
 	if err != nil {
 		return err
 	}

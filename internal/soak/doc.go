@@ -16,4 +16,8 @@
 //   - TestRestartAfterKill: SIGKILL during a burst of actions, restart on
 //     the same SQLite file: nothing half-written, every committed
 //     notification delivered on resume.
+//   - TestHostile (build tag hostile, `make hostile`): issue 13's attacks,
+//     one after another, bounded in time, while /healthz and the server's
+//     RSS are sampled; it prints what the server answered against what it
+//     should, and fails on any miss.
 package soak

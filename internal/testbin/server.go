@@ -97,6 +97,10 @@ func (s *Server) Stop() {
 	}
 }
 
+// PID returns the process id, for reading its memory and CPU from /proc
+// (see package procstat).
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // Kill kills the process with SIGKILL, as a crash would, and waits for it.
 func (s *Server) Kill() {
 	_ = s.cmd.Process.Kill()
