@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/metrics"
@@ -80,7 +79,7 @@ func New(cfg Config) http.Handler {
 	}
 
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID)
+	r.Use(requestID)
 	r.Use(withClientAddr)
 	r.Use(countRequests(cfg.Metrics))
 	r.Use(accessLog(cfg.Logger))
