@@ -72,6 +72,7 @@ func newGraphQL(cfg Config) *handler.Server {
 	if cfg.Metrics != nil {
 		srv.Use(operationMetrics{m: cfg.Metrics})
 	}
+	srv.Use(operationDeadline{d: cfg.RequestTimeout, log: cfg.Logger})
 	srv.Use(rateLimit{limits: cfg.Limits, metrics: cfg.Metrics})
 
 	srv.SetErrorPresenter(errorPresenter(cfg.Logger))
@@ -83,8 +84,9 @@ func newGraphQL(cfg Config) *handler.Server {
 }
 
 // errorPresenter shows a domain error with its code (and the field at fault
-// for bad input), keeps gqlgen's own parse and validation errors, and shows
-// anything else as "internal error" while logging the cause.
+// for bad input), keeps gqlgen's own parse and validation errors, shows the
+// error of a field whose operation was cut short as such without logging
+// it, and shows anything else as "internal error" while logging the cause.
 func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gerr := graphql.DefaultErrorPresenter(ctx, err)
@@ -108,6 +110,9 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 				gerr.Extensions["code"] = string(social.CodeBadUserInput)
 			}
 			return gerr
+		}
+		if cutError(ctx, err, gerr) {
+			return gerr // the operation logs it once (operationDeadline)
 		}
 		log.ErrorContext(ctx, "graphql: internal error", "path", gerr.Path.String(), "err", err)
 		gerr.Message = "internal error"

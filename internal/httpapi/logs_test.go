@@ -2,15 +2,21 @@ package httpapi_test
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pulse-social/pulse/internal/httpapi"
+	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/testlog"
 )
 
@@ -21,6 +27,37 @@ func logTo(buf *testlog.Buffer) func(*httpapi.Config) {
 		h := slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})
 		c.Logger = slog.New(httpapi.LogHandler(h))
 	}
+}
+
+// blockingStore is a store whose UserByUsername("block") waits until its
+// context ends, as a slow query would; it counts every UserByUsername.
+type blockingStore struct {
+	social.Store
+	lookups atomic.Int64
+	entered chan struct{}
+}
+
+// MustBlockingStore returns the store and the ServerOptions.Store that
+// puts it in front of the server's.
+func MustBlockingStore() (*blockingStore, func(social.Store) social.Store) {
+	b := &blockingStore{entered: make(chan struct{}, 1)}
+	return b, func(s social.Store) social.Store {
+		b.Store = s
+		return b
+	}
+}
+
+func (b *blockingStore) UserByUsername(ctx context.Context, username string) (social.User, error) {
+	b.lookups.Add(1)
+	if username != "block" {
+		return b.Store.UserByUsername(ctx, username)
+	}
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return social.User{}, fmt.Errorf("user by username: %w", ctx.Err())
 }
 
 // waitForLine returns the first line of buf that contains every one of
@@ -40,6 +77,24 @@ func waitForLine(tb testing.TB, buf *testlog.Buffer, want ...string) string {
 	}
 	tb.Fatalf("no log line with %q in:\n%s", want, buf)
 	return ""
+}
+
+// mustNoErrorLines fails the test if buf has a line at level ERROR.
+func mustNoErrorLines(tb testing.TB, buf *testlog.Buffer) {
+	tb.Helper()
+	for line := range strings.SplitSeq(buf.String(), "\n") {
+		if strings.Contains(line, "level=ERROR") {
+			tb.Fatalf("an ERROR line: %s", line)
+		}
+	}
+}
+
+// mustDecode decodes the JSON in r into v.
+func mustDecode(tb testing.TB, r io.Reader, v any) {
+	tb.Helper()
+	if err := json.NewDecoder(r).Decode(v); err != nil {
+		tb.Fatalf("decode: %v", err)
+	}
 }
 
 // rawGet sends GET target with the extra header lines as written, on a
@@ -143,5 +198,60 @@ func TestRequestIDFromClient(t *testing.T) {
 				t.Fatalf("the id is not replaced: %s", line)
 			}
 		})
+	}
+}
+
+// manyFields returns a query of n aliased root fields user(username:name).
+func manyFields(n int, name string) string {
+	var q strings.Builder
+	q.WriteString("{")
+	for i := range n {
+		fmt.Fprintf(&q, `u%d:user(username:%q){id} `, i, name)
+	}
+	q.WriteString("}")
+	return q.String()
+}
+
+// TestClientGoneIsQuiet sends a query of 50 fields that wait on the
+// store, disconnects once the first one runs, and checks that the request
+// logs no ERROR line and at most one debug line: a client that leaves is
+// not the server's failure, and one line per unfinished field is a flood.
+func TestClientGoneIsQuiet(t *testing.T) {
+	var logs testlog.Buffer
+	store, wrap := MustBlockingStore()
+	s := MustServerOpts(t, ServerOptions{Configure: logTo(&logs), Store: wrap})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	body := fmt.Sprintf(`{"query":%q}`, manyFields(50, "block"))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/query", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-Id", "client-gone")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case <-store.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the query never reached the store")
+	}
+	cancel()
+	<-done
+	waitForLine(t, &logs, `msg="http request"`, "request_id=client-gone")
+	mustNoErrorLines(t, &logs)
+	var debug []string
+	for line := range strings.SplitSeq(logs.String(), "\n") {
+		if strings.Contains(line, "request_id=client-gone") && !strings.Contains(line, `msg="http request"`) {
+			debug = append(debug, line)
+		}
+		if strings.Contains(line, "internal error") {
+			t.Fatalf("a client that left is logged as an internal error: %s", line)
+		}
+	}
+	if len(debug) > 1 || (len(debug) == 1 && !strings.Contains(debug[0], "level=DEBUG")) {
+		t.Fatalf("%d lines besides the access line, want at most one at debug level:\n%s", len(debug), strings.Join(debug, "\n"))
 	}
 }

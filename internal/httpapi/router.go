@@ -45,6 +45,10 @@ type Config struct {
 	// MaxDepth bounds how deep a GraphQL operation's selections nest
 	// (introspection not counted); 0 means DefaultMaxDepth.
 	MaxDepth int
+	// RequestTimeout bounds the time a query or mutation runs, over HTTP or
+	// a GraphQL socket (subscriptions are not bounded); 0 means
+	// DefaultRequestTimeout. One cut short answers with a TIMEOUT error.
+	RequestTimeout time.Duration
 	// Limits are the abuse limits; the zero value limits nothing.
 	Limits Limits
 	// GraphQLSockets counts the open GraphQL websockets, and its context
@@ -76,6 +80,9 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.MaxDepth == 0 {
 		cfg.MaxDepth = DefaultMaxDepth
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 
 	r := chi.NewRouter()
@@ -138,6 +145,10 @@ func authenticate(svc *social.Service, log *slog.Logger) func(http.Handler) http
 				return
 			}
 			u, hash, err := svc.Authenticate(r.Context(), social.TokenFromAuthorization(h))
+			if err != nil && r.Context().Err() != nil {
+				log.DebugContext(r.Context(), "authenticate: request ended", "err", err)
+				return
+			}
 			if err != nil {
 				status := http.StatusUnauthorized
 				if social.ErrorCode(err) != social.CodeUnauthenticated {
