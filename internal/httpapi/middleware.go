@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -150,17 +153,34 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
-// limitBody bounds request bodies: one that says it is bigger is answered
-// with 413 at once, one that turns out bigger fails to read.
+// limitBody bounds request bodies: one over n bytes, whether it says so
+// (Content-Length) or turns out so (chunked), is answered with 413 before
+// anything runs. It reads the body, at most n bytes, and hands it on.
 func limitBody(n int64) func(http.Handler) http.Handler {
+	tooLarge := fmt.Sprintf("request body too large: at most %d bytes", n)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
-				writeGraphQLError(w, http.StatusRequestEntityTooLarge,
-					fmt.Sprintf("request body too large: at most %d bytes", n), social.CodeBadUserInput)
+				writeGraphQLError(w, http.StatusRequestEntityTooLarge, tooLarge, social.CodeBadUserInput)
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, n)
+			if r.Body == nil || r.Body == http.NoBody {
+				next.ServeHTTP(w, r)
+				return
+			}
+			var body bytes.Buffer
+			body.Grow(int(max(r.ContentLength, 0)))
+			_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, n))
+			var over *http.MaxBytesError
+			switch {
+			case errors.As(err, &over):
+				writeGraphQLError(w, http.StatusRequestEntityTooLarge, tooLarge, social.CodeBadUserInput)
+				return
+			case err != nil: // the client left, or sent a broken body
+				writeGraphQLError(w, http.StatusBadRequest, "could not read the request body", social.CodeBadUserInput)
+				return
+			}
+			r.Body = io.NopCloser(&body)
 			next.ServeHTTP(w, r)
 		})
 	}

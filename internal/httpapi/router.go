@@ -49,6 +49,9 @@ type Config struct {
 	// a GraphQL socket (subscriptions are not bounded); 0 means
 	// DefaultRequestTimeout. One cut short answers with a TIMEOUT error.
 	RequestTimeout time.Duration
+	// MaxAuthFields bounds the register and login fields of one request,
+	// refused before any password is checked; 0 means DefaultMaxAuthFields.
+	MaxAuthFields int
 	// Limits are the abuse limits; the zero value limits nothing.
 	Limits Limits
 	// GraphQLSockets counts the open GraphQL websockets, and its context
@@ -63,6 +66,9 @@ type Config struct {
 
 // DefaultMaxDepth is the default of Config.MaxDepth.
 const DefaultMaxDepth = 12
+
+// DefaultMaxAuthFields is the default of Config.MaxAuthFields.
+const DefaultMaxAuthFields = 3
 
 // New returns the server's HTTP handler.
 func New(cfg Config) http.Handler {
@@ -83,6 +89,9 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxAuthFields == 0 {
+		cfg.MaxAuthFields = DefaultMaxAuthFields
 	}
 
 	r := chi.NewRouter()
