@@ -39,6 +39,8 @@ type config struct {
 	GraphQLMaxDepth      int
 	GraphQLMaxComplexity int
 	MaxBodyBytes         int64
+	RequestTimeout       time.Duration // per query or mutation
+	MaxAuthPerRequest    int           // register and login fields per request
 	ReadHeaderTimeout    time.Duration
 	ReadTimeout          time.Duration
 	WriteTimeout         time.Duration
@@ -82,9 +84,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		c.SocketsPerUser < 0 || c.SocketsPerAddress < 0 || c.OperationsPerSocket < 0 || c.ShutdownDelay < 0 {
 		return config{}, fmt.Errorf("limits and -shutdown-delay must not be negative")
 	}
-	if c.GraphQLMaxDepth <= 0 || c.GraphQLMaxComplexity <= 0 || c.MaxBodyBytes <= 0 ||
-		c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
-		return config{}, fmt.Errorf("-graphql-max-depth, -graphql-max-complexity, -max-body-bytes and the timeouts must be positive")
+	if c.GraphQLMaxDepth <= 0 || c.GraphQLMaxComplexity <= 0 || c.MaxBodyBytes <= 0 || c.MaxAuthPerRequest <= 0 ||
+		c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 || c.RequestTimeout <= 0 {
+		return config{}, fmt.Errorf("-graphql-max-depth, -graphql-max-complexity, -max-body-bytes, -max-auth-per-request and the timeouts must be positive")
 	}
 	return c, nil
 }
@@ -119,6 +121,8 @@ func flags(c *config, origins, logLevel *string, e *envDefaults) *flag.FlagSet {
 	fs.IntVar(&c.GraphQLMaxDepth, "graphql-max-depth", e.integer("GRAPHQL_MAX_DEPTH", 12), "how deep a GraphQL operation may nest, introspection not counted (env GRAPHQL_MAX_DEPTH)")
 	fs.IntVar(&c.GraphQLMaxComplexity, "graphql-max-complexity", e.integer("GRAPHQL_MAX_COMPLEXITY", 1000), "a GraphQL operation's complexity, one per field (env GRAPHQL_MAX_COMPLEXITY)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(e.integer("MAX_BODY_BYTES", 1<<20)), "largest GraphQL request body, and GraphQL websocket message, in bytes (env MAX_BODY_BYTES)")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", e.duration("REQUEST_TIMEOUT", httpapi.DefaultRequestTimeout), "how long a GraphQL query or mutation may run, over HTTP or a websocket, before it is cut with a TIMEOUT error; subscriptions are not cut (env REQUEST_TIMEOUT)")
+	fs.IntVar(&c.MaxAuthPerRequest, "max-auth-per-request", e.integer("MAX_AUTH_PER_REQUEST", httpapi.DefaultMaxAuthFields), "register and login fields one request may hold; one with more is refused before any password is checked (env MAX_AUTH_PER_REQUEST)")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", e.duration("READ_HEADER_TIMEOUT", 10*time.Second), "time to read a request's headers (env READ_HEADER_TIMEOUT)")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", e.duration("READ_TIMEOUT", 30*time.Second), "time to read a whole request; websockets are not cut by it (env READ_TIMEOUT)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", e.duration("WRITE_TIMEOUT", 30*time.Second), "time to write a response; websockets are not cut by it (env WRITE_TIMEOUT)")

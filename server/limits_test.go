@@ -23,20 +23,22 @@ func TestLimitFlags(t *testing.T) {
 		c.SocketsPerUser != 100 || c.SocketsPerAddress != 1000 || c.OperationsPerSocket != 100 ||
 		c.GraphQLMaxDepth != 12 || c.GraphQLMaxComplexity != 1000 || c.MaxBodyBytes != 1<<20 ||
 		c.ReadHeaderTimeout != 10*time.Second || c.ReadTimeout != 30*time.Second || c.WriteTimeout != 30*time.Second ||
-		c.IdleTimeout != 2*time.Minute || c.ShutdownDelay != 0 {
+		c.IdleTimeout != 2*time.Minute || c.ShutdownDelay != 0 || c.RequestTimeout != 30*time.Second || c.MaxAuthPerRequest != 3 {
 		t.Fatalf("defaults = %+v", c)
 	}
-	env := map[string]string{"AUTH_RATE": "0", "MAX_SOCKETS_PER_USER": "3", "GRAPHQL_MAX_DEPTH": "5", "SHUTDOWN_DELAY": "2s"}
+	env := map[string]string{"AUTH_RATE": "0", "MAX_SOCKETS_PER_USER": "3", "GRAPHQL_MAX_DEPTH": "5", "SHUTDOWN_DELAY": "2s", "REQUEST_TIMEOUT": "5s", "MAX_AUTH_PER_REQUEST": "1"}
 	c, err = parseConfig([]string{"--mutation-burst", "7"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AuthPerMinute != 0 || c.SocketsPerUser != 3 || c.GraphQLMaxDepth != 5 || c.MutationsBurst != 7 || c.ShutdownDelay != 2*time.Second {
+	if c.AuthPerMinute != 0 || c.SocketsPerUser != 3 || c.GraphQLMaxDepth != 5 || c.MutationsBurst != 7 || c.ShutdownDelay != 2*time.Second ||
+		c.RequestTimeout != 5*time.Second || c.MaxAuthPerRequest != 1 {
 		t.Fatalf("from env and flags: %+v", c)
 	}
 	for _, bad := range [][]string{
 		{"--auth-rate", "-1"}, {"--max-sockets-per-user", "-1"}, {"--graphql-max-depth", "0"},
 		{"--max-body-bytes", "0"}, {"--read-timeout", "0s"}, {"--shutdown-delay", "-1s"},
+		{"--request-timeout", "0s"}, {"--max-auth-per-request", "0"},
 	} {
 		if _, err := parseConfig(bad, none, io.Discard); err == nil {
 			t.Errorf("parseConfig(%v) accepted", bad)
@@ -59,7 +61,8 @@ func TestLimitFlags(t *testing.T) {
 	}
 	for _, v := range []string{"AUTH_RATE", "AUTH_BURST", "MUTATION_RATE", "MUTATION_BURST", "MAX_SOCKETS_PER_USER",
 		"MAX_SOCKETS_PER_ADDRESS", "MAX_SUBSCRIPTIONS_PER_SOCKET", "GRAPHQL_MAX_DEPTH", "GRAPHQL_MAX_COMPLEXITY",
-		"MAX_BODY_BYTES", "READ_HEADER_TIMEOUT", "READ_TIMEOUT", "WRITE_TIMEOUT", "IDLE_TIMEOUT", "SHUTDOWN_DELAY"} {
+		"MAX_BODY_BYTES", "READ_HEADER_TIMEOUT", "READ_TIMEOUT", "WRITE_TIMEOUT", "IDLE_TIMEOUT", "SHUTDOWN_DELAY",
+		"REQUEST_TIMEOUT", "MAX_AUTH_PER_REQUEST"} {
 		if !strings.Contains(help.String(), "env "+v+")") {
 			t.Errorf("--help does not mention %s", v)
 		}

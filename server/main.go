@@ -112,6 +112,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		MaxDepth:        cfg.GraphQLMaxDepth,
 		ComplexityLimit: cfg.GraphQLMaxComplexity,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
+		RequestTimeout:  cfg.RequestTimeout,
+		MaxAuthFields:   cfg.MaxAuthPerRequest,
 		Ready: func(ctx context.Context) error {
 			if draining.Load() {
 				return errors.New("shutting down")

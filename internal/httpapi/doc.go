@@ -12,7 +12,8 @@
 // socket; and, always on, GraphQL depth (DEPTH_LIMIT_EXCEEDED) and
 // complexity limits, a parser token limit, a body size limit (413), no
 // subscriptions over plain HTTP, and an origin check (403 for a browser
-// origin the policy refuses).
+// origin the policy refuses). Also always on: a deadline per query and
+// mutation (TIMEOUT) and a cap on register and login fields per request.
 //
 // It wires nothing concrete: it receives the social.Service and the
 // handlers it mounts; the program in ../../server builds them.

@@ -40,9 +40,10 @@ const DefaultParserTokenLimit = 10_000
 // a query cache, persisted queries, a complexity limit, errors that carry
 // the domain's codes, and panics turned into GraphQL errors.
 func newGraphQL(cfg Config) *handler.Server {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{
+	schema := graph.NewExecutableSchema(graph.Config{
 		Resolvers: &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics},
-	}))
+	})
+	srv := handler.New(schema)
 	srv.AddTransport(gqlws.New(gqlws.Config{
 		Websocket:     cfg.Websocket,
 		Init:          initFunc(cfg.Service, cfg.Logger, cfg.Limits, cfg.Metrics),
@@ -65,14 +66,18 @@ func newGraphQL(cfg Config) *handler.Server {
 	srv.SetParserTokenLimit(DefaultParserTokenLimit)
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(noIntrospection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
 	srv.Use(depthLimit{max: cfg.MaxDepth})
+	srv.Use(exactEnums{schema: schema.Schema()})
 	if cfg.Metrics != nil {
 		srv.Use(operationMetrics{m: cfg.Metrics})
 	}
-	srv.Use(rateLimit{limits: cfg.Limits, metrics: cfg.Metrics})
+	srv.Use(operationDeadline{d: cfg.RequestTimeout, log: cfg.Logger})
+	srv.Use(rateLimit{limits: cfg.Limits, maxAuthFields: cfg.MaxAuthFields, metrics: cfg.Metrics})
 
 	srv.SetErrorPresenter(errorPresenter(cfg.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
@@ -83,8 +88,9 @@ func newGraphQL(cfg Config) *handler.Server {
 }
 
 // errorPresenter shows a domain error with its code (and the field at fault
-// for bad input), keeps gqlgen's own parse and validation errors, and shows
-// anything else as "internal error" while logging the cause.
+// for bad input), keeps gqlgen's own parse and validation errors, shows the
+// error of a field whose operation was cut short as such without logging
+// it, and shows anything else as "internal error" while logging the cause.
 func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gerr := graphql.DefaultErrorPresenter(ctx, err)
@@ -108,6 +114,9 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 				gerr.Extensions["code"] = string(social.CodeBadUserInput)
 			}
 			return gerr
+		}
+		if cutError(ctx, err, gerr) {
+			return gerr // the operation logs it once (operationDeadline)
 		}
 		log.ErrorContext(ctx, "graphql: internal error", "path", gerr.Path.String(), "err", err)
 		gerr.Message = "internal error"

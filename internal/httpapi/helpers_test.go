@@ -49,6 +49,8 @@ type ServerOptions struct {
 	// starts (limits, metrics, logger, ...). PlainSocket is built after it,
 	// with the same logger, metrics and socket caps.
 	Configure func(*httpapi.Config)
+	// Store, if set, wraps the SQLite store the service runs on.
+	Store func(social.Store) social.Store
 }
 
 // MustServerOpts starts the whole HTTP surface with opts.
@@ -59,8 +61,12 @@ func MustServerOpts(tb testing.TB, opts ServerOptions) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	var wrapped social.Store = store
+	if opts.Store != nil {
+		wrapped = opts.Store(store)
+	}
 	broker := inproc.New(opts.Fanout)
-	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost})
+	svc := social.NewService(wrapped, broker, social.Config{PasswordCost: bcrypt.MinCost})
 	cfg := httpapi.Config{
 		Service:       svc,
 		Websocket:     opts.Websocket,

@@ -25,8 +25,10 @@ type Limits struct {
 	// Auth limits register and login per client address, one token per
 	// root field.
 	Auth *limit.Rates
-	// Mutations limits every other mutation per user, one token per root
-	// field.
+	// Mutations limits every other mutation but logout per user, one token
+	// per root field. Logout alone is never refused, so that a user can
+	// always sign out; a request that holds logout and other mutations over
+	// the limit is refused whole, as any other.
 	Mutations *limit.Rates
 	// SocketsPerUser and SocketsPerAddress cap open websockets; a GraphQL
 	// socket over either cap is closed with 4429 at connection_init.
@@ -105,11 +107,13 @@ func (w *refusalWriter) Write(b []byte) (int, error) {
 func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // rateLimit is the gqlgen extension that applies Limits.Auth and
-// Limits.Mutations to every mutation, whatever its transport, and refuses
-// subscriptions outside a websocket.
+// Limits.Mutations to every mutation, whatever its transport, refuses a
+// mutation with more than maxAuthFields register or login fields, and
+// refuses subscriptions outside a websocket.
 type rateLimit struct {
-	limits  Limits
-	metrics *metrics.Metrics
+	limits        Limits
+	maxAuthFields int
+	metrics       *metrics.Metrics
 }
 
 var (
@@ -128,10 +132,7 @@ func (l rateLimit) InterceptOperation(ctx context.Context, next graphql.Operatio
 	if oc.Operation.Operation == ast.Subscription && !gqlws.OnSocket(ctx) {
 		// Over plain HTTP a subscription would hold the request open until
 		// its first event: refuse it.
-		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
-			Message:    "subscriptions need a websocket: connect to /query with graphql-ws",
-			Extensions: map[string]any{"code": string(social.CodeBadUserInput)},
-		}}})
+		return badInput("subscriptions need a websocket: connect to /query with graphql-ws")
 	}
 	if oc.Operation.Operation != ast.Mutation {
 		return next(ctx)
@@ -141,10 +142,14 @@ func (l rateLimit) InterceptOperation(ctx context.Context, next graphql.Operatio
 		switch f {
 		case "register", "login":
 			auth++
-		case "__typename":
+		case "__typename", "logout":
 		default:
 			other++
 		}
+	}
+	if auth > l.maxAuthFields {
+		// Refused before any password is hashed or checked.
+		return badInput(fmt.Sprintf("at most %d register or login fields in one request", l.maxAuthFields))
 	}
 	if auth > 0 {
 		if ok, retry := l.limits.Auth.AllowN(clientAddr(ctx), auth); !ok {
@@ -170,6 +175,15 @@ func (l rateLimit) refuse(ctx context.Context, which, msg string, retryAfter int
 			"code":       string(social.CodeRateLimited),
 			"retryAfter": retryAfter,
 		},
+	}}})
+}
+
+// badInput answers an operation refused before it ran with one
+// BAD_USER_INPUT error.
+func badInput(msg string) graphql.ResponseHandler {
+	return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
+		Message:    msg,
+		Extensions: map[string]any{"code": string(social.CodeBadUserInput)},
 	}}})
 }
 

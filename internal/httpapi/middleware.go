@@ -1,12 +1,17 @@
 package httpapi
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-chi/chi/v5/middleware"
 
@@ -15,12 +20,88 @@ import (
 )
 
 // RedactPath returns the path with the plain socket's token replaced, so
-// that access tokens never reach a log line or a metric label.
+// that access tokens never reach a log line or a metric label. Whatever
+// follows a "ws" segment is redacted, the segment matched as loosely as a
+// router or a proxy might match it: in any case, percent-decoded (twice
+// over too), with a backslash as a separator and ";parameters" ignored. So
+// "/ws/t/", "//ws/t/", "/WS/t", "/./ws/t", "/a/../ws/t" and "/%77s/t"
+// all lose t.
 func RedactPath(path string) string {
-	if strings.HasPrefix(path, "/ws/") {
-		return "/ws/<redacted>/"
+	decoded := path
+	for range 3 {
+		decoded = percentDecode(decoded)
+	}
+	start := 0
+	for i := 0; i <= len(decoded); i++ {
+		if i < len(decoded) && decoded[i] != '/' && decoded[i] != '\\' {
+			continue
+		}
+		if isSocketSegment(decoded[start:i]) {
+			return decoded[:start] + "ws/<redacted>/"
+		}
+		start = i + 1
 	}
 	return path
+}
+
+// isSocketSegment reports whether seg names the plain socket: "ws" once
+// its parameters are cut and all but its letters and digits dropped.
+func isSocketSegment(seg string) bool {
+	seg, _, _ = strings.Cut(seg, ";")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return unicode.ToLower(r)
+		}
+		return -1
+	}, seg) == "ws"
+}
+
+// percentDecode decodes every well-formed %XX of s and keeps the rest as
+// it is.
+func percentDecode(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if c, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(c))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// maxRequestIDLen is the longest X-Request-Id taken from a client.
+const maxRequestIDLen = 64
+
+// requestID gives each request an id, the client's X-Request-Id if it is
+// at most maxRequestIDLen bytes of visible ASCII and a generated one
+// otherwise: every log line of the request carries it.
+func requestID(next http.Handler) http.Handler {
+	withID := middleware.RequestID(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get(middleware.RequestIDHeader); id != "" && !validRequestID(id) {
+			r.Header.Del(middleware.RequestIDHeader)
+		}
+		withID.ServeHTTP(w, r)
+	})
+}
+
+func validRequestID(id string) bool {
+	if len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := range len(id) {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // accessLog logs one line per request, after it ends (for a websocket: when
@@ -72,17 +153,34 @@ func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
-// limitBody bounds request bodies: one that says it is bigger is answered
-// with 413 at once, one that turns out bigger fails to read.
+// limitBody bounds request bodies: one over n bytes, whether it says so
+// (Content-Length) or turns out so (chunked), is answered with 413 before
+// anything runs. It reads the body, at most n bytes, and hands it on.
 func limitBody(n int64) func(http.Handler) http.Handler {
+	tooLarge := fmt.Sprintf("request body too large: at most %d bytes", n)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > n {
-				writeGraphQLError(w, http.StatusRequestEntityTooLarge,
-					fmt.Sprintf("request body too large: at most %d bytes", n), social.CodeBadUserInput)
+				writeGraphQLError(w, http.StatusRequestEntityTooLarge, tooLarge, social.CodeBadUserInput)
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, n)
+			if r.Body == nil || r.Body == http.NoBody {
+				next.ServeHTTP(w, r)
+				return
+			}
+			var body bytes.Buffer
+			body.Grow(int(max(r.ContentLength, 0)))
+			_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, n))
+			var over *http.MaxBytesError
+			switch {
+			case errors.As(err, &over):
+				writeGraphQLError(w, http.StatusRequestEntityTooLarge, tooLarge, social.CodeBadUserInput)
+				return
+			case err != nil: // the client left, or sent a broken body
+				writeGraphQLError(w, http.StatusBadRequest, "could not read the request body", social.CodeBadUserInput)
+				return
+			}
+			r.Body = io.NopCloser(&body)
 			next.ServeHTTP(w, r)
 		})
 	}

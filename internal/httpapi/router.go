@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/metrics"
@@ -46,6 +45,13 @@ type Config struct {
 	// MaxDepth bounds how deep a GraphQL operation's selections nest
 	// (introspection not counted); 0 means DefaultMaxDepth.
 	MaxDepth int
+	// RequestTimeout bounds the time a query or mutation runs, over HTTP or
+	// a GraphQL socket (subscriptions are not bounded); 0 means
+	// DefaultRequestTimeout. One cut short answers with a TIMEOUT error.
+	RequestTimeout time.Duration
+	// MaxAuthFields bounds the register and login fields of one request,
+	// refused before any password is checked; 0 means DefaultMaxAuthFields.
+	MaxAuthFields int
 	// Limits are the abuse limits; the zero value limits nothing.
 	Limits Limits
 	// GraphQLSockets counts the open GraphQL websockets, and its context
@@ -60,6 +66,9 @@ type Config struct {
 
 // DefaultMaxDepth is the default of Config.MaxDepth.
 const DefaultMaxDepth = 12
+
+// DefaultMaxAuthFields is the default of Config.MaxAuthFields.
+const DefaultMaxAuthFields = 3
 
 // New returns the server's HTTP handler.
 func New(cfg Config) http.Handler {
@@ -78,9 +87,15 @@ func New(cfg Config) http.Handler {
 	if cfg.MaxDepth == 0 {
 		cfg.MaxDepth = DefaultMaxDepth
 	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxAuthFields == 0 {
+		cfg.MaxAuthFields = DefaultMaxAuthFields
+	}
 
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID)
+	r.Use(requestID)
 	r.Use(withClientAddr)
 	r.Use(countRequests(cfg.Metrics))
 	r.Use(accessLog(cfg.Logger))
@@ -139,6 +154,10 @@ func authenticate(svc *social.Service, log *slog.Logger) func(http.Handler) http
 				return
 			}
 			u, hash, err := svc.Authenticate(r.Context(), social.TokenFromAuthorization(h))
+			if err != nil && r.Context().Err() != nil {
+				log.DebugContext(r.Context(), "authenticate: request ended", "err", err)
+				return
+			}
 			if err != nil {
 				status := http.StatusUnauthorized
 				if social.ErrorCode(err) != social.CodeUnauthenticated {
