@@ -25,10 +25,11 @@
 // "<why>"} answering a frame the server does not understand.
 //
 // Client to server: {"message": "<text>"} (any string up to
-// social.MessageMaxBytes; other keys are ignored) or {"type": "ping"}. Anything else (not JSON, not an object,
-// neither key, a message that is not a string, a type other than "ping", a
-// binary frame) is answered with {"error": "<why>"} and the socket stays
-// open. A frame over 64 KiB closes the socket with 1009.
+// social.MessageMaxBytes; other keys are ignored) or {"type": "ping"}.
+// Anything else (not JSON, not an object, neither key, a message that is
+// not a string, a type other than "ping", a binary frame) is answered with
+// {"error": "<why>"} and the socket stays open. A frame over 64 KiB closes
+// the socket with 1009, a text frame that is not UTF-8 with 1007.
 //
 // # Close codes
 //
@@ -39,7 +40,8 @@
 //	1002        the client's frames break RFC 6455 (unmasked, reserved
 //	            bits, unknown opcode, bad fragmentation or close code);
 //	            the reason says how
-//	1007        a close frame whose reason is not UTF-8
+//	1007        "invalid utf-8": a text message that is not UTF-8; or a
+//	            close frame whose reason is not UTF-8
 //	1009        "message too big": a message over 64 KiB
 //	1011        "internal error": the store failed (the cause is logged)
 //	4008        "too slow": the socket's bounded queue of notifications
