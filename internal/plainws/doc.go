@@ -31,6 +31,16 @@
 // {"error": "<why>"} and the socket stays open. A frame over 64 KiB closes
 // the socket with 1009, a text frame that is not UTF-8 with 1007.
 //
+// Messages are written to every socket of the user, so each user has a
+// budget of them, per process (Config.Messages, MessageBytes): a message
+// past it is not sent and is answered with {"error": "rate limited: too
+// many messages; try again in 3 s", "code": "RATE_LIMITED",
+// "retry_after": 3} (or "too much message text"), and a client that sends
+// more than Config.RefusedMessages of those in a row is closed with 4429.
+// Pings have no budget: the pong goes to the sender only and is no larger
+// than the ping, and a client that does not read its answers fills its
+// reply queue and is closed with 4008.
+//
 // # Close codes
 //
 //	(any)       the client's own code when the client closes; it is echoed
@@ -53,7 +63,9 @@
 //	4429        "too many sockets": the user or the client address holds
 //	            the most sockets allowed (Config.SocketsPerUser,
 //	            SocketsPerAddress, shared with the GraphQL socket); the
-//	            address is checked before the token
+//	            address is checked before the token. "too many messages":
+//	            the client went on sending messages past the user's
+//	            budget (Config.RefusedMessages)
 //
 // A peer that answers no ping (and sends nothing) for two ping intervals is
 // dropped without a close frame; so is one whose writes time out.
@@ -93,6 +105,7 @@
 // # Metrics
 //
 // With Config.Metrics, the handler counts its open sockets, the
-// notifications it writes (with the publish-to-write latency of live ones)
-// and the sockets it closes as too slow.
+// notifications it writes (with the publish-to-write latency of live ones),
+// the sockets it closes as too slow, and the messages the budget refuses
+// (pulse_rate_limited_total{limit="message"}).
 package plainws
