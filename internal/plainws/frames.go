@@ -52,9 +52,9 @@ var errInvalidUTF8 = &frameError{code: websocket.CloseInvalidFramePayloadData, r
 
 // read takes the next bytes from the client and calls fn with each
 // complete message (opText, which must be UTF-8, or opBinary, fragments
-// joined) and each control frame, in order, with its unmasked payload, which fn must not keep. It
-// stops when fn returns false. After that, or after it returned an error,
-// it drops all it is given.
+// joined) and each control frame, in order, with its unmasked payload,
+// which fn must not keep. It stops when fn returns false. After that, or
+// after it returned an error, it drops all it is given.
 func (r *frameReader) read(data []byte, fn func(op byte, payload []byte) bool) *frameError {
 	if r.done {
 		return nil
