@@ -11,6 +11,8 @@ import (
 
 	"github.com/pulse-social/pulse/internal/httpapi"
 	"github.com/pulse-social/pulse/internal/limit"
+	"github.com/pulse-social/pulse/internal/plainws"
+	"github.com/pulse-social/pulse/internal/social"
 )
 
 // config is the program's configuration: flags, each with an environment
@@ -36,6 +38,10 @@ type config struct {
 	SocketsPerUser       int
 	SocketsPerAddress    int
 	OperationsPerSocket  int
+	MessagesPerMinute    float64 // plain socket messages, per user in each process
+	MessageBurst         int
+	MessageBytes         int // bytes of plain socket messages per minute, per user in each process
+	RefusedMessages      int
 	GraphQLMaxDepth      int
 	GraphQLMaxComplexity int
 	MaxBodyBytes         int64
@@ -81,12 +87,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return config{}, fmt.Errorf("-token-ttl and -shutdown-timeout must be positive")
 	}
 	if c.AuthPerMinute < 0 || c.AuthBurst < 0 || c.MutationsPerMinute < 0 || c.MutationsBurst < 0 ||
-		c.SocketsPerUser < 0 || c.SocketsPerAddress < 0 || c.OperationsPerSocket < 0 || c.ShutdownDelay < 0 {
+		c.SocketsPerUser < 0 || c.SocketsPerAddress < 0 || c.OperationsPerSocket < 0 || c.ShutdownDelay < 0 ||
+		c.MessagesPerMinute < 0 || c.MessageBurst < 0 || c.MessageBytes < 0 {
 		return config{}, fmt.Errorf("limits and -shutdown-delay must not be negative")
 	}
-	if c.GraphQLMaxDepth <= 0 || c.GraphQLMaxComplexity <= 0 || c.MaxBodyBytes <= 0 || c.MaxAuthPerRequest <= 0 ||
+	if c.GraphQLMaxDepth <= 0 || c.GraphQLMaxComplexity <= 0 || c.MaxBodyBytes <= 0 || c.MaxAuthPerRequest <= 0 || c.RefusedMessages <= 0 ||
 		c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 || c.RequestTimeout <= 0 {
-		return config{}, fmt.Errorf("-graphql-max-depth, -graphql-max-complexity, -max-body-bytes, -max-auth-per-request and the timeouts must be positive")
+		return config{}, fmt.Errorf("-graphql-max-depth, -graphql-max-complexity, -max-body-bytes, -max-auth-per-request, -max-refused-messages and the timeouts must be positive")
 	}
 	return c, nil
 }
@@ -118,6 +125,10 @@ func flags(c *config, origins, logLevel *string, e *envDefaults) *flag.FlagSet {
 	fs.IntVar(&c.SocketsPerUser, "max-sockets-per-user", e.integer("MAX_SOCKETS_PER_USER", 100), "open websockets (both transports) per user; more are closed with 4429; 0: no cap (env MAX_SOCKETS_PER_USER)")
 	fs.IntVar(&c.SocketsPerAddress, "max-sockets-per-address", e.integer("MAX_SOCKETS_PER_ADDRESS", 1000), "open websockets (both transports) per client address (IPv6: per /64); more are closed with 4429; 0: no cap (env MAX_SOCKETS_PER_ADDRESS)")
 	fs.IntVar(&c.OperationsPerSocket, "max-subscriptions-per-socket", e.integer("MAX_SUBSCRIPTIONS_PER_SOCKET", 100), "operations one GraphQL websocket runs at once; one more gets a RATE_LIMITED error; 0: no cap (env MAX_SUBSCRIPTIONS_PER_SOCKET)")
+	fs.Float64Var(&c.MessagesPerMinute, "message-rate", e.float("MESSAGE_RATE", 120), "plain socket {\"message\"} frames per minute per user (in each server process), sustained; past it a RATE_LIMITED error, and the message is not sent; 0: no limit (env MESSAGE_RATE)")
+	fs.IntVar(&c.MessageBurst, "message-burst", e.integer("MESSAGE_BURST", 60), "plain socket messages one user may send at once, beyond the sustained rate (env MESSAGE_BURST)")
+	fs.IntVar(&c.MessageBytes, "message-bytes", e.integer("MESSAGE_BYTES", 1<<20), "bytes of plain socket message text per minute per user (in each server process), all of which may come at once; at least one message's worth is allowed; 0: no limit (env MESSAGE_BYTES)")
+	fs.IntVar(&c.RefusedMessages, "max-refused-messages", e.integer("MAX_REFUSED_MESSAGES", plainws.DefaultRefusedMessages), "plain socket messages in a row that the message limits may refuse before the socket is closed with 4429; must be positive (env MAX_REFUSED_MESSAGES)")
 	fs.IntVar(&c.GraphQLMaxDepth, "graphql-max-depth", e.integer("GRAPHQL_MAX_DEPTH", 12), "how deep a GraphQL operation may nest, introspection not counted (env GRAPHQL_MAX_DEPTH)")
 	fs.IntVar(&c.GraphQLMaxComplexity, "graphql-max-complexity", e.integer("GRAPHQL_MAX_COMPLEXITY", 1000), "a GraphQL operation's complexity, one per field (env GRAPHQL_MAX_COMPLEXITY)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(e.integer("MAX_BODY_BYTES", 1<<20)), "largest GraphQL request body, and GraphQL websocket message, in bytes (env MAX_BODY_BYTES)")
@@ -211,14 +222,24 @@ func newLogger(c config, w io.Writer) *slog.Logger {
 // limits builds the abuse limits of c; the socket caps are shared by both
 // transports.
 func (c config) limits() httpapi.Limits {
-	perMinute := func(n float64, burst int) *limit.Rates {
-		return limit.NewRates(limit.Rate{PerSecond: n / 60, Burst: burst}, nil)
-	}
 	return httpapi.Limits{
-		Auth:                perMinute(c.AuthPerMinute, c.AuthBurst),
-		Mutations:           perMinute(c.MutationsPerMinute, c.MutationsBurst),
+		Auth:                perMinute(c.AuthPerMinute, c.AuthBurst, nil),
+		Mutations:           perMinute(c.MutationsPerMinute, c.MutationsBurst, nil),
 		SocketsPerUser:      limit.NewSlots(c.SocketsPerUser),
 		SocketsPerAddress:   limit.NewSlots(c.SocketsPerAddress),
 		OperationsPerSocket: c.OperationsPerSocket,
 	}
+}
+
+// messageLimits builds the plain socket's budgets of messages and of
+// message bytes, on the clock now (nil: time.Now). The byte budget's burst
+// is a minute's worth, and never less than one message.
+func (c config) messageLimits(now func() time.Time) (messages, bytes *limit.Rates) {
+	return perMinute(c.MessagesPerMinute, c.MessageBurst, now),
+		perMinute(float64(c.MessageBytes), max(c.MessageBytes, social.MessageMaxBytes), now)
+}
+
+// perMinute is a rate limit of n a minute with burst, on the clock now.
+func perMinute(n float64, burst int, now func() time.Time) *limit.Rates {
+	return limit.NewRates(limit.Rate{PerSecond: n / 60, Burst: burst}, now)
 }

@@ -85,6 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	var draining atomic.Bool
 	ws := wsconn.Config{AllowedOrigins: cfg.AllowedOrigins}
 	limits := cfg.limits()
+	messages, messageBytes := cfg.messageLimits(nil)
 	// Cancelling baseCtx ends every request, including the websockets that
 	// http.Server.Shutdown does not touch once they are hijacked.
 	baseCtx, cancelBase := context.WithCancel(context.Background())
@@ -97,6 +98,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Metrics:           m,
 		SocketsPerUser:    limits.SocketsPerUser,
 		SocketsPerAddress: limits.SocketsPerAddress,
+		Messages:          messages,
+		MessageBytes:      messageBytes,
+		RefusedMessages:   cfg.RefusedMessages,
 	})
 	graphqlSockets := gqlws.NewGroup(baseCtx)
 	handler := httpapi.New(httpapi.Config{

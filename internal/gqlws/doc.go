@@ -35,8 +35,9 @@
 // Config.InitTimeout, 4409 a graphql-transport-ws subscribe with the id of
 // an operation still running (legacy: the new one replaces it), 4429 a
 // second connection_init, 4008 a client that does not read what it is
-// sent, 1001 server shutdown (Group's context), 1009 a message over
-// Config.ReadLimit; Config.Init's *CloseError its own. A legacy client
+// sent, 1001 server shutdown (Group's context), 1007 a text message that
+// is not UTF-8, 1009 a message over Config.ReadLimit; Config.Init's
+// *CloseError its own. A legacy client
 // also gets a connection_error before a refused connection_init.
 //
 // Keepalive (Config.PingInterval): {"type":"ping"} on graphql-transport-ws,

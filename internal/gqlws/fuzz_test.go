@@ -65,11 +65,12 @@ func FuzzSocketMessage(f *testing.F) {
 func mustAnswerProbe(t *testing.T, c *Client) {
 	t.Helper()
 	allowed := map[int]bool{
-		websocket.CloseNormalClosure: true, // terminate
-		codeBadRequest:               true,
-		codeUnauthorized:             true, // an operation before connection_ack
-		codeDuplicateID:              true,
-		codeTooManyInits:             true,
+		websocket.CloseNormalClosure:           true, // terminate
+		codeBadRequest:                         true,
+		codeUnauthorized:                       true, // an operation before connection_ack
+		codeDuplicateID:                        true,
+		codeTooManyInits:                       true,
+		websocket.CloseInvalidFramePayloadData: true, // text that is not UTF-8
 	}
 	_ = c.SetReadDeadline(time.Now().Add(readTimeout))
 	for {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
@@ -133,7 +134,7 @@ func Close(ctx context.Context, code int, reason string) bool {
 func (s *socket) read() {
 	defer close(s.readClosed)
 	for {
-		_, r, err := s.conn.NextReader()
+		typ, r, err := s.conn.NextReader()
 		if err != nil {
 			s.readFailed(err)
 			return
@@ -144,7 +145,11 @@ func (s *socket) read() {
 			return
 		}
 		s.lastRead.Store(time.Now().UnixNano())
-		if !s.isEnded() { // once ending, only the client's close frame matters
+		switch {
+		case s.isEnded(): // once ending, only the client's close frame matters
+		case typ == websocket.TextMessage && !utf8.Valid(b):
+			s.end(websocket.CloseInvalidFramePayloadData, "invalid utf-8", true)
+		default:
 			s.message(b)
 		}
 	}

@@ -157,6 +157,18 @@ func TestReadLimit(t *testing.T) {
 	}
 }
 
+// TestInvalidUTF8 checks that a text message that is not UTF-8 closes the
+// socket with 1007 (RFC 6455, section 8.1).
+func TestInvalidUTF8(t *testing.T) {
+	e := MustEnv(t, gqlws.Config{})
+	c := e.MustConnect(t, transportWS)
+	c.MustSendRaw(t, "{\"type\":\"ping\",\"payload\":\"\xff\"}")
+	MustClose(t, c.Conn, websocket.CloseInvalidFramePayloadData, "invalid utf-8")
+	if info := e.MustClosed(t); info.Code != websocket.CloseInvalidFramePayloadData {
+		t.Fatalf("CloseInfo %+v, want 1007", info)
+	}
+}
+
 func TestKeepalive(t *testing.T) {
 	const interval = 100 * time.Millisecond
 	t.Run("Pong", func(t *testing.T) {

@@ -2,34 +2,16 @@ package limit_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pulse-social/pulse/internal/limit"
+	"github.com/pulse-social/pulse/internal/limit/limittest"
 )
 
-// clock is a manual clock for the rate tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestRates(t *testing.T) {
-	c := &clock{t: time.Unix(1_000_000, 0)}
-	rs := limit.NewRates(limit.Rate{PerSecond: 2, Burst: 3}, c.now)
+	c := limittest.NewClock(time.Unix(1_000_000, 0))
+	rs := limit.NewRates(limit.Rate{PerSecond: 2, Burst: 3}, c.Now)
 	for i := range 3 {
 		if ok, _ := rs.Allow("a"); !ok {
 			t.Fatalf("request %d of the burst refused", i)
@@ -43,7 +25,7 @@ func TestRates(t *testing.T) {
 		t.Fatalf("RetryAfterSeconds(%v) = %d, want 1", retry, got)
 	}
 	// A refused request takes no token: after the retry delay one passes.
-	c.advance(retry)
+	c.Add(retry)
 	if ok, _ := rs.Allow("a"); !ok {
 		t.Fatal("refused after waiting the retry delay")
 	}
@@ -69,11 +51,11 @@ func TestRatesUnlimited(t *testing.T) {
 // TestRatesForget checks that a flood of distinct keys does not grow a
 // Rates without bound once their buckets have refilled.
 func TestRatesForget(t *testing.T) {
-	c := &clock{t: time.Unix(1_000_000, 0)}
-	rs := limit.NewRates(limit.Rate{PerSecond: 10, Burst: 10}, c.now)
+	c := limittest.NewClock(time.Unix(1_000_000, 0))
+	rs := limit.NewRates(limit.Rate{PerSecond: 10, Burst: 10}, c.Now)
 	for i := range 10_000 {
 		rs.Allow(fmt.Sprint("key", i))
-		c.advance(10 * time.Millisecond)
+		c.Add(10 * time.Millisecond)
 	}
 	if n := rs.Len(); n > 2100 {
 		t.Fatalf("holds %d keys after 10000 distinct ones, want about 1000-2000", n)
@@ -140,8 +122,8 @@ func TestAddress(t *testing.T) {
 }
 
 func TestRatesAllowN(t *testing.T) {
-	c := &clock{t: time.Unix(1_000_000, 0)}
-	rs := limit.NewRates(limit.Rate{PerSecond: 1, Burst: 5}, c.now)
+	c := limittest.NewClock(time.Unix(1_000_000, 0))
+	rs := limit.NewRates(limit.Rate{PerSecond: 1, Burst: 5}, c.Now)
 	if ok, _ := rs.AllowN("a", 4); !ok {
 		t.Fatal("4 of a burst of 5 refused")
 	}

@@ -25,10 +25,21 @@
 // "<why>"} answering a frame the server does not understand.
 //
 // Client to server: {"message": "<text>"} (any string up to
-// social.MessageMaxBytes; other keys are ignored) or {"type": "ping"}. Anything else (not JSON, not an object,
-// neither key, a message that is not a string, a type other than "ping", a
-// binary frame) is answered with {"error": "<why>"} and the socket stays
-// open. A frame over 64 KiB closes the socket with 1009.
+// social.MessageMaxBytes; other keys are ignored) or {"type": "ping"}.
+// Anything else (not JSON, not an object, neither key, a message that is
+// not a string, a type other than "ping", a binary frame) is answered with
+// {"error": "<why>"} and the socket stays open. A frame over 64 KiB closes
+// the socket with 1009, a text frame that is not UTF-8 with 1007.
+//
+// Messages are written to every socket of the user, so each user has a
+// budget of them, per process (Config.Messages, MessageBytes): a message
+// past it is not sent and is answered with {"error": "rate limited: too
+// many messages; try again in 3 s", "code": "RATE_LIMITED",
+// "retry_after": 3} (or "too much message text"), and a client that sends
+// more than Config.RefusedMessages of those in a row is closed with 4429.
+// Pings have no budget: the pong goes to the sender only and is no larger
+// than the ping, and a client that does not read its answers fills its
+// reply queue and is closed with 4008.
 //
 // # Close codes
 //
@@ -39,7 +50,8 @@
 //	1002        the client's frames break RFC 6455 (unmasked, reserved
 //	            bits, unknown opcode, bad fragmentation or close code);
 //	            the reason says how
-//	1007        a close frame whose reason is not UTF-8
+//	1007        "invalid utf-8": a text message that is not UTF-8; or a
+//	            close frame whose reason is not UTF-8
 //	1009        "message too big": a message over 64 KiB
 //	1011        "internal error": the store failed (the cause is logged)
 //	4008        "too slow": the socket's bounded queue of notifications
@@ -51,7 +63,9 @@
 //	4429        "too many sockets": the user or the client address holds
 //	            the most sockets allowed (Config.SocketsPerUser,
 //	            SocketsPerAddress, shared with the GraphQL socket); the
-//	            address is checked before the token
+//	            address is checked before the token. "too many messages":
+//	            the client went on sending messages past the user's
+//	            budget (Config.RefusedMessages)
 //
 // A peer that answers no ping (and sends nothing) for two ping intervals is
 // dropped without a close frame; so is one whose writes time out.
@@ -91,6 +105,7 @@
 // # Metrics
 //
 // With Config.Metrics, the handler counts its open sockets, the
-// notifications it writes (with the publish-to-write latency of live ones)
-// and the sockets it closes as too slow.
+// notifications it writes (with the publish-to-write latency of live ones),
+// the sockets it closes as too slow, and the messages the budget refuses
+// (pulse_rate_limited_total{limit="message"}).
 package plainws

@@ -46,11 +46,15 @@ func protocolError(reason string) *frameError {
 // errTooBig is a message over the limit.
 var errTooBig = &frameError{code: websocket.CloseMessageTooBig, reason: reasonMessageTooBig}
 
+// errInvalidUTF8 is a text message that is not UTF-8 (RFC 6455, section
+// 8.1).
+var errInvalidUTF8 = &frameError{code: websocket.CloseInvalidFramePayloadData, reason: "invalid utf-8"}
+
 // read takes the next bytes from the client and calls fn with each
-// complete message (opText or opBinary, fragments joined) and each control
-// frame, in order, with its unmasked payload, which fn must not keep. It
-// stops when fn returns false. After that, or after it returned an error,
-// it drops all it is given.
+// complete message (opText, which must be UTF-8, or opBinary, fragments
+// joined) and each control frame, in order, with its unmasked payload,
+// which fn must not keep. It stops when fn returns false. After that, or
+// after it returned an error, it drops all it is given.
 func (r *frameReader) read(data []byte, fn func(op byte, payload []byte) bool) *frameError {
 	if r.done {
 		return nil
@@ -133,25 +137,23 @@ func (r *frameReader) next(b []byte, fn func(op byte, payload []byte) bool) (int
 	}
 
 	switch {
-	case op >= opClose:
-		if !fn(op, payload) {
-			return -1, nil
-		}
-	case op != opContinuation && fin:
-		if !fn(op, payload) {
-			return -1, nil
-		}
+	case op >= opClose, op != opContinuation && fin:
 	case op != opContinuation:
 		r.msgOp, r.msg = op, append([]byte(nil), payload...)
+		return end, nil
 	default:
 		r.msg = append(r.msg, payload...)
-		if fin {
-			msgOp, msg := r.msgOp, r.msg
-			r.msgOp, r.msg = 0, nil
-			if !fn(msgOp, msg) {
-				return -1, nil
-			}
+		if !fin {
+			return end, nil
 		}
+		op, payload = r.msgOp, r.msg
+		r.msgOp, r.msg = 0, nil
+	}
+	if op == opText && !utf8.Valid(payload) {
+		return 0, errInvalidUTF8
+	}
+	if !fn(op, payload) {
+		return -1, nil
 	}
 	return end, nil
 }

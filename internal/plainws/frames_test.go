@@ -207,3 +207,30 @@ func FuzzFrameReader(f *testing.F) {
 		}
 	})
 }
+
+func TestFrameReaderUTF8(t *testing.T) {
+	euro := []byte("€") // three bytes
+	for _, tt := range []struct {
+		name string
+		data []byte
+		ok   bool
+	}{
+		{"text", maskedFrame(fin|opText, []byte(`{"message":"€"}`)), true},
+		{"invalid text", maskedFrame(fin|opText, []byte("{\"message\":\"\xff\"}")), false},
+		{"truncated rune", maskedFrame(fin|opText, euro[:2]), false},
+		{"surrogate", maskedFrame(fin|opText, []byte("\xed\xa0\x80")), false},
+		{"rune across fragments", append(maskedFrame(opText, euro[:1]), maskedFrame(fin|opContinuation, euro[1:])...), true},
+		{"invalid fragments", append(maskedFrame(opText, euro[:1]), maskedFrame(fin|opContinuation, euro[:1])...), false},
+		{"binary", maskedFrame(fin|opBinary, []byte{0xff}), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readAll(tt.data, 1, 1000)
+			switch {
+			case tt.ok && (err != nil || len(got) != 1):
+				t.Fatalf("got %v, %v; want one message", got, err)
+			case !tt.ok && (err == nil || err.code != websocket.CloseInvalidFramePayloadData || err.reason != "invalid utf-8" || len(got) != 0):
+				t.Fatalf("got %v, %v; want 1007 \"invalid utf-8\"", got, err)
+			}
+		})
+	}
+}

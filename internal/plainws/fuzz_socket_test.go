@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -13,13 +14,14 @@ import (
 // FuzzSocketFrame sends any frame to a real socket and checks that the
 // server answers it with one well-formed frame (an error, a pong, or the
 // message echoed to the sender) and keeps the socket open, or closes it
-// with 1009 for a frame over the read limit. Seeds:
-// testdata/fuzz/FuzzSocketFrame and the f.Add calls.
+// with 1009 for a frame over the read limit, or 1007 for text that is not
+// UTF-8. Seeds: testdata/fuzz/FuzzSocketFrame and the f.Add calls.
 func FuzzSocketFrame(f *testing.F) {
 	for _, s := range []string{`{"message":"hi"}`, `{"type":"ping"}`, `nope`, `[1]`, `{"message":7}`, `{}`, `{"type":"x"}`} {
 		f.Add(false, []byte(s))
 	}
 	f.Add(true, []byte{0, 1, 2})
+	f.Add(false, []byte("{\"message\":\"\xff\"}"))
 	env := MustEnv(f, EnvOptions{})
 	alice := env.MustRegister(f, "alice")
 	f.Fuzz(func(t *testing.T, binary bool, data []byte) {
@@ -34,6 +36,10 @@ func FuzzSocketFrame(f *testing.F) {
 		}
 		if len(data) > plainws.ReadLimit {
 			MustClose(t, c, websocket.CloseMessageTooBig, "message too big")
+			return
+		}
+		if !binary && !utf8.Valid(data) {
+			MustClose(t, c, websocket.CloseInvalidFramePayloadData, "invalid utf-8")
 			return
 		}
 		_ = c.SetReadDeadline(time.Now().Add(readTimeout))

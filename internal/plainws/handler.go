@@ -23,6 +23,8 @@ const (
 	DefaultReplyQueue   = 8
 	DefaultEventQueue   = 64
 	DefaultCloseTimeout = 2 * time.Second
+	// DefaultRefusedMessages is Config.RefusedMessages's.
+	DefaultRefusedMessages = 10
 )
 
 // readBufferSize is gorilla/websocket's read buffer for each socket when
@@ -103,6 +105,24 @@ type Config struct {
 	SocketsPerUser    *limit.Slots
 	SocketsPerAddress *limit.Slots
 
+	// Messages and MessageBytes are the budget of each user's
+	// {"message": ...} frames, which each cost a write on every socket of
+	// the user: a message takes one token of Messages and a token per byte
+	// of its text of MessageBytes (whose burst must hold
+	// social.MessageMaxBytes), keyed by limit.UserKey, so that the budget
+	// is the user's across its sockets on this Handler (in this process:
+	// with several processes, a user has a budget in each). A message over
+	// either is not sent and is answered with {"error": "rate limited: ...",
+	// "code": "RATE_LIMITED", "retry_after": <seconds>}; it may still have
+	// taken its token of Messages. Nil: no budget.
+	Messages     *limit.Rates
+	MessageBytes *limit.Rates
+
+	// RefusedMessages is how many messages in a row the budgets may refuse
+	// on one socket; the next refused one closes it with 4429 "too many
+	// messages". 0 means DefaultRefusedMessages.
+	RefusedMessages int
+
 	// Metrics counts open sockets, delivered notifications with their
 	// publish-to-write latency, and slow clients cut off; nil counts
 	// nothing.
@@ -129,6 +149,9 @@ type Handler struct {
 	closeTimeout time.Duration
 	perUser      *limit.Slots
 	perAddress   *limit.Slots
+	messages     *limit.Rates
+	messageBytes *limit.Rates
+	refusedMax   int
 	metrics      *metrics.Metrics
 	ctx          context.Context // Config.Context
 	sockets      tracker
@@ -157,6 +180,9 @@ func New(svc *social.Service, cfg Config) *Handler {
 	if cfg.Context == nil {
 		cfg.Context = context.Background()
 	}
+	if cfg.RefusedMessages <= 0 {
+		cfg.RefusedMessages = DefaultRefusedMessages
+	}
 	up := ws.Upgrader()
 	if cfg.Websocket.ReadBufferSize == 0 {
 		// Not net/http's, which the returned handler would keep alive.
@@ -174,6 +200,9 @@ func New(svc *social.Service, cfg Config) *Handler {
 		closeTimeout: cfg.CloseTimeout,
 		perUser:      cfg.SocketsPerUser,
 		perAddress:   cfg.SocketsPerAddress,
+		messages:     cfg.Messages,
+		messageBytes: cfg.MessageBytes,
+		refusedMax:   cfg.RefusedMessages,
 		metrics:      cfg.Metrics,
 		ctx:          cfg.Context,
 		sockets:      tracker{interval: cfg.PingInterval},

@@ -446,6 +446,26 @@ func testReadLimit(t *testing.T, opts EnvOptions) {
 	MustClose(t, c, websocket.CloseMessageTooBig, "message too big")
 }
 
+// TestInvalidUTF8 checks that a text frame that is not UTF-8 closes the
+// socket with 1007 (RFC 6455, section 8.1), whole or in fragments.
+func TestInvalidUTF8(t *testing.T) {
+	forEachReader(t, testInvalidUTF8)
+}
+
+func testInvalidUTF8(t *testing.T, opts EnvOptions) {
+	env := MustEnv(t, opts)
+	alice := env.MustRegister(t, "alice")
+	c, _ := env.MustConnect(t, alice, "")
+	MustSend(t, c, "{\"message\":\"\xff\"}")
+	MustClose(t, c, websocket.CloseInvalidFramePayloadData, "invalid utf-8")
+
+	c, _ = env.MustConnect(t, alice, "")
+	if _, err := c.NetConn().Write(append(rawFrame(0x01, "{\"message\":\"\xe2"), rawFrame(0x80, "\x82\"}")...)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	MustClose(t, c, websocket.CloseInvalidFramePayloadData, "invalid utf-8")
+}
+
 // rawFrame encodes a frame as a client sends it, masked, with the given
 // first byte (FIN, RSV and opcode) and a payload under 126 bytes.
 func rawFrame(b0 byte, payload string) []byte {

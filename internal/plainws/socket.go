@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/wsconn"
@@ -39,6 +41,7 @@ type socket struct {
 	pollID    uint64                // the socket's key at the poller; 0 if none
 
 	frames   frameReader  // the reader's
+	refused  int          // the reader's: messages refused in a row
 	lastRead atomic.Int64 // when the client last sent something, UnixNano
 	// readers counts the running readers; it is waited for once reading
 	// has stopped.
@@ -329,20 +332,68 @@ func (s *socket) handle(typ int, b []byte) {
 	f := parseFrame(typ, b)
 	switch f.kind {
 	case frameMessage:
+		if !s.allowMessage(f.text) {
+			return
+		}
 		if err := s.h.svc.SendMessage(s.ctx, s.userID, f.text); err != nil {
-			s.replyError(social.ErrorMessage(err))
+			s.replyError(errorFrame{Error: social.ErrorMessage(err)})
 		}
 	case framePing:
 		s.reply(reply{data: pongFrame})
 	default:
-		s.replyError(f.text)
+		s.replyError(errorFrame{Error: f.text})
 	}
 }
 
-func (s *socket) replyError(why string) {
-	b, _ := json.Marshal(struct {
-		Error string `json:"error"`
-	}{why})
+// How a socket closes when its client goes on sending messages past the
+// budget.
+const (
+	closeTooManyMessages  = 4429
+	reasonTooManyMessages = "too many messages"
+)
+
+// allowMessage charges a message to its user's budgets (Config.Messages
+// and MessageBytes). Past them it answers RATE_LIMITED, or closes the
+// socket when the client has gone on sending. Text over
+// social.MessageMaxBytes passes, for SendMessage to refuse.
+func (s *socket) allowMessage(text string) bool {
+	if len(text) > social.MessageMaxBytes {
+		return true
+	}
+	key := limit.UserKey(s.userID)
+	why := "too many messages"
+	ok, wait := s.h.messages.Allow(key)
+	if ok {
+		why = "too much message text"
+		ok, wait = s.h.messageBytes.AllowN(key, len(text))
+	}
+	if ok {
+		s.refused = 0
+		return true
+	}
+	s.h.metrics.RateLimited("message")
+	if s.refused++; s.refused > s.h.refusedMax {
+		s.end(closeTooManyMessages, reasonTooManyMessages, true)
+		return false
+	}
+	secs := limit.RetryAfterSeconds(wait)
+	s.replyError(errorFrame{
+		Error:      fmt.Sprintf("rate limited: %s; try again in %d s", why, secs),
+		Code:       string(social.CodeRateLimited),
+		RetryAfter: secs,
+	})
+	return false
+}
+
+// errorFrame answers a frame the socket does not carry out.
+type errorFrame struct {
+	Error      string `json:"error"`
+	Code       string `json:"code,omitempty"`        // RATE_LIMITED, or none
+	RetryAfter int    `json:"retry_after,omitempty"` // seconds, with RATE_LIMITED
+}
+
+func (s *socket) replyError(e errorFrame) {
+	b, _ := json.Marshal(e)
 	s.reply(reply{data: b})
 }
 

@@ -2,6 +2,7 @@ package social
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -39,17 +40,34 @@ func ValidatePassword(field, password string) error {
 	return nil
 }
 
-// ValidateText checks a post, comment or message body: valid UTF-8, not
-// blank, at most max characters.
+// ValidateText checks a post or comment body: valid UTF-8, with at least
+// one visible character (see visible), at most max characters.
 func ValidateText(field, text string, max int) error {
 	if !utf8.ValidString(text) {
 		return InputError(field, "%s must be valid UTF-8", field)
 	}
-	if strings.TrimSpace(text) == "" {
+	if text == "" {
 		return InputError(field, "%s must not be empty", field)
+	}
+	if strings.IndexFunc(text, visible) < 0 {
+		return InputError(field, "%s must contain a visible character, not only spaces or invisible ones", field)
 	}
 	if utf8.RuneCountInString(text) > max {
 		return InputError(field, "%s must be at most %d characters long", field, max)
 	}
 	return nil
+}
+
+// visible reports whether r shows as something: it is not white space of
+// any kind, a control or format character (zero-width ones, the BOM, bidi
+// controls, tags), a variation selector, another default-ignorable code
+// point (such as the Hangul fillers) or the blank braille pattern.
+// Unassigned code points count as visible: they may be newer emoji.
+func visible(r rune) bool {
+	return !unicode.In(r, invisible...) && r != '\u2800'
+}
+
+// invisible are the tables of the runes that visible refuses.
+var invisible = []*unicode.RangeTable{
+	unicode.White_Space, unicode.Cc, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point,
 }
