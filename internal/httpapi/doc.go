@@ -14,6 +14,13 @@
 // subscriptions over plain HTTP, and an origin check (403 for a browser
 // origin the policy refuses).
 //
+// Sessions: a GraphQL websocket authenticated at connection_init closes
+// with 4401 "Unauthorized: access token revoked" when its token is logged
+// out (also when that happens while the socket opens), and with 4401
+// "token expired" when the token expires, each running operation first
+// ending with an UNAUTHENTICATED error; an operation whose caller's
+// session has expired does not run, on any transport.
+//
 // It wires nothing concrete: it receives the social.Service and the
 // handlers it mounts; the program in ../../server builds them.
 package httpapi

@@ -49,6 +49,11 @@ type ServerOptions struct {
 	// starts (limits, metrics, logger, ...). PlainSocket is built after it,
 	// with the same logger, metrics and socket caps.
 	Configure func(*httpapi.Config)
+	// Social configures the service (token lifetime, clock); its
+	// PasswordCost is always bcrypt.MinCost.
+	Social social.Config
+	// Broker, if set, wraps the broker the service uses.
+	Broker func(social.Broker) social.Broker
 }
 
 // MustServerOpts starts the whole HTTP surface with opts.
@@ -60,7 +65,12 @@ func MustServerOpts(tb testing.TB, opts ServerOptions) *testServer {
 		tb.Fatal(err)
 	}
 	broker := inproc.New(opts.Fanout)
-	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost})
+	var b social.Broker = broker
+	if opts.Broker != nil {
+		b = opts.Broker(broker)
+	}
+	opts.Social.PasswordCost = bcrypt.MinCost
+	svc := social.NewService(store, b, opts.Social)
 	cfg := httpapi.Config{
 		Service:       svc,
 		Websocket:     opts.Websocket,

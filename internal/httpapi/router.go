@@ -138,7 +138,7 @@ func authenticate(svc *social.Service, log *slog.Logger) func(http.Handler) http
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authorizationKey{}, h)))
 				return
 			}
-			u, hash, err := svc.Authenticate(r.Context(), social.TokenFromAuthorization(h))
+			a, err := svc.Authenticate(r.Context(), social.TokenFromAuthorization(h))
 			if err != nil {
 				status := http.StatusUnauthorized
 				if social.ErrorCode(err) != social.CodeUnauthenticated {
@@ -149,7 +149,7 @@ func authenticate(svc *social.Service, log *slog.Logger) func(http.Handler) http
 				writeGraphQLError(w, status, social.ErrorMessage(err), social.ErrorCode(err))
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(social.WithAuth(r.Context(), u, hash)))
+			next.ServeHTTP(w, r.WithContext(social.WithAuth(r.Context(), a)))
 		})
 	}
 }

@@ -255,8 +255,9 @@ func testRegisterAndAuthenticate(t *testing.T, cached bool) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		got, hash, err := svc.Authenticate(ctx, token)
-		if err != nil || got.ID != u.ID || got.Username != "Alice" || len(hash) != 32 {
+		got, err := svc.Authenticate(ctx, token)
+		if err != nil || got.User.ID != u.ID || got.User.Username != "Alice" || len(got.TokenHash) != 32 ||
+			!got.ExpiresAt.Equal(now.Add(time.Hour)) {
 			t.Fatalf("authenticate: %+v %v", got, err)
 		}
 	}
@@ -269,23 +270,23 @@ func testRegisterAndAuthenticate(t *testing.T, cached bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone, hash, err := svc.Authenticate(ctx, token)
+	gone, err := svc.Authenticate(ctx, token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Logout(social.WithAuth(ctx, gone, hash)); err != nil {
+	if err := svc.Logout(social.WithAuth(ctx, gone)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := svc.Authenticate(ctx, token); social.ErrorCode(err) != social.CodeUnauthenticated {
+	if _, err := svc.Authenticate(ctx, token); social.ErrorCode(err) != social.CodeUnauthenticated {
 		t.Fatalf("logged-out token: %v", err)
 	}
-	if _, _, err := svc.Authenticate(ctx, other); err != nil {
+	if _, err := svc.Authenticate(ctx, other); err != nil {
 		t.Fatalf("the other token: %v", err)
 	}
 	token = other
 
 	now = now.Add(time.Hour + time.Second)
-	if _, _, err := svc.Authenticate(ctx, token); social.ErrorCode(err) != social.CodeUnauthenticated {
+	if _, err := svc.Authenticate(ctx, token); social.ErrorCode(err) != social.CodeUnauthenticated {
 		t.Fatalf("expired token: %v", err)
 	}
 	if _, _, err := svc.Register(ctx, "alice", "password"); social.ErrorCode(err) != social.CodeConflict {

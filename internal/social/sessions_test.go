@@ -23,7 +23,7 @@ func TestSessionCacheEpoch(t *testing.T) {
 	}
 
 	c.put(hash, u, now.Add(time.Hour), epoch)
-	if got, _, ok := c.get(hash, now); !ok || got != u {
+	if got, _, ok := c.get(hash, now); !ok || got.user != u {
 		t.Fatalf("get = %+v, %v; want the session", got, ok)
 	}
 	if _, _, ok := c.get(hash, now.Add(time.Hour)); ok {
