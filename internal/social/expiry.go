@@ -2,6 +2,7 @@ package social
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -33,4 +34,34 @@ func (s *Service) HoldSession(ctx context.Context, a Auth, expired func()) (stop
 // not act for it any more.
 func (s *Service) Expired(a Auth) bool {
 	return !s.now().Before(a.ExpiresAt)
+}
+
+// sweepBatch is how many expired sessions one transaction of SweepSessions
+// deletes.
+const sweepBatch = 1000
+
+// SweepSessions deletes the sessions expired by now, from the store (in
+// transactions of at most sweepBatch sessions each) and from the cache, and
+// returns how many it deleted from the store.
+func (s *Service) SweepSessions(ctx context.Context) (int, error) {
+	now := s.now()
+	if s.sessions != nil {
+		s.sessions.sweep(now)
+	}
+	total := 0
+	for {
+		var n int
+		err := s.store.Update(ctx, func(tx Tx) error {
+			var err error
+			n, err = tx.DeleteExpiredSessions(ctx, now, sweepBatch)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("sweep sessions: %w", err)
+		}
+		total += n
+		if n < sweepBatch {
+			return total, nil
+		}
+	}
 }

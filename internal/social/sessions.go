@@ -65,6 +65,18 @@ func (c *sessionCache) put(hash []byte, u User, expires time.Time, epoch uint64)
 	c.entries[key] = cachedSession{user: u, expires: expires}
 }
 
+// sweep drops the sessions expired at now, which get would drop only if
+// asked for them.
+func (c *sessionCache) sweep(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if !now.Before(e.expires) {
+			delete(c.entries, k)
+		}
+	}
+}
+
 // forget drops a session and moves the epoch on.
 func (c *sessionCache) forget(hash []byte) {
 	key := [sha256.Size]byte(hash)

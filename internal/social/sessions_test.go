@@ -38,3 +38,18 @@ func TestSessionCacheEpoch(t *testing.T) {
 		t.Fatalf("%d sessions kept, want at most 2", n)
 	}
 }
+
+// TestSessionCacheSweep checks that sweep drops the expired sessions, and
+// only those, even if nobody asks for them again.
+func TestSessionCacheSweep(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := newSessionCache(10)
+	for tok, expires := range map[string]time.Time{"past": now.Add(-time.Second), "now": now, "later": now.Add(time.Second)} {
+		_, epoch, _ := c.get(HashToken(tok), now.Add(-time.Hour))
+		c.put(HashToken(tok), User{ID: 1}, expires, epoch)
+	}
+	c.sweep(now)
+	if _, ok := c.entries[[32]byte(HashToken("later"))]; !ok || len(c.entries) != 1 {
+		t.Fatalf("%d sessions kept after the sweep, want only the live one", len(c.entries))
+	}
+}
