@@ -136,9 +136,10 @@ type process struct {
 	t *testing.T
 }
 
-func MustStart(t *testing.T, db, broker string) *process {
+// MustStart starts a server on db and broker, with more flags if given.
+func MustStart(t *testing.T, db, broker string, flags ...string) *process {
 	t.Helper()
-	return &process{Server: testbin.Start(t, "--db", db, "--broker", broker), t: t}
+	return &process{Server: testbin.Start(t, append([]string{"--db", db, "--broker", broker}, flags...)...), t: t}
 }
 
 // plainSocket is a client of /ws/{token}/ that collects notification ids.
@@ -278,6 +279,61 @@ func TestClusterDeliversAcrossProcesses(t *testing.T) {
 	if _, err := gql.read(10 * time.Second); closeCode(err) != 4401 {
 		t.Fatalf("GraphQL socket after logout on another process: %v", err)
 	}
+}
+
+// TestClusterTokenExpiry opens sockets on one process with a token from
+// another: each closes with 4401 "token expired" when the token expires,
+// on both transports, the GraphQL socket's subscription first ending with
+// an UNAUTHENTICATED error. No process tells another: each knows the
+// expiry of the sockets it holds.
+func TestClusterTokenExpiry(t *testing.T) {
+	requireServices(t)
+	const ttl = 3 * time.Second
+	db, redis := MustDatabase(t), MustRedis(t)
+	a := MustStart(t, db, redis.URL(), "--token-ttl", ttl.String())
+	b := MustStart(t, db, redis.URL(), "--token-ttl", ttl.String())
+	// The session expires ttl after this, or later (the store keeps times
+	// to the millisecond).
+	registered := time.Now().Truncate(time.Millisecond)
+	alice := a.MustRegister(t, "alice")
+	plain := b.MustDialPlain(alice, "")
+	gql := b.MustDialGraphQL(alice)
+
+	var wg sync.WaitGroup
+	check := func(name string, wait func() error) {
+		defer wg.Done()
+		err := wait()
+		closed := time.Now()
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 4401 || ce.Text != "token expired" {
+			t.Errorf("%s socket: %v, want closed with 4401 \"token expired\"", name, err)
+			return
+		}
+		if closed.Before(registered.Add(ttl)) || closed.After(registered.Add(ttl+5*time.Second)) {
+			t.Errorf("%s socket closed %v after registering, want soon after the token's expiry (%v)", name, closed.Sub(registered), ttl)
+		}
+	}
+	wg.Add(2)
+	go check("plain", func() error {
+		n, err := plain.Next(15 * time.Second)
+		if err == nil {
+			return fmt.Errorf("got %v", n)
+		}
+		return err
+	})
+	go check("GraphQL", func() error {
+		m, err := gql.read(15 * time.Second)
+		if err != nil {
+			return err
+		}
+		payload, _ := json.Marshal(m["payload"])
+		if m["type"] != "error" || !strings.Contains(string(payload), "UNAUTHENTICATED") {
+			return fmt.Errorf("got %v, want the subscription's error", m)
+		}
+		_, err = gql.read(15 * time.Second)
+		return err
+	})
+	wg.Wait()
 }
 
 // TestClusterResumeAcrossProcesses moves a socket from A to B: resuming with

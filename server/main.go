@@ -82,6 +82,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		// logout passes through it.
 		CacheSessions: brokerKind(cfg.Broker) == "inproc",
 	})
+	// The sweeper stops, and is waited for, before the store closes.
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		sweepSessions(sweepCtx, svc, cfg.SessionSweep, log)
+	}()
+	defer func() {
+		stopSweep()
+		<-swept
+	}()
 	var draining atomic.Bool
 	ws := wsconn.Config{AllowedOrigins: cfg.AllowedOrigins}
 	limits := cfg.limits()
@@ -194,6 +205,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// sweepSessions deletes expired sessions every interval until ctx ends.
+func sweepSessions(ctx context.Context, svc *social.Service, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := svc.SweepSessions(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("sweep expired sessions", "deleted", n, "err", err)
+		case n > 0:
+			log.Info("swept expired sessions", "deleted", n)
+		}
+	}
 }
 
 // tracked counts running handlers, hijacked websockets included, so that

@@ -39,12 +39,16 @@ func TestParseConfig(t *testing.T) {
 		t.Fatalf("defaults = %+v", c)
 	}
 
-	env = map[string]string{"ADDR": ":9000", "TOKEN_TTL": "1h", "ALLOWED_ORIGINS": "https://a.example, https://b.example", "LOG_FORMAT": "json", "INTROSPECTION": "false"}
+	if c.SessionSweep != time.Hour {
+		t.Fatalf("default session sweep interval = %v", c.SessionSweep)
+	}
+
+	env = map[string]string{"ADDR": ":9000", "TOKEN_TTL": "1h", "SESSION_SWEEP_INTERVAL": "5m", "ALLOWED_ORIGINS": "https://a.example, https://b.example", "LOG_FORMAT": "json", "INTROSPECTION": "false"}
 	c, err = parseConfig([]string{"--addr", "127.0.0.1:9001"}, getenv, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != "127.0.0.1:9001" || c.TokenTTL != time.Hour || len(c.AllowedOrigins) != 2 || c.AllowedOrigins[1] != "https://b.example" || c.LogFormat != "json" || c.Introspection {
+	if c.Addr != "127.0.0.1:9001" || c.TokenTTL != time.Hour || len(c.AllowedOrigins) != 2 || c.AllowedOrigins[1] != "https://b.example" || c.LogFormat != "json" || c.Introspection || c.SessionSweep != 5*time.Minute {
 		t.Fatalf("flags over env = %+v", c)
 	}
 
@@ -55,6 +59,7 @@ func TestParseConfig(t *testing.T) {
 		{[]string{"--log-level", "loud"}, nil},
 		{[]string{"--log-format", "xml"}, nil},
 		{[]string{"--token-ttl", "-1h"}, nil},
+		{[]string{"--session-sweep-interval", "0s"}, nil},
 		{[]string{"extra"}, nil},
 		{nil, map[string]string{"TOKEN_TTL": "soon"}},
 		{nil, map[string]string{"INTROSPECTION": "maybe"}},
@@ -69,7 +74,7 @@ func TestParseConfig(t *testing.T) {
 	if _, err := parseConfig([]string{"--help"}, func(string) string { return "" }, &help); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, v := range []string{"ADDR", "DATABASE_URL", "BROKER_URL", "ALLOWED_ORIGINS", "LOG_LEVEL", "LOG_FORMAT", "TOKEN_TTL", "PPROF_ADDR"} {
+	for _, v := range []string{"ADDR", "DATABASE_URL", "BROKER_URL", "ALLOWED_ORIGINS", "LOG_LEVEL", "LOG_FORMAT", "TOKEN_TTL", "SESSION_SWEEP_INTERVAL", "PPROF_ADDR"} {
 		if !strings.Contains(help.String(), v) {
 			t.Errorf("--help does not mention %s", v)
 		}
@@ -133,5 +138,17 @@ func TestRunAndShutdown(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), string(token[1])) {
 		t.Fatal("the access token appears in the logs")
+	}
+}
+
+// TestSessionSweeper runs the server with short tokens and a short sweep
+// interval: the session of a registration is deleted once it has expired.
+func TestSessionSweeper(t *testing.T) {
+	s := testbin.Start(t, "--db", filepath.Join(t.TempDir(), "pulse.db"), "--token-ttl", "1s", "--session-sweep-interval", "200ms")
+	s.MustRegister(t, "alice")
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(s.Logs.String(), "msg=\"swept expired sessions\" deleted=1"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no sweep deleted the expired session: %s", s.Logs)
+		}
 	}
 }

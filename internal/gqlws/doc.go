@@ -50,6 +50,10 @@
 // Close closes a socket with a code of the application's, given any
 // context derived from the socket's: logout closes the sockets opened with
 // the revoked token with 4401, from the context Config.Init returned.
+// CloseWithError first ends each running operation with an error message:
+// a socket whose token expires is closed that way, each operation getting
+// an UNAUTHENTICATED error before the socket closes with 4401 "token
+// expired".
 //
 // # Ownership
 //

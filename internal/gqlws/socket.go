@@ -14,6 +14,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
@@ -124,6 +125,34 @@ func Close(ctx context.Context, code int, reason string) bool {
 	defer s.mu.Unlock()
 	if s.ended {
 		return false
+	}
+	s.endLocked(code, reason, true)
+	return true
+}
+
+// CloseWithError is Close that first ends each operation running on the
+// socket with err, in an error message for its id: the client learns why
+// each stopped before the socket closes. Like Close, it never blocks and
+// reports whether it closed the socket.
+func CloseWithError(ctx context.Context, err *gqlerror.Error, code int, reason string) bool {
+	s, _ := ctx.Value(socketKey{}).(*socket)
+	if s == nil {
+		return false
+	}
+	payload, jerr := json.Marshal(gqlerror.List{err})
+	if jerr != nil {
+		payload = []byte(`[{"message":"internal error"}]`)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return false
+	}
+	for id, op := range s.ops {
+		s.stopLocked(op)
+		// Past Config.QueueSize if need be: one message per operation,
+		// once, and the writer sends them before the close frame.
+		s.out = append(s.out, appendMessage(nil, id, typeError, payload))
 	}
 	s.endLocked(code, reason, true)
 	return true

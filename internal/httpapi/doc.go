@@ -15,6 +15,13 @@
 // origin the policy refuses). Also always on: a deadline per query and
 // mutation (TIMEOUT) and a cap on register and login fields per request.
 //
+// Sessions: a GraphQL websocket authenticated at connection_init closes
+// with 4401 "Unauthorized: access token revoked" when its token is logged
+// out (also when that happens while the socket opens), and with 4401
+// "token expired" when the token expires, each running operation first
+// ending with an UNAUTHENTICATED error; an operation whose caller's
+// session has expired does not run, on any transport.
+//
 // It wires nothing concrete: it receives the social.Service and the
 // handlers it mounts; the program in ../../server builds them.
 package httpapi

@@ -23,11 +23,12 @@ import (
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
+	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
 // GraphQL websocket close codes.
 const (
-	closeUnauthorized = 4401 // the token was revoked (logout)
+	closeUnauthorized = 4401 // the token was revoked (logout); see also wsconn.CloseTokenExpired
 	closeForbidden    = 4403 // a bad token at connection_init
 	closeTooSlow      = 4008
 )
@@ -77,6 +78,7 @@ func newGraphQL(cfg Config) *handler.Server {
 		srv.Use(operationMetrics{m: cfg.Metrics})
 	}
 	srv.Use(operationDeadline{d: cfg.RequestTimeout, log: cfg.Logger})
+	srv.Use(sessionExpiry{svc: cfg.Service})
 	srv.Use(rateLimit{limits: cfg.Limits, maxAuthFields: cfg.MaxAuthFields, metrics: cfg.Metrics})
 
 	srv.SetErrorPresenter(errorPresenter(cfg.Logger))
@@ -147,68 +149,120 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 		if token == "" {
 			return ctx, nil
 		}
-		u, hash, err := svc.Authenticate(ctx, social.TokenFromAuthorization(token))
+		a, err := svc.Authenticate(ctx, social.TokenFromAuthorization(token))
 		if err != nil {
 			if social.ErrorCode(err) != social.CodeUnauthenticated {
 				log.ErrorContext(ctx, "graphql websocket: authenticate", "err", err)
 			}
 			return nil, &gqlws.CloseError{Code: closeForbidden, Reason: "Forbidden: invalid access token", Message: "invalid access token"}
 		}
-		release, ok := limits.SocketsPerUser.Acquire(limit.UserKey(u.ID))
+		release, ok := limits.SocketsPerUser.Acquire(limit.UserKey(a.User.ID))
 		if !ok {
 			m.SocketRefused(metrics.GraphQL, "per_user")
 			return nil, &gqlws.CloseError{Code: CloseTooManySockets, Reason: "Too many sockets for this user", Message: "too many sockets for this user"}
 		}
-		start, err := svc.LatestNotificationID(ctx, u.ID)
+		start, err := svc.LatestNotificationID(ctx, a.User.ID)
 		if err != nil {
 			release()
 			log.ErrorContext(ctx, "graphql websocket: read the user's cursor", "err", err)
 			return nil, errInternal
 		}
-		sub, err := svc.Subscribe(ctx, u.ID)
+		sub, err := svc.Subscribe(ctx, a.User.ID)
 		if err != nil {
 			release()
 			log.ErrorContext(ctx, "graphql websocket: subscribe to revocations", "err", err)
 			return nil, errInternal
 		}
-		if err := watchRevocation(ctx, sub, hash, release); err != nil {
-			log.ErrorContext(ctx, "graphql websocket: watch revocations", "err", err)
+		if err := watchSession(ctx, svc, sub, a, release); err != nil {
+			if social.ErrorCode(err) == social.CodeUnauthenticated {
+				// Logged out before the subscription went live.
+				return nil, &gqlws.CloseError{Code: closeUnauthorized, Reason: reasonRevoked, Message: "access token revoked"}
+			}
+			log.ErrorContext(ctx, "graphql websocket: watch the session", "err", err)
 			return nil, errInternal
 		}
 		if session != nil {
-			session.userID.Store(u.ID)
+			session.userID.Store(a.User.ID)
 		}
-		return graph.WithConnectionStart(social.WithAuth(ctx, u, hash), start), nil
+		return graph.WithConnectionStart(social.WithAuth(ctx, a), start), nil
 	}
 }
 
-// watchRevocation closes the connection of ctx with 4401 when the session
-// with this token hash is revoked, until ctx ends (the connection closed);
-// then it closes the subscription and calls release. If it cannot watch
-// (the subscription hands out no events to a function, or has ended), it
-// closes the subscription, calls release and returns an error.
-func watchRevocation(ctx context.Context, sub social.Subscription, hash []byte, release func()) error {
+// watchSession ends the connection of ctx when a's session ends, until ctx
+// ends (the connection closed): with 4401 when it is revoked, and when it
+// expires with 4401 after an UNAUTHENTICATED error for each running
+// operation (see expire). sub is a live subscription to the user's events;
+// a revocation published before it went live is caught by HoldSession
+// (CodeUnauthenticated). When ctx ends, it closes the subscription, stops
+// the expiry timer and calls release; if it cannot watch, it does so at
+// once and returns why.
+func watchSession(ctx context.Context, svc *social.Service, sub social.Subscription, a social.Auth, release func()) error {
 	var revoked atomic.Bool
 	onEvent := func(ev social.Event) {
-		if ev.Kind == social.EventRevoke && bytes.Equal(ev.TokenHash, hash) && revoked.CompareAndSwap(false, true) {
+		if ev.Kind == social.EventRevoke && bytes.Equal(ev.TokenHash, a.TokenHash) && revoked.CompareAndSwap(false, true) {
 			// Close never blocks: the socket's writer sends the frame.
 			gqlws.Close(ctx, closeUnauthorized, reasonRevoked)
 		}
 	}
-	fs, ok := sub.(social.FuncSubscription)
-	if !ok || !fs.SetFunc(onEvent, nil) {
+	fail := func(err error) error {
 		sub.Close()
 		release()
-		if !ok {
-			return fmt.Errorf("a %T cannot hand events to a function", sub)
-		}
-		return fmt.Errorf("subscription ended: %w", sub.Err())
+		return err
+	}
+	fs, ok := sub.(social.FuncSubscription)
+	if !ok {
+		return fail(fmt.Errorf("a %T cannot hand events to a function", sub))
+	}
+	if !fs.SetFunc(onEvent, nil) {
+		return fail(fmt.Errorf("subscription ended: %w", sub.Err()))
+	}
+	stop, err := svc.HoldSession(ctx, a, func() { expire(ctx) })
+	if err != nil {
+		return fail(err)
 	}
 	context.AfterFunc(ctx, func() {
+		stop()
 		sub.Close()
 		release()
 	})
 	return nil
+}
+
+// expire closes the GraphQL socket of ctx, whose token has expired: each
+// running operation ends with social.ErrTokenExpired, then the socket
+// closes with 4401 "token expired". It never blocks.
+func expire(ctx context.Context) {
+	gqlws.CloseWithError(ctx, expiredError(), wsconn.CloseTokenExpired, wsconn.ReasonTokenExpired)
+}
+
+// expiredError is social.ErrTokenExpired as a GraphQL error.
+func expiredError() *gqlerror.Error {
+	return &gqlerror.Error{
+		Message:    social.ErrTokenExpired.Message,
+		Extensions: map[string]any{"code": string(social.ErrTokenExpired.Code)},
+	}
+}
+
+// sessionExpiry is the gqlgen extension that refuses an operation whose
+// caller's session has expired, whatever its transport, and closes the
+// socket it came on, if any: the socket's timer may not have fired yet.
+type sessionExpiry struct{ svc *social.Service }
+
+var (
+	_ graphql.HandlerExtension     = sessionExpiry{}
+	_ graphql.OperationInterceptor = sessionExpiry{}
+)
+
+func (sessionExpiry) ExtensionName() string                   { return "SessionExpiry" }
+func (sessionExpiry) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (e sessionExpiry) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	a, ok := social.AuthFrom(ctx)
+	if !ok || !e.svc.Expired(a) {
+		return next(ctx)
+	}
+	expire(ctx)
+	return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{expiredError()}})
 }
 
 // reasonRevoked is the close reason of a socket whose token was revoked.

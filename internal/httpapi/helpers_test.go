@@ -51,6 +51,11 @@ type ServerOptions struct {
 	Configure func(*httpapi.Config)
 	// Store, if set, wraps the SQLite store the service runs on.
 	Store func(social.Store) social.Store
+	// Social configures the service (token lifetime, clock); its
+	// PasswordCost is always bcrypt.MinCost.
+	Social social.Config
+	// Broker, if set, wraps the broker the service uses.
+	Broker func(social.Broker) social.Broker
 }
 
 // MustServerOpts starts the whole HTTP surface with opts.
@@ -66,7 +71,12 @@ func MustServerOpts(tb testing.TB, opts ServerOptions) *testServer {
 		wrapped = opts.Store(store)
 	}
 	broker := inproc.New(opts.Fanout)
-	svc := social.NewService(wrapped, broker, social.Config{PasswordCost: bcrypt.MinCost})
+	var b social.Broker = broker
+	if opts.Broker != nil {
+		b = opts.Broker(broker)
+	}
+	opts.Social.PasswordCost = bcrypt.MinCost
+	svc := social.NewService(wrapped, b, opts.Social)
 	cfg := httpapi.Config{
 		Service:       svc,
 		Websocket:     opts.Websocket,

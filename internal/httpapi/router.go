@@ -153,7 +153,7 @@ func authenticate(svc *social.Service, log *slog.Logger) func(http.Handler) http
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authorizationKey{}, h)))
 				return
 			}
-			u, hash, err := svc.Authenticate(r.Context(), social.TokenFromAuthorization(h))
+			a, err := svc.Authenticate(r.Context(), social.TokenFromAuthorization(h))
 			if err != nil && r.Context().Err() != nil {
 				log.DebugContext(r.Context(), "authenticate: request ended", "err", err)
 				return
@@ -168,7 +168,7 @@ func authenticate(svc *social.Service, log *slog.Logger) func(http.Handler) http
 				writeGraphQLError(w, status, social.ErrorMessage(err), social.ErrorCode(err))
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(social.WithAuth(r.Context(), u, hash)))
+			next.ServeHTTP(w, r.WithContext(social.WithAuth(r.Context(), a)))
 		})
 	}
 }

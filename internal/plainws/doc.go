@@ -59,7 +59,9 @@
 //	            was full; reconnect
 //	            with ?after= the last id seen, nothing is lost
 //	4401        "invalid access token" at connect; "access token revoked"
-//	            when the token is logged out while the socket is open
+//	            when the token is logged out while the socket is open (or
+//	            as it opens); "token expired" when the token expires, by a
+//	            timer of the socket's, which needs no broker
 //	4429        "too many sockets": the user or the client address holds
 //	            the most sockets allowed (Config.SocketsPerUser,
 //	            SocketsPerAddress, shared with the GraphQL socket); the

@@ -255,6 +255,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		releases = nil
 	}
 	defer release()
+	var auth social.Auth
 	var user social.User
 	var tokenHash []byte
 	var feed *social.Feed
@@ -266,7 +267,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if refused.code == 0 {
 		var err error
-		user, tokenHash, err = h.svc.Authenticate(ctx, token)
+		auth, err = h.svc.Authenticate(ctx, token)
+		user, tokenHash = auth.User, auth.TokenHash
 		switch {
 		case social.ErrorCode(err) == social.CodeUnauthenticated:
 			refuse(closeInvalidToken, reasonInvalidToken, 0)
@@ -324,10 +326,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if refused.code == 0 {
+		// Now that the feed hears of every logout, check that none came
+		// before, and close the socket when the token expires.
+		stop, err := h.svc.HoldSession(ctx, auth, s.expired)
+		switch {
+		case social.ErrorCode(err) == social.CodeUnauthenticated:
+			feed.Close()
+			refuse(closeInvalidToken, reasonRevoked, user.ID)
+		case err != nil:
+			feed.Close()
+			h.log.ErrorContext(ctx, "plain socket: check the session", "path", redactedPath, "user_id", user.ID, "err", err)
+			refuse(h.failCode(ctx), h.failReason(ctx), user.ID)
+		default:
+			s.unexpire = stop
+		}
+	}
 
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		if refused.code == 0 {
+			s.unexpire()
 			feed.Close()
 		}
 		return // the upgrader has answered (see refuse)

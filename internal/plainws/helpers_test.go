@@ -43,7 +43,8 @@ type Env struct {
 // EnvOptions tunes MustEnv.
 type EnvOptions struct {
 	Plain    plainws.Config
-	NoPoller bool // see plainws.WithoutPoller
+	NoPoller bool          // see plainws.WithoutPoller
+	TokenTTL time.Duration // the service's; 0 is its default
 }
 
 // MustEnv starts an Env. Its cleanup shuts the server down, waits for every
@@ -56,7 +57,7 @@ func MustEnv(tb testing.TB, opts EnvOptions) *Env {
 		tb.Fatalf("open store: %v", err)
 	}
 	broker := inproc.New(fanout.Config{})
-	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost})
+	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost, TokenTTL: opts.TokenTTL})
 	base, cancel := context.WithCancel(context.Background())
 	opts.Plain.Context = base
 	h := plainws.New(svc, opts.Plain)

@@ -260,7 +260,7 @@ func TestBadToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
-	if err := env.Svc.Logout(social.WithAuth(ctx, alice.User, social.HashToken(revoked))); err != nil {
+	if err := env.Svc.Logout(social.WithAuth(ctx, social.Auth{User: alice.User, TokenHash: social.HashToken(revoked)})); err != nil {
 		t.Fatalf("logout: %v", err)
 	}
 	base := "ws" + strings.TrimPrefix(env.Server.URL, "http")
@@ -335,7 +335,7 @@ func TestLogout(t *testing.T) {
 	second, _ := env.MustConnect(t, alice, "?after=0")
 	kept, _ := env.MustConnect(t, User{User: alice.User, Token: other}, "")
 
-	if err := env.Svc.Logout(social.WithAuth(ctx, alice.User, social.HashToken(alice.Token))); err != nil {
+	if err := env.Svc.Logout(social.WithAuth(ctx, social.Auth{User: alice.User, TokenHash: social.HashToken(alice.Token)})); err != nil {
 		t.Fatalf("logout: %v", err)
 	}
 	MustClose(t, first, 4401, "access token revoked")
@@ -725,5 +725,25 @@ func TestLiveWhenOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Close()
+	}
+}
+
+// TestTokenExpiry checks that an open socket closes with 4401 "token
+// expired" when its token expires: not before, and soon after.
+func TestTokenExpiry(t *testing.T) {
+	const ttl = 1500 * time.Millisecond
+	env := MustEnv(t, EnvOptions{TokenTTL: ttl})
+	// The session expires ttl after this, or later (the store keeps times
+	// to the millisecond).
+	registered := time.Now().Truncate(time.Millisecond)
+	alice := env.MustRegister(t, "alice")
+	c, _ := env.MustConnect(t, alice, "")
+	MustClose(t, c, 4401, "token expired")
+	closed := time.Now()
+	if closed.Before(registered.Add(ttl)) {
+		t.Fatalf("closed %v after registering, before the token's expiry (%v)", closed.Sub(registered), ttl)
+	}
+	if closed.After(registered.Add(ttl + 5*time.Second)) {
+		t.Fatalf("closed %v after registering, long after the token's expiry (%v)", closed.Sub(registered), ttl)
 	}
 }

@@ -38,6 +38,7 @@ type socket struct {
 	releases  []func()              // the socket's slots under the caps
 	opened    func()                // counts the socket out of the metrics
 	unwatch   func() bool           // stops watching for shutdown
+	unexpire  func() bool           // stops the timer of the token's expiry
 	pollID    uint64                // the socket's key at the poller; 0 if none
 
 	frames   frameReader  // the reader's
@@ -227,6 +228,11 @@ func (s *socket) onEvent(ev social.Event) {
 	}
 	s.events = append(s.events, ev)
 	s.wakeLocked()
+}
+
+// expired is called by the timer of the token's expiry.
+func (s *socket) expired() {
+	s.end(wsconn.CloseTokenExpired, wsconn.ReasonTokenExpired, true)
 }
 
 // onFeedEnded is called, under the broker's lock, when the broker ends
@@ -479,6 +485,7 @@ func (s *socket) close() {
 	s.readers.Wait()
 	s.feed.Close()
 	s.unwatch()
+	s.unexpire()
 
 	s.opened()
 	if s.code == closeTooSlow {

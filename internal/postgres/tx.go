@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -88,6 +89,17 @@ func (t *tx) CreateSession(ctx context.Context, s social.Session) error {
 func (t *tx) DeleteSession(ctx context.Context, tokenHash []byte) (bool, error) {
 	n, err := t.exec(ctx, "delete session", `DELETE FROM sessions WHERE token_hash = $1`, tokenHash)
 	return n > 0, err
+}
+
+// DeleteExpiredSessions deletes at most limit of the sessions that expire
+// at or before now, and returns how many it deleted. Sessions another
+// process is deleting meanwhile are skipped, not waited for.
+func (t *tx) DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int, error) {
+	n, err := t.exec(ctx, "delete expired sessions",
+		`DELETE FROM sessions WHERE token_hash IN (
+			SELECT token_hash FROM sessions WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+		now, limit)
+	return int(n), err
 }
 
 // CreatePost inserts a post and returns it with its ID.

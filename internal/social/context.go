@@ -1,31 +1,42 @@
 package social
 
-import "context"
+import (
+	"context"
+	"time"
+)
+
+// Auth is an authenticated caller: its user, the hash of the access token
+// that proved it, and when that token's session expires.
+type Auth struct {
+	User      User
+	TokenHash []byte
+	ExpiresAt time.Time
+}
 
 type authKey struct{}
 
-type auth struct {
-	user      User
-	tokenHash []byte
+// WithAuth returns a context carrying the authenticated caller.
+func WithAuth(ctx context.Context, a Auth) context.Context {
+	return context.WithValue(ctx, authKey{}, a)
 }
 
-// WithAuth returns a context carrying the authenticated user and the hash of
-// the access token that authenticated it.
-func WithAuth(ctx context.Context, u User, tokenHash []byte) context.Context {
-	return context.WithValue(ctx, authKey{}, auth{user: u, tokenHash: tokenHash})
+// AuthFrom returns the authenticated caller of ctx, if any.
+func AuthFrom(ctx context.Context) (Auth, bool) {
+	a, ok := ctx.Value(authKey{}).(Auth)
+	return a, ok
 }
 
 // UserFrom returns the authenticated user of ctx, if any.
 func UserFrom(ctx context.Context) (User, bool) {
-	a, ok := ctx.Value(authKey{}).(auth)
-	return a.user, ok
+	a, ok := AuthFrom(ctx)
+	return a.User, ok
 }
 
 // TokenHashFrom returns the hash of the access token that authenticated ctx,
 // or nil.
 func TokenHashFrom(ctx context.Context) []byte {
-	a, _ := ctx.Value(authKey{}).(auth)
-	return a.tokenHash
+	a, _ := AuthFrom(ctx)
+	return a.TokenHash
 }
 
 // RequireUser returns the authenticated user of ctx, or CodeUnauthenticated.

@@ -183,33 +183,38 @@ func (s *Service) Logout(ctx context.Context) error {
 	return nil
 }
 
-// Authenticate returns the user of a live access token and the token's
-// hash, or CodeUnauthenticated.
-func (s *Service) Authenticate(ctx context.Context, token string) (User, []byte, error) {
+// Authenticate returns the caller of a live access token: its user, the
+// token's hash and when its session expires; or CodeUnauthenticated.
+func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) {
 	if token == "" {
-		return User{}, nil, Errorf(CodeUnauthenticated, "invalid access token")
+		return Auth{}, Errorf(CodeUnauthenticated, "invalid access token")
 	}
-	hash := HashToken(token)
+	return s.liveSession(ctx, HashToken(token))
+}
+
+// liveSession returns the caller of the live session with this token hash,
+// from the cache or else the store; or CodeUnauthenticated.
+func (s *Service) liveSession(ctx context.Context, hash []byte) (Auth, error) {
 	now := s.now()
 	var epoch uint64
 	if s.sessions != nil {
-		var u User
-		var ok bool
-		if u, epoch, ok = s.sessions.get(hash, now); ok {
-			return u, hash, nil
+		e, ep, ok := s.sessions.get(hash, now)
+		if ok {
+			return Auth{User: e.user, TokenHash: hash, ExpiresAt: e.expires}, nil
 		}
+		epoch = ep
 	}
 	u, expires, err := s.store.SessionUser(ctx, hash, now)
 	if ErrorCode(err) == CodeNotFound {
-		return User{}, nil, Errorf(CodeUnauthenticated, "invalid access token")
+		return Auth{}, Errorf(CodeUnauthenticated, "invalid access token")
 	}
 	if err != nil {
-		return User{}, nil, err
+		return Auth{}, err
 	}
 	if s.sessions != nil {
 		s.sessions.put(hash, u, expires, epoch)
 	}
-	return u, hash, nil
+	return Auth{User: u, TokenHash: hash, ExpiresAt: expires}, nil
 }
 
 // TokenFromAuthorization returns the token of an Authorization value:

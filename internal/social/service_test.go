@@ -214,6 +214,17 @@ func fmtSlice(s []string) string {
 	return out + "]"
 }
 
+// mustClockedService returns a Service on store, with the session cache if
+// cached, whose tokens live an hour and whose clock reads *now. The test's
+// cleanup closes its broker.
+func mustClockedService(tb testing.TB, store social.Store, cached bool, now *time.Time) *social.Service {
+	tb.Helper()
+	broker := inproc.New(fanout.Config{})
+	tb.Cleanup(broker.Close)
+	return social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost, TokenTTL: time.Hour,
+		Now: func() time.Time { return *now }, CacheSessions: cached})
+}
+
 // countingStore counts the store's session reads.
 type countingStore struct {
 	social.Store
@@ -245,18 +256,16 @@ func testRegisterAndAuthenticate(t *testing.T, cached bool) {
 	}
 	defer sqliteStore.Close()
 	store := &countingStore{Store: sqliteStore}
-	broker := inproc.New(fanout.Config{})
-	defer broker.Close()
-	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost, TokenTTL: time.Hour,
-		Now: func() time.Time { return now }, CacheSessions: cached})
+	svc := mustClockedService(t, store, cached, &now)
 
 	u, token, err := svc.Register(ctx, "Alice", "password")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
-		got, hash, err := svc.Authenticate(ctx, token)
-		if err != nil || got.ID != u.ID || got.Username != "Alice" || len(hash) != 32 {
+		got, err := svc.Authenticate(ctx, token)
+		if err != nil || got.User.ID != u.ID || got.User.Username != "Alice" || len(got.TokenHash) != 32 ||
+			!got.ExpiresAt.Equal(now.Add(time.Hour)) {
 			t.Fatalf("authenticate: %+v %v", got, err)
 		}
 	}
@@ -269,23 +278,23 @@ func testRegisterAndAuthenticate(t *testing.T, cached bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone, hash, err := svc.Authenticate(ctx, token)
+	gone, err := svc.Authenticate(ctx, token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Logout(social.WithAuth(ctx, gone, hash)); err != nil {
+	if err := svc.Logout(social.WithAuth(ctx, gone)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := svc.Authenticate(ctx, token); social.ErrorCode(err) != social.CodeUnauthenticated {
+	if _, err := svc.Authenticate(ctx, token); social.ErrorCode(err) != social.CodeUnauthenticated {
 		t.Fatalf("logged-out token: %v", err)
 	}
-	if _, _, err := svc.Authenticate(ctx, other); err != nil {
+	if _, err := svc.Authenticate(ctx, other); err != nil {
 		t.Fatalf("the other token: %v", err)
 	}
 	token = other
 
 	now = now.Add(time.Hour + time.Second)
-	if _, _, err := svc.Authenticate(ctx, token); social.ErrorCode(err) != social.CodeUnauthenticated {
+	if _, err := svc.Authenticate(ctx, token); social.ErrorCode(err) != social.CodeUnauthenticated {
 		t.Fatalf("expired token: %v", err)
 	}
 	if _, _, err := svc.Register(ctx, "alice", "password"); social.ErrorCode(err) != social.CodeConflict {
@@ -337,5 +346,50 @@ func TestObserverHooks(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// TestSweepSessions checks that SweepSessions deletes the expired sessions
+// from the store, and not the live ones, with and without the cache.
+func TestSweepSessions(t *testing.T) {
+	for _, cached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("CacheSessions=%v", cached), func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			store, err := sqlite.Open(ctx, ":memory:")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			svc := mustClockedService(t, store, cached, &now)
+
+			_, old, err := svc.Register(ctx, "alice", "password")
+			if err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(30 * time.Minute)
+			_, live, err := svc.Login(ctx, "alice", "password")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tok := range []string{old, live} {
+				if _, err := svc.Authenticate(ctx, tok); err != nil {
+					t.Fatal(err)
+				}
+			}
+			now = now.Add(31 * time.Minute)
+			if n, err := svc.SweepSessions(ctx); err != nil || n != 1 {
+				t.Fatalf("SweepSessions = %d, %v; want 1", n, err)
+			}
+			if _, _, err := store.SessionUser(ctx, social.HashToken(old), now.Add(-time.Hour)); social.ErrorCode(err) != social.CodeNotFound {
+				t.Fatalf("the expired session is still stored: %v", err)
+			}
+			if _, err := svc.Authenticate(ctx, live); err != nil {
+				t.Fatalf("the live session: %v", err)
+			}
+			if n, err := svc.SweepSessions(ctx); err != nil || n != 0 {
+				t.Fatalf("SweepSessions again = %d, %v; want 0", n, err)
+			}
+		})
 	}
 }

@@ -32,18 +32,18 @@ func newSessionCache(max int) *sessionCache {
 	return &sessionCache{max: max, entries: make(map[[sha256.Size]byte]cachedSession)}
 }
 
-// get returns the user of a session remembered and live at now. If there
-// is none, it returns the epoch to give put with what the store says.
-func (c *sessionCache) get(hash []byte, now time.Time) (u User, epoch uint64, ok bool) {
+// get returns a session remembered and live at now. If there is none, it
+// returns the epoch to give put with what the store says.
+func (c *sessionCache) get(hash []byte, now time.Time) (s cachedSession, epoch uint64, ok bool) {
 	key := [sha256.Size]byte(hash)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
 	if ok && now.Before(e.expires) {
-		return e.user, 0, true
+		return e, 0, true
 	}
 	delete(c.entries, key)
-	return User{}, c.epoch, false
+	return cachedSession{}, c.epoch, false
 }
 
 // put remembers a session read from the store, unless a session was
@@ -63,6 +63,18 @@ func (c *sessionCache) put(hash []byte, u User, expires time.Time, epoch uint64)
 		}
 	}
 	c.entries[key] = cachedSession{user: u, expires: expires}
+}
+
+// sweep drops the sessions expired at now, which get would drop only if
+// asked for them.
+func (c *sessionCache) sweep(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if !now.Before(e.expires) {
+			delete(c.entries, k)
+		}
+	}
 }
 
 // forget drops a session and moves the epoch on.

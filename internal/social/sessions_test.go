@@ -23,7 +23,7 @@ func TestSessionCacheEpoch(t *testing.T) {
 	}
 
 	c.put(hash, u, now.Add(time.Hour), epoch)
-	if got, _, ok := c.get(hash, now); !ok || got != u {
+	if got, _, ok := c.get(hash, now); !ok || got.user != u {
 		t.Fatalf("get = %+v, %v; want the session", got, ok)
 	}
 	if _, _, ok := c.get(hash, now.Add(time.Hour)); ok {
@@ -36,5 +36,20 @@ func TestSessionCacheEpoch(t *testing.T) {
 	}
 	if n := len(c.entries); n != 2 {
 		t.Fatalf("%d sessions kept, want at most 2", n)
+	}
+}
+
+// TestSessionCacheSweep checks that sweep drops the expired sessions, and
+// only those, even if nobody asks for them again.
+func TestSessionCacheSweep(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := newSessionCache(10)
+	for tok, expires := range map[string]time.Time{"past": now.Add(-time.Second), "now": now, "later": now.Add(time.Second)} {
+		_, epoch, _ := c.get(HashToken(tok), now.Add(-time.Hour))
+		c.put(HashToken(tok), User{ID: 1}, expires, epoch)
+	}
+	c.sweep(now)
+	if _, ok := c.entries[[32]byte(HashToken("later"))]; !ok || len(c.entries) != 1 {
+		t.Fatalf("%d sessions kept after the sweep, want only the live one", len(c.entries))
 	}
 }

@@ -89,6 +89,10 @@ type Tx interface {
 	// DeleteSession deletes the session with this token hash and reports
 	// whether there was one.
 	DeleteSession(ctx context.Context, tokenHash []byte) (bool, error)
+	// DeleteExpiredSessions deletes at most limit (at least 1) of the
+	// sessions that expire at or before now, and returns how many it
+	// deleted.
+	DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int, error)
 
 	// CreatePost inserts a post and returns it with its ID.
 	CreatePost(ctx context.Context, p Post) (Post, error)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	modernc "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -93,6 +94,15 @@ func (t *tx) CreateSession(ctx context.Context, s social.Session) error {
 func (t *tx) DeleteSession(ctx context.Context, tokenHash []byte) (bool, error) {
 	n, err := t.exec(ctx, "delete session", `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
 	return n > 0, err
+}
+
+// DeleteExpiredSessions deletes at most limit of the sessions that expire
+// at or before now, and returns how many it deleted.
+func (t *tx) DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int, error) {
+	n, err := t.exec(ctx, "delete expired sessions",
+		`DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions WHERE expires_at <= ? LIMIT ?)`,
+		millis(now), limit)
+	return int(n), err
 }
 
 // CreatePost inserts a post and returns it with its ID.

@@ -186,6 +186,50 @@ func testDeleteSession(t *testing.T, open opener) {
 	})
 }
 
+func testDeleteExpiredSessions(t *testing.T, open opener) {
+	t.Run("InBatches", func(t *testing.T) {
+		s := open(t)
+		u := MustCreateUser(t, s, "ann")
+		session := func(token string, expires time.Time) social.Session {
+			sess := social.Session{TokenHash: social.HashToken(token), UserID: u.ID, CreatedAt: t0.Add(-2 * time.Hour), ExpiresAt: expires}
+			MustUpdate(t, s, func(tx social.Tx) error { return tx.CreateSession(t.Context(), sess) })
+			return sess
+		}
+		// A session that expires at now has expired, as SessionUser has it.
+		expired := []social.Session{
+			session("long ago", t0.Add(-time.Hour)),
+			session("just now", t0.Add(-time.Millisecond)),
+			session("now", t0),
+		}
+		live := []social.Session{
+			session("soon", t0.Add(time.Millisecond)),
+			session("later", t0.Add(time.Hour)),
+		}
+		for i, want := range []int{2, 1, 0} {
+			var n int
+			MustUpdate(t, s, func(tx social.Tx) error {
+				var err error
+				n, err = tx.DeleteExpiredSessions(t.Context(), t0, 2)
+				return err
+			})
+			if n != want {
+				t.Fatalf("DeleteExpiredSessions #%d = %d, want %d", i+1, n, want)
+			}
+		}
+		// Before t0 every session was live: the deleted ones are gone.
+		before := t0.Add(-90 * time.Minute)
+		for _, sess := range expired {
+			_, _, err := s.SessionUser(t.Context(), sess.TokenHash, before)
+			wantCode(t, err, social.CodeNotFound)
+		}
+		for _, sess := range live {
+			if _, _, err := s.SessionUser(t.Context(), sess.TokenHash, before); err != nil {
+				t.Fatalf("SessionUser of a live session: %v", err)
+			}
+		}
+	})
+}
+
 // mustFollow makes follower follow followee at t0.
 func mustFollow(tb testing.TB, s social.Store, follower, followee int64) social.Follow {
 	tb.Helper()

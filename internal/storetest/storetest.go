@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) social.Store) {
 	t.Run("PasswordHash", func(t *testing.T) { testPasswordHash(t, open) })
 	t.Run("SessionUser", func(t *testing.T) { testSessionUser(t, open) })
 	t.Run("DeleteSession", func(t *testing.T) { testDeleteSession(t, open) })
+	t.Run("DeleteExpiredSessions", func(t *testing.T) { testDeleteExpiredSessions(t, open) })
 	t.Run("CreateFollow", func(t *testing.T) { testCreateFollow(t, open) })
 	t.Run("FollowCounts", func(t *testing.T) { testFollowCounts(t, open) })
 	t.Run("FollowerIDs", func(t *testing.T) { testFollowerIDs(t, open) })

@@ -170,3 +170,10 @@ func FormatClose(code int, reason string) []byte {
 	}
 	return websocket.FormatCloseMessage(code, reason)
 }
+
+// The close of a socket whose session's token expired, the same on both
+// transports.
+const (
+	CloseTokenExpired  = 4401
+	ReasonTokenExpired = "token expired"
+)
