@@ -209,7 +209,7 @@ func (r *queryResolver) Notifications(ctx context.Context, first *int, after *st
 	if err != nil {
 		return nil, err
 	}
-	n := 20
+	n := defaultNotificationPage
 	if first != nil {
 		n = *first
 	}

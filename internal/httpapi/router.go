@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -36,8 +37,22 @@ type Config struct {
 	Ready func(context.Context) error
 	// Introspection enables GraphQL introspection (the playground needs it).
 	Introspection bool
-	// ComplexityLimit bounds a GraphQL operation's complexity; 0 means 1000.
+	// ComplexityLimit bounds a GraphQL operation's complexity (see
+	// graph.Complexity); 0 means DefaultComplexityLimit.
 	ComplexityLimit int
+	// Document caps a GraphQL document before it is validated; zero
+	// fields mean their defaults.
+	Document DocumentLimits
+	// MaxErrors bounds the errors of one response, validation errors
+	// included; 0 means DefaultMaxErrors.
+	MaxErrors int
+	// MaxResolvedFields is the resolver budget: the fields one response
+	// (one event of a subscription) may resolve; 0 means
+	// DefaultMaxResolvedFields.
+	MaxResolvedFields int
+	// MaxResponseBytes bounds one response (one event of a subscription);
+	// 0 means DefaultMaxResponseBytes.
+	MaxResponseBytes int
 	// PingInterval is the GraphQL websocket keepalive; 0 means 25s.
 	PingInterval time.Duration
 	// MaxBodyBytes bounds a GraphQL request body and a GraphQL websocket
@@ -67,7 +82,7 @@ func New(cfg Config) http.Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.ComplexityLimit == 0 {
-		cfg.ComplexityLimit = 1000
+		cfg.ComplexityLimit = DefaultComplexityLimit
 	}
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 25 * time.Second
@@ -78,6 +93,10 @@ func New(cfg Config) http.Handler {
 	if cfg.MaxDepth == 0 {
 		cfg.MaxDepth = DefaultMaxDepth
 	}
+	cfg.Document = cfg.Document.withDefaults()
+	cfg.MaxErrors = cmp.Or(cfg.MaxErrors, DefaultMaxErrors)
+	cfg.MaxResolvedFields = cmp.Or(cfg.MaxResolvedFields, DefaultMaxResolvedFields)
+	cfg.MaxResponseBytes = cmp.Or(cfg.MaxResponseBytes, DefaultMaxResponseBytes)
 
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
