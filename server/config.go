@@ -38,6 +38,7 @@ type config struct {
 	OperationsPerSocket  int
 	GraphQLMaxDepth      int
 	GraphQLMaxComplexity int
+	GraphQL              graphqlCosts
 	MaxBodyBytes         int64
 	ReadHeaderTimeout    time.Duration
 	ReadTimeout          time.Duration
@@ -77,7 +78,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.SocketsPerAddress, "max-sockets-per-address", e.integer("MAX_SOCKETS_PER_ADDRESS", 1000), "open websockets (both transports) per client address (IPv6: per /64); more are closed with 4429; 0: no cap (env MAX_SOCKETS_PER_ADDRESS)")
 	fs.IntVar(&c.OperationsPerSocket, "max-subscriptions-per-socket", e.integer("MAX_SUBSCRIPTIONS_PER_SOCKET", 100), "operations one GraphQL websocket runs at once; one more gets a RATE_LIMITED error; 0: no cap (env MAX_SUBSCRIPTIONS_PER_SOCKET)")
 	fs.IntVar(&c.GraphQLMaxDepth, "graphql-max-depth", e.integer("GRAPHQL_MAX_DEPTH", 12), "how deep a GraphQL operation may nest, introspection not counted (env GRAPHQL_MAX_DEPTH)")
-	fs.IntVar(&c.GraphQLMaxComplexity, "graphql-max-complexity", e.integer("GRAPHQL_MAX_COMPLEXITY", 1000), "a GraphQL operation's complexity, one per field (env GRAPHQL_MAX_COMPLEXITY)")
+	fs.IntVar(&c.GraphQLMaxComplexity, "graphql-max-complexity", e.integer("GRAPHQL_MAX_COMPLEXITY", httpapi.DefaultComplexityLimit), "a GraphQL operation's complexity: one per field, a list's items counted by its page size; more is COMPLEXITY_LIMIT_EXCEEDED before it runs (env GRAPHQL_MAX_COMPLEXITY)")
+	c.GraphQL.flags(fs, &e)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(e.integer("MAX_BODY_BYTES", 1<<20)), "largest GraphQL request body, and GraphQL websocket message, in bytes (env MAX_BODY_BYTES)")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", e.duration("READ_HEADER_TIMEOUT", 10*time.Second), "time to read a request's headers (env READ_HEADER_TIMEOUT)")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", e.duration("READ_TIMEOUT", 30*time.Second), "time to read a whole request; websockets are not cut by it (env READ_TIMEOUT)")
@@ -113,6 +115,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.AuthPerMinute < 0 || c.AuthBurst < 0 || c.MutationsPerMinute < 0 || c.MutationsBurst < 0 ||
 		c.SocketsPerUser < 0 || c.SocketsPerAddress < 0 || c.OperationsPerSocket < 0 || c.ShutdownDelay < 0 {
 		return config{}, fmt.Errorf("limits and -shutdown-delay must not be negative")
+	}
+	if err := c.GraphQL.check(); err != nil {
+		return config{}, err
 	}
 	if c.GraphQLMaxDepth <= 0 || c.GraphQLMaxComplexity <= 0 || c.MaxBodyBytes <= 0 ||
 		c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
