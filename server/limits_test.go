@@ -76,6 +76,6 @@ func TestLimitFlags(t *testing.T) {
 
 // defaultCosts are the documented defaults of the GraphQL cost flags.
 var defaultCosts = graphqlCosts{
-	Document:  httpapi.DocumentLimits{Aliases: 100, Fields: 1000, Fragments: 100, Directives: 50},
+	Document:  httpapi.DocumentLimits{Aliases: 100, Fields: 500, Fragments: 100, Directives: 50},
 	MaxErrors: 20, MaxResolvedFields: 10_000, MaxResponseBytes: 4 << 20,
 }

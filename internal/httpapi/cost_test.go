@@ -150,16 +150,25 @@ func TestValidationBounded(t *testing.T) {
 	}
 }
 
-// TestValidationErrorsCapped: a document under the caps that still fails
-// validation many times gets a handful of errors, not one per conflict.
+// TestValidationErrorsCapped: the worst document under the caps, 500
+// fields that all conflict, gets a handful of errors, not one per
+// conflict, and costs little to refuse.
 func TestValidationErrorsCapped(t *testing.T) {
 	s := MustServer(t)
-	r := s.Do(t, "", conflicting(60, false), nil)
+	var r rawResponse
+	alloc := allocated(func() { r = s.DoRaw(t, "", conflicting(249, false), nil) })
+	t.Logf("refused with %d bytes allocated, %d bytes of body", alloc, r.Bytes)
 	if r.Status != http.StatusUnprocessableEntity || len(r.Errors) != 20 {
 		t.Fatalf("status %d, %d errors; want 422 and 20", r.Status, len(r.Errors))
 	}
 	if last := r.Errors[len(r.Errors)-1].Message; !strings.Contains(last, "too many validation errors") {
 		t.Errorf("last error %q does not say that errors were left out", last)
+	}
+	if r.Bytes > 8<<10 {
+		t.Errorf("body of %d bytes, want at most 8 KiB", r.Bytes)
+	}
+	if alloc > 64<<20 {
+		t.Errorf("allocated %d bytes to refuse it, want at most 64 MiB", alloc)
 	}
 }
 
