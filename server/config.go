@@ -38,7 +38,7 @@ type config struct {
 	OperationsPerSocket  int
 	GraphQLMaxDepth      int
 	GraphQLMaxComplexity int
-	GraphQL              graphqlCosts
+	GraphQL              httpapi.CostLimits
 	MaxBodyBytes         int64
 	ReadHeaderTimeout    time.Duration
 	ReadTimeout          time.Duration
@@ -79,7 +79,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.OperationsPerSocket, "max-subscriptions-per-socket", e.integer("MAX_SUBSCRIPTIONS_PER_SOCKET", 100), "operations one GraphQL websocket runs at once; one more gets a RATE_LIMITED error; 0: no cap (env MAX_SUBSCRIPTIONS_PER_SOCKET)")
 	fs.IntVar(&c.GraphQLMaxDepth, "graphql-max-depth", e.integer("GRAPHQL_MAX_DEPTH", 12), "how deep a GraphQL operation may nest, introspection not counted (env GRAPHQL_MAX_DEPTH)")
 	fs.IntVar(&c.GraphQLMaxComplexity, "graphql-max-complexity", e.integer("GRAPHQL_MAX_COMPLEXITY", httpapi.DefaultComplexityLimit), "a GraphQL operation's complexity: one per field, a list's items counted by its page size; more is COMPLEXITY_LIMIT_EXCEEDED before it runs (env GRAPHQL_MAX_COMPLEXITY)")
-	c.GraphQL.flags(fs, &e)
+	costFlags(fs, &e, &c.GraphQL)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(e.integer("MAX_BODY_BYTES", 1<<20)), "largest GraphQL request body, and GraphQL websocket message, in bytes (env MAX_BODY_BYTES)")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", e.duration("READ_HEADER_TIMEOUT", 10*time.Second), "time to read a request's headers (env READ_HEADER_TIMEOUT)")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", e.duration("READ_TIMEOUT", 30*time.Second), "time to read a whole request; websockets are not cut by it (env READ_TIMEOUT)")
@@ -116,7 +116,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		c.SocketsPerUser < 0 || c.SocketsPerAddress < 0 || c.OperationsPerSocket < 0 || c.ShutdownDelay < 0 {
 		return config{}, fmt.Errorf("limits and -shutdown-delay must not be negative")
 	}
-	if err := c.GraphQL.check(); err != nil {
+	if err := checkCosts(c.GraphQL); err != nil {
 		return config{}, err
 	}
 	if c.GraphQLMaxDepth <= 0 || c.GraphQLMaxComplexity <= 0 || c.MaxBodyBytes <= 0 ||

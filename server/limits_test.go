@@ -75,7 +75,7 @@ func TestLimitFlags(t *testing.T) {
 }
 
 // defaultCosts are the documented defaults of the GraphQL cost flags.
-var defaultCosts = graphqlCosts{
+var defaultCosts = httpapi.CostLimits{
 	Document:  httpapi.DocumentLimits{Aliases: 100, Fields: 500, Fragments: 100, Directives: 50},
 	MaxErrors: 20, MaxResolvedFields: 10_000, MaxResponseBytes: 4 << 20,
 }

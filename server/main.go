@@ -100,22 +100,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	})
 	graphqlSockets := gqlws.NewGroup(baseCtx)
 	handler := httpapi.New(httpapi.Config{
-		Service:           svc,
-		GraphQLSockets:    graphqlSockets,
-		Logger:            log,
-		Websocket:         ws,
-		PlainSocket:       plain,
-		Playground:        playground.Handler("/query"),
-		Introspection:     cfg.Introspection,
-		Limits:            limits,
-		Metrics:           m,
-		MaxDepth:          cfg.GraphQLMaxDepth,
-		ComplexityLimit:   cfg.GraphQLMaxComplexity,
-		MaxBodyBytes:      cfg.MaxBodyBytes,
-		Document:          cfg.GraphQL.Document,
-		MaxErrors:         cfg.GraphQL.MaxErrors,
-		MaxResolvedFields: cfg.GraphQL.MaxResolvedFields,
-		MaxResponseBytes:  cfg.GraphQL.MaxResponseBytes,
+		Service:         svc,
+		GraphQLSockets:  graphqlSockets,
+		Logger:          log,
+		Websocket:       ws,
+		PlainSocket:     plain,
+		Playground:      playground.Handler("/query"),
+		Introspection:   cfg.Introspection,
+		Limits:          limits,
+		Metrics:         m,
+		MaxDepth:        cfg.GraphQLMaxDepth,
+		ComplexityLimit: cfg.GraphQLMaxComplexity,
+		MaxBodyBytes:    cfg.MaxBodyBytes,
+		Costs:           cfg.GraphQL,
 		Ready: func(ctx context.Context) error {
 			if draining.Load() {
 				return errors.New("shutting down")

@@ -26,10 +26,35 @@ const (
 	// is over Config.ComplexityLimit, before it runs (HTTP 200).
 	CodeComplexityLimitExceeded = "COMPLEXITY_LIMIT_EXCEEDED"
 	// CodeResourceLimitExceeded replaces a response that resolved more
-	// fields than Config.MaxResolvedFields or grew past
-	// Config.MaxResponseBytes (HTTP 200).
+	// fields than CostLimits.MaxResolvedFields or grew past
+	// CostLimits.MaxResponseBytes (HTTP 200).
 	CodeResourceLimitExceeded = "RESOURCE_LIMIT_EXCEEDED"
 )
+
+// CostLimits bound what a GraphQL document and each response may cost,
+// beyond depth and complexity. A zero field means its default.
+type CostLimits struct {
+	// Document caps a document before it is validated.
+	Document DocumentLimits
+	// MaxErrors bounds the errors of one response, validation errors
+	// included; default DefaultMaxErrors.
+	MaxErrors int
+	// MaxResolvedFields is the resolver budget: the fields one response
+	// (one event of a subscription) may resolve; default
+	// DefaultMaxResolvedFields.
+	MaxResolvedFields int
+	// MaxResponseBytes bounds one response (one event of a
+	// subscription); default DefaultMaxResponseBytes.
+	MaxResponseBytes int
+}
+
+func (c CostLimits) withDefaults() CostLimits {
+	c.Document = c.Document.withDefaults()
+	c.MaxErrors = cmp.Or(c.MaxErrors, DefaultMaxErrors)
+	c.MaxResolvedFields = cmp.Or(c.MaxResolvedFields, DefaultMaxResolvedFields)
+	c.MaxResponseBytes = cmp.Or(c.MaxResponseBytes, DefaultMaxResponseBytes)
+	return c
+}
 
 // DocumentLimits cap a GraphQL document before gqlparser validates it, so
 // that validation (quadratic in the worst case: OverlappingFieldsCanBeMerged)

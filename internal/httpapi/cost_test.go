@@ -243,7 +243,7 @@ func TestIntrospectionPassesCaps(t *testing.T) {
 // each event, not for the subscription's life.
 func TestResolverBudgetPerEvent(t *testing.T) {
 	// An event of notificationFields resolves 10 fields.
-	s := MustServerOpts(t, ServerOptions{Configure: func(c *httpapi.Config) { c.MaxResolvedFields = 12 }})
+	s := MustServerOpts(t, ServerOptions{Configure: func(c *httpapi.Config) { c.Costs.MaxResolvedFields = 12 }})
 	alice, _ := s.MustRegister(t, "alice")
 	bob, _ := s.MustRegister(t, "bob")
 	post := s.MustPost(t, alice, "post")
@@ -270,7 +270,7 @@ func TestResolverBudgetPerEvent(t *testing.T) {
 // TestResponseBytesCapped: a response over the byte cap is replaced by one
 // error that names the limit.
 func TestResponseBytesCapped(t *testing.T) {
-	s := MustServerOpts(t, ServerOptions{Configure: func(c *httpapi.Config) { c.MaxResponseBytes = 10_000 }})
+	s := MustServerOpts(t, ServerOptions{Configure: func(c *httpapi.Config) { c.Costs.MaxResponseBytes = 10_000 }})
 	alice, _ := s.MustRegister(t, "alice")
 	post := s.MustPost(t, alice, strings.Repeat("x", 4000))
 	q := `query($p:ID!){a:post(id:$p){body} b:post(id:$p){body} c:post(id:$p){body}}`

@@ -108,7 +108,7 @@ func FuzzGraphQLRequest(f *testing.F) {
 		PlainSocket:   plainws.New(svc, plainws.Config{}),
 		Introspection: true,
 		// Small enough that a fuzzed query can meet it.
-		MaxResponseBytes: fuzzMaxBody,
+		Costs: httpapi.CostLimits{MaxResponseBytes: fuzzMaxBody},
 	})
 
 	f.Fuzz(func(t *testing.T, query, vars string, signedIn bool) {

@@ -65,16 +65,16 @@ func newGraphQL(cfg Config) *handler.Server {
 	queries := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(queries)
 	srv.SetParserTokenLimit(DefaultParserTokenLimit)
-	srv.SetValidationRulesFn(cappedRules(cfg.MaxErrors))
+	srv.SetValidationRulesFn(cappedRules(cfg.Costs.MaxErrors))
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	// After the persisted query extension, which fills in the document.
-	srv.Use(documentLimits{limits: cfg.Document, tokenLimit: DefaultParserTokenLimit, cache: queries})
+	srv.Use(documentLimits{limits: cfg.Costs.Document, tokenLimit: DefaultParserTokenLimit, cache: queries})
 	srv.Use(&complexityLimit{limit: cfg.ComplexityLimit})
 	srv.Use(depthLimit{max: cfg.MaxDepth})
-	srv.Use(responseLimits{maxFields: cfg.MaxResolvedFields, maxErrors: cfg.MaxErrors, maxBytes: cfg.MaxResponseBytes})
+	srv.Use(responseLimits{maxFields: cfg.Costs.MaxResolvedFields, maxErrors: cfg.Costs.MaxErrors, maxBytes: cfg.Costs.MaxResponseBytes})
 	if cfg.Metrics != nil {
 		srv.Use(operationMetrics{m: cfg.Metrics})
 	}

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -40,19 +39,9 @@ type Config struct {
 	// ComplexityLimit bounds a GraphQL operation's complexity (see
 	// graph.Complexity); 0 means DefaultComplexityLimit.
 	ComplexityLimit int
-	// Document caps a GraphQL document before it is validated; zero
-	// fields mean their defaults.
-	Document DocumentLimits
-	// MaxErrors bounds the errors of one response, validation errors
-	// included; 0 means DefaultMaxErrors.
-	MaxErrors int
-	// MaxResolvedFields is the resolver budget: the fields one response
-	// (one event of a subscription) may resolve; 0 means
-	// DefaultMaxResolvedFields.
-	MaxResolvedFields int
-	// MaxResponseBytes bounds one response (one event of a subscription);
-	// 0 means DefaultMaxResponseBytes.
-	MaxResponseBytes int
+	// Costs bound a GraphQL document and each response beyond depth and
+	// complexity; zero fields mean their defaults.
+	Costs CostLimits
 	// PingInterval is the GraphQL websocket keepalive; 0 means 25s.
 	PingInterval time.Duration
 	// MaxBodyBytes bounds a GraphQL request body and a GraphQL websocket
@@ -93,10 +82,7 @@ func New(cfg Config) http.Handler {
 	if cfg.MaxDepth == 0 {
 		cfg.MaxDepth = DefaultMaxDepth
 	}
-	cfg.Document = cfg.Document.withDefaults()
-	cfg.MaxErrors = cmp.Or(cfg.MaxErrors, DefaultMaxErrors)
-	cfg.MaxResolvedFields = cmp.Or(cfg.MaxResolvedFields, DefaultMaxResolvedFields)
-	cfg.MaxResponseBytes = cmp.Or(cfg.MaxResponseBytes, DefaultMaxResponseBytes)
+	cfg.Costs = cfg.Costs.withDefaults()
 
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
