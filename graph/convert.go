@@ -29,6 +29,24 @@ func parseCursor(field, s string) (int64, error) {
 	return id, nil
 }
 
+// pageArgs reads the first and after arguments of a paged list of
+// comments or reactions (what): a null first is the default page, after is
+// an id of what. A malformed after is CodeBadUserInput.
+func pageArgs(first *int, after *string, what string) (int, int64, error) {
+	n := social.DefaultListPage
+	if first != nil {
+		n = *first
+	}
+	if after == nil {
+		return n, 0, nil
+	}
+	id, err := strconv.ParseInt(*after, 10, 64)
+	if err != nil || id < 0 {
+		return 0, 0, social.InputError("after", "after must be a %s id", what)
+	}
+	return n, id, nil
+}
+
 func toUser(u social.User) *model.User {
 	return &model.User{ID: u.ID, Username: u.Username}
 }

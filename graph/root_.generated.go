@@ -94,10 +94,10 @@ type ComplexityRoot struct {
 	Post struct {
 		Author    func(childComplexity int) int
 		Body      func(childComplexity int) int
-		Comments  func(childComplexity int) int
+		Comments  func(childComplexity int, first *int, after *string) int
 		CreatedAt func(childComplexity int) int
 		ID        func(childComplexity int) int
-		Reactions func(childComplexity int) int
+		Reactions func(childComplexity int, first *int, after *string) int
 	}
 
 	Query struct {
@@ -421,7 +421,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Post.Comments(childComplexity), true
+		args, err := ec.field_Post_comments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Post.Comments(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Post.createdAt":
 		if e.ComplexityRoot.Post.CreatedAt == nil {
 			break
@@ -439,7 +444,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Post.Reactions(childComplexity), true
+		args, err := ec.field_Post_reactions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Post.Reactions(childComplexity, args["first"].(*int), args["after"].(*string)), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -706,10 +716,12 @@ type Post {
   author: User!
   body: String!
   createdAt: Time!
-  "All comments of the post, replies included, oldest first."
-  comments: [Comment!]!
-  "The reactions to the post itself."
-  reactions: [Reaction!]!
+  """
+  The post's comments, replies included, oldest first: at most ` + "`" + `first` + "`" + ` (0 to 500; default 100, so that an ordinary post shows all of them) after the comment with id ` + "`" + `after` + "`" + ` (from the start without it). The next page is ` + "`" + `after` + "`" + ` the last id of this one. Each comment counts ` + "`" + `first` + "`" + ` times toward the operation's complexity.
+  """
+  comments(first: Int = 100, after: ID): [Comment!]!
+  "The reactions to the post itself, oldest first, paged as ` + "`" + `comments` + "`" + ` is."
+  reactions(first: Int = 100, after: ID): [Reaction!]!
 }
 
 type Comment {

@@ -142,8 +142,12 @@ func (r *postResolver) Author(ctx context.Context, obj *model.Post) (*model.User
 	return r.userByID(ctx, obj.AuthorID)
 }
 
-func (r *postResolver) Comments(ctx context.Context, obj *model.Post) ([]*model.Comment, error) {
-	cs, err := r.Service.Comments(ctx, obj.ID)
+func (r *postResolver) Comments(ctx context.Context, obj *model.Post, first *int, after *string) ([]*model.Comment, error) {
+	n, afterID, err := pageArgs(first, after, "comment")
+	if err != nil {
+		return nil, err
+	}
+	cs, err := r.Service.Comments(ctx, obj.ID, n, afterID)
 	if err != nil {
 		return nil, err
 	}
@@ -154,8 +158,12 @@ func (r *postResolver) Comments(ctx context.Context, obj *model.Post) ([]*model.
 	return out, nil
 }
 
-func (r *postResolver) Reactions(ctx context.Context, obj *model.Post) ([]*model.Reaction, error) {
-	rs, err := r.Service.Reactions(ctx, social.ContentPost, obj.ID)
+func (r *postResolver) Reactions(ctx context.Context, obj *model.Post, first *int, after *string) ([]*model.Reaction, error) {
+	n, afterID, err := pageArgs(first, after, "reaction")
+	if err != nil {
+		return nil, err
+	}
+	rs, err := r.Service.Reactions(ctx, social.ContentPost, obj.ID, n, afterID)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +209,7 @@ func (r *queryResolver) Notifications(ctx context.Context, first *int, after *st
 	if err != nil {
 		return nil, err
 	}
-	n := 20
+	n := defaultNotificationPage
 	if first != nil {
 		n = *first
 	}

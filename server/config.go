@@ -45,6 +45,7 @@ type config struct {
 	RefusedMessages      int
 	GraphQLMaxDepth      int
 	GraphQLMaxComplexity int
+	GraphQL              httpapi.CostLimits
 	MaxBodyBytes         int64
 	RequestTimeout       time.Duration // per query or mutation
 	MaxAuthPerRequest    int           // register and login fields per request
@@ -92,6 +93,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		c.MessagesPerMinute < 0 || c.MessageBurst < 0 || c.MessageBytes < 0 {
 		return config{}, fmt.Errorf("limits and -shutdown-delay must not be negative")
 	}
+	if err := checkCosts(c.GraphQL); err != nil {
+		return config{}, err
+	}
 	if c.GraphQLMaxDepth <= 0 || c.GraphQLMaxComplexity <= 0 || c.MaxBodyBytes <= 0 || c.MaxAuthPerRequest <= 0 || c.RefusedMessages <= 0 ||
 		c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 || c.RequestTimeout <= 0 {
 		return config{}, fmt.Errorf("-graphql-max-depth, -graphql-max-complexity, -max-body-bytes, -max-auth-per-request, -max-refused-messages and the timeouts must be positive")
@@ -132,7 +136,8 @@ func flags(c *config, origins, logLevel *string, e *envDefaults) *flag.FlagSet {
 	fs.IntVar(&c.MessageBytes, "message-bytes", e.integer("MESSAGE_BYTES", 1<<20), "bytes of plain socket message text per minute per user (in each server process), all of which may come at once; at least one message's worth is allowed; 0: no limit (env MESSAGE_BYTES)")
 	fs.IntVar(&c.RefusedMessages, "max-refused-messages", e.integer("MAX_REFUSED_MESSAGES", plainws.DefaultRefusedMessages), "plain socket messages in a row that the message limits may refuse before the socket is closed with 4429; must be positive (env MAX_REFUSED_MESSAGES)")
 	fs.IntVar(&c.GraphQLMaxDepth, "graphql-max-depth", e.integer("GRAPHQL_MAX_DEPTH", 12), "how deep a GraphQL operation may nest, introspection not counted (env GRAPHQL_MAX_DEPTH)")
-	fs.IntVar(&c.GraphQLMaxComplexity, "graphql-max-complexity", e.integer("GRAPHQL_MAX_COMPLEXITY", 1000), "a GraphQL operation's complexity, one per field (env GRAPHQL_MAX_COMPLEXITY)")
+	fs.IntVar(&c.GraphQLMaxComplexity, "graphql-max-complexity", e.integer("GRAPHQL_MAX_COMPLEXITY", httpapi.DefaultComplexityLimit), "a GraphQL operation's complexity: one per field, a list's items counted by its page size; more is COMPLEXITY_LIMIT_EXCEEDED before it runs (env GRAPHQL_MAX_COMPLEXITY)")
+	costFlags(fs, e, &c.GraphQL)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", int64(e.integer("MAX_BODY_BYTES", 1<<20)), "largest GraphQL request body, and GraphQL websocket message, in bytes (env MAX_BODY_BYTES)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", e.duration("REQUEST_TIMEOUT", httpapi.DefaultRequestTimeout), "how long a GraphQL query or mutation may run, over HTTP or a websocket, before it is cut with a TIMEOUT error; subscriptions are not cut (env REQUEST_TIMEOUT)")
 	fs.IntVar(&c.MaxAuthPerRequest, "max-auth-per-request", e.integer("MAX_AUTH_PER_REQUEST", httpapi.DefaultMaxAuthFields), "register and login fields one request may hold; one with more is refused before any password is checked (env MAX_AUTH_PER_REQUEST)")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pulse-social/pulse/internal/httpapi"
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/limit/limittest"
 	"github.com/pulse-social/pulse/internal/social"
@@ -28,21 +29,22 @@ func TestLimitFlags(t *testing.T) {
 	}
 	if c.AuthPerMinute != 300 || c.AuthBurst != 300 || c.MutationsPerMinute != 600 || c.MutationsBurst != 300 ||
 		c.SocketsPerUser != 100 || c.SocketsPerAddress != 1000 || c.OperationsPerSocket != 100 ||
-		c.GraphQLMaxDepth != 12 || c.GraphQLMaxComplexity != 1000 || c.MaxBodyBytes != 1<<20 ||
+		c.GraphQLMaxDepth != 12 || c.GraphQLMaxComplexity != 5000 || c.MaxBodyBytes != 1<<20 ||
 		c.ReadHeaderTimeout != 10*time.Second || c.ReadTimeout != 30*time.Second || c.WriteTimeout != 30*time.Second ||
 		c.IdleTimeout != 2*time.Minute || c.ShutdownDelay != 0 || c.RequestTimeout != 30*time.Second || c.MaxAuthPerRequest != 3 ||
-		c.MessagesPerMinute != 120 || c.MessageBurst != 60 || c.MessageBytes != 1<<20 || c.RefusedMessages != 10 {
+		c.MessagesPerMinute != 120 || c.MessageBurst != 60 || c.MessageBytes != 1<<20 || c.RefusedMessages != 10 || c.GraphQL != defaultCosts {
 		t.Fatalf("defaults = %+v", c)
 	}
 	env := map[string]string{"AUTH_RATE": "0", "MAX_SOCKETS_PER_USER": "3", "GRAPHQL_MAX_DEPTH": "5", "SHUTDOWN_DELAY": "2s",
-		"REQUEST_TIMEOUT": "5s", "MAX_AUTH_PER_REQUEST": "1", "MESSAGE_RATE": "30", "MESSAGE_BYTES": "0"}
-	c, err = parseConfig([]string{"--mutation-burst", "7", "--max-refused-messages", "2"}, func(k string) string { return env[k] }, io.Discard)
+		"REQUEST_TIMEOUT": "5s", "MAX_AUTH_PER_REQUEST": "1", "MESSAGE_RATE": "30", "MESSAGE_BYTES": "0", "GRAPHQL_MAX_ALIASES": "9"}
+	c, err = parseConfig([]string{"--mutation-burst", "7", "--max-refused-messages", "2", "--graphql-max-resolved-fields", "99"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.AuthPerMinute != 0 || c.SocketsPerUser != 3 || c.GraphQLMaxDepth != 5 || c.MutationsBurst != 7 || c.ShutdownDelay != 2*time.Second ||
 		c.RequestTimeout != 5*time.Second || c.MaxAuthPerRequest != 1 ||
-		c.MessagesPerMinute != 30 || c.MessageBytes != 0 || c.RefusedMessages != 2 {
+		c.MessagesPerMinute != 30 || c.MessageBytes != 0 || c.RefusedMessages != 2 ||
+		c.GraphQL.Document.Aliases != 9 || c.GraphQL.MaxResolvedFields != 99 {
 		t.Fatalf("from env and flags: %+v", c)
 	}
 	for _, bad := range [][]string{
@@ -50,6 +52,9 @@ func TestLimitFlags(t *testing.T) {
 		{"--max-body-bytes", "0"}, {"--read-timeout", "0s"}, {"--shutdown-delay", "-1s"},
 		{"--request-timeout", "0s"}, {"--max-auth-per-request", "0"},
 		{"--message-rate", "-1"}, {"--message-burst", "-1"}, {"--message-bytes", "-1"}, {"--max-refused-messages", "0"},
+		{"--graphql-max-aliases", "0"}, {"--graphql-max-fields", "0"}, {"--graphql-max-fragments", "0"},
+		{"--graphql-max-directives", "0"}, {"--graphql-max-errors", "0"}, {"--graphql-max-resolved-fields", "0"},
+		{"--graphql-max-response-bytes", "0"},
 	} {
 		if _, err := parseConfig(bad, none, io.Discard); err == nil {
 			t.Errorf("parseConfig(%v) accepted", bad)
@@ -73,7 +78,9 @@ func TestLimitFlags(t *testing.T) {
 	for _, v := range []string{"AUTH_RATE", "AUTH_BURST", "MUTATION_RATE", "MUTATION_BURST", "MAX_SOCKETS_PER_USER",
 		"MAX_SOCKETS_PER_ADDRESS", "MAX_SUBSCRIPTIONS_PER_SOCKET", "GRAPHQL_MAX_DEPTH", "GRAPHQL_MAX_COMPLEXITY",
 		"MAX_BODY_BYTES", "READ_HEADER_TIMEOUT", "READ_TIMEOUT", "WRITE_TIMEOUT", "IDLE_TIMEOUT", "SHUTDOWN_DELAY",
-		"REQUEST_TIMEOUT", "MAX_AUTH_PER_REQUEST", "MESSAGE_RATE", "MESSAGE_BURST", "MESSAGE_BYTES", "MAX_REFUSED_MESSAGES"} {
+		"REQUEST_TIMEOUT", "MAX_AUTH_PER_REQUEST", "MESSAGE_RATE", "MESSAGE_BURST", "MESSAGE_BYTES", "MAX_REFUSED_MESSAGES",
+		"GRAPHQL_MAX_ALIASES", "GRAPHQL_MAX_FIELDS", "GRAPHQL_MAX_FRAGMENTS", "GRAPHQL_MAX_DIRECTIVES", "GRAPHQL_MAX_ERRORS",
+		"GRAPHQL_MAX_RESOLVED_FIELDS", "GRAPHQL_MAX_RESPONSE_BYTES"} {
 		if !strings.Contains(help.String(), "env "+v+")") {
 			t.Errorf("--help does not mention %s", v)
 		}
@@ -177,4 +184,10 @@ func TestMessageLimitsWired(t *testing.T) {
 			t.Fatalf("read: %v, want close 4429", err)
 		}
 	}
+}
+
+// defaultCosts are the documented defaults of the GraphQL cost flags.
+var defaultCosts = httpapi.CostLimits{
+	Document:  httpapi.DocumentLimits{Aliases: 100, Fields: 500, Fragments: 100, Directives: 50},
+	MaxErrors: 20, MaxResolvedFields: 10_000, MaxResponseBytes: 4 << 20,
 }

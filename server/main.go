@@ -129,6 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		RequestTimeout:  cfg.RequestTimeout,
 		MaxAuthFields:   cfg.MaxAuthPerRequest,
+		Costs:           cfg.GraphQL,
 		Ready: func(ctx context.Context) error {
 			if draining.Load() {
 				return errors.New("shutting down")

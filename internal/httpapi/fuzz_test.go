@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -24,7 +25,9 @@ import (
 // FuzzGraphQLRequest posts any query with any variables, signed in or
 // not, and checks that the input validation holds: nothing panics, nothing
 // is an internal error, every answer is JSON with a known status, and
-// every error carries a code. Seeds: testdata/fuzz/FuzzGraphQLRequest and
+// every error carries a code; and that the cost limits hold: no answer is
+// bigger than fuzzMaxBody or costs more than fuzzMaxAllocs allocations
+// (fuzzMaxAllocBytes bytes). Seeds: testdata/fuzz/FuzzGraphQLRequest and
 // the f.Add calls.
 func FuzzGraphQLRequest(f *testing.F) {
 	seeds := []struct{ query, vars string }{
@@ -54,7 +57,19 @@ func FuzzGraphQLRequest(f *testing.F) {
 		{`mutation{logout}`, `{}`},
 		{`{`, `{`},
 		{``, `[]`},
+		{`{a:user(username:"1"){id} a:user(username:"2"){id} a:user(username:"3"){id}}`, `{}`},
+		{`{user(username:"1"){id} user(username:"2"){id} user(username:"3"){id}}`, `{}`},
+		{`{me{id id id id} me{id id id id} me{id id id id}}`, `{}`},
+		{`query($f:Int,$a:ID){post(id:"1"){comments(first:$f,after:$a){id body} reactions(first:$f){id}}}`, `{"f":500,"a":"0"}`},
+		{`query($f:Int){post(id:"1"){comments(first:$f){post{comments(first:$f){post{id}}}}}}`, `{"f":2147483647}`},
+		{`fragment A on Query{me{id}} fragment B on Query{...A ...A} fragment C on Query{...B ...B} {...C ...C}`, `{}`},
+		{`{me @skip(if:false) @include(if:true) {id @skip(if:false)}}`, `{}`},
 	}
+	// The attacks of issue 13 on validation.
+	seeds = append(seeds,
+		struct{ query, vars string }{conflicting(900, true), `{}`},
+		struct{ query, vars string }{conflicting(900, false), `{}`},
+	)
 	for _, s := range seeds {
 		f.Add(s.query, s.vars, true)
 		f.Add(s.query, s.vars, false)
@@ -92,6 +107,8 @@ func FuzzGraphQLRequest(f *testing.F) {
 		Logger:        slog.New(slog.NewTextHandler(logs, nil)),
 		PlainSocket:   plainws.New(svc, plainws.Config{}),
 		Introspection: true,
+		// Small enough that a fuzzed query can meet it.
+		Costs: httpapi.CostLimits{MaxResponseBytes: fuzzMaxBody},
 	})
 
 	f.Fuzz(func(t *testing.T, query, vars string, signedIn bool) {
@@ -103,7 +120,21 @@ func FuzzGraphQLRequest(f *testing.F) {
 		}
 		rec := httptest.NewRecorder()
 		logs.Reset()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		h.ServeHTTP(rec, req)
+		runtime.ReadMemStats(&after)
+
+		// The envelope ({"data":...}) is not counted by the limit.
+		if n := rec.Body.Len(); n > fuzzMaxBody+1024 {
+			t.Fatalf("%q %q: answer of %d bytes, more than %d", query, vars, n, fuzzMaxBody)
+		}
+		if n := after.Mallocs - before.Mallocs; n > fuzzMaxAllocs {
+			t.Fatalf("%q %q: %d allocations, more than %d", query, vars, n, fuzzMaxAllocs)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > fuzzMaxAllocBytes {
+			t.Fatalf("%q %q: %d bytes allocated, more than %d", query, vars, n, fuzzMaxAllocBytes)
+		}
 
 		switch rec.Code {
 		case 200, 400, 422:
@@ -140,6 +171,16 @@ func FuzzGraphQLRequest(f *testing.F) {
 		}
 	})
 }
+
+// The bounds of FuzzGraphQLRequest: the response cap it configures, and
+// what one request may allocate. The biggest answers within the cost
+// limits (the introspection query, a full page of comments) stay well
+// under them.
+const (
+	fuzzMaxBody       = 256 << 10
+	fuzzMaxAllocs     = 500_000
+	fuzzMaxAllocBytes = 64 << 20
+)
 
 // validJSON returns s if it is JSON, else null: the variables of a request
 // are JSON or the request is not one (its decoding is gqlgen's, not ours).

@@ -38,11 +38,12 @@ const (
 const DefaultParserTokenLimit = 10_000
 
 // newGraphQL builds the gqlgen server for production: explicit transports,
-// a query cache, persisted queries, a complexity limit, errors that carry
+// a query cache, persisted queries, the cost limits, errors that carry
 // the domain's codes, and panics turned into GraphQL errors.
 func newGraphQL(cfg Config) *handler.Server {
 	schema := graph.NewExecutableSchema(graph.Config{
-		Resolvers: &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics},
+		Resolvers:  &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics},
+		Complexity: graph.Complexity(),
 	})
 	srv := handler.New(schema)
 	srv.AddTransport(gqlws.New(gqlws.Config{
@@ -63,17 +64,22 @@ func newGraphQL(cfg Config) *handler.Server {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	queries := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(queries)
 	srv.SetParserTokenLimit(DefaultParserTokenLimit)
+	srv.SetValidationRulesFn(cappedRules(cfg.Costs.MaxErrors))
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	} else {
 		srv.Use(noIntrospection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	// After the persisted query extension, which fills in the document.
+	srv.Use(documentLimits{limits: cfg.Costs.Document, tokenLimit: DefaultParserTokenLimit, cache: queries})
+	srv.Use(&complexityLimit{limit: cfg.ComplexityLimit})
 	srv.Use(depthLimit{max: cfg.MaxDepth})
 	srv.Use(exactEnums{schema: schema.Schema()})
+	srv.Use(responseLimits{maxFields: cfg.Costs.MaxResolvedFields, maxErrors: cfg.Costs.MaxErrors, maxBytes: cfg.Costs.MaxResponseBytes})
 	if cfg.Metrics != nil {
 		srv.Use(operationMetrics{m: cfg.Metrics})
 	}

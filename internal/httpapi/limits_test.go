@@ -21,10 +21,12 @@ func slow(burst int) *limit.Rates {
 	return limit.NewRates(limit.Rate{PerSecond: 0.001, Burst: burst}, nil)
 }
 
-// rawResponse is a GraphQL HTTP response with its headers.
+// rawResponse is a GraphQL HTTP response with its headers and its body's
+// size.
 type rawResponse struct {
 	gqlResponse
 	Header http.Header
+	Bytes  int
 }
 
 // DoRaw posts a GraphQL operation and returns the response with headers.
@@ -36,6 +38,12 @@ func (s *testServer) DoRaw(tb testing.TB, token, query string, vars map[string]a
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return send(tb, req)
+}
+
+// send sends a GraphQL request and reads its response.
+func send(tb testing.TB, req *http.Request) rawResponse {
+	tb.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tb.Fatal(err)
@@ -49,7 +57,7 @@ func (s *testServer) DoRaw(tb testing.TB, token, query string, vars map[string]a
 	if err := json.Unmarshal(raw, &out); err != nil {
 		tb.Fatalf("response %d is not JSON: %s", resp.StatusCode, raw)
 	}
-	return rawResponse{gqlResponse{Status: resp.StatusCode, Data: out.Data, Errors: out.Errors}, resp.Header}
+	return rawResponse{gqlResponse{Status: resp.StatusCode, Data: out.Data, Errors: out.Errors}, resp.Header, len(raw)}
 }
 
 // mustRateLimited checks that r is a whole request refused by a rate

@@ -35,8 +35,12 @@ type Config struct {
 	Ready func(context.Context) error
 	// Introspection enables GraphQL introspection (the playground needs it).
 	Introspection bool
-	// ComplexityLimit bounds a GraphQL operation's complexity; 0 means 1000.
+	// ComplexityLimit bounds a GraphQL operation's complexity (see
+	// graph.Complexity); 0 means DefaultComplexityLimit.
 	ComplexityLimit int
+	// Costs bound a GraphQL document and each response beyond depth and
+	// complexity; zero fields mean their defaults.
+	Costs CostLimits
 	// PingInterval is the GraphQL websocket keepalive; 0 means 25s.
 	PingInterval time.Duration
 	// MaxBodyBytes bounds a GraphQL request body and a GraphQL websocket
@@ -76,7 +80,7 @@ func New(cfg Config) http.Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.ComplexityLimit == 0 {
-		cfg.ComplexityLimit = 1000
+		cfg.ComplexityLimit = DefaultComplexityLimit
 	}
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 25 * time.Second
@@ -93,6 +97,7 @@ func New(cfg Config) http.Handler {
 	if cfg.MaxAuthFields == 0 {
 		cfg.MaxAuthFields = DefaultMaxAuthFields
 	}
+	cfg.Costs = cfg.Costs.withDefaults()
 
 	r := chi.NewRouter()
 	r.Use(requestID)

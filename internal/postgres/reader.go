@@ -152,11 +152,12 @@ func (r reader) CommentByID(ctx context.Context, id int64) (social.Comment, erro
 	return c, nil
 }
 
-// CommentsByPost lists all comments of a post, replies included, oldest
-// first (by ID).
-func (r reader) CommentsByPost(ctx context.Context, postID int64) ([]social.Comment, error) {
+// CommentsByPost lists a page of a post's comments, replies included,
+// oldest first (by ID).
+func (r reader) CommentsByPost(ctx context.Context, postID int64, page social.ListPage) ([]social.Comment, error) {
 	cs, err := list(ctx, r.q, scanComment,
-		`SELECT `+commentColumns+` FROM comments WHERE post_id = $1 ORDER BY id`, postID)
+		`SELECT `+commentColumns+` FROM comments WHERE post_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+		postID, page.After, page.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("comments by post: %w", err)
 	}
@@ -172,11 +173,12 @@ func scanReaction(row pgx.Row) (social.Reaction, error) {
 	return x, err
 }
 
-// Reactions lists the reactions to one post or comment, oldest first.
-func (r reader) Reactions(ctx context.Context, target social.ContentKind, targetID int64) ([]social.Reaction, error) {
+// Reactions lists a page of the reactions to one post or comment, oldest
+// first (by ID).
+func (r reader) Reactions(ctx context.Context, target social.ContentKind, targetID int64, page social.ListPage) ([]social.Reaction, error) {
 	rs, err := list(ctx, r.q, scanReaction,
-		`SELECT `+reactionColumns+` FROM reactions WHERE target_kind = $1 AND target_id = $2 ORDER BY id`,
-		string(target), targetID)
+		`SELECT `+reactionColumns+` FROM reactions WHERE target_kind = $1 AND target_id = $2 AND id > $3 ORDER BY id LIMIT $4`,
+		string(target), targetID, page.After, page.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("reactions: %w", err)
 	}

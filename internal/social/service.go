@@ -488,14 +488,41 @@ func (s *Service) Comment(ctx context.Context, id int64) (Comment, error) {
 	return s.store.CommentByID(ctx, id)
 }
 
-// Comments lists all comments of a post, replies included, oldest first.
-func (s *Service) Comments(ctx context.Context, postID int64) ([]Comment, error) {
-	return s.store.CommentsByPost(ctx, postID)
+// DefaultListPage and MaxListPage bound a page of a post's comments or
+// reactions. The default is large enough that an ordinary post shows all
+// of them; the bound keeps the cost of one page, and so of a nested query,
+// proportional to it.
+const (
+	DefaultListPage = 100
+	MaxListPage     = 500
+)
+
+// Comments lists a page of a post's comments, replies included, oldest
+// first: at most first (0 to MaxListPage) of them, after the comment with
+// ID after (0: from the start). A first out of range is CodeBadUserInput.
+func (s *Service) Comments(ctx context.Context, postID int64, first int, after int64) ([]Comment, error) {
+	page, err := listPage(first, after)
+	if err != nil || page.Limit == 0 {
+		return nil, err
+	}
+	return s.store.CommentsByPost(ctx, postID, page)
 }
 
-// Reactions lists the reactions to a post or comment.
-func (s *Service) Reactions(ctx context.Context, target ContentKind, targetID int64) ([]Reaction, error) {
-	return s.store.Reactions(ctx, target, targetID)
+// Reactions lists a page of the reactions to a post or comment, oldest
+// first, as Comments pages comments.
+func (s *Service) Reactions(ctx context.Context, target ContentKind, targetID int64, first int, after int64) ([]Reaction, error) {
+	page, err := listPage(first, after)
+	if err != nil || page.Limit == 0 {
+		return nil, err
+	}
+	return s.store.Reactions(ctx, target, targetID, page)
+}
+
+func listPage(first int, after int64) (ListPage, error) {
+	if first < 0 || first > MaxListPage {
+		return ListPage{}, InputError("first", "first must be 0 to %d", MaxListPage)
+	}
+	return ListPage{After: after, Limit: first}, nil
 }
 
 // MaxPageSize bounds a page of notifications.

@@ -87,13 +87,13 @@ func TestActionWhoseNotificationsFailLeavesNothing(t *testing.T) {
 	if _, err := broken.CreateComment(ctx, bob, post.ID, "lost", 0); !errors.Is(err, errDiskFull) {
 		t.Fatalf("create comment: %v", err)
 	}
-	if cs, _ := svc.Comments(ctx, post.ID); len(cs) != 0 {
+	if cs, _ := svc.Comments(ctx, post.ID, social.DefaultListPage, 0); len(cs) != 0 {
 		t.Fatalf("the failed comment was kept: %+v", cs)
 	}
 	if _, err := broken.React(ctx, bob, social.ContentPost, post.ID, social.ReactionLike); !errors.Is(err, errDiskFull) {
 		t.Fatalf("react: %v", err)
 	}
-	if rs, _ := svc.Reactions(ctx, social.ContentPost, post.ID); len(rs) != 0 {
+	if rs, _ := svc.Reactions(ctx, social.ContentPost, post.ID, social.DefaultListPage, 0); len(rs) != 0 {
 		t.Fatalf("the failed reaction was kept: %+v", rs)
 	}
 	page, err := svc.Notifications(ctx, alice.ID, 10, 0, false)

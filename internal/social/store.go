@@ -28,6 +28,13 @@ type Store interface {
 	Close() error
 }
 
+// ListPage picks a page of a list ordered oldest first by ID: at most Limit
+// (at least 1) items whose ID is greater than After (0: from the start).
+type ListPage struct {
+	After int64
+	Limit int
+}
+
 // Reader is the read side of the store, inside or outside a transaction.
 type Reader interface {
 	// UserByID returns the user, or CodeNotFound.
@@ -46,11 +53,12 @@ type Reader interface {
 	PostByID(ctx context.Context, id int64) (Post, error)
 	// CommentByID returns the comment, or CodeNotFound.
 	CommentByID(ctx context.Context, id int64) (Comment, error)
-	// CommentsByPost lists all comments of a post, replies included, oldest
-	// first (by ID).
-	CommentsByPost(ctx context.Context, postID int64) ([]Comment, error)
-	// Reactions lists the reactions to one post or comment, oldest first.
-	Reactions(ctx context.Context, target ContentKind, targetID int64) ([]Reaction, error)
+	// CommentsByPost lists a page of a post's comments, replies included,
+	// oldest first (by ID).
+	CommentsByPost(ctx context.Context, postID int64, page ListPage) ([]Comment, error)
+	// Reactions lists a page of the reactions to one post or comment,
+	// oldest first (by ID).
+	Reactions(ctx context.Context, target ContentKind, targetID int64, page ListPage) ([]Reaction, error)
 	// ReactionOf returns userID's reaction to the target, or CodeNotFound.
 	ReactionOf(ctx context.Context, userID int64, target ContentKind, targetID int64) (Reaction, error)
 

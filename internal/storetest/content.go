@@ -122,30 +122,54 @@ func testCommentsByPost(t *testing.T, open opener) {
 		c4 := MustCreateComment(t, s, p.ID, c2.ID, bob.ID, "reply to the reply")
 		want := []social.Comment{c1, c2, c3, c4}
 
-		got, err := s.CommentsByPost(t.Context(), p.ID)
-		if err != nil {
-			t.Fatalf("CommentsByPost: %v", err)
+		wantComments(t, s, p.ID, wholeList, want...)
+	})
+
+	t.Run("Pages", func(t *testing.T) {
+		s := open(t)
+		ann := MustCreateUser(t, s, "ann")
+		p := MustCreatePost(t, s, ann.ID, "hello")
+		other := MustCreatePost(t, s, ann.ID, "other")
+		var cs []social.Comment
+		for i := range 5 {
+			cs = append(cs, MustCreateComment(t, s, p.ID, 0, ann.ID, "c"))
+			if i == 2 {
+				MustCreateComment(t, s, other.ID, 0, ann.ID, "elsewhere")
+			}
 		}
-		if len(got) != len(want) {
-			t.Fatalf("CommentsByPost = %+v, want %+v", got, want)
-		}
-		for i := range want {
-			wantComment(t, got[i], want[i])
-		}
+		wantComments(t, s, p.ID, social.ListPage{Limit: 2}, cs[0], cs[1])
+		wantComments(t, s, p.ID, social.ListPage{After: cs[1].ID, Limit: 2}, cs[2], cs[3])
+		wantComments(t, s, p.ID, social.ListPage{After: cs[3].ID, Limit: 2}, cs[4])
+		wantComments(t, s, p.ID, social.ListPage{After: cs[4].ID, Limit: 2})
+		// The cursor need not be a comment of the post.
+		wantComments(t, s, p.ID, social.ListPage{After: cs[2].ID + 1, Limit: 10}, cs[3], cs[4])
 	})
 
 	t.Run("None", func(t *testing.T) {
 		s := open(t)
 		u := MustCreateUser(t, s, "ann")
 		p := MustCreatePost(t, s, u.ID, "hello")
-		got, err := s.CommentsByPost(t.Context(), p.ID)
-		if err != nil {
-			t.Fatalf("CommentsByPost: %v", err)
-		}
-		if len(got) != 0 {
-			t.Fatalf("CommentsByPost = %+v, want none", got)
-		}
+		wantComments(t, s, p.ID, wholeList)
 	})
+}
+
+// wholeList is a page that holds every item of the suite's short lists.
+var wholeList = social.ListPage{Limit: social.MaxListPage}
+
+// wantComments fails tb unless this page of the post's comments is want,
+// in order.
+func wantComments(tb testing.TB, s social.Store, postID int64, page social.ListPage, want ...social.Comment) {
+	tb.Helper()
+	got, err := s.CommentsByPost(tb.Context(), postID, page)
+	if err != nil {
+		tb.Fatalf("CommentsByPost: %v", err)
+	}
+	if len(got) != len(want) {
+		tb.Fatalf("CommentsByPost(%d, %+v) = %+v, want %+v", postID, page, got, want)
+	}
+	for i := range want {
+		wantComment(tb, got[i], want[i])
+	}
 }
 
 // mustReact creates a reaction at t0.
@@ -165,12 +189,19 @@ func mustReact(tb testing.TB, s social.Store, userID int64, kind social.Reaction
 // wantReactions fails tb unless the target's reactions are want, in order.
 func wantReactions(tb testing.TB, s social.Store, target social.ContentKind, targetID int64, want ...social.Reaction) {
 	tb.Helper()
-	got, err := s.Reactions(tb.Context(), target, targetID)
+	wantReactionPage(tb, s, target, targetID, wholeList, want...)
+}
+
+// wantReactionPage fails tb unless this page of the target's reactions is
+// want, in order.
+func wantReactionPage(tb testing.TB, s social.Store, target social.ContentKind, targetID int64, page social.ListPage, want ...social.Reaction) {
+	tb.Helper()
+	got, err := s.Reactions(tb.Context(), target, targetID, page)
 	if err != nil {
 		tb.Fatalf("Reactions: %v", err)
 	}
 	if len(got) != len(want) {
-		tb.Fatalf("Reactions(%s %d) = %+v, want %+v", target, targetID, got, want)
+		tb.Fatalf("Reactions(%s %d, %+v) = %+v, want %+v", target, targetID, page, got, want)
 	}
 	for i := range want {
 		wantReaction(tb, got[i], want[i])
@@ -256,6 +287,24 @@ func testCreateReaction(t *testing.T, open opener) {
 		onComment := mustReact(t, s, ann.ID, social.ReactionSad, social.ContentComment, c.ID)
 		wantReactions(t, s, social.ContentPost, p.ID, onPost)
 		wantReactions(t, s, social.ContentComment, c.ID, onComment)
+	})
+}
+
+func testReactions(t *testing.T, open opener) {
+	t.Run("Pages", func(t *testing.T) {
+		s := open(t)
+		ann := MustCreateUser(t, s, "ann")
+		p := MustCreatePost(t, s, ann.ID, "hello")
+		c := MustCreateComment(t, s, p.ID, 0, ann.ID, "me")
+		var rs []social.Reaction
+		for _, name := range []string{"bob", "cat", "dan"} {
+			u := MustCreateUser(t, s, name)
+			rs = append(rs, mustReact(t, s, u.ID, social.ReactionLike, social.ContentPost, p.ID))
+			mustReact(t, s, u.ID, social.ReactionSad, social.ContentComment, c.ID)
+		}
+		wantReactionPage(t, s, social.ContentPost, p.ID, social.ListPage{Limit: 2}, rs[0], rs[1])
+		wantReactionPage(t, s, social.ContentPost, p.ID, social.ListPage{After: rs[1].ID, Limit: 2}, rs[2])
+		wantReactionPage(t, s, social.ContentPost, p.ID, social.ListPage{After: rs[2].ID, Limit: 2})
 	})
 }
 

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) social.Store) {
 	t.Run("CommentByID", func(t *testing.T) { testCommentByID(t, open) })
 	t.Run("CommentsByPost", func(t *testing.T) { testCommentsByPost(t, open) })
 	t.Run("CreateReaction", func(t *testing.T) { testCreateReaction(t, open) })
+	t.Run("Reactions", func(t *testing.T) { testReactions(t, open) })
 	t.Run("ReactionOf", func(t *testing.T) { testReactionOf(t, open) })
 	t.Run("SetReactionKind", func(t *testing.T) { testSetReactionKind(t, open) })
 	t.Run("AddNotifications", func(t *testing.T) { testAddNotifications(t, open) })

@@ -60,7 +60,7 @@ func testUpdate(t *testing.T, open opener) {
 			if got, err := tx.CommentByID(ctx, c.ID); err != nil || got.Body != "hi" {
 				t.Fatalf("CommentByID = %+v, %v", got, err)
 			}
-			if got, err := tx.CommentsByPost(ctx, p.ID); err != nil || len(got) != 1 || got[0].ID != c.ID {
+			if got, err := tx.CommentsByPost(ctx, p.ID, wholeList); err != nil || len(got) != 1 || got[0].ID != c.ID {
 				t.Fatalf("CommentsByPost = %+v, %v", got, err)
 			}
 			r, err := tx.CreateReaction(ctx, social.Reaction{UserID: bob.ID, Kind: social.ReactionWow, TargetKind: social.ContentPost, TargetID: p.ID, CreatedAt: t0})
@@ -70,7 +70,7 @@ func testUpdate(t *testing.T, open opener) {
 			if got, err := tx.ReactionOf(ctx, bob.ID, social.ContentPost, p.ID); err != nil || got.ID != r.ID {
 				t.Fatalf("ReactionOf = %+v, %v", got, err)
 			}
-			if got, err := tx.Reactions(ctx, social.ContentPost, p.ID); err != nil || len(got) != 1 || got[0].ID != r.ID {
+			if got, err := tx.Reactions(ctx, social.ContentPost, p.ID, wholeList); err != nil || len(got) != 1 || got[0].ID != r.ID {
 				t.Fatalf("Reactions = %+v, %v", got, err)
 			}
 			ns, err := tx.AddNotifications(ctx, []social.Notification{notification(ann.ID, 1), fullNotification(ann.ID, 2)})
