@@ -160,11 +160,18 @@ func TestRestartAfterKill(t *testing.T) {
 
 	// Every comment on the post has notified the author once, and every
 	// notified comment exists.
-	var post struct{ Comments []struct{ ID string } }
-	s2.MustDo(t, "", `query($id:ID!){post(id:$id){comments{id}}}`, map[string]any{"id": p0.ID}, "post", &post)
 	comments := map[string]bool{}
-	for _, c := range post.Comments {
-		comments[c.ID] = true
+	vars := map[string]any{"id": p0.ID} // then "after": the last id of the page before
+	for {
+		var post struct{ Comments []struct{ ID string } }
+		s2.MustDo(t, "", `query($id:ID!,$after:ID){post(id:$id){comments(first:500,after:$after){id}}}`, vars, "post", &post)
+		if len(post.Comments) == 0 {
+			break
+		}
+		for _, c := range post.Comments {
+			comments[c.ID] = true
+		}
+		vars["after"] = post.Comments[len(post.Comments)-1].ID
 	}
 	for _, id := range okComments {
 		if !comments[id] {

@@ -109,7 +109,7 @@ func TestInvisibleBodies(t *testing.T) {
 			t.Errorf("comment %q: %v", body, err)
 		}
 	}
-	if cs, err := svc.Comments(ctx, post.ID); err != nil || len(cs) != 4 {
+	if cs, err := svc.Comments(ctx, post.ID, social.DefaultListPage, 0); err != nil || len(cs) != 4 {
 		t.Fatalf("comments: %d, %v; want the 4 visible ones", len(cs), err)
 	}
 }
