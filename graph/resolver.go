@@ -19,7 +19,4 @@ type Resolver struct {
 	// Metrics counts the notifications subscriptions deliver; nil counts
 	// nothing.
 	Metrics *metrics.Metrics
-	// QueueSize is how many live events a notifications subscription holds
-	// while its client is slow; 0 or less means DefaultQueueSize.
-	QueueSize int
 }

@@ -50,11 +50,6 @@ func firstSubscriptionStart(ctx context.Context) (int64, bool) {
 	return cs.id, true
 }
 
-// DefaultQueueSize is how many live events a notifications subscription
-// holds while gqlgen is still writing earlier ones, when
-// Resolver.QueueSize is 0 or less; one more cuts it off as too slow.
-const DefaultQueueSize = 64
-
 // streamNotifications feeds a notifications subscription: the backlog after
 // afterID (if given), then live notifications, without gap or duplicate.
 // The returned channel is closed when ctx ends (gqlgen cancels it when the
@@ -77,12 +72,9 @@ func (r *Resolver) streamNotifications(ctx context.Context, userID int64, afterI
 		feed:     feed,
 		notify:   notifier(ctx),
 		out:      make(chan *model.Notification, 1),
-		maxQueue: r.QueueSize,
+		maxQueue: feed.QueueSize(),
 		catchup:  afterID != nil,
 		pumping:  afterID != nil,
-	}
-	if st.maxQueue <= 0 {
-		st.maxQueue = DefaultQueueSize
 	}
 	if err := feed.SetFunc(st.onEvent, st.onFeedEnded); err != nil {
 		feed.Close()

@@ -21,7 +21,6 @@ import (
 const (
 	DefaultPingInterval = 25 * time.Second
 	DefaultReplyQueue   = 8
-	DefaultEventQueue   = 64
 	DefaultCloseTimeout = 2 * time.Second
 	// DefaultRefusedMessages is Config.RefusedMessages's.
 	DefaultRefusedMessages = 10
@@ -86,12 +85,6 @@ type Config struct {
 	// the socket is closed with 4008. 0 means DefaultReplyQueue.
 	ReplyQueue int
 
-	// EventQueue is how many notifications and messages wait for the
-	// socket's writer; when it is full the client does not read fast
-	// enough, and the socket is closed with 4008 (it resumes with ?after=,
-	// losing nothing). 0 means DefaultEventQueue.
-	EventQueue int
-
 	// CloseTimeout is how long the server waits for the client's answer to
 	// its close frame before it drops the connection. 0 means
 	// DefaultCloseTimeout.
@@ -145,7 +138,6 @@ type Handler struct {
 	writeTimeout time.Duration
 	pingInterval time.Duration
 	replyQueue   int
-	eventQueue   int
 	closeTimeout time.Duration
 	perUser      *limit.Slots
 	perAddress   *limit.Slots
@@ -171,9 +163,6 @@ func New(svc *social.Service, cfg Config) *Handler {
 	if cfg.ReplyQueue <= 0 {
 		cfg.ReplyQueue = DefaultReplyQueue
 	}
-	if cfg.EventQueue <= 0 {
-		cfg.EventQueue = DefaultEventQueue
-	}
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = DefaultCloseTimeout
 	}
@@ -196,7 +185,6 @@ func New(svc *social.Service, cfg Config) *Handler {
 		writeTimeout: ws.WriteTimeout,
 		pingInterval: cfg.PingInterval,
 		replyQueue:   cfg.ReplyQueue,
-		eventQueue:   cfg.EventQueue,
 		closeTimeout: cfg.CloseTimeout,
 		perUser:      cfg.SocketsPerUser,
 		perAddress:   cfg.SocketsPerAddress,

@@ -43,7 +43,8 @@ type Env struct {
 // EnvOptions tunes MustEnv.
 type EnvOptions struct {
 	Plain    plainws.Config
-	NoPoller bool // see plainws.WithoutPoller
+	Fanout   fanout.Config // the broker's: its QueueSize is the socket's
+	NoPoller bool          // see plainws.WithoutPoller
 }
 
 // MustEnv starts an Env. Its cleanup shuts the server down, waits for every
@@ -55,7 +56,7 @@ func MustEnv(tb testing.TB, opts EnvOptions) *Env {
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
-	broker := inproc.New(fanout.Config{})
+	broker := inproc.New(opts.Fanout)
 	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost})
 	base, cancel := context.WithCancel(context.Background())
 	opts.Plain.Context = base

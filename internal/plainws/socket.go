@@ -52,7 +52,7 @@ type socket struct {
 
 	mu sync.Mutex
 	// The writer's work, guarded by mu: live events from the feed (at most
-	// Config.EventQueue), replies to the client's frames (at most
+	// its QueueSize), replies to the client's frames (at most
 	// Config.ReplyQueue), a ping that is due.
 	events  []social.Event
 	replies []reply
@@ -221,7 +221,7 @@ func (s *socket) onEvent(ev social.Event) {
 	if s.ended {
 		return
 	}
-	if len(s.events) >= s.h.eventQueue {
+	if len(s.events) >= s.feed.QueueSize() {
 		s.endLocked(closeTooSlow, reasonTooSlow, true)
 		return
 	}
