@@ -16,11 +16,6 @@ import (
 	"github.com/pulse-social/pulse/internal/social"
 )
 
-// CodeSlowConsumer is the extensions.code of the error that ends a
-// subscription whose client could not keep up; extensions.after holds the id
-// to resubscribe from.
-const CodeSlowConsumer = "SLOW_CONSUMER"
-
 type connectionStartKey struct{}
 
 // connectionStart is the newest notification id of a GraphQL socket's user
@@ -381,10 +376,10 @@ func (r *Resolver) endWithError(ctx context.Context, err error, lastID int64) {
 	case errors.Is(err, social.ErrSlowConsumer):
 		r.Metrics.SlowCutoff(metrics.GraphQL)
 		gerr.Message = "too slow to keep up: subscribe again with after set to the last id received"
-		gerr.Extensions = map[string]any{"code": CodeSlowConsumer, "after": strconv.FormatInt(lastID, 10)}
+		gerr.Extensions = map[string]any{"code": string(social.CodeSlowConsumer), "after": strconv.FormatInt(lastID, 10)}
 	case errors.Is(err, social.ErrBrokerClosed):
 		gerr.Message = "server shutting down: subscribe again with after set to the last id received"
-		gerr.Extensions = map[string]any{"code": "UNAVAILABLE", "after": strconv.FormatInt(lastID, 10)}
+		gerr.Extensions = map[string]any{"code": string(social.CodeUnavailable), "after": strconv.FormatInt(lastID, 10)}
 	default:
 		r.Logger.ErrorContext(ctx, "subscription failed", "err", err)
 	}

@@ -23,13 +23,7 @@ import (
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
-)
-
-// GraphQL websocket close codes.
-const (
-	closeUnauthorized = 4401 // the token was revoked (logout)
-	closeForbidden    = 4403 // a bad token at connection_init
-	closeTooSlow      = 4008
+	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
 // DefaultParserTokenLimit bounds how many tokens of a GraphQL document the
@@ -138,7 +132,7 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 		session := sessionFrom(ctx)
 		if session != nil && session.refused {
 			m.SocketRefused(metrics.GraphQL, "per_address")
-			return nil, &gqlws.CloseError{Code: CloseTooManySockets, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
+			return nil, &gqlws.CloseError{Code: wsconn.CloseTooMany, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
 		}
 		token := authorizationFrom(payload)
 		if token == "" {
@@ -152,12 +146,12 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 			if social.ErrorCode(err) != social.CodeUnauthenticated {
 				log.ErrorContext(ctx, "graphql websocket: authenticate", "err", err)
 			}
-			return nil, &gqlws.CloseError{Code: closeForbidden, Reason: "Forbidden: invalid access token", Message: "invalid access token"}
+			return nil, &gqlws.CloseError{Code: wsconn.CloseForbidden, Reason: "Forbidden: invalid access token", Message: "invalid access token"}
 		}
 		release, ok := limits.SocketsPerUser.Acquire(limit.UserKey(u.ID))
 		if !ok {
 			m.SocketRefused(metrics.GraphQL, "per_user")
-			return nil, &gqlws.CloseError{Code: CloseTooManySockets, Reason: "Too many sockets for this user", Message: "too many sockets for this user"}
+			return nil, &gqlws.CloseError{Code: wsconn.CloseTooMany, Reason: "Too many sockets for this user", Message: "too many sockets for this user"}
 		}
 		start, err := svc.LatestNotificationID(ctx, u.ID)
 		if err != nil {
@@ -192,7 +186,7 @@ func watchRevocation(ctx context.Context, sub social.Subscription, hash []byte, 
 	onEvent := func(ev social.Event) {
 		if ev.Kind == social.EventRevoke && bytes.Equal(ev.TokenHash, hash) && revoked.CompareAndSwap(false, true) {
 			// Close never blocks: the socket's writer sends the frame.
-			gqlws.Close(ctx, closeUnauthorized, reasonRevoked)
+			gqlws.Close(ctx, wsconn.CloseUnauthorized, reasonRevoked)
 		}
 	}
 	fs, ok := sub.(social.FuncSubscription)

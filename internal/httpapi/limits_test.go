@@ -133,8 +133,8 @@ func TestDepthLimit(t *testing.T) {
 		`query($p:ID!){post(id:$p){... on Post{comments{post{... on Post{author{username}}}}}}}`,
 	} {
 		r := s.Do(t, alice, q, map[string]any{"p": post})
-		if r.Code() != httpapi.CodeDepthLimitExceeded {
-			t.Errorf("%s: %+v, want %s", q, r.Errors, httpapi.CodeDepthLimitExceeded)
+		if r.Code() != "DEPTH_LIMIT_EXCEEDED" {
+			t.Errorf("%s: %+v, want DEPTH_LIMIT_EXCEEDED", q, r.Errors)
 		}
 	}
 	// Introspection does not count.
@@ -293,7 +293,7 @@ func TestSocketCaps(t *testing.T) {
 	first := s.MustDial(t, "graphql-transport-ws", nil, map[string]any{"authorization": alice})
 	first.MustAck()
 	second := s.MustDial(t, "graphql-transport-ws", nil, map[string]any{"authorization": alice})
-	if code, _ := second.MustClose(); code != httpapi.CloseTooManySockets {
+	if code, _ := second.MustClose(); code != wsconn.CloseTooMany {
 		t.Fatalf("second socket of a user closed with %d, want 4429", code)
 	}
 	// The plain socket counts against the same cap.
@@ -301,7 +301,7 @@ func TestSocketCaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code := readCloseCode(t, plain); code != httpapi.CloseTooManySockets {
+	if code := readCloseCode(t, plain); code != wsconn.CloseTooMany {
 		t.Fatalf("plain socket over the user cap closed with %d, want 4429", code)
 	}
 	// Closing the first frees its slot.
@@ -329,7 +329,7 @@ func TestSocketCaps(t *testing.T) {
 		open = append(open, ws)
 	}
 	over := s.MustDial(t, "graphql-transport-ws", nil, nil)
-	if code, reason := over.MustClose(); code != httpapi.CloseTooManySockets {
+	if code, reason := over.MustClose(); code != wsconn.CloseTooMany {
 		t.Fatalf("fourth socket of an address closed with %d %q, want 4429", code, reason)
 	}
 	_ = open

@@ -41,11 +41,9 @@ const ReadLimit = 64 << 10
 // redactedPath is how the socket's path appears in logs.
 const redactedPath = "/ws/<redacted>/"
 
-// Close codes and reasons of the plain socket; see the package doc.
+// Close reasons of the plain socket (the codes are wsconn's); see the
+// package doc.
 const (
-	closeInvalidToken    = 4401
-	closeTooSlow         = 4008
-	closeTooManySockets  = 4429
 	reasonTooManySockets = "too many sockets"
 	reasonInvalidToken   = "invalid access token"
 	reasonRevoked        = "access token revoked"
@@ -248,7 +246,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var feed *social.Feed
 	if releaseAddr, ok := h.perAddress.Acquire(limit.Address(r.RemoteAddr)); !ok {
 		h.metrics.SocketRefused(metrics.Plain, "per_address")
-		refuse(closeTooManySockets, reasonTooManySockets, 0)
+		refuse(wsconn.CloseTooMany, reasonTooManySockets, 0)
 	} else {
 		releases = append(releases, releaseAddr)
 	}
@@ -257,7 +255,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		user, tokenHash, err = h.svc.Authenticate(ctx, token)
 		switch {
 		case social.ErrorCode(err) == social.CodeUnauthenticated:
-			refuse(closeInvalidToken, reasonInvalidToken, 0)
+			refuse(wsconn.CloseUnauthorized, reasonInvalidToken, 0)
 		case err != nil:
 			h.log.ErrorContext(ctx, "plain socket: authenticate", "path", redactedPath, "err", err)
 			refuse(h.failCode(ctx), h.failReason(ctx), 0)
@@ -270,7 +268,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if refused.code == 0 {
 		if releaseUser, ok := h.perUser.Acquire(limit.UserKey(user.ID)); !ok {
 			h.metrics.SocketRefused(metrics.Plain, "per_user")
-			refuse(closeTooManySockets, reasonTooManySockets, user.ID)
+			refuse(wsconn.CloseTooMany, reasonTooManySockets, user.ID)
 		} else {
 			releases = append(releases, releaseUser)
 		}
