@@ -1,5 +1,5 @@
 // Package graph is the GraphQL API: gqlgen's generated executor
-// (generated.go), the models (model/) and thin resolvers that convert
+// (*.generated.go), the models (model/) and thin resolvers that convert
 // arguments, call the social.Service and convert results.
 package graph
 

@@ -15,6 +15,7 @@
 // origin the policy refuses). Also always on: a deadline per query and
 // mutation (TIMEOUT) and a cap on register and login fields per request.
 //
-// It wires nothing concrete: it receives the social.Service and the
-// handlers it mounts; the program in ../../server builds them.
+// It builds the GraphQL server (resolver, transports, limits) around the
+// social.Service it is given, and mounts the plain socket handler it is
+// given; the program in ../../server chooses the store and the broker.
 package httpapi
