@@ -284,9 +284,10 @@ func TestOperationsPerSocket(t *testing.T) {
 }
 
 func TestSocketCaps(t *testing.T) {
+	perAddress := limit.NewSlots(3)
 	s := MustServerOpts(t, ServerOptions{Configure: func(c *httpapi.Config) {
 		c.Limits.SocketsPerUser = limit.NewSlots(1)
-		c.Limits.SocketsPerAddress = limit.NewSlots(3)
+		c.Limits.SocketsPerAddress = perAddress
 	}})
 	alice, _ := s.MustRegister(t, "alice")
 	bob, _ := s.MustRegister(t, "bob")
@@ -320,8 +321,13 @@ func TestSocketCaps(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	// Per address: 3 sockets, whoever they belong to.
-	time.Sleep(100 * time.Millisecond) // let the sockets closed above end
+	// Per address: 3 sockets, whoever they belong to, once the sockets
+	// closed above have ended.
+	for deadline := time.Now().Add(5 * time.Second); perAddress.Held("127.0.0.1") > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the closed sockets still hold %d slots of the address", perAddress.Held("127.0.0.1"))
+		}
+	}
 	var open []*gqlSocket
 	for _, tok := range []string{alice, bob, ""} {
 		ws := s.MustDial(t, "graphql-transport-ws", nil, map[string]any{"authorization": tok})
