@@ -1,5 +1,5 @@
 // Package graph is the GraphQL API: gqlgen's generated executor
-// (generated.go), the models (model/) and thin resolvers that convert
+// (*.generated.go), the models (model/) and thin resolvers that convert
 // arguments, call the social.Service and convert results.
 package graph
 
@@ -19,7 +19,4 @@ type Resolver struct {
 	// Metrics counts the notifications subscriptions deliver; nil counts
 	// nothing.
 	Metrics *metrics.Metrics
-	// QueueSize is how many live events a notifications subscription holds
-	// while its client is slow; 0 or less means DefaultQueueSize.
-	QueueSize int
 }

@@ -16,11 +16,6 @@ import (
 	"github.com/pulse-social/pulse/internal/social"
 )
 
-// CodeSlowConsumer is the extensions.code of the error that ends a
-// subscription whose client could not keep up; extensions.after holds the id
-// to resubscribe from.
-const CodeSlowConsumer = "SLOW_CONSUMER"
-
 type connectionStartKey struct{}
 
 // connectionStart is the newest notification id of a GraphQL socket's user
@@ -50,11 +45,6 @@ func firstSubscriptionStart(ctx context.Context) (int64, bool) {
 	return cs.id, true
 }
 
-// DefaultQueueSize is how many live events a notifications subscription
-// holds while gqlgen is still writing earlier ones, when
-// Resolver.QueueSize is 0 or less; one more cuts it off as too slow.
-const DefaultQueueSize = 64
-
 // streamNotifications feeds a notifications subscription: the backlog after
 // afterID (if given), then live notifications, without gap or duplicate.
 // The returned channel is closed when ctx ends (gqlgen cancels it when the
@@ -77,12 +67,9 @@ func (r *Resolver) streamNotifications(ctx context.Context, userID int64, afterI
 		feed:     feed,
 		notify:   notifier(ctx),
 		out:      make(chan *model.Notification, 1),
-		maxQueue: r.QueueSize,
+		maxQueue: feed.QueueSize(),
 		catchup:  afterID != nil,
 		pumping:  afterID != nil,
-	}
-	if st.maxQueue <= 0 {
-		st.maxQueue = DefaultQueueSize
 	}
 	if err := feed.SetFunc(st.onEvent, st.onFeedEnded); err != nil {
 		feed.Close()
@@ -389,10 +376,10 @@ func (r *Resolver) endWithError(ctx context.Context, err error, lastID int64) {
 	case errors.Is(err, social.ErrSlowConsumer):
 		r.Metrics.SlowCutoff(metrics.GraphQL)
 		gerr.Message = "too slow to keep up: subscribe again with after set to the last id received"
-		gerr.Extensions = map[string]any{"code": CodeSlowConsumer, "after": strconv.FormatInt(lastID, 10)}
+		gerr.Extensions = map[string]any{"code": string(social.CodeSlowConsumer), "after": strconv.FormatInt(lastID, 10)}
 	case errors.Is(err, social.ErrBrokerClosed):
 		gerr.Message = "server shutting down: subscribe again with after set to the last id received"
-		gerr.Extensions = map[string]any{"code": "UNAVAILABLE", "after": strconv.FormatInt(lastID, 10)}
+		gerr.Extensions = map[string]any{"code": string(social.CodeUnavailable), "after": strconv.FormatInt(lastID, 10)}
 	default:
 		r.Logger.ErrorContext(ctx, "subscription failed", "err", err)
 	}

@@ -46,6 +46,16 @@ func startRun(t *testing.T, args ...string) *redactRun {
 	return r
 }
 
+// waitLog waits until the log holds msg n times.
+func (r *redactRun) waitLog(t *testing.T, msg string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(r.logs.String(), msg) < n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log does not hold %q %d times: %s", msg, n, r.logs)
+		}
+	}
+}
+
 func (r *redactRun) stop(t *testing.T) {
 	r.cancel()
 	select {
@@ -141,7 +151,7 @@ func TestTokensNeverLogged(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer open2.Close()
-			time.Sleep(100 * time.Millisecond) // both subscribed
+			r.waitLog(t, "plain socket open", 2) // both subscribed
 			if code := r.plainClose(t, "/ws/"+alice+"/", 5*time.Second); code != 4429 {
 				t.Fatalf("over the cap: close %d, want 4429", code)
 			}

@@ -47,6 +47,10 @@ func Run(t *testing.T, newBroker func(t *testing.T) social.Broker) {
 		{"SubscribeCanceled", testSubscribeCanceled},
 		{"Concurrent", testConcurrent},
 		{"BrokerClose", testBrokerClose},
+		{"FuncDelivery", testFuncDelivery},
+		{"FuncRefused", testFuncRefused},
+		{"FuncQueueSize", testFuncQueueSize},
+		{"FuncBrokerClose", testFuncBrokerClose},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -398,17 +402,7 @@ func testResubscribeAfterClose(t *testing.T, b social.Broker) {
 // user when its last subscriber ends must listen again.
 func testResubscribeAfterCutOff(t *testing.T, b social.Broker) {
 	u := NewUsers(1)[0]
-	sub := MustSubscribe(t, b, u)
-	deadline := time.Now().Add(Timeout)
-	var seq int64
-	for sub.Err() == nil {
-		if seq == maxEvents || time.Now().After(deadline) {
-			t.Fatalf("a subscriber that never reads was not cut off after %d events", seq)
-		}
-		seq++
-		MustPublish(t, b, notice(u, seq))
-	}
-	mustSeqsFrom(t, MustEnd(t, sub, social.ErrSlowConsumer), 1)
+	mustCutOff(t, b, u, MustSubscribe(t, b, u))
 
 	again := MustSubscribe(t, b, u)
 	marker := social.Event{Kind: social.EventMessage, UserID: u, Frame: social.MessageFrame("marker")}
@@ -421,6 +415,25 @@ func testResubscribeAfterCutOff(t *testing.T, b social.Broker) {
 			return
 		}
 	}
+}
+
+// mustCutOff publishes notices to u, one at a time, until sub, a
+// subscription of u's that is never read, is cut off as too slow; it
+// returns what sub held, which must be the first of them, in order.
+func mustCutOff(tb testing.TB, b social.Broker, u int64, sub social.Subscription) []social.Event {
+	tb.Helper()
+	deadline := time.Now().Add(Timeout)
+	var seq int64
+	for sub.Err() == nil {
+		if seq == maxEvents || time.Now().After(deadline) {
+			tb.Fatalf("a subscriber that never reads was not cut off after %d events", seq)
+		}
+		seq++
+		MustPublish(tb, b, notice(u, seq))
+	}
+	held := MustEnd(tb, sub, social.ErrSlowConsumer)
+	mustSeqsFrom(tb, held, 1)
+	return held
 }
 
 func testSubscribeCanceled(t *testing.T, b social.Broker) {
@@ -517,17 +530,21 @@ func testConcurrent(t *testing.T, b social.Broker) {
 	subs.Wait()
 }
 
-// testBrokerClose runs if the broker has a Close method.
-func testBrokerClose(t *testing.T, b social.Broker) {
-	var closeBroker func() error
+// brokerCloser returns b's Close method, or skips the test if it has none.
+func brokerCloser(t *testing.T, b social.Broker) func() error {
 	switch c := b.(type) {
 	case interface{ Close() error }:
-		closeBroker = c.Close
+		return c.Close
 	case interface{ Close() }:
-		closeBroker = func() error { c.Close(); return nil }
-	default:
-		t.Skip("the broker has no Close method")
+		return func() error { c.Close(); return nil }
 	}
+	t.Skip("the broker has no Close method")
+	return nil
+}
+
+// testBrokerClose runs if the broker has a Close method.
+func testBrokerClose(t *testing.T, b social.Broker) {
+	closeBroker := brokerCloser(t, b)
 	u := NewUsers(1)[0]
 	open, closed := MustSubscribe(t, b, u), MustSubscribe(t, b, u)
 	closed.Close()

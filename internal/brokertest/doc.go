@@ -23,6 +23,14 @@
 //     every event. The suite assumes a queue of at least 64 events and
 //     expects a subscriber that never reads to be cut off within 65,536
 //     events.
+//   - Function delivery (social.FuncSubscription, the mode every socket
+//     uses): after SetFunc the function gets the events the subscription
+//     held, then every later one, in order, and the broker never cuts it
+//     off, however many it hands over; ended is called once when the
+//     broker closes; SetFunc returns false after Events or Close; after
+//     Close returns, the function gets nothing.
+//   - QueueSize is positive and the same for every subscription, and a
+//     subscriber cut off as too slow held no more than that.
 //   - Err and Close may be called at any time, from any goroutine.
 //   - When Close returns, Events is closed (a receive never blocks: it
 //     yields what was queued before Close, then reports closed), Err returns

@@ -22,7 +22,7 @@ const (
 
 // MustSubscribe subscribes to userID's events and closes the subscription
 // when the test ends.
-func MustSubscribe(tb testing.TB, b social.Broker, userID int64) social.Subscription {
+func MustSubscribe(tb testing.TB, b social.Broker, userID int64) social.FuncSubscription {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()

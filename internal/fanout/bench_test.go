@@ -16,7 +16,7 @@ import (
 // called once).
 func BenchmarkSubscribe(b *testing.B) {
 	const n = 10_000
-	for _, size := range []int{fanout.DefaultQueueSize, 64, 16} {
+	for _, size := range []int{social.DefaultQueueSize, 16} {
 		b.Run(fmt.Sprintf("QueueSize=%d", size), func(b *testing.B) {
 			subs := make([]social.Subscription, n)
 			var retained uint64

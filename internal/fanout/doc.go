@@ -28,16 +28,18 @@
 //
 // A subscription that is never read through Events can instead hand each
 // event to a function (it is a social.FuncSubscription), called under the
-// lock: it costs no queue and no goroutine, and is never cut off; a second
-// function learns when the Hub closes.
+// lock: it costs no queue and no goroutine, and the Hub never cuts it off,
+// since its subscriber holds the events and keeps the same limit
+// (Subscription.QueueSize); a second function learns when the Hub closes.
 //
 // # Delivery
 //
 // Deliver never blocks. It does one non-blocking send per subscription, or
 // appends to its overflow; a subscription whose bounded queue
-// (Config.QueueSize) is full is cut off at once rather than waited for. Events that one goroutine delivers reach each
-// subscriber in that order; events delivered by different goroutines at the
-// same time may interleave.
+// (Config.QueueSize) is full is cut off at once rather than waited for.
+// Events that one goroutine delivers reach each subscriber in that order;
+// events delivered by different goroutines at the same time may
+// interleave.
 //
 // # Membership callbacks
 //
@@ -46,5 +48,25 @@
 // listen to that user's channel only while someone here cares. They are
 // called with a lock held; see Config for the rules.
 //
-// The Hub starts no goroutines of its own; see Queues for the pushers.
+// # Lock order
+//
+// A shard's lock is the first of a chain: the functions a shard calls with
+// it held take their own locks inside it, never the other way round.
+//
+//	fanout shard.mu
+//	├─ redisbroker Broker.mu            (Config.OnFirst, OnLast)
+//	├─ plainws socket.mu                (its SetFunc functions)
+//	└─ graph notificationStream.mu      (its SetFunc functions)
+//	   └─ gqlws socket.mu               (the stream's Notifier)
+//
+// Nothing holding a lock further down calls the Hub or a subscription: a
+// subscriber closes its feed from a goroutine of its own, with its lock let
+// go.
+//
+// # Goroutines
+//
+// New starts none. Deliver and DeliverAll start a subscription's pusher
+// when its overflow first holds events (see Queues); the subscription owns
+// it: it returns when the overflow is empty, and Subscription.Close stops
+// it and waits for it.
 package fanout

@@ -7,11 +7,6 @@ import (
 	"github.com/pulse-social/pulse/internal/social"
 )
 
-// DefaultQueueSize is the per-subscription queue size used when
-// Config.QueueSize is 0 or less: a writer drains its queue in microseconds,
-// and one that falls 64 events behind is cut off and resumes from the store.
-const DefaultQueueSize = 64
-
 // chanSize is the capacity of a subscription's channel, or the queue size
 // if smaller. A channel's buffer is allocated whole and kept for the
 // subscription's life, so it is small; the events that do not fit wait in
@@ -26,8 +21,9 @@ const numShards = 64
 // Config tunes a Hub. The zero value is ready to use.
 type Config struct {
 	// QueueSize is how many events a subscription holds before its
-	// subscriber is cut off as too slow; 0 or less means DefaultQueueSize.
-	// An idle subscription holds a channel of a few events (chanSize) and
+	// subscriber is cut off as too slow, the one slow-consumer limit (see
+	// social.FuncSubscription.QueueSize); 0 or less means
+	// social.DefaultQueueSize. An idle subscription holds a channel of a few events (chanSize) and
 	// nothing more: the rest of the queue is allocated when events fill
 	// the channel, and freed when they have been received.
 	QueueSize int
@@ -77,7 +73,7 @@ type shard struct {
 func New(cfg Config) *Hub {
 	h := &Hub{queueSize: cfg.QueueSize, onFirst: cfg.OnFirst, onLast: cfg.OnLast}
 	if h.queueSize <= 0 {
-		h.queueSize = DefaultQueueSize
+		h.queueSize = social.DefaultQueueSize
 	}
 	return h
 }
@@ -90,7 +86,7 @@ func (h *Hub) shard(userID int64) *shard {
 // Subscribe returns a new subscription to userID's events: it receives every
 // event delivered for userID after Subscribe returns. After Close it returns
 // social.ErrBrokerClosed. The caller must Close the subscription when done.
-func (h *Hub) Subscribe(userID int64) (social.Subscription, error) {
+func (h *Hub) Subscribe(userID int64) (social.FuncSubscription, error) {
 	s := &subscription{hub: h, userID: userID}
 	sh := h.shard(userID)
 	sh.mu.Lock()
@@ -376,6 +372,10 @@ func (s *subscription) SetFunc(f func(social.Event), ended func()) bool {
 	s.fn, s.ended = f, ended
 	return true
 }
+
+// QueueSize returns the Hub's queue size; see
+// social.FuncSubscription.QueueSize.
+func (s *subscription) QueueSize() int { return s.hub.queueSize }
 
 // Err returns why Events was closed; see social.Subscription.
 func (s *subscription) Err() error {

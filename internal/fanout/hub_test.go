@@ -92,10 +92,10 @@ func TestDeliver(t *testing.T) {
 		h := fanout.New(fanout.Config{})
 		defer h.Close()
 		sub := MustSubscribe(t, h, 1)
-		for i := range int64(fanout.DefaultQueueSize) {
+		for i := range int64(social.DefaultQueueSize) {
 			h.Deliver(note(1, i+1))
 		}
-		MustSeqs(t, MustQueued(t, sub, fanout.DefaultQueueSize), seqs(fanout.DefaultQueueSize)...)
+		MustSeqs(t, MustQueued(t, sub, social.DefaultQueueSize), seqs(social.DefaultQueueSize)...)
 	})
 	t.Run("SharedValues", func(t *testing.T) {
 		h := fanout.New(fanout.Config{})
@@ -129,8 +129,8 @@ func TestQueueSize(t *testing.T) {
 		queueSize int
 		want      int
 	}{
-		{"Default", 0, fanout.DefaultQueueSize},
-		{"Negative", -1, fanout.DefaultQueueSize},
+		{"Default", 0, social.DefaultQueueSize},
+		{"Negative", -1, social.DefaultQueueSize},
 		{"Configured", 4, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -427,20 +427,20 @@ func TestOverflow(t *testing.T) {
 		h := fanout.New(fanout.Config{})
 		defer h.Close()
 		sub := MustSubscribe(t, h, 1)
-		for i := range int64(fanout.DefaultQueueSize) {
+		for i := range int64(social.DefaultQueueSize) {
 			h.Deliver(note(1, i+1))
 		}
 		MustSeqs(t, brokertest.MustReceive(t, sub, 10), seqs(10)...)
 		// Reading made room for ten more; deliver nine, since for a moment
 		// the event the pusher has just sent on counts twice.
 		for i := range int64(9) {
-			h.Deliver(note(1, fanout.DefaultQueueSize+i+1))
+			h.Deliver(note(1, social.DefaultQueueSize+i+1))
 		}
 		if err := sub.Err(); err != nil {
 			t.Fatalf("Err() = %v after the subscriber made room; want nil", err)
 		}
-		got := MustQueued(t, sub, fanout.DefaultQueueSize-1)
-		MustSeqs(t, got, seqs(fanout.DefaultQueueSize + 9)[10:]...)
+		got := MustQueued(t, sub, social.DefaultQueueSize-1)
+		MustSeqs(t, got, seqs(social.DefaultQueueSize + 9)[10:]...)
 	})
 	t.Run("BeforeEvents", func(t *testing.T) {
 		h := fanout.New(fanout.Config{})
@@ -451,17 +451,17 @@ func TestOverflow(t *testing.T) {
 		}
 		defer sub.Close()
 		// Events delivered before the first Events call are kept.
-		for i := range int64(fanout.DefaultQueueSize) {
+		for i := range int64(social.DefaultQueueSize) {
 			h.Deliver(note(1, i+1))
 		}
-		MustSeqs(t, MustQueued(t, sub, fanout.DefaultQueueSize), seqs(fanout.DefaultQueueSize)...)
+		MustSeqs(t, MustQueued(t, sub, social.DefaultQueueSize), seqs(social.DefaultQueueSize)...)
 	})
 	t.Run("CloseDropsOverflow", func(t *testing.T) {
 		h := fanout.New(fanout.Config{})
 		defer h.Close()
 		sub := MustSubscribe(t, h, 1)
 		sub.Events()
-		for i := range int64(fanout.DefaultQueueSize) {
+		for i := range int64(social.DefaultQueueSize) {
 			h.Deliver(note(1, i+1))
 		}
 		sub.Close()
@@ -479,7 +479,7 @@ func TestOverflow(t *testing.T) {
 			}
 			break
 		}
-		if len(got) == 0 || len(got) >= fanout.DefaultQueueSize {
+		if len(got) == 0 || len(got) >= social.DefaultQueueSize {
 			t.Fatalf("got %d events after Close, want those of the channel only", len(got))
 		}
 		MustSeqs(t, got, seqs(len(got))...)

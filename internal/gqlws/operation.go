@@ -10,6 +10,9 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/pulse-social/pulse/internal/social"
+	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
 // operation is one operation a client started on the socket. A query or
@@ -44,7 +47,7 @@ func (s *socket) startOperation(id string, payload json.RawMessage) {
 	s.mu.Lock()
 	if s.initState != initDone {
 		s.mu.Unlock()
-		s.end(CloseUnauthorized, "Unauthorized", true)
+		s.end(wsconn.CloseUnauthorized, "Unauthorized", true)
 		return
 	}
 	if old := s.ops[id]; old != nil {
@@ -80,7 +83,7 @@ func (s *socket) startOperation(id string, payload json.RawMessage) {
 func (s *socket) refuseLocked(id string, max int) {
 	payload, _ := json.Marshal(gqlerror.List{{
 		Message:    fmt.Sprintf("too many operations on this socket: at most %d at once", max),
-		Extensions: map[string]any{"code": "RATE_LIMITED", "limit": max},
+		Extensions: map[string]any{"code": string(social.CodeRateLimited), "limit": max},
 	}})
 	s.queueLocked(appendMessage(nil, id, typeError, payload))
 }
@@ -323,5 +326,5 @@ func OnSocket(ctx context.Context) bool {
 // internalError is what an operation that failed on the server's side
 // ends with; the cause is logged.
 func internalError() gqlerror.List {
-	return gqlerror.List{{Message: "internal error", Extensions: map[string]any{"code": "INTERNAL"}}}
+	return gqlerror.List{{Message: "internal error", Extensions: map[string]any{"code": string(social.CodeInternal)}}}
 }

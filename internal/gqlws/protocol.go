@@ -19,9 +19,6 @@ const (
 	// protocol does not allow: invalid JSON, an unknown type, a
 	// connection_init payload that is not an object.
 	CloseBadRequest = 4400
-	// CloseUnauthorized closes a graphql-transport-ws socket whose client
-	// subscribes before connection_ack.
-	CloseUnauthorized = 4401
 	// CloseInitTimeout closes a socket whose client sent no
 	// connection_init within Config.InitTimeout.
 	CloseInitTimeout = 4408
@@ -31,12 +28,6 @@ const (
 	// legacy protocol has no such rule: a reused id there replaces the
 	// running operation.
 	CloseDuplicateID = 4409
-	// CloseTooManyInits closes a socket whose client sent connection_init
-	// twice.
-	CloseTooManyInits = 4429
-	// CloseTooSlow closes a socket whose client does not read what the
-	// server has to send.
-	CloseTooSlow = 4008
 )
 
 // clientMessage is a message from the client, in either protocol.

@@ -244,7 +244,7 @@ func (s *socket) init(payload json.RawMessage) {
 	}
 	s.mu.Unlock()
 	if state != initNone {
-		s.end(CloseTooManyInits, "Too many initialisation requests", true)
+		s.end(wsconn.CloseTooMany, "Too many initialisation requests", true)
 		return
 	}
 	var p map[string]any
@@ -340,7 +340,7 @@ func (s *socket) queueLocked(msg []byte) {
 	switch {
 	case s.ended:
 	case len(s.out) >= s.t.cfg.QueueSize:
-		s.endLocked(CloseTooSlow, "too slow", true)
+		s.endLocked(wsconn.CloseTooSlow, "too slow", true)
 	default:
 		s.out = append(s.out, msg)
 		s.wakeLocked()
@@ -387,7 +387,7 @@ func (s *socket) write() {
 		if s.ended {
 			// What was queued before the end (a connection_error, the
 			// answer to a terminate) goes before the close frame.
-			out, flush := s.out, s.sendClose && s.code != CloseTooSlow
+			out, flush := s.out, s.sendClose && s.code != wsconn.CloseTooSlow
 			s.out = nil
 			s.mu.Unlock()
 			for _, msg := range out {

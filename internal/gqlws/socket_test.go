@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -380,7 +381,7 @@ func TestIdleGoroutines(t *testing.T) {
 	// baseline.
 	warm := e.MustConnect(t, transportWS)
 	warm.MustSubscribe(t, e, "1")
-	base := settled()
+	base := settled(t)
 	for i := range n {
 		c := e.MustConnect(t, transportWS)
 		sub := c.MustSubscribe(t, e, "1")
@@ -403,18 +404,26 @@ func TestIdleGoroutines(t *testing.T) {
 	}
 }
 
-// settled returns the number of goroutines once it stops going down.
-func settled() int {
-	n := runtime.NumGoroutine()
-	for range 20 {
-		time.Sleep(20 * time.Millisecond)
-		m := runtime.NumGoroutine()
-		if m >= n {
-			return m
+// transient are the goroutines a socket runs only while it has work, and
+// net/http's, which ends when the upgraded handler returns.
+var transient = []string{"gqlws.(*socket).write(", "gqlws.(*socket).runInit(", "gqlws.(*operation).run(", "net/http.(*conn).serve("}
+
+// settled waits until none of the transient goroutines runs, and returns
+// the number of goroutines then.
+func settled(tb testing.TB) int {
+	tb.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(readTimeout); ; time.Sleep(5 * time.Millisecond) {
+		n := runtime.NumGoroutine()
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		i := slices.IndexFunc(transient, func(f string) bool { return strings.Contains(stacks, f) })
+		if i < 0 {
+			return n
 		}
-		n = m
+		if time.Now().After(deadline) {
+			tb.Fatalf("a goroutine still runs %s after %v", transient[i], readTimeout)
+		}
 	}
-	return n
 }
 
 // TestValues checks what a socket keeps of its upgrade request's context:

@@ -16,19 +16,8 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator/core"
 	"github.com/vektah/gqlparser/v2/validator/rules"
-)
 
-// Error codes of the cost limits. A document over a DocumentLimits cap is
-// refused with gqlgen's GRAPHQL_VALIDATION_FAILED (HTTP 422), as
-// validation failures are.
-const (
-	// CodeComplexityLimitExceeded refuses an operation whose complexity
-	// is over Config.ComplexityLimit, before it runs (HTTP 200).
-	CodeComplexityLimitExceeded = "COMPLEXITY_LIMIT_EXCEEDED"
-	// CodeResourceLimitExceeded replaces a response that resolved more
-	// fields than CostLimits.MaxResolvedFields or grew past
-	// CostLimits.MaxResponseBytes (HTTP 200).
-	CodeResourceLimitExceeded = "RESOURCE_LIMIT_EXCEEDED"
+	"github.com/pulse-social/pulse/internal/social"
 )
 
 // CostLimits bound what a GraphQL document and each response may cost,
@@ -58,7 +47,9 @@ func (c CostLimits) withDefaults() CostLimits {
 
 // DocumentLimits cap a GraphQL document before gqlparser validates it, so
 // that validation (quadratic in the worst case: OverlappingFieldsCanBeMerged)
-// stays cheap. A zero field means its default.
+// stays cheap. A document over a cap is refused with gqlgen's
+// GRAPHQL_VALIDATION_FAILED (HTTP 422), as validation failures are. A zero
+// field means its default.
 type DocumentLimits struct {
 	// Aliases caps the fields that have an alias; default 100.
 	Aliases int
@@ -266,7 +257,7 @@ func (c *complexityLimit) MutateOperationContext(ctx context.Context, oc *graphq
 	}
 	return &gqlerror.Error{
 		Message:    fmt.Sprintf("operation has complexity %d, which exceeds the limit of %d", cost, c.limit),
-		Extensions: map[string]any{"code": CodeComplexityLimitExceeded, "limit": c.limit, "complexity": cost},
+		Extensions: map[string]any{"code": social.CodeComplexityLimitExceeded, "limit": c.limit, "complexity": cost},
 	}
 }
 
@@ -302,7 +293,7 @@ func (l responseLimits) InterceptField(ctx context.Context, next graphql.Resolve
 		// then becomes one error that says so.
 		return nil, &gqlerror.Error{
 			Message:    "over the resolver budget",
-			Extensions: map[string]any{"code": CodeResourceLimitExceeded},
+			Extensions: map[string]any{"code": social.CodeResourceLimitExceeded},
 		}
 	}
 	return next(ctx)
@@ -320,7 +311,7 @@ func (l responseLimits) InterceptResponse(ctx context.Context, next graphql.Resp
 	if n := len(resp.Errors); n > l.maxErrors {
 		resp.Errors = append(resp.Errors[:l.maxErrors:l.maxErrors], &gqlerror.Error{
 			Message:    fmt.Sprintf("%d more errors left out: at most %d are shown", n-l.maxErrors, l.maxErrors),
-			Extensions: map[string]any{"code": CodeResourceLimitExceeded, "limit": l.maxErrors},
+			Extensions: map[string]any{"code": social.CodeResourceLimitExceeded, "limit": l.maxErrors},
 		})
 	}
 	if size := responseSize(resp); size > l.maxBytes {
@@ -332,7 +323,7 @@ func (l responseLimits) InterceptResponse(ctx context.Context, next graphql.Resp
 func limitResponse(msg string, limit int) *graphql.Response {
 	return &graphql.Response{Errors: gqlerror.List{{
 		Message:    msg,
-		Extensions: map[string]any{"code": CodeResourceLimitExceeded, "limit": limit},
+		Extensions: map[string]any{"code": social.CodeResourceLimitExceeded, "limit": limit},
 	}}}
 }
 

@@ -12,14 +12,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
-)
 
-// Codes of an operation that ended before its fields did.
-const (
-	// CodeTimeout: the operation ran past Config.RequestTimeout.
-	CodeTimeout = "TIMEOUT"
-	// CodeCancelled: the client left (or stopped the operation) first.
-	CodeCancelled = "CANCELLED"
+	"github.com/pulse-social/pulse/internal/social"
 )
 
 // DefaultRequestTimeout is the default of Config.RequestTimeout.
@@ -72,9 +66,9 @@ func (o operationDeadline) InterceptOperation(ctx context.Context, next graphql.
 		if ctx.Err() == nil || (resp != nil && cut.n.Load() == 0) {
 			return resp
 		}
-		code, msg := CodeCancelled, "operation cancelled"
+		code, msg := string(social.CodeCancelled), "operation cancelled"
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			code, msg = CodeTimeout, fmt.Sprintf("the operation took longer than %s", o.d)
+			code, msg = string(social.CodeTimeout), fmt.Sprintf("the operation took longer than %s", o.d)
 		}
 		o.log.DebugContext(ctx, "graphql: operation cut short", "operation", operationName(oc), "code", code, "fields", cut.n.Load())
 		if resp == nil {
@@ -97,11 +91,11 @@ func cutError(ctx context.Context, err error, gerr *gqlerror.Error) bool {
 		cut.n.Add(1)
 	}
 	gerr.Message = "operation cancelled"
-	gerr.Extensions = map[string]any{"code": CodeCancelled}
+	gerr.Extensions = map[string]any{"code": string(social.CodeCancelled)}
 	gerr.Err = nil
 	return true
 }
 
 func isCut(e *gqlerror.Error) bool {
-	return e.Extensions["code"] == CodeCancelled
+	return e.Extensions["code"] == string(social.CodeCancelled)
 }

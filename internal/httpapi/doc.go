@@ -22,6 +22,7 @@
 // ending with an UNAUTHENTICATED error; an operation whose caller's
 // session has expired does not run, on any transport.
 //
-// It wires nothing concrete: it receives the social.Service and the
-// handlers it mounts; the program in ../../server builds them.
+// It builds the GraphQL server (resolver, transports, limits) around the
+// social.Service it is given, and mounts the plain socket handler it is
+// given; the program in ../../server chooses the store and the broker.
 package httpapi

@@ -26,13 +26,6 @@ import (
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
-// GraphQL websocket close codes.
-const (
-	closeUnauthorized = 4401 // the token was revoked (logout); see also wsconn.CloseTokenExpired
-	closeForbidden    = 4403 // a bad token at connection_init
-	closeTooSlow      = 4008
-)
-
 // DefaultParserTokenLimit bounds how many tokens of a GraphQL document the
 // parser reads.
 const DefaultParserTokenLimit = 10_000
@@ -146,7 +139,7 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 		session := sessionFrom(ctx)
 		if session != nil && session.refused {
 			m.SocketRefused(metrics.GraphQL, "per_address")
-			return nil, &gqlws.CloseError{Code: CloseTooManySockets, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
+			return nil, &gqlws.CloseError{Code: wsconn.CloseTooMany, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
 		}
 		token := authorizationFrom(payload)
 		if token == "" {
@@ -160,12 +153,12 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 			if social.ErrorCode(err) != social.CodeUnauthenticated {
 				log.ErrorContext(ctx, "graphql websocket: authenticate", "err", err)
 			}
-			return nil, &gqlws.CloseError{Code: closeForbidden, Reason: "Forbidden: invalid access token", Message: "invalid access token"}
+			return nil, &gqlws.CloseError{Code: wsconn.CloseForbidden, Reason: "Forbidden: invalid access token", Message: "invalid access token"}
 		}
 		release, ok := limits.SocketsPerUser.Acquire(limit.UserKey(a.User.ID))
 		if !ok {
 			m.SocketRefused(metrics.GraphQL, "per_user")
-			return nil, &gqlws.CloseError{Code: CloseTooManySockets, Reason: "Too many sockets for this user", Message: "too many sockets for this user"}
+			return nil, &gqlws.CloseError{Code: wsconn.CloseTooMany, Reason: "Too many sockets for this user", Message: "too many sockets for this user"}
 		}
 		start, err := svc.LatestNotificationID(ctx, a.User.ID)
 		if err != nil {
@@ -182,7 +175,7 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 		if err := watchSession(ctx, svc, sub, a, release); err != nil {
 			if social.ErrorCode(err) == social.CodeUnauthenticated {
 				// Logged out before the subscription went live.
-				return nil, &gqlws.CloseError{Code: closeUnauthorized, Reason: reasonRevoked, Message: "access token revoked"}
+				return nil, &gqlws.CloseError{Code: wsconn.CloseUnauthorized, Reason: reasonRevoked, Message: "access token revoked"}
 			}
 			log.ErrorContext(ctx, "graphql websocket: watch the session", "err", err)
 			return nil, errInternal
@@ -207,7 +200,7 @@ func watchSession(ctx context.Context, svc *social.Service, sub social.Subscript
 	onEvent := func(ev social.Event) {
 		if ev.Kind == social.EventRevoke && bytes.Equal(ev.TokenHash, a.TokenHash) && revoked.CompareAndSwap(false, true) {
 			// Close never blocks: the socket's writer sends the frame.
-			gqlws.Close(ctx, closeUnauthorized, reasonRevoked)
+			gqlws.Close(ctx, wsconn.CloseUnauthorized, reasonRevoked)
 		}
 	}
 	fail := func(err error) error {

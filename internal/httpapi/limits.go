@@ -39,10 +39,6 @@ type Limits struct {
 	OperationsPerSocket int
 }
 
-// CloseTooManySockets is the close code of a socket over the per-user or
-// per-address cap (both transports).
-const CloseTooManySockets = 4429
-
 type clientAddrKey struct{}
 
 // withClientAddr puts the request's client address, as limit.Address
@@ -218,10 +214,6 @@ func rootFields(oc *graphql.OperationContext) []string {
 // playground's introspection query nests deep by nature).
 type depthLimit struct{ max int }
 
-// CodeDepthLimitExceeded is the extensions.code of an operation that nests
-// too deep.
-const CodeDepthLimitExceeded = "DEPTH_LIMIT_EXCEEDED"
-
 var (
 	_ graphql.HandlerExtension        = depthLimit{}
 	_ graphql.OperationContextMutator = depthLimit{}
@@ -234,7 +226,7 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if depth := selectionDepth(oc.Doc, oc.Operation.SelectionSet, map[string]int{}); depth > d.max {
 		return &gqlerror.Error{
 			Message:    fmt.Sprintf("operation nests %d deep, more than %d", depth, d.max),
-			Extensions: map[string]any{"code": CodeDepthLimitExceeded},
+			Extensions: map[string]any{"code": string(social.CodeDepthLimitExceeded)},
 		}
 	}
 	return nil

@@ -141,8 +141,8 @@ func TestDepthLimit(t *testing.T) {
 		`query($p:ID!){post(id:$p){... on Post{comments{post{... on Post{author{username}}}}}}}`,
 	} {
 		r := s.Do(t, alice, q, map[string]any{"p": post})
-		if r.Code() != httpapi.CodeDepthLimitExceeded {
-			t.Errorf("%s: %+v, want %s", q, r.Errors, httpapi.CodeDepthLimitExceeded)
+		if r.Code() != "DEPTH_LIMIT_EXCEEDED" {
+			t.Errorf("%s: %+v, want DEPTH_LIMIT_EXCEEDED", q, r.Errors)
 		}
 	}
 	// Introspection does not count.
@@ -292,16 +292,17 @@ func TestOperationsPerSocket(t *testing.T) {
 }
 
 func TestSocketCaps(t *testing.T) {
+	perAddress := limit.NewSlots(3)
 	s := MustServerOpts(t, ServerOptions{Configure: func(c *httpapi.Config) {
 		c.Limits.SocketsPerUser = limit.NewSlots(1)
-		c.Limits.SocketsPerAddress = limit.NewSlots(3)
+		c.Limits.SocketsPerAddress = perAddress
 	}})
 	alice, _ := s.MustRegister(t, "alice")
 	bob, _ := s.MustRegister(t, "bob")
 	first := s.MustDial(t, "graphql-transport-ws", nil, map[string]any{"authorization": alice})
 	first.MustAck()
 	second := s.MustDial(t, "graphql-transport-ws", nil, map[string]any{"authorization": alice})
-	if code, _ := second.MustClose(); code != httpapi.CloseTooManySockets {
+	if code, _ := second.MustClose(); code != wsconn.CloseTooMany {
 		t.Fatalf("second socket of a user closed with %d, want 4429", code)
 	}
 	// The plain socket counts against the same cap.
@@ -309,7 +310,7 @@ func TestSocketCaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code := readCloseCode(t, plain); code != httpapi.CloseTooManySockets {
+	if code := readCloseCode(t, plain); code != wsconn.CloseTooMany {
 		t.Fatalf("plain socket over the user cap closed with %d, want 4429", code)
 	}
 	// Closing the first frees its slot.
@@ -328,8 +329,13 @@ func TestSocketCaps(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	// Per address: 3 sockets, whoever they belong to.
-	time.Sleep(100 * time.Millisecond) // let the sockets closed above end
+	// Per address: 3 sockets, whoever they belong to, once the sockets
+	// closed above have ended.
+	for deadline := time.Now().Add(5 * time.Second); perAddress.Held("127.0.0.1") > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the closed sockets still hold %d slots of the address", perAddress.Held("127.0.0.1"))
+		}
+	}
 	var open []*gqlSocket
 	for _, tok := range []string{alice, bob, ""} {
 		ws := s.MustDial(t, "graphql-transport-ws", nil, map[string]any{"authorization": tok})
@@ -337,7 +343,7 @@ func TestSocketCaps(t *testing.T) {
 		open = append(open, ws)
 	}
 	over := s.MustDial(t, "graphql-transport-ws", nil, nil)
-	if code, reason := over.MustClose(); code != httpapi.CloseTooManySockets {
+	if code, reason := over.MustClose(); code != wsconn.CloseTooMany {
 		t.Fatalf("fourth socket of an address closed with %d %q, want 4429", code, reason)
 	}
 	_ = open

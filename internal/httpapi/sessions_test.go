@@ -129,7 +129,7 @@ type logoutBeforeSubscribe struct {
 	logout atomic.Pointer[func()]
 }
 
-func (b *logoutBeforeSubscribe) Subscribe(ctx context.Context, userID int64) (social.Subscription, error) {
+func (b *logoutBeforeSubscribe) Subscribe(ctx context.Context, userID int64) (social.FuncSubscription, error) {
 	if f := b.logout.Swap(nil); f != nil {
 		(*f)()
 	}

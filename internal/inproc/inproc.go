@@ -39,7 +39,7 @@ func (b *Broker) Publish(_ context.Context, events ...social.Event) error {
 // event published after Subscribe returns. It fails with ctx's error if ctx
 // is done, and with social.ErrBrokerClosed after Close. The caller must Close
 // the subscription.
-func (b *Broker) Subscribe(ctx context.Context, userID int64) (social.Subscription, error) {
+func (b *Broker) Subscribe(ctx context.Context, userID int64) (social.FuncSubscription, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -55,7 +55,7 @@
 //	1009        "message too big": a message over 64 KiB
 //	1011        "internal error": the store failed (the cause is logged)
 //	4008        "too slow": the socket's bounded queue of notifications
-//	            (Config.EventQueue), or of replies to the client's frames,
+//	            (the broker's queue size), or of replies to the client's frames,
 //	            was full; reconnect
 //	            with ?after= the last id seen, nothing is lost
 //	4401        "invalid access token" at connect; "access token revoked"
@@ -84,7 +84,7 @@
 // goroutine started when there is something to write and gone when
 // nothing is left, never more than one at a time. The writer owns the
 // socket's social.Feed, whose events the broker hands to a function that
-// queues them (at most Config.EventQueue); the reader queues its replies
+// queues them (at most the broker's queue size); the reader queues its replies
 // the same way (at most Config.ReplyQueue). The last writer closes the
 // socket: it sends the close frame, waits for the client's (at most
 // CloseTimeout), and closes the connection. One shared ticker, running

@@ -21,7 +21,6 @@ import (
 const (
 	DefaultPingInterval = 25 * time.Second
 	DefaultReplyQueue   = 8
-	DefaultEventQueue   = 64
 	DefaultCloseTimeout = 2 * time.Second
 	// DefaultRefusedMessages is Config.RefusedMessages's.
 	DefaultRefusedMessages = 10
@@ -42,11 +41,9 @@ const ReadLimit = 64 << 10
 // redactedPath is how the socket's path appears in logs.
 const redactedPath = "/ws/<redacted>/"
 
-// Close codes and reasons of the plain socket; see the package doc.
+// Close reasons of the plain socket (the codes are wsconn's); see the
+// package doc.
 const (
-	closeInvalidToken    = 4401
-	closeTooSlow         = 4008
-	closeTooManySockets  = 4429
 	reasonTooManySockets = "too many sockets"
 	reasonInvalidToken   = "invalid access token"
 	reasonRevoked        = "access token revoked"
@@ -85,12 +82,6 @@ type Config struct {
 	// wait for the writer; when it is full the client is not reading, and
 	// the socket is closed with 4008. 0 means DefaultReplyQueue.
 	ReplyQueue int
-
-	// EventQueue is how many notifications and messages wait for the
-	// socket's writer; when it is full the client does not read fast
-	// enough, and the socket is closed with 4008 (it resumes with ?after=,
-	// losing nothing). 0 means DefaultEventQueue.
-	EventQueue int
 
 	// CloseTimeout is how long the server waits for the client's answer to
 	// its close frame before it drops the connection. 0 means
@@ -145,7 +136,6 @@ type Handler struct {
 	writeTimeout time.Duration
 	pingInterval time.Duration
 	replyQueue   int
-	eventQueue   int
 	closeTimeout time.Duration
 	perUser      *limit.Slots
 	perAddress   *limit.Slots
@@ -171,9 +161,6 @@ func New(svc *social.Service, cfg Config) *Handler {
 	if cfg.ReplyQueue <= 0 {
 		cfg.ReplyQueue = DefaultReplyQueue
 	}
-	if cfg.EventQueue <= 0 {
-		cfg.EventQueue = DefaultEventQueue
-	}
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = DefaultCloseTimeout
 	}
@@ -196,7 +183,6 @@ func New(svc *social.Service, cfg Config) *Handler {
 		writeTimeout: ws.WriteTimeout,
 		pingInterval: cfg.PingInterval,
 		replyQueue:   cfg.ReplyQueue,
-		eventQueue:   cfg.EventQueue,
 		closeTimeout: cfg.CloseTimeout,
 		perUser:      cfg.SocketsPerUser,
 		perAddress:   cfg.SocketsPerAddress,
@@ -261,7 +247,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var feed *social.Feed
 	if releaseAddr, ok := h.perAddress.Acquire(limit.Address(r.RemoteAddr)); !ok {
 		h.metrics.SocketRefused(metrics.Plain, "per_address")
-		refuse(closeTooManySockets, reasonTooManySockets, 0)
+		refuse(wsconn.CloseTooMany, reasonTooManySockets, 0)
 	} else {
 		releases = append(releases, releaseAddr)
 	}
@@ -271,7 +257,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		user, tokenHash = auth.User, auth.TokenHash
 		switch {
 		case social.ErrorCode(err) == social.CodeUnauthenticated:
-			refuse(closeInvalidToken, reasonInvalidToken, 0)
+			refuse(wsconn.CloseUnauthorized, reasonInvalidToken, 0)
 		case err != nil:
 			h.log.ErrorContext(ctx, "plain socket: authenticate", "path", redactedPath, "err", err)
 			refuse(h.failCode(ctx), h.failReason(ctx), 0)
@@ -284,7 +270,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if refused.code == 0 {
 		if releaseUser, ok := h.perUser.Acquire(limit.UserKey(user.ID)); !ok {
 			h.metrics.SocketRefused(metrics.Plain, "per_user")
-			refuse(closeTooManySockets, reasonTooManySockets, user.ID)
+			refuse(wsconn.CloseTooMany, reasonTooManySockets, user.ID)
 		} else {
 			releases = append(releases, releaseUser)
 		}
@@ -333,7 +319,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case social.ErrorCode(err) == social.CodeUnauthenticated:
 			feed.Close()
-			refuse(closeInvalidToken, reasonRevoked, user.ID)
+			refuse(wsconn.CloseUnauthorized, reasonRevoked, user.ID)
 		case err != nil:
 			feed.Close()
 			h.log.ErrorContext(ctx, "plain socket: check the session", "path", redactedPath, "user_id", user.ID, "err", err)

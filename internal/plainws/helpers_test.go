@@ -43,6 +43,7 @@ type Env struct {
 // EnvOptions tunes MustEnv.
 type EnvOptions struct {
 	Plain    plainws.Config
+	Fanout   fanout.Config // the broker's: its QueueSize is the socket's
 	NoPoller bool          // see plainws.WithoutPoller
 	TokenTTL time.Duration // the service's; 0 is its default
 }
@@ -56,7 +57,7 @@ func MustEnv(tb testing.TB, opts EnvOptions) *Env {
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
-	broker := inproc.New(fanout.Config{})
+	broker := inproc.New(opts.Fanout)
 	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost, TokenTTL: opts.TokenTTL})
 	base, cancel := context.WithCancel(context.Background())
 	opts.Plain.Context = base

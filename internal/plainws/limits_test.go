@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pulse-social/pulse/internal/fanout"
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/limit/limittest"
 	"github.com/pulse-social/pulse/internal/metrics"
@@ -58,7 +59,7 @@ func TestSocketsPerAddress(t *testing.T) {
 // slow clients cut off.
 func TestMetrics(t *testing.T) {
 	m := metrics.New()
-	env := MustEnv(t, EnvOptions{Plain: plainws.Config{EventQueue: 4, Metrics: m}})
+	env := MustEnv(t, EnvOptions{Plain: plainws.Config{Metrics: m}, Fanout: fanout.Config{QueueSize: 4}})
 	alice, bob := env.MustRegister(t, "alice"), env.MustRegister(t, "bob")
 	post := env.MustPost(t, alice, "post")
 	env.MustComment(t, bob, post.ID, "replayed", 0)

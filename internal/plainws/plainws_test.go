@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pulse-social/pulse/internal/fanout"
 	"github.com/pulse-social/pulse/internal/plainws"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/testlog"
@@ -584,7 +585,7 @@ func TestBrokerClosed(t *testing.T) {
 }
 
 func TestSlowClient(t *testing.T) {
-	env := MustEnv(t, EnvOptions{Plain: plainws.Config{EventQueue: 4}})
+	env := MustEnv(t, EnvOptions{Fanout: fanout.Config{QueueSize: 4}})
 	alice, bob, carol := env.MustRegister(t, "alice"), env.MustRegister(t, "bob"), env.MustRegister(t, "carol")
 	for _, u := range []User{alice, bob} {
 		if _, err := env.Svc.Follow(ctx, u.User, "carol"); err != nil {

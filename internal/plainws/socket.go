@@ -53,7 +53,7 @@ type socket struct {
 
 	mu sync.Mutex
 	// The writer's work, guarded by mu: live events from the feed (at most
-	// Config.EventQueue), replies to the client's frames (at most
+	// its QueueSize), replies to the client's frames (at most
 	// Config.ReplyQueue), a ping that is due.
 	events  []social.Event
 	replies []reply
@@ -222,8 +222,8 @@ func (s *socket) onEvent(ev social.Event) {
 	if s.ended {
 		return
 	}
-	if len(s.events) >= s.h.eventQueue {
-		s.endLocked(closeTooSlow, reasonTooSlow, true)
+	if len(s.events) >= s.feed.QueueSize() {
+		s.endLocked(wsconn.CloseTooSlow, reasonTooSlow, true)
 		return
 	}
 	s.events = append(s.events, ev)
@@ -265,7 +265,7 @@ func (s *socket) reply(r reply) {
 	switch {
 	case s.ended:
 	case len(s.replies) >= s.h.replyQueue:
-		s.endLocked(closeTooSlow, reasonTooSlow, true)
+		s.endLocked(wsconn.CloseTooSlow, reasonTooSlow, true)
 	default:
 		s.replies = append(s.replies, r)
 		s.wakeLocked()
@@ -351,12 +351,9 @@ func (s *socket) handle(typ int, b []byte) {
 	}
 }
 
-// How a socket closes when its client goes on sending messages past the
-// budget.
-const (
-	closeTooManyMessages  = 4429
-	reasonTooManyMessages = "too many messages"
-)
+// The close reason of a socket whose client goes on sending messages past
+// the budget.
+const reasonTooManyMessages = "too many messages"
 
 // allowMessage charges a message to its user's budgets (Config.Messages
 // and MessageBytes). Past them it answers RATE_LIMITED, or closes the
@@ -379,7 +376,7 @@ func (s *socket) allowMessage(text string) bool {
 	}
 	s.h.metrics.RateLimited("message")
 	if s.refused++; s.refused > s.h.refusedMax {
-		s.end(closeTooManyMessages, reasonTooManyMessages, true)
+		s.end(wsconn.CloseTooMany, reasonTooManyMessages, true)
 		return false
 	}
 	secs := limit.RetryAfterSeconds(wait)
@@ -488,7 +485,7 @@ func (s *socket) close() {
 	s.unexpire()
 
 	s.opened()
-	if s.code == closeTooSlow {
+	if s.code == wsconn.CloseTooSlow {
 		s.h.metrics.SlowCutoff(metrics.Plain)
 	}
 	s.h.log.InfoContext(s.ctx, "plain socket closed", "path", redactedPath, "user_id", s.userID,
@@ -518,7 +515,7 @@ func (s *socket) event(ev social.Event) bool {
 		}
 	case social.EventRevoke:
 		if bytes.Equal(ev.TokenHash, s.tokenHash) {
-			s.finish(closeInvalidToken, reasonRevoked)
+			s.finish(wsconn.CloseUnauthorized, reasonRevoked)
 			return false
 		}
 	case social.EventResync:

@@ -33,19 +33,9 @@ func TestMain(m *testing.M) {
 
 func TestBroker(t *testing.T) {
 	url := MustRedisURL(t)
-	for _, tc := range []struct {
-		name string
-		cfg  fanout.Config
-	}{
-		{"DefaultQueue", fanout.Config{}},
-		{"SmallestQueue", fanout.Config{QueueSize: 64}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			brokertest.Run(t, func(t *testing.T) social.Broker {
-				return MustNew(t, url, newPrefix(), tc.cfg)
-			})
-		})
-	}
+	brokertest.Run(t, func(t *testing.T) social.Broker {
+		return MustNew(t, url, newPrefix(), fanout.Config{})
+	})
 }
 
 // TestCodec round-trips events through the wire encoding, without Redis.

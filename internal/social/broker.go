@@ -21,8 +21,14 @@ type Broker interface {
 	// the store after subscribing). It fails with ctx's error if ctx is done,
 	// and with ErrBrokerClosed after the broker closed. The caller must Close
 	// the subscription when done.
-	Subscribe(ctx context.Context, userID int64) (Subscription, error)
+	Subscribe(ctx context.Context, userID int64) (FuncSubscription, error)
 }
+
+// DefaultQueueSize is how many events a subscriber may hold, received but
+// not yet written, when its broker is not configured otherwise (see
+// FuncSubscription.QueueSize): a writer drains its queue in microseconds,
+// and one that falls this far behind is cut off and resumes from the store.
+const DefaultQueueSize = 64
 
 // Subscription is one subscriber's stream of one user's events.
 //
@@ -44,19 +50,25 @@ type Subscription interface {
 
 // FuncSubscription is a Subscription that can hand its events to a
 // function instead of queueing them for Events: the subscriber then needs
-// no goroutine waiting on a channel. The brokers' subscriptions are one
-// (find it with a type assertion).
+// no goroutine waiting on a channel. Every Broker's subscriptions are one.
 type FuncSubscription interface {
 	Subscription
 	// SetFunc makes the subscription call f with each event, in order,
 	// those it holds first, and ended (if not nil) once if the broker ends
-	// the subscription (Err says why); it is then never cut off as too
-	// slow. It returns false, and changes nothing, if Events has been
-	// called or the subscription has ended. Both are called with the
-	// broker's lock held: they must return quickly, must not block, and
-	// must not call the broker or close a subscription. After Close
-	// returns, neither is called.
+	// the subscription (Err says why). The broker then never cuts it off
+	// as too slow: the subscriber keeps at most QueueSize events it has not
+	// written and ends itself with ErrSlowConsumer when one more comes. It
+	// returns false, and changes nothing, if Events has been called or the
+	// subscription has ended. Both are called with the broker's lock held:
+	// they must return quickly, must not block, and must not call the
+	// broker or close a subscription. After Close returns, neither is
+	// called.
 	SetFunc(f func(Event), ended func()) bool
+	// QueueSize is the slow-consumer limit: how many events the
+	// subscription holds for Events, or its function's subscriber for its
+	// writer, before it is cut off. It is the same for every subscription
+	// of a broker.
+	QueueSize() int
 }
 
 // EventKind says what an Event carries.

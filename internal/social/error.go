@@ -6,6 +6,9 @@ import (
 )
 
 // Code classifies an Error. The GraphQL layer puts it into extensions.code.
+// The constants below are all of pulse's own codes (gqlgen adds its
+// GRAPHQL_* ones): clients act on them, so their values
+// never change.
 type Code string
 
 // Error codes, as the public API names them.
@@ -19,6 +22,30 @@ const (
 	// CodeInternal is any error that is not an *Error: clients see
 	// "internal error" and the server logs the cause.
 	CodeInternal Code = "INTERNAL"
+)
+
+// Codes of failures that are no *Error: the GraphQL layer gives them to
+// operations it ends itself.
+const (
+	// CodeSlowConsumer ends a subscription whose client could not keep up
+	// (ErrSlowConsumer); extensions.after holds the id to resume from.
+	CodeSlowConsumer Code = "SLOW_CONSUMER"
+	// CodeUnavailable ends a subscription because the server is stopping
+	// (ErrBrokerClosed); extensions.after holds the id to resume from.
+	CodeUnavailable Code = "UNAVAILABLE"
+	// CodeDepthLimitExceeded: the operation nests deeper than allowed;
+	// nothing of it runs.
+	CodeDepthLimitExceeded Code = "DEPTH_LIMIT_EXCEEDED"
+	// CodeComplexityLimitExceeded: the operation's complexity is over the
+	// limit (extensions.limit and extensions.complexity); nothing runs.
+	CodeComplexityLimitExceeded Code = "COMPLEXITY_LIMIT_EXCEEDED"
+	// CodeResourceLimitExceeded replaces a response that resolved more
+	// fields, or grew bigger, than the server allows (extensions.limit).
+	CodeResourceLimitExceeded Code = "RESOURCE_LIMIT_EXCEEDED"
+	// CodeTimeout: the operation ran past the server's request timeout.
+	CodeTimeout Code = "TIMEOUT"
+	// CodeCancelled: the client left (or stopped the operation) first.
+	CodeCancelled Code = "CANCELLED"
 )
 
 // Error is an error that is safe to show to the client: its Message is meant

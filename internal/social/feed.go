@@ -18,7 +18,7 @@ const catchupBatch = 500
 // jumps. One goroutine uses a Feed; Close may be called from any.
 type Feed struct {
 	store   Store
-	sub     Subscription
+	sub     FuncSubscription
 	userID  int64
 	lastSeq int64
 	lastID  int64
@@ -53,18 +53,17 @@ func (f *Feed) Events() <-chan Event { return f.sub.Events() }
 
 // SetFunc makes the feed hand each live event to fn instead of Events, and
 // call ended if the broker ends the subscription; see FuncSubscription,
-// whose rules fn and ended follow. It fails if the broker's subscriptions
-// cannot, or the subscription has ended.
+// whose rules fn and ended follow. It fails if the subscription has ended.
 func (f *Feed) SetFunc(fn func(Event), ended func()) error {
-	fs, ok := f.sub.(FuncSubscription)
-	if !ok {
-		return fmt.Errorf("a %T cannot hand events to a function", f.sub)
-	}
-	if !fs.SetFunc(fn, ended) {
+	if !f.sub.SetFunc(fn, ended) {
 		return fmt.Errorf("subscription ended: %w", f.sub.Err())
 	}
 	return nil
 }
+
+// QueueSize is how many live events a function's subscriber may hold
+// before it ends itself as too slow; see FuncSubscription.
+func (f *Feed) QueueSize() int { return f.sub.QueueSize() }
 
 // Err says why the subscription ended; see Subscription.
 func (f *Feed) Err() error { return f.sub.Err() }

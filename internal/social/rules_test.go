@@ -89,7 +89,11 @@ func TestNotificationRules(t *testing.T) {
 			{RecipientID: john.ID, Message: "Oliver started following you", Action: social.ActionFollowing, ActionID: 40, ByUser: "Oliver"},
 		},
 	}}
+	covered := map[social.Action]bool{}
 	for _, tt := range tests {
+		for _, n := range tt.want {
+			covered[n.Action] = true
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			if len(tt.got) == 0 && len(tt.want) == 0 {
 				return
@@ -98,6 +102,12 @@ func TestNotificationRules(t *testing.T) {
 				t.Fatalf("got  %+v\nwant %+v", tt.got, tt.want)
 			}
 		})
+	}
+	// A new action needs its rule here (docs/adding-an-action.md).
+	for _, a := range social.Actions() {
+		if !covered[a] {
+			t.Errorf("no case of this table notifies of %s", a)
+		}
 	}
 }
 

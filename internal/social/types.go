@@ -92,13 +92,20 @@ type Follow struct {
 // Action is what caused a notification.
 type Action string
 
-// The actions that notify.
+// The actions that notify. Adding one touches a dozen places, listed in
+// docs/adding-an-action.md; the tests that range over Actions point at
+// those you miss.
 const (
 	ActionPost      Action = "POST"
 	ActionComment   Action = "COMMENT"
 	ActionReaction  Action = "REACTION"
 	ActionFollowing Action = "FOLLOWING"
 )
+
+// Actions returns every Action, in the order the API lists them.
+func Actions() []Action {
+	return []Action{ActionPost, ActionComment, ActionReaction, ActionFollowing}
+}
 
 // Notification tells one user (the recipient) about another user's action.
 //

@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) social.Store) {
 	t.Run("UnreadCount", func(t *testing.T) { testUnreadCount(t, open) })
 	t.Run("MarkRead", func(t *testing.T) { testMarkRead(t, open) })
 	t.Run("MarkAllRead", func(t *testing.T) { testMarkAllRead(t, open) })
+	t.Run("EveryAction", func(t *testing.T) { testEveryAction(t, open) })
 	t.Run("Update", func(t *testing.T) { testUpdate(t, open) })
 }
 
