@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pulse-social/pulse/internal/gqlws"
+	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
@@ -73,13 +74,13 @@ func TestClose(t *testing.T) {
 func TestOpened(t *testing.T) {
 	type opened struct {
 		r    *http.Request
-		info chan gqlws.CloseInfo
+		info chan pushconn.CloseInfo
 	}
 	opens := make(chan opened, 10)
-	e := MustEnv(t, gqlws.Config{Opened: func(r *http.Request) func(gqlws.CloseInfo) {
-		o := opened{r: r, info: make(chan gqlws.CloseInfo, 1)}
+	e := MustEnv(t, gqlws.Config{Opened: func(r *http.Request) func(pushconn.CloseInfo) {
+		o := opened{r: r, info: make(chan pushconn.CloseInfo, 1)}
 		opens <- o
-		return func(info gqlws.CloseInfo) { o.info <- info }
+		return func(info pushconn.CloseInfo) { o.info <- info }
 	}})
 	mustOpened := func(t *testing.T) opened {
 		t.Helper()
@@ -325,7 +326,7 @@ func TestSlowClient(t *testing.T) {
 		sub := c.MustSubscribe(t, e, "1")
 		mustFeed(t, sub)
 		ping := []byte(`{"type":"ping"}`)
-		var info gqlws.CloseInfo
+		var info pushconn.CloseInfo
 	loop:
 		for {
 			select {
