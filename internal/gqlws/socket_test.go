@@ -317,6 +317,27 @@ func TestSlowClient(t *testing.T) {
 		MustWait(t, e.Group)
 	})
 
+	// A client that stops reading and then goes away without a close
+	// frame: the reader's end of the connection unblocks the writer, long
+	// before its write timeout.
+	t.Run("ConnectionLost", func(t *testing.T) {
+		e := MustEnv(t, gqlws.Config{Websocket: wsconn.Config{WriteTimeout: time.Minute}})
+		c := e.MustConnect(t, transportWS)
+		mustNotRead(t, c)
+		sub := c.MustSubscribe(t, e, "1")
+		mustFeed(t, sub)
+		time.Sleep(100 * time.Millisecond) // for the writer to block
+		if err := c.NetConn().(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatalf("close write: %v", err)
+		}
+		info := e.MustClosed(t)
+		if info.Code != websocket.CloseAbnormalClosure || info.Reason != "connection lost" {
+			t.Fatalf("CloseInfo %+v, want 1006 connection lost", info)
+		}
+		sub.MustEnded(t)
+		MustWait(t, e.Group)
+	})
+
 	// A client that does not read but keeps asking (pings) fills the queue
 	// of answers while the writer waits: the socket ends as too slow.
 	t.Run("QueueFull", func(t *testing.T) {
