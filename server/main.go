@@ -24,13 +24,13 @@ import (
 	"time"
 
 	"github.com/pulse-social/pulse/internal/fanout"
-	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/httpapi"
 	"github.com/pulse-social/pulse/internal/inproc"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/plainws"
 	"github.com/pulse-social/pulse/internal/playground"
 	"github.com/pulse-social/pulse/internal/postgres"
+	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/redisbroker"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/sqlite"
@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		MessageBytes:      messageBytes,
 		RefusedMessages:   cfg.RefusedMessages,
 	})
-	graphqlSockets := gqlws.NewGroup(baseCtx)
+	graphqlSockets := pushconn.NewGroup(baseCtx)
 	handler := httpapi.New(httpapi.Config{
 		Service:         svc,
 		GraphQLSockets:  graphqlSockets,

@@ -57,11 +57,13 @@
 //
 // # Ownership
 //
-// A socket's reader owns reading; the goroutines it starts (connection_init,
-// each query or mutation) are counted and waited for when the socket
-// closes. At most one writer runs at a time: it owns every write, and the
-// last one closes the socket (close frame, then the connection), ends the
-// socket's context (and with it every operation's), waits for the reader
-// and its goroutines, and counts the socket out of its Group. The server
+// A socket's reader owns reading; it and the goroutines it starts
+// (connection_init, each query or mutation) are counted and waited for
+// when the socket closes. Its writers, how it ends and its close
+// handshake are a pushconn.Core's, the plain socket's too: at most one
+// writer runs at a time, it owns every write, and the last one closes the
+// socket (close frame, then the connection), ends the socket's context
+// (and with it every operation's), waits for the reader and its
+// goroutines, and counts the socket out of its pushconn.Group. The server
 // cancels the Group's context at shutdown and waits for Group.Wait.
 package gqlws

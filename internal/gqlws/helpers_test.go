@@ -19,6 +19,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/pulse-social/pulse/internal/gqlws"
+	"github.com/pulse-social/pulse/internal/pushconn"
 )
 
 // readTimeout bounds every read of a test client and every wait for the
@@ -58,14 +59,14 @@ var (
 // and waits for them.
 type Env struct {
 	Exec     *Exec
-	Group    *gqlws.Group
+	Group    *pushconn.Group
 	Server   *httptest.Server
 	Shutdown context.CancelFunc
 	// Inits gets the context of every connection_init the default Init
 	// acknowledged (when Config.Init is nil).
 	Inits chan context.Context
 	// Closed gets how each socket ended (Config.Opened's function).
-	Closed chan gqlws.CloseInfo
+	Closed chan pushconn.CloseInfo
 }
 
 // MustEnv starts an Env with cfg. A nil cfg.Init is replaced by one that
@@ -78,10 +79,10 @@ func MustEnv(tb testing.TB, cfg gqlws.Config) *Env {
 	base, cancel := context.WithCancel(context.Background())
 	e := &Env{
 		Exec:     &Exec{subs: make(chan *Sub, 1024)},
-		Group:    gqlws.NewGroup(base),
+		Group:    pushconn.NewGroup(base),
 		Shutdown: cancel,
 		Inits:    make(chan context.Context, 1024),
-		Closed:   make(chan gqlws.CloseInfo, 1024),
+		Closed:   make(chan pushconn.CloseInfo, 1024),
 	}
 	cfg.Sockets = e.Group
 	if cfg.Init == nil {
@@ -91,8 +92,8 @@ func MustEnv(tb testing.TB, cfg gqlws.Config) *Env {
 		}
 	}
 	if cfg.Opened == nil {
-		cfg.Opened = func(*http.Request) func(gqlws.CloseInfo) {
-			return func(info gqlws.CloseInfo) { e.Closed <- info }
+		cfg.Opened = func(*http.Request) func(pushconn.CloseInfo) {
+			return func(info pushconn.CloseInfo) { e.Closed <- info }
 		}
 	}
 	if cfg.CloseTimeout == 0 {
@@ -123,7 +124,7 @@ func MustEnv(tb testing.TB, cfg gqlws.Config) *Env {
 type requestKey struct{}
 
 // MustWait waits for every socket of g to end.
-func MustWait(tb testing.TB, g *gqlws.Group) {
+func MustWait(tb testing.TB, g *pushconn.Group) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 	defer cancel()
@@ -138,14 +139,14 @@ func (e *Env) URL() string {
 }
 
 // MustClosed returns how the next socket ended.
-func (e *Env) MustClosed(tb testing.TB) gqlws.CloseInfo {
+func (e *Env) MustClosed(tb testing.TB) pushconn.CloseInfo {
 	tb.Helper()
 	select {
 	case info := <-e.Closed:
 		return info
 	case <-time.After(readTimeout):
 		tb.Fatalf("no socket ended within %v", readTimeout)
-		return gqlws.CloseInfo{}
+		return pushconn.CloseInfo{}
 	}
 }
 

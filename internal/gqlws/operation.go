@@ -175,7 +175,7 @@ func (op *operation) respond(resp *graphql.Response) bool {
 	s := op.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if op.done || s.ended {
+	if op.done || s.core.EndedLocked() {
 		return false
 	}
 	s.queueLocked(b)
@@ -212,7 +212,7 @@ func (op *operation) finish(errs gqlerror.List) {
 		delete(s.ops, op.id)
 	}
 	op.cancel()
-	if s.ended || s.ctx.Err() != nil {
+	if s.core.EndedLocked() || s.ctx.Err() != nil {
 		return
 	}
 	errs = append(errs, op.errs...)
@@ -233,7 +233,7 @@ func (op *operation) notify() {
 	s := op.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if op.done || s.ended {
+	if op.done || s.core.EndedLocked() {
 		return
 	}
 	op.pending++
@@ -246,7 +246,7 @@ func (op *operation) readyLocked() {
 	if op.pending > 0 && op.responses != nil && !op.queued && !op.done {
 		op.queued = true
 		op.s.ready = append(op.s.ready, op)
-		op.s.wakeLocked()
+		op.s.core.WakeLocked()
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
@@ -25,40 +25,32 @@ import (
 // Its writer runs only while there is something to write (an answer, the
 // events of a subscription, a ping, the close frame) and returns when
 // nothing is left; at most one runs at a time. The last writer closes the
-// socket (see close).
+// socket. The core (see pushconn) holds how the socket ends and starts
+// its writers.
 type socket struct {
 	t           *Transport
 	conn        *websocket.Conn
 	exec        graphql.GraphExecutor
-	transportWS bool // graphql-transport-ws, not the legacy protocol
-	start       time.Time
+	transportWS bool            // graphql-transport-ws, not the legacy protocol
 	ctx         context.Context // ends when the socket closes, or at shutdown
 	cancel      context.CancelFunc
-	closed      func(CloseInfo) // Config.Opened's, or nil
-	unwatch     func() bool     // stops watching for shutdown
-	lastRead    atomic.Int64    // when the client last sent something, UnixNano
-	// readClosed is closed when the reader returns: the client will send
-	// nothing more.
-	readClosed chan struct{}
-	// workers counts the goroutines the reader starts (connection_init,
-	// operations); they are waited for once the reader has returned.
+	closed      func(pushconn.CloseInfo) // Config.Opened's, or nil
+	// workers counts the reader and the goroutines it starts
+	// (connection_init, operations); they are waited for once the
+	// connection is closed.
 	workers sync.WaitGroup
 
-	mu         sync.Mutex
+	mu         sync.Mutex // guards core and the fields below
+	core       pushconn.Core
 	initState  uint8           // initNone, initDone
 	opCtx      context.Context // Config.Init's, from connection_ack on
 	ops        map[string]*operation
 	out        [][]byte     // messages for the writer, at most Config.QueueSize
 	ready      []*operation // subscriptions with events for the writer
 	pingDue    bool
-	writing    bool // a writer runs, or the last one is closing the socket
 	initTimer  *time.Timer
 	pingTimer  *time.Timer
 	timersDone bool // the socket has closed: no timer is to be set
-	ended      bool // how it ends is decided; the writer acts on it
-	code       int
-	reason     string
-	sendClose  bool // the writer is to send a close frame with code and reason
 }
 
 const (
@@ -75,18 +67,16 @@ func newSocket(t *Transport, conn *websocket.Conn, exec graphql.GraphExecutor, r
 		conn:        conn,
 		exec:        exec,
 		transportWS: conn.Subprotocol() == subprotocolTransportWS,
-		start:       time.Now(),
-		readClosed:  make(chan struct{}),
 		ops:         make(map[string]*operation),
-		writing:     true, // until open has set the socket going
 	}
+	s.core.Init(&s.mu, s, &t.policy, time.Now())
 	var values context.Context
 	if t.cfg.Values != nil {
 		values = t.cfg.Values(r)
 	} else {
 		values = context.WithoutCancel(r.Context())
 	}
-	ctx, cancel := context.WithCancel(wsconn.SocketContext(t.cfg.Sockets.ctx, values))
+	ctx, cancel := context.WithCancel(wsconn.SocketContext(t.cfg.Sockets.Context(), values))
 	s.ctx, s.cancel = context.WithValue(ctx, socketKey{}, s), cancel
 	return s
 }
@@ -95,18 +85,11 @@ func newSocket(t *Transport, conn *websocket.Conn, exec graphql.GraphExecutor, r
 // and its end at shutdown.
 func (s *socket) open() {
 	s.conn.SetReadLimit(s.t.cfg.ReadLimit)
-	s.lastRead.Store(time.Now().UnixNano())
-	// Set before any writer may run: the last one calls it.
-	s.unwatch = context.AfterFunc(s.t.cfg.Sockets.ctx, func() {
-		s.end(websocket.CloseGoingAway, "server shutting down", true)
-	})
 	s.mu.Lock()
 	s.initTimer = time.AfterFunc(s.t.cfg.InitTimeout, s.initTimedOut)
-	s.writing = false
-	if s.ended {
-		s.wakeLocked()
-	}
 	s.mu.Unlock()
+	s.core.Open(false)
+	s.workers.Add(1)
 	go s.read()
 }
 
@@ -123,10 +106,10 @@ func Close(ctx context.Context, code int, reason string) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended {
+	if s.core.EndedLocked() {
 		return false
 	}
-	s.endLocked(code, reason, true)
+	s.core.EndLocked(code, reason, true)
 	return true
 }
 
@@ -145,7 +128,7 @@ func CloseWithError(ctx context.Context, err *gqlerror.Error, code int, reason s
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended {
+	if s.core.EndedLocked() {
 		return false
 	}
 	for id, op := range s.ops {
@@ -154,14 +137,15 @@ func CloseWithError(ctx context.Context, err *gqlerror.Error, code int, reason s
 		// once, and the writer sends them before the close frame.
 		s.out = append(s.out, appendMessage(nil, id, typeError, payload))
 	}
-	s.endLocked(code, reason, true)
+	s.core.EndLocked(code, reason, true)
 	return true
 }
 
 // read is the socket's reader: it handles the client's messages until the
 // connection ends.
 func (s *socket) read() {
-	defer close(s.readClosed)
+	defer s.workers.Done()
+	defer s.core.ReadStopped()
 	for {
 		typ, r, err := s.conn.NextReader()
 		if err != nil {
@@ -173,9 +157,9 @@ func (s *socket) read() {
 			s.readFailed(err)
 			return
 		}
-		s.lastRead.Store(time.Now().UnixNano())
+		s.core.Heard()
 		switch {
-		case s.isEnded(): // once ending, only the client's close frame matters
+		case s.core.Ended(): // once ending, only the client's close frame matters
 		case typ == websocket.TextMessage && !utf8.Valid(b):
 			s.end(websocket.CloseInvalidFramePayloadData, "invalid utf-8", true)
 		default:
@@ -197,12 +181,10 @@ func (s *socket) readFailed(err error) {
 		return
 	}
 	if errors.Is(err, websocket.ErrReadLimit) {
-		s.end(websocket.CloseMessageTooBig, "message too big", false)
+		s.core.Lost(websocket.CloseMessageTooBig, "message too big")
 	} else {
-		s.end(websocket.CloseAbnormalClosure, "connection lost", false)
+		s.core.Lost(websocket.CloseAbnormalClosure, "connection lost")
 	}
-	// Unblocks a writer stuck on a dead peer.
-	_ = s.conn.Close()
 }
 
 // message handles one message of the client.
@@ -306,7 +288,7 @@ func (s *socket) initTimedOut() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.initState == initNone {
-		s.endLocked(CloseInitTimeout, "Connection initialisation timeout", true)
+		s.core.EndLocked(CloseInitTimeout, "Connection initialisation timeout", true)
 	}
 }
 
@@ -316,15 +298,10 @@ func (s *socket) initTimedOut() {
 func (s *socket) ping() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	iv := s.t.cfg.PingInterval
-	switch {
-	case s.ended || s.timersDone:
-	case s.transportWS && time.Since(time.Unix(0, s.lastRead.Load())) > 2*iv:
-		s.endLocked(websocket.CloseAbnormalClosure, "no pong", false)
-	default:
+	if !s.timersDone && s.core.PingLocked(s.transportWS) {
 		s.pingDue = true
-		s.wakeLocked()
-		s.pingTimer.Reset(iv)
+		s.core.WakeLocked()
+		s.pingTimer.Reset(s.t.cfg.PingInterval)
 	}
 }
 
@@ -338,78 +315,62 @@ func (s *socket) queue(msg []byte) {
 
 func (s *socket) queueLocked(msg []byte) {
 	switch {
-	case s.ended:
+	case s.core.EndedLocked():
 	case len(s.out) >= s.t.cfg.QueueSize:
-		s.endLocked(wsconn.CloseTooSlow, "too slow", true)
+		s.core.EndLocked(wsconn.CloseTooSlow, "too slow", true)
 	default:
 		s.out = append(s.out, msg)
-		s.wakeLocked()
+		s.core.WakeLocked()
 	}
 }
 
-// end decides how the socket ends, unless that is decided, and has a
-// writer act on it. send says whether the writer is to send a close frame
-// with code and reason.
+// end decides how the socket ends, unless that is decided (see
+// pushconn.Core.End).
 func (s *socket) end(code int, reason string, send bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.endLocked(code, reason, send)
+	s.core.End(code, reason, send)
 }
 
-func (s *socket) endLocked(code int, reason string, send bool) {
-	if s.ended {
+// Write is a writer (see pushconn.Transport): it does the work queued for
+// it until none is left, and then returns, or, once the socket has ended,
+// closes it.
+func (s *socket) Write() {
+	for {
+		var out [][]byte
+		var ready []*operation
+		var ping bool
+		switch s.core.Next(func() bool {
+			out, ready, ping = s.out, s.ready, s.pingDue
+			s.out, s.ready, s.pingDue = nil, nil, false
+			for _, op := range ready {
+				op.taken, op.pending, op.queued = op.pending, 0, false
+			}
+			return len(out) > 0 || len(ready) > 0 || ping
+		}) {
+		case pushconn.Rest:
+			return
+		case pushconn.Finish:
+			s.flush()
+			s.core.Finish()
+			return
+		}
+		s.work(out, ready, ping)
+	}
+}
+
+// flush sends what was queued before the end (a connection_error, the
+// answer to a terminate) before the close frame.
+func (s *socket) flush() {
+	s.mu.Lock()
+	out := s.out
+	s.out = nil
+	s.mu.Unlock()
+	if e := s.core.Ending(); !e.SendClose || e.Code == wsconn.CloseTooSlow {
 		return
 	}
-	s.ended, s.code, s.reason, s.sendClose = true, code, reason, send
-	s.wakeLocked()
-}
-
-func (s *socket) isEnded() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ended
-}
-
-// wakeLocked starts a writer for the work just added, unless one runs.
-// The caller holds mu.
-func (s *socket) wakeLocked() {
-	if !s.writing {
-		s.writing = true
-		go s.write()
-	}
-}
-
-// write is a writer: it does the work queued for it until none is left,
-// and then returns, or, once the socket has ended, closes it.
-func (s *socket) write() {
-	for {
-		s.mu.Lock()
-		if s.ended {
-			// What was queued before the end (a connection_error, the
-			// answer to a terminate) goes before the close frame.
-			out, flush := s.out, s.sendClose && s.code != wsconn.CloseTooSlow
-			s.out = nil
-			s.mu.Unlock()
-			for _, msg := range out {
-				if !flush || !s.send(msg) {
-					break
-				}
-			}
-			s.close()
+	for _, msg := range out {
+		if !s.send(msg) {
 			return
 		}
-		out, ready, ping := s.out, s.ready, s.pingDue
-		s.out, s.ready, s.pingDue = nil, nil, false
-		for _, op := range ready {
-			op.taken, op.pending, op.queued = op.pending, 0, false
-		}
-		if len(out) == 0 && len(ready) == 0 && !ping {
-			s.writing = false
-			s.mu.Unlock()
-			return
-		}
-		s.mu.Unlock()
-		s.work(out, ready, ping)
 	}
 }
 
@@ -459,30 +420,22 @@ func (s *socket) send(msg []byte) bool {
 	return true
 }
 
-// close is the last writer's last act, once the socket has ended: it
-// sends the close frame if the end calls for one and gives the client
-// CloseTimeout to answer it (reading goes on meanwhile), closes the
-// connection, ends the socket's context (and with it every operation),
-// waits for the reader and the goroutines it started, and counts the
-// socket out.
-func (s *socket) close() {
-	if s.sendClose {
-		err := s.conn.WriteControl(websocket.CloseMessage, wsconn.FormatClose(s.code, s.reason), time.Now().Add(s.t.cfg.Websocket.WriteTimeout))
-		if err == nil {
-			t := time.NewTimer(s.t.cfg.CloseTimeout)
-			select {
-			case <-s.readClosed:
-			case <-t.C:
-			}
-			t.Stop()
-		}
-	}
-	_ = s.conn.Close()
-	// Before waiting for the reader, which may be waiting for Init's
-	// store calls: they end with the socket.
+// WriteClose sends the close frame (see pushconn.Transport).
+func (s *socket) WriteClose(code int, reason string) error {
+	return s.conn.WriteControl(websocket.CloseMessage, wsconn.FormatClose(code, reason), time.Now().Add(s.t.cfg.Websocket.WriteTimeout))
+}
+
+// Close closes the connection (see pushconn.Transport).
+func (s *socket) Close() error {
+	return s.conn.Close()
+}
+
+// Closed is the last writer's, once the connection is closed: it ends the
+// socket's context (and with it every operation's), stops its timers,
+// waits for the reader and the goroutines it started, and reports the
+// close to Config.Opened's function.
+func (s *socket) Closed(info pushconn.CloseInfo) {
 	s.cancel()
-	<-s.readClosed
-	s.unwatch()
 	s.mu.Lock()
 	s.timersDone = true
 	if s.initTimer != nil {
@@ -494,7 +447,6 @@ func (s *socket) close() {
 	s.mu.Unlock()
 	s.workers.Wait()
 	if s.closed != nil {
-		s.closed(CloseInfo{Code: s.code, Reason: s.reason, Duration: time.Since(s.start)})
+		s.closed(info)
 	}
-	s.t.cfg.Sockets.done()
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pulse-social/pulse/internal/gqlws"
+	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
@@ -74,13 +75,13 @@ func TestClose(t *testing.T) {
 func TestOpened(t *testing.T) {
 	type opened struct {
 		r    *http.Request
-		info chan gqlws.CloseInfo
+		info chan pushconn.CloseInfo
 	}
 	opens := make(chan opened, 10)
-	e := MustEnv(t, gqlws.Config{Opened: func(r *http.Request) func(gqlws.CloseInfo) {
-		o := opened{r: r, info: make(chan gqlws.CloseInfo, 1)}
+	e := MustEnv(t, gqlws.Config{Opened: func(r *http.Request) func(pushconn.CloseInfo) {
+		o := opened{r: r, info: make(chan pushconn.CloseInfo, 1)}
 		opens <- o
-		return func(info gqlws.CloseInfo) { o.info <- info }
+		return func(info pushconn.CloseInfo) { o.info <- info }
 	}})
 	mustOpened := func(t *testing.T) opened {
 		t.Helper()
@@ -317,6 +318,27 @@ func TestSlowClient(t *testing.T) {
 		MustWait(t, e.Group)
 	})
 
+	// A client that stops reading and then goes away without a close
+	// frame: the reader's end of the connection unblocks the writer, long
+	// before its write timeout.
+	t.Run("ConnectionLost", func(t *testing.T) {
+		e := MustEnv(t, gqlws.Config{Websocket: wsconn.Config{WriteTimeout: time.Minute}})
+		c := e.MustConnect(t, transportWS)
+		mustNotRead(t, c)
+		sub := c.MustSubscribe(t, e, "1")
+		mustFeed(t, sub)
+		time.Sleep(100 * time.Millisecond) // for the writer to block
+		if err := c.NetConn().(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatalf("close write: %v", err)
+		}
+		info := e.MustClosed(t)
+		if info.Code != websocket.CloseAbnormalClosure || info.Reason != "connection lost" {
+			t.Fatalf("CloseInfo %+v, want 1006 connection lost", info)
+		}
+		sub.MustEnded(t)
+		MustWait(t, e.Group)
+	})
+
 	// A client that does not read but keeps asking (pings) fills the queue
 	// of answers while the writer waits: the socket ends as too slow.
 	t.Run("QueueFull", func(t *testing.T) {
@@ -326,7 +348,7 @@ func TestSlowClient(t *testing.T) {
 		sub := c.MustSubscribe(t, e, "1")
 		mustFeed(t, sub)
 		ping := []byte(`{"type":"ping"}`)
-		var info gqlws.CloseInfo
+		var info pushconn.CloseInfo
 	loop:
 		for {
 			select {

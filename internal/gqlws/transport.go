@@ -4,12 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
 
+	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
 
@@ -90,26 +90,16 @@ type Config struct {
 	// Opened, if set, is called when a socket has been accepted, with its
 	// upgrade request; the function it returns, if not nil, is called once
 	// the socket has closed, with how it ended.
-	Opened func(r *http.Request) func(CloseInfo)
+	Opened func(r *http.Request) func(pushconn.CloseInfo)
 
 	// Logger gets the errors that are the server's fault; nil discards
 	// them.
 	Logger *slog.Logger
 
-	// Sockets counts the open sockets, and its context ends them (see
-	// Group). Nil means a group of the Transport's own, whose context never
-	// ends.
-	Sockets *Group
-}
-
-// CloseInfo is how a socket ended, for its log line.
-type CloseInfo struct {
-	// Code is the close code sent or received first; 1006 if the
-	// connection ended without one.
-	Code   int
-	Reason string
-	// Duration is how long the socket was open.
-	Duration time.Duration
+	// Sockets counts the open sockets, and its context ends them, each
+	// with 1001 "server shutting down" (see pushconn.Group). Nil means a
+	// group of the Transport's own, whose context never ends.
+	Sockets *pushconn.Group
 }
 
 // CloseError is an error of Config.Init that closes the socket with its
@@ -128,6 +118,7 @@ func (e *CloseError) Error() string { return e.Reason }
 type Transport struct {
 	cfg      Config
 	upgrader *websocket.Upgrader
+	policy   pushconn.Policy // its sockets'
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -151,7 +142,7 @@ func New(cfg Config) *Transport {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Sockets == nil {
-		cfg.Sockets = NewGroup(context.Background())
+		cfg.Sockets = pushconn.NewGroup(context.Background())
 	}
 	cfg.Websocket = ws
 	up := ws.Upgrader()
@@ -163,7 +154,13 @@ func New(cfg Config) *Transport {
 		w.Header().Set("Sec-Websocket-Version", "13")
 		http.Error(w, http.StatusText(status), status)
 	}
-	return &Transport{cfg: cfg, upgrader: up}
+	return &Transport{cfg: cfg, upgrader: up, policy: pushconn.Policy{
+		Group:        cfg.Sockets,
+		CloseTimeout: cfg.CloseTimeout,
+		PingInterval: cfg.PingInterval,
+		Shutdown:     pushconn.End{Code: websocket.CloseGoingAway, Reason: "server shutting down", SendClose: true},
+		Silent:       pushconn.End{Code: websocket.CloseAbnormalClosure, Reason: "no pong"},
+	}}
 }
 
 // Supports reports whether r asks for a websocket, as gqlgen's own
@@ -190,62 +187,9 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	if err != nil {
 		return // the upgrader has answered
 	}
-	t.cfg.Sockets.add()
 	s := newSocket(t, conn, exec, r)
 	if t.cfg.Opened != nil {
 		s.closed = t.cfg.Opened(r)
 	}
 	s.open()
-}
-
-// Group counts open sockets, for a server to wait for them at shutdown;
-// its context ends them, each with 1001 "server shutting down". A socket
-// outlives the ServeHTTP call that opened it, so the server cancels the
-// context at shutdown, then calls Wait.
-type Group struct {
-	ctx  context.Context
-	mu   sync.Mutex
-	n    int
-	idle chan struct{} // closed when n drops to 0; nil while it is 0
-}
-
-// NewGroup returns a Group whose sockets end when ctx does.
-func NewGroup(ctx context.Context) *Group {
-	return &Group{ctx: ctx}
-}
-
-func (g *Group) add() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.n == 0 {
-		g.idle = make(chan struct{})
-	}
-	g.n++
-}
-
-func (g *Group) done() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.n--
-	if g.n == 0 {
-		close(g.idle)
-		g.idle = nil
-	}
-}
-
-// Wait blocks until every socket has closed and its goroutines have
-// returned, or until ctx is done.
-func (g *Group) Wait(ctx context.Context) error {
-	g.mu.Lock()
-	idle := g.idle
-	g.mu.Unlock()
-	if idle == nil {
-		return nil
-	}
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/metrics"
+	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
@@ -59,10 +59,10 @@ type Config struct {
 	// Limits are the abuse limits; the zero value limits nothing.
 	Limits Limits
 	// GraphQLSockets counts the open GraphQL websockets, and its context
-	// ends them (see gqlws.Group): a socket outlives the request that
+	// ends them (see pushconn.Group): a socket outlives the request that
 	// opened it, so the server waits for them at shutdown. Nil means a
 	// group whose context never ends.
-	GraphQLSockets *gqlws.Group
+	GraphQLSockets *pushconn.Group
 	// Metrics counts requests, operations and sockets, and is served at
 	// /metrics; nil counts nothing and serves no /metrics.
 	Metrics *metrics.Metrics

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/metrics"
+	"github.com/pulse-social/pulse/internal/pushconn"
 )
 
 // wsSession is what the middleware of a GraphQL websocket, its InitFunc
@@ -81,8 +81,8 @@ func socketValues(r *http.Request) context.Context {
 // closes (user id, close code and reason, duration), keeps the open-sockets
 // gauge, and frees the socket's slot under its address's cap when it
 // closes.
-func socketOpened(log *slog.Logger, m *metrics.Metrics) func(r *http.Request) func(gqlws.CloseInfo) {
-	return func(r *http.Request) func(gqlws.CloseInfo) {
+func socketOpened(log *slog.Logger, m *metrics.Metrics) func(r *http.Request) func(pushconn.CloseInfo) {
+	return func(r *http.Request) func(pushconn.CloseInfo) {
 		ctx := LogContext(r.Context())
 		gauge := m.SocketOpened(metrics.GraphQL)
 		var release func()
@@ -93,7 +93,7 @@ func socketOpened(log *slog.Logger, m *metrics.Metrics) func(r *http.Request) fu
 			s.mu.Unlock()
 		}
 		log.InfoContext(ctx, "graphql socket open", "remote", r.RemoteAddr)
-		return func(info gqlws.CloseInfo) {
+		return func(info pushconn.CloseInfo) {
 			var userID int64
 			if s != nil {
 				userID = s.userID.Load()

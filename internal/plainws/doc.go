@@ -89,7 +89,9 @@
 // socket: it sends the close frame, waits for the client's (at most
 // CloseTimeout), and closes the connection. One shared ticker, running
 // while any socket is open, has the sockets ping in turns, and drops one
-// whose client has sent nothing for two ping intervals.
+// whose client has sent nothing for two ping intervals. How a socket
+// ends, its writers and its close handshake are a pushconn.Core's, the
+// GraphQL socket's too.
 //
 // The handler does not stay with its socket: an idle socket would hold its
 // deep stack (the HTTP server's, the middlewares', the handshake's store

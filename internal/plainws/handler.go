@@ -13,6 +13,7 @@ import (
 
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
+	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
@@ -144,6 +145,7 @@ type Handler struct {
 	refusedMax   int
 	metrics      *metrics.Metrics
 	ctx          context.Context // Config.Context
+	policy       pushconn.Policy // the sockets'
 	sockets      tracker
 }
 
@@ -191,7 +193,14 @@ func New(svc *social.Service, cfg Config) *Handler {
 		refusedMax:   cfg.RefusedMessages,
 		metrics:      cfg.Metrics,
 		ctx:          cfg.Context,
-		sockets:      tracker{interval: cfg.PingInterval},
+		policy: pushconn.Policy{
+			Group:        pushconn.NewGroup(cfg.Context),
+			CloseTimeout: cfg.CloseTimeout,
+			PingInterval: cfg.PingInterval,
+			Shutdown:     pushconn.End{Code: websocket.CloseGoingAway, Reason: reasonShuttingDown, SendClose: true},
+			Silent:       pushconn.End{Code: websocket.CloseAbnormalClosure, Reason: reasonNoPong},
+		},
+		sockets: tracker{interval: cfg.PingInterval},
 	}
 	h.upgrader.Error = h.refuse
 	return h
@@ -202,7 +211,7 @@ func New(svc *social.Service, cfg Config) *Handler {
 // closes every socket with 1001) and then call Wait: neither the
 // http.Server nor the ServeHTTP calls wait for the sockets.
 func (h *Handler) Wait(ctx context.Context) error {
-	return h.sockets.wait(ctx)
+	return h.policy.Group.Wait(ctx)
 }
 
 // ServeHTTP opens one socket and returns as soon as it is served without
@@ -291,16 +300,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The socket's writers start with the first, which its reader starts
 	// once it runs; until then the feed's events wait in its queue.
 	s := &socket{
-		h:          h,
-		ctx:        wsconn.SocketContext(h.ctx, values),
-		start:      start,
-		userID:     user.ID,
-		tokenHash:  tokenHash,
-		feed:       feed,
-		readClosed: make(chan struct{}),
-		frames:     frameReader{limit: ReadLimit},
-		writing:    true,
+		h:         h,
+		ctx:       wsconn.SocketContext(h.ctx, values),
+		userID:    user.ID,
+		tokenHash: tokenHash,
+		feed:      feed,
+		frames:    frameReader{limit: ReadLimit},
+		backlog:   true,
 	}
+	s.core.Init(&s.mu, s, &h.policy, start)
 	if feed != nil {
 		if err := feed.SetFunc(s.onEvent, s.onFeedEnded); err != nil {
 			feed.Close()
@@ -338,9 +346,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered (see refuse)
 	}
 	if refused.code != 0 {
-		h.sockets.join(nil)
+		h.policy.Group.Add()
 		h.reject(ctx, conn, start, refused.userID, refused.code, refused.reason)
-		h.sockets.leave(nil)
+		h.policy.Group.Done()
 		return
 	}
 	h.log.InfoContext(ctx, "plain socket open", "path", redactedPath, "user_id", user.ID, "remote", r.RemoteAddr)

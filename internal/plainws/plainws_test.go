@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -555,6 +556,51 @@ func testSilentClient(t *testing.T, opts EnvOptions) {
 	}
 	if d := time.Since(start); d < 100*time.Millisecond {
 		t.Fatalf("dropped after %v, before two ping intervals", d)
+	}
+}
+
+// TestConnectionLost checks that a client whose connection ends without
+// a close frame ends its socket at once, whether the socket's writer is
+// idle or blocked on the client, which has stopped reading: the writer
+// does not wait for its write timeout, and everything the socket held is
+// released (Handler.Wait returns without a shutdown).
+func TestConnectionLost(t *testing.T) {
+	forEachReader(t, func(t *testing.T, opts EnvOptions) {
+		t.Run("Idle", func(t *testing.T) { testConnectionLost(t, opts, false) })
+		t.Run("WriterBlocked", func(t *testing.T) { testConnectionLost(t, opts, true) })
+	})
+}
+
+func testConnectionLost(t *testing.T, opts EnvOptions, blocked bool) {
+	var logs testlog.Buffer
+	opts.Plain.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	opts.Plain.Websocket.WriteTimeout = time.Minute
+	opts.Fanout.QueueSize = 1000 // not cut off as too slow
+	env := MustEnv(t, opts)
+	alice := env.MustRegister(t, "alice")
+	c, _ := env.MustConnect(t, alice, "")
+	if blocked {
+		// alice stops reading: big frames fill the connection's buffers
+		// (a few MiB), and the writer blocks.
+		big := strings.Repeat("x", social.MessageMaxBytes)
+		for range 200 {
+			if err := env.Svc.SendMessage(ctx, alice.ID, big); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // for the writer to block
+	}
+	// A FIN without a close frame: the server's writes still block.
+	if err := c.NetConn().(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatalf("close write: %v", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := env.Handler.Wait(wctx); err != nil {
+		t.Fatalf("socket still open 5 s after its connection ended: %v", err)
+	}
+	if out := logs.String(); !strings.Contains(out, `"code":1006,"reason":"connection lost"`) {
+		t.Fatalf("closed otherwise than 1006 connection lost:\n%s", out)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
+	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/wsconn"
 )
@@ -21,55 +21,43 @@ import (
 // socket is one open plain socket. It has no goroutine of its own while
 // idle. Its reader runs when the client has sent something: started by
 // the handler's poller (see poller), it reads what has come and returns.
-// Its writer runs when there is something to write (a notification, a
-// reply, a ping, the close frame) and returns when nothing is left; at
-// most one runs at a time, and it owns the feed. The last writer closes
-// the socket (see close).
+// Its writer runs when there is something to write (the backlog, a
+// notification, a reply, a ping, the close frame) and returns when nothing
+// is left; at most one runs at a time, and it owns the feed. The last
+// writer closes the socket. The core (see pushconn) holds how the socket
+// ends and starts its writers.
 type socket struct {
 	h         *Handler
 	conn      *websocket.Conn
 	raw       syscall.RawConn // conn's, for reads that do not wait
 	ctx       context.Context // ends at server shutdown; see wsconn.SocketContext
-	start     time.Time       // when the handshake began
 	userID    int64
 	tokenHash []byte
 	pingSlot  *map[*socket]struct{} // the tracker's, between join and leave
 	feed      *social.Feed          // the writer's
 	releases  []func()              // the socket's slots under the caps
 	opened    func()                // counts the socket out of the metrics
-	unwatch   func() bool           // stops watching for shutdown
 	unexpire  func() bool           // stops the timer of the token's expiry
 	pollID    uint64                // the socket's key at the poller; 0 if none
 
-	frames   frameReader  // the reader's
-	refused  int          // the reader's: messages refused in a row
-	lastRead atomic.Int64 // when the client last sent something, UnixNano
+	frames  frameReader // the reader's
+	refused int         // the reader's: messages refused in a row
 	// readers counts the running readers; it is waited for once reading
 	// has stopped.
 	readers sync.WaitGroup
-	// readClosed is closed once the client will send nothing more: it
-	// closed, its connection failed, or its frames could not be read.
-	readClosed chan struct{}
 
-	mu sync.Mutex
-	// The writer's work, guarded by mu: live events from the feed (at most
-	// its QueueSize), replies to the client's frames (at most
-	// Config.ReplyQueue), a ping that is due.
+	mu   sync.Mutex // guards core and the fields below
+	core pushconn.Core
+	// The writer's work: the backlog (the first writer's), live events
+	// from the feed (at most its QueueSize), replies to the client's
+	// frames (at most Config.ReplyQueue), a ping that is due.
+	backlog bool
 	events  []social.Event
 	replies []reply
 	pingDue bool
-	writing bool // a writer runs, or the last one is closing the socket
-	// How the socket ends, set once by end: whichever side sees it first
-	// decides. sendClose says whether the writer must still send the close
-	// frame.
-	ended     bool
-	code      int
-	reason    string
-	sendClose bool
-	// readDone is set when the reading side has stopped for good, by the
-	// client (see readClosed) or by close: no reader starts after.
-	readDone     bool
-	readerClosed bool // readClosed is closed
+	// readDone is set once the connection is closed: no reader starts
+	// after.
+	readDone bool
 }
 
 // reply is a frame the reader asks the writer to send: a text frame, or a
@@ -85,15 +73,11 @@ type reply struct {
 // Nothing can close the socket before: only a writer does.
 func (s *socket) open() {
 	s.opened = s.h.metrics.SocketOpened(metrics.Plain)
-	s.lastRead.Store(time.Now().UnixNano())
 	if p := s.h.sockets.join(s); p == nil || p.add(s) != nil {
 		s.readers.Add(1)
 		go s.readLoop()
 	}
-	s.unwatch = context.AfterFunc(s.h.ctx, func() {
-		s.end(websocket.CloseGoingAway, reasonShuttingDown, true)
-	})
-	go s.write(true)
+	s.core.Open(true)
 }
 
 // readLoop is the socket's reader when there is no poller: a goroutine
@@ -123,7 +107,7 @@ var readBufs = sync.Pool{New: func() any {
 // received handles bytes from the client; it returns false when the
 // client will send nothing more that matters.
 func (s *socket) received(b []byte) bool {
-	s.lastRead.Store(time.Now().UnixNano())
+	s.core.Heard()
 	keep := true
 	if err := s.frames.read(b, func(op byte, payload []byte) bool {
 		keep = s.frame(op, payload)
@@ -148,13 +132,13 @@ func (s *socket) frame(op byte, payload []byte) bool {
 			// Echo the client's code.
 			s.end(code, reason, true)
 		}
-		s.stopRead()
+		s.core.ReadStopped()
 		return false
 	case opPing:
 		s.reply(reply{pong: true, data: bytes.Clone(payload)})
 	case opPong:
 	default:
-		if !s.ending() { // once ending, only the client's close frame matters
+		if !s.core.Ended() { // once ending, only the client's close frame matters
 			s.handle(int(op), payload)
 		}
 	}
@@ -165,52 +149,13 @@ func (s *socket) frame(op byte, payload []byte) bool {
 // closed it without a close frame (or after it, if the socket ended
 // first).
 func (s *socket) readFailed() {
-	s.end(websocket.CloseAbnormalClosure, reasonConnectionLost, false)
-	s.stopRead()
-	// Unblocks a writer stuck on a dead peer.
-	_ = s.conn.Close()
-}
-
-// stopRead records that the client will send nothing more.
-func (s *socket) stopRead() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.readerClosed {
-		s.readerClosed = true
-		close(s.readClosed)
-	}
+	s.core.Lost(websocket.CloseAbnormalClosure, reasonConnectionLost)
 }
 
 // end records how the socket ends and has a writer act on it; the first
-// call wins. send says whether the writer is to send a close frame with
-// code and reason.
+// call wins (see pushconn.Core.End).
 func (s *socket) end(code int, reason string, send bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.endLocked(code, reason, send)
-}
-
-func (s *socket) endLocked(code int, reason string, send bool) {
-	if s.ended {
-		return
-	}
-	s.ended, s.code, s.reason, s.sendClose = true, code, reason, send
-	s.wakeLocked()
-}
-
-// wakeLocked starts a writer for the work just added, unless one runs.
-// The caller holds mu.
-func (s *socket) wakeLocked() {
-	if !s.writing {
-		s.writing = true
-		go s.write(false)
-	}
-}
-
-func (s *socket) ending() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ended
+	s.core.End(code, reason, send)
 }
 
 // onEvent is the feed's function: it queues a live event for the writer,
@@ -219,15 +164,15 @@ func (s *socket) ending() bool {
 func (s *socket) onEvent(ev social.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended {
+	if s.core.EndedLocked() {
 		return
 	}
 	if len(s.events) >= s.feed.QueueSize() {
-		s.endLocked(wsconn.CloseTooSlow, reasonTooSlow, true)
+		s.core.EndLocked(wsconn.CloseTooSlow, reasonTooSlow, true)
 		return
 	}
 	s.events = append(s.events, ev)
-	s.wakeLocked()
+	s.core.WakeLocked()
 }
 
 // expired is called by the timer of the token's expiry.
@@ -243,17 +188,13 @@ func (s *socket) onFeedEnded() {
 
 // ping is called by the tracker when the socket's ping is due. A client
 // that has sent nothing, not even a pong, for two ping intervals is
-// dropped.
+// dropped (see pushconn.Core.PingLocked).
 func (s *socket) ping() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.ended:
-	case time.Since(time.Unix(0, s.lastRead.Load())) > 2*s.h.pingInterval:
-		s.endLocked(websocket.CloseAbnormalClosure, reasonNoPong, false)
-	default:
+	if s.core.PingLocked(true) {
 		s.pingDue = true
-		s.wakeLocked()
+		s.core.WakeLocked()
 	}
 }
 
@@ -263,12 +204,12 @@ func (s *socket) reply(r reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.ended:
+	case s.core.EndedLocked():
 	case len(s.replies) >= s.h.replyQueue:
-		s.endLocked(wsconn.CloseTooSlow, reasonTooSlow, true)
+		s.core.EndLocked(wsconn.CloseTooSlow, reasonTooSlow, true)
 	default:
 		s.replies = append(s.replies, r)
-		s.wakeLocked()
+		s.core.WakeLocked()
 	}
 }
 
@@ -400,39 +341,34 @@ func (s *socket) replyError(e errorFrame) {
 	s.reply(reply{data: b})
 }
 
-// write is a writer: it does the work queued for it until none is left,
-// and then returns, or, once the socket has ended, closes it. The first
-// writer (first) sends the backlog before anything else.
-func (s *socket) write(first bool) {
-	if first && !s.catchup() {
-		s.close()
-		return
-	}
+// Write is a writer (see pushconn.Transport): it does the work queued for
+// it until none is left, and then returns, or, once the socket has ended,
+// closes it. The backlog goes before anything else.
+func (s *socket) Write() {
 	for {
-		s.mu.Lock()
-		if s.ended {
-			s.mu.Unlock()
-			s.close()
+		var backlog, ping bool
+		var events []social.Event
+		var replies []reply
+		switch s.core.Next(func() bool {
+			backlog, events, replies, ping = s.backlog, s.events, s.replies, s.pingDue
+			s.backlog, s.events, s.replies, s.pingDue = false, nil, nil, false
+			return backlog || len(events) > 0 || len(replies) > 0 || ping
+		}) {
+		case pushconn.Rest:
+			return
+		case pushconn.Finish:
+			s.core.Finish()
 			return
 		}
-		events, replies, ping := s.events, s.replies, s.pingDue
-		s.events, s.replies, s.pingDue = nil, nil, false
-		if len(events) == 0 && len(replies) == 0 && !ping {
-			s.writing = false
-			s.mu.Unlock()
-			return
-		}
-		s.mu.Unlock()
-		if !s.work(events, replies, ping) {
-			s.close()
-			return
+		// A socket that ends goes round once more, to Finish.
+		if !backlog || s.catchup() {
+			s.work(events, replies, ping)
 		}
 	}
 }
 
-// work writes what a writer took from the queue; it returns false when
-// the socket ends.
-func (s *socket) work(events []social.Event, replies []reply, ping bool) bool {
+// work writes what a writer took from the queue, until the socket ends.
+func (s *socket) work(events []social.Event, replies []reply, ping bool) {
 	for _, r := range replies {
 		var err error
 		if r.pong {
@@ -442,54 +378,49 @@ func (s *socket) work(events []social.Event, replies []reply, ping bool) bool {
 		}
 		if err != nil {
 			s.writeFailed()
-			return false
+			return
 		}
 	}
 	for _, ev := range events {
 		if !s.event(ev) {
-			return false
+			return
 		}
 	}
 	if ping && s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.h.writeTimeout)) != nil {
 		s.writeFailed()
-		return false
+		return
 	}
-	return true
 }
 
-// close is the last writer's last act, once the socket has ended: it
-// sends the close frame if the end calls for one and gives the client
-// CloseTimeout to answer it (reading goes on meanwhile), then stops
-// reading, closes the connection and the feed, and counts the socket out:
-// metrics, log line, slots under the caps, and the tracker.
-func (s *socket) close() {
-	if s.sendClose {
-		err := s.conn.WriteControl(websocket.CloseMessage, wsconn.FormatClose(s.code, s.reason), time.Now().Add(s.h.writeTimeout))
-		if err == nil {
-			t := time.NewTimer(s.h.closeTimeout)
-			select {
-			case <-s.readClosed:
-			case <-t.C:
-			}
-			t.Stop()
-		}
-	}
+// WriteClose sends the close frame (see pushconn.Transport).
+func (s *socket) WriteClose(code int, reason string) error {
+	return s.conn.WriteControl(websocket.CloseMessage, wsconn.FormatClose(code, reason), time.Now().Add(s.h.writeTimeout))
+}
+
+// Close stops reading and closes the connection (see pushconn.Transport):
+// the poller forgets the socket first, and no reader starts after.
+func (s *socket) Close() error {
 	s.mu.Lock()
 	s.readDone = true
 	s.mu.Unlock()
 	s.h.sockets.unpoll(s)
-	_ = s.conn.Close()
+	return s.conn.Close()
+}
+
+// Closed is the last writer's, once the connection is closed: it waits
+// for the readers, closes the feed, and counts the socket out: metrics,
+// log line, slots under the caps, and the tracker.
+func (s *socket) Closed(info pushconn.CloseInfo) {
 	s.readers.Wait()
 	s.feed.Close()
-	s.unwatch()
 	s.unexpire()
 
 	s.opened()
-	if s.code == wsconn.CloseTooSlow {
+	if info.Code == wsconn.CloseTooSlow {
 		s.h.metrics.SlowCutoff(metrics.Plain)
 	}
 	s.h.log.InfoContext(s.ctx, "plain socket closed", "path", redactedPath, "user_id", s.userID,
-		"code", s.code, "reason", s.reason, "duration", time.Since(s.start))
+		"code", info.Code, "reason", info.Reason, "duration", info.Duration)
 	for _, release := range s.releases {
 		release()
 	}
@@ -528,7 +459,7 @@ func (s *socket) event(ev social.Event) bool {
 // until it has none; it returns false when the socket ends.
 func (s *socket) catchup() bool {
 	for {
-		if s.ending() {
+		if s.core.Ended() {
 			return false
 		}
 		ns, err := s.feed.Catchup(s.ctx)

@@ -1,7 +1,6 @@
 package plainws
 
 import (
-	"context"
 	"sync"
 	"time"
 )
@@ -20,11 +19,10 @@ type tracker struct {
 	interval time.Duration
 
 	mu    sync.Mutex
-	n     int           // open sockets, refused ones included
+	n     int           // open sockets
 	next  int           // the slot the next socket to join gets
 	stop  chan struct{} // closed to stop the ticker goroutine
 	done  chan struct{} // closed by the ticker goroutine when it returns
-	idle  chan struct{} // closed when n drops to 0
 	slots [pingSlots]map[*socket]struct{}
 	// poller is nil when the system has none (see newPoller), or with
 	// noPoller (set by tests); the sockets then read on goroutines of
@@ -33,26 +31,22 @@ type tracker struct {
 	noPoller bool
 }
 
-// join counts a socket in and, unless s is nil (a refused socket, which
-// is not pinged), puts it in a ping slot until leave. It returns the
-// poller, if any.
+// join counts a socket in and puts it in a ping slot until leave. It
+// returns the poller, if any.
 func (t *tracker) join(s *socket) *poller {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.n++
-	if s != nil {
-		slot := &t.slots[t.next]
-		t.next = (t.next + 1) % pingSlots
-		if *slot == nil {
-			*slot = make(map[*socket]struct{})
-		}
-		(*slot)[s] = struct{}{}
-		s.pingSlot = slot
+	slot := &t.slots[t.next]
+	t.next = (t.next + 1) % pingSlots
+	if *slot == nil {
+		*slot = make(map[*socket]struct{})
 	}
+	(*slot)[s] = struct{}{}
+	s.pingSlot = slot
 	if t.n > 1 {
 		return t.poller
 	}
-	t.idle = make(chan struct{})
 	t.stop, t.done = make(chan struct{}), make(chan struct{})
 	go t.run(t.stop, t.done)
 	if !t.noPoller {
@@ -72,20 +66,19 @@ func (t *tracker) unpoll(s *socket) {
 	}
 }
 
-// leave counts out a socket that joined; s is what join was given.
+// leave counts out a socket that joined; the last one stops the ticker
+// and the poller and waits for them.
 func (t *tracker) leave(s *socket) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if s != nil {
-		delete(*s.pingSlot, s)
-	}
+	delete(*s.pingSlot, s)
 	t.n--
 	if t.n > 0 {
+		t.mu.Unlock()
 		return
 	}
 	// run takes t.mu to ping, so it is waited for without the lock. A
 	// socket that joins meanwhile starts a ticker of its own.
-	idle, done, p := t.idle, t.done, t.poller
+	done, p := t.done, t.poller
 	close(t.stop)
 	t.poller = nil
 	t.mu.Unlock()
@@ -93,8 +86,6 @@ func (t *tracker) leave(s *socket) {
 	if p != nil {
 		p.close()
 	}
-	t.mu.Lock()
-	close(idle)
 }
 
 func (t *tracker) run(stop <-chan struct{}, done chan<- struct{}) {
@@ -117,22 +108,5 @@ func (t *tracker) ping(slot int) {
 	defer t.mu.Unlock()
 	for s := range t.slots[slot] {
 		s.ping()
-	}
-}
-
-// wait blocks until no socket is open, or ctx is done.
-func (t *tracker) wait(ctx context.Context) error {
-	t.mu.Lock()
-	if t.n == 0 {
-		t.mu.Unlock()
-		return nil
-	}
-	idle := t.idle
-	t.mu.Unlock()
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
