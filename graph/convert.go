@@ -93,3 +93,18 @@ func toNotification(n *social.Notification) *model.Notification {
 func toReactionKind(k model.ReactionKind) social.ReactionKind {
 	return social.ReactionKind(strings.ToUpper(string(k)))
 }
+
+// toSessions converts the caller's sessions; current is the caller's own.
+func toSessions(ss []social.Session, current int64) []*model.Session {
+	out := make([]*model.Session, len(ss))
+	for i, s := range ss {
+		out[i] = &model.Session{
+			ID: s.ID, Current: s.ID == current, CreatedAt: s.CreatedAt,
+			LastUsedAt: s.LastUsedAt, ExpiresAt: s.ExpiresAt,
+		}
+		if s.UserAgent != "" {
+			out[i].UserAgent = &s.UserAgent
+		}
+	}
+	return out
+}

@@ -52,13 +52,17 @@ type ComplexityRoot struct {
 	Mutation struct {
 		CreateComment         func(childComplexity int, postID string, body string, parentID *string) int
 		CreatePost            func(childComplexity int, body string) int
+		EndSession            func(childComplexity int, id string) int
 		Follow                func(childComplexity int, username string) int
 		Login                 func(childComplexity int, username string, password string) int
 		Logout                func(childComplexity int) int
+		LogoutAll             func(childComplexity int) int
 		MarkNotificationsRead func(childComplexity int, ids []string, all *bool) int
 		ReactToComment        func(childComplexity int, commentID string, kind model.ReactionKind) int
 		ReactToPost           func(childComplexity int, postID string, kind model.ReactionKind) int
+		RefreshToken          func(childComplexity int) int
 		Register              func(childComplexity int, username string, password string) int
+		SocketTicket          func(childComplexity int) int
 		Unfollow              func(childComplexity int, username string) int
 	}
 
@@ -104,6 +108,7 @@ type ComplexityRoot struct {
 		Me            func(childComplexity int) int
 		Notifications func(childComplexity int, first *int, after *string, unreadOnly *bool) int
 		Post          func(childComplexity int, id string) int
+		Sessions      func(childComplexity int) int
 		User          func(childComplexity int, username string) int
 	}
 
@@ -113,6 +118,20 @@ type ComplexityRoot struct {
 		TargetID   func(childComplexity int) int
 		TargetKind func(childComplexity int) int
 		User       func(childComplexity int) int
+	}
+
+	Session struct {
+		CreatedAt  func(childComplexity int) int
+		Current    func(childComplexity int) int
+		ExpiresAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		LastUsedAt func(childComplexity int) int
+		UserAgent  func(childComplexity int) int
+	}
+
+	SocketTicket struct {
+		ExpiresAt func(childComplexity int) int
+		Ticket    func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -214,6 +233,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreatePost(childComplexity, args["body"].(string)), true
+	case "Mutation.endSession":
+		if e.ComplexityRoot.Mutation.EndSession == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_endSession_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EndSession(childComplexity, args["id"].(string)), true
 	case "Mutation.follow":
 		if e.ComplexityRoot.Mutation.Follow == nil {
 			break
@@ -242,6 +272,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.logoutAll":
+		if e.ComplexityRoot.Mutation.LogoutAll == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.LogoutAll(childComplexity), true
 	case "Mutation.markNotificationsRead":
 		if e.ComplexityRoot.Mutation.MarkNotificationsRead == nil {
 			break
@@ -275,6 +311,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReactToPost(childComplexity, args["postId"].(string), args["kind"].(model.ReactionKind)), true
+	case "Mutation.refreshToken":
+		if e.ComplexityRoot.Mutation.RefreshToken == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshToken(childComplexity), true
 	case "Mutation.register":
 		if e.ComplexityRoot.Mutation.Register == nil {
 			break
@@ -286,6 +328,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Register(childComplexity, args["username"].(string), args["password"].(string)), true
+	case "Mutation.socketTicket":
+		if e.ComplexityRoot.Mutation.SocketTicket == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.SocketTicket(childComplexity), true
 	case "Mutation.unfollow":
 		if e.ComplexityRoot.Mutation.Unfollow == nil {
 			break
@@ -479,6 +527,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Post(childComplexity, args["id"].(string)), true
+	case "Query.sessions":
+		if e.ComplexityRoot.Query.Sessions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Sessions(childComplexity), true
 	case "Query.user":
 		if e.ComplexityRoot.Query.User == nil {
 			break
@@ -521,6 +575,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Reaction.User(childComplexity), true
+
+	case "Session.createdAt":
+		if e.ComplexityRoot.Session.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.CreatedAt(childComplexity), true
+	case "Session.current":
+		if e.ComplexityRoot.Session.Current == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.Current(childComplexity), true
+	case "Session.expiresAt":
+		if e.ComplexityRoot.Session.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.ExpiresAt(childComplexity), true
+	case "Session.id":
+		if e.ComplexityRoot.Session.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.ID(childComplexity), true
+	case "Session.lastUsedAt":
+		if e.ComplexityRoot.Session.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.LastUsedAt(childComplexity), true
+	case "Session.userAgent":
+		if e.ComplexityRoot.Session.UserAgent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.UserAgent(childComplexity), true
+
+	case "SocketTicket.expiresAt":
+		if e.ComplexityRoot.SocketTicket.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SocketTicket.ExpiresAt(childComplexity), true
+	case "SocketTicket.ticket":
+		if e.ComplexityRoot.SocketTicket.Ticket == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SocketTicket.Ticket(childComplexity), true
 
 	case "Subscription.notifications":
 		if e.ComplexityRoot.Subscription.Notifications == nil {
@@ -792,7 +896,7 @@ type Query {
 type Mutation {
   register(username: String!, password: String!): AuthPayload!
   login(username: String!, password: String!): AuthPayload!
-  "Revokes the token used for the call; sockets opened with it are closed."
+  "Ends the session of the token used for the call: its tokens stop working and its sockets close with 4401 ` + "`" + `logged out` + "`" + `."
   logout: Boolean!
   createPost(body: String!): Post!
   createComment(postId: ID!, body: String!, parentId: ID): Comment!
@@ -809,6 +913,45 @@ type Subscription {
   notifications(after: ID): Notification!
   "The current unread count at once, then every change."
   unreadCount: Int!
+}
+
+# Sessions on long-lived connections (issue 17).
+
+"A login. Its tokens, its socket tickets and the sockets opened with them belong to it."
+type Session {
+  id: ID!
+  "True for the session of the token (or ticket) used for this call."
+  current: Boolean!
+  createdAt: Time!
+  "When the session was last used, to the minute."
+  lastUsedAt: Time!
+  "When its newest token expires."
+  expiresAt: Time!
+  "The User-Agent of the login request, cut to 200 characters; null if it sent none."
+  userAgent: String
+}
+
+"A one-time credential for opening one socket."
+type SocketTicket {
+  "Opaque. Use it once, within 60 seconds, in place of the access token: the path of ` + "`" + `/ws/<ticket>/` + "`" + `, or ` + "`" + `{\"ticket\": \"...\"}` + "`" + ` in a GraphQL socket's ` + "`" + `connection_init` + "`" + ` payload."
+  ticket: String!
+  expiresAt: Time!
+}
+
+extend type Query {
+  "The caller's live sessions, newest first."
+  sessions: [Session!]!
+}
+
+extend type Mutation {
+  "A new token for the same session, with a fresh expiry. The old one keeps working for a grace period (60 s by default), then stops; the session's open sockets stay open and from then on expire with the new token."
+  refreshToken: AuthPayload!
+  "Ends one of the caller's sessions; false if the caller has no such live session."
+  endSession(id: ID!): Boolean!
+  "Ends every session of the caller; returns how many were live."
+  logoutAll: Int!
+  "A one-time credential for opening one socket, valid for 60 seconds."
+  socketTicket: SocketTicket!
 }
 `, BuiltIn: false},
 }
@@ -936,6 +1079,34 @@ func (ec *executionContext) childFields_Reaction(ctx context.Context, field grap
 		return ec.fieldContext_Reaction_targetId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Reaction", field.Name)
+}
+
+func (ec *executionContext) childFields_Session(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Session_id(ctx, field)
+	case "current":
+		return ec.fieldContext_Session_current(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Session_createdAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_Session_lastUsedAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_Session_expiresAt(ctx, field)
+	case "userAgent":
+		return ec.fieldContext_Session_userAgent(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Session", field.Name)
+}
+
+func (ec *executionContext) childFields_SocketTicket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ticket":
+		return ec.fieldContext_SocketTicket_ticket(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_SocketTicket_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SocketTicket", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -138,6 +138,30 @@ func (r *mutationResolver) MarkNotificationsRead(ctx context.Context, ids []stri
 	return r.Service.MarkRead(ctx, me.ID, nids, all != nil && *all)
 }
 
+func (r *mutationResolver) RefreshToken(ctx context.Context) (*model.AuthPayload, error) {
+	u, token, err := r.Service.RefreshToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &model.AuthPayload{AccessToken: token, User: toUser(u)}, nil
+}
+
+func (r *mutationResolver) EndSession(ctx context.Context, id string) (bool, error) {
+	return r.Service.EndSession(ctx, parseID(id))
+}
+
+func (r *mutationResolver) LogoutAll(ctx context.Context) (int, error) {
+	return r.Service.LogoutAll(ctx)
+}
+
+func (r *mutationResolver) SocketTicket(ctx context.Context) (*model.SocketTicket, error) {
+	ticket, expires, err := r.Service.SocketTicket(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &model.SocketTicket{Ticket: ticket, ExpiresAt: expires}, nil
+}
+
 func (r *postResolver) Author(ctx context.Context, obj *model.Post) (*model.User, error) {
 	return r.userByID(ctx, obj.AuthorID)
 }
@@ -234,6 +258,15 @@ func (r *queryResolver) Notifications(ctx context.Context, first *int, after *st
 		conn.PageInfo.EndCursor = &cursor
 	}
 	return conn, nil
+}
+
+func (r *queryResolver) Sessions(ctx context.Context) ([]*model.Session, error) {
+	ss, err := r.Service.Sessions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, _ := social.AuthFrom(ctx)
+	return toSessions(ss, a.SessionID), nil
 }
 
 func (r *reactionResolver) User(ctx context.Context, obj *model.Reaction) (*model.User, error) {

@@ -25,6 +25,7 @@ type config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	TokenTTL        time.Duration
+	RefreshGrace    time.Duration // how long a refreshed session's older tokens keep working
 	SessionSweep    time.Duration // how often expired sessions are deleted
 	Introspection   bool
 	ShutdownTimeout time.Duration
@@ -85,8 +86,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return config{}, fmt.Errorf("-log-format: want text or json, got %q", c.LogFormat)
 	}
-	if c.TokenTTL <= 0 || c.ShutdownTimeout <= 0 || c.SessionSweep <= 0 {
-		return config{}, fmt.Errorf("-token-ttl, -session-sweep-interval and -shutdown-timeout must be positive")
+	if c.TokenTTL <= 0 || c.ShutdownTimeout <= 0 || c.SessionSweep <= 0 || c.RefreshGrace <= 0 {
+		return config{}, fmt.Errorf("-token-ttl, -token-refresh-grace, -session-sweep-interval and -shutdown-timeout must be positive")
 	}
 	if c.AuthPerMinute < 0 || c.AuthBurst < 0 || c.MutationsPerMinute < 0 || c.MutationsBurst < 0 ||
 		c.SocketsPerUser < 0 || c.SocketsPerAddress < 0 || c.OperationsPerSocket < 0 || c.ShutdownDelay < 0 ||
@@ -116,6 +117,7 @@ func flags(c *config, origins, logLevel *string, e *envDefaults) *flag.FlagSet {
 	fs.StringVar(logLevel, "log-level", e.str("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", e.str("LOG_FORMAT", "text"), "text or json (env LOG_FORMAT)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", e.duration("TOKEN_TTL", 720*time.Hour), "access token lifetime (env TOKEN_TTL)")
+	fs.DurationVar(&c.RefreshGrace, "token-refresh-grace", e.duration("TOKEN_REFRESH_GRACE", social.DefaultTokenRefreshGrace), "how long a session's older token keeps working after refreshToken (env TOKEN_REFRESH_GRACE)")
 	fs.DurationVar(&c.SessionSweep, "session-sweep-interval", e.duration("SESSION_SWEEP_INTERVAL", time.Hour), "how often expired sessions are deleted from the store (env SESSION_SWEEP_INTERVAL)")
 	fs.BoolVar(&c.Introspection, "introspection", e.boolean("INTROSPECTION", true), "allow GraphQL introspection; the playground needs it (env INTROSPECTION)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", e.duration("SHUTDOWN_TIMEOUT", 10*time.Second), "how long a graceful shutdown may take (env SHUTDOWN_TIMEOUT)")

@@ -70,7 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer closeBroker()
 
 	svc := social.NewService(store, broker, social.Config{
-		TokenTTL: cfg.TokenTTL,
+		TokenTTL:          cfg.TokenTTL,
+		TokenRefreshGrace: cfg.RefreshGrace,
 		OnPublishError: func(err error) {
 			m.PublishError()
 			log.Warn("publish failed; subscribers will catch up from the store", "err", err)

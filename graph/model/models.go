@@ -51,3 +51,13 @@ type Notification struct {
 	Read          bool
 	CreatedAt     time.Time
 }
+
+// Session is one of the caller's sessions; its id is the store's.
+type Session struct {
+	ID         int64
+	Current    bool
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	ExpiresAt  time.Time
+	UserAgent  *string
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 )
 
 type AuthPayload struct {
@@ -36,6 +37,13 @@ type PageInfo struct {
 }
 
 type Query struct {
+}
+
+// A one-time credential for opening one socket.
+type SocketTicket struct {
+	// Opaque. Use it once, within 60 seconds, in place of the access token: the path of `/ws/<ticket>/`, or `{"ticket": "..."}` in a GraphQL socket's `connection_init` payload.
+	Ticket    string    `json:"ticket"`
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 type Subscription struct {

@@ -187,8 +187,6 @@ func testRoundTrip(t *testing.T, b social.Broker) {
 		ByUser:    "Oliver",
 		CreatedAt: created.In(time.FixedZone("IST", 5*3600+1800)),
 	}
-	hash := social.HashToken("an access token")
-	hash[0], hash[1], hash[2], hash[3] = 0, 0xff, '"', '\n'
 	// About 64 KiB of text that JSON must escape.
 	long := social.MessageFrame(strings.Repeat("é\u2028<&>\"\\\n\x00", 1<<13))
 	evs := []social.Event{
@@ -197,9 +195,11 @@ func testRoundTrip(t *testing.T, b social.Broker) {
 		{Kind: social.EventMessage, UserID: u, Frame: social.MessageFrame("héllo <b>\"wörld\"</b> 👋")},
 		{Kind: social.EventMessage, UserID: u, Frame: long},
 		{Kind: social.EventUnreadChanged, UserID: u},
-		{Kind: social.EventRevoke, UserID: u, TokenHash: hash},
+		{Kind: social.EventRevoke, UserID: u, SessionID: 1 << 40},
+		{Kind: social.EventRefresh, UserID: u, SessionID: 7, ExpiresAt: time.Date(2026, 5, 1, 12, 0, 0, 123456789, time.UTC)},
 		{Kind: social.EventResync, UserID: u},
-		{Kind: social.EventNotification, UserID: u, Notification: full, Frame: []byte("every field at once"), TokenHash: hash},
+		{Kind: social.EventNotification, UserID: u, Notification: full, Frame: []byte("every field at once"), SessionID: -3,
+			ExpiresAt: time.Date(2026, 5, 1, 12, 0, 0, 0, time.FixedZone("", 3600))},
 	}
 	sub := MustSubscribe(t, b, u)
 	MustPublish(t, b, evs...)

@@ -129,8 +129,10 @@ func diff(got, want social.Event) string {
 		return fmt.Sprintf("UserID = %d, want %d", got.UserID, want.UserID)
 	case !bytes.Equal(got.Frame, want.Frame):
 		return fmt.Sprintf("Frame = %s, want %s", short(got.Frame), short(want.Frame))
-	case !bytes.Equal(got.TokenHash, want.TokenHash):
-		return fmt.Sprintf("TokenHash = %x, want %x", got.TokenHash, want.TokenHash)
+	case got.SessionID != want.SessionID:
+		return fmt.Sprintf("SessionID = %d, want %d", got.SessionID, want.SessionID)
+	case !got.ExpiresAt.Equal(want.ExpiresAt):
+		return fmt.Sprintf("ExpiresAt = %v, want %v", got.ExpiresAt, want.ExpiresAt)
 	case got.Notification == nil && want.Notification == nil:
 		return ""
 	case got.Notification == nil || want.Notification == nil:

@@ -15,12 +15,14 @@
 // origin the policy refuses). Also always on: a deadline per query and
 // mutation (TIMEOUT) and a cap on register and login fields per request.
 //
-// Sessions: a GraphQL websocket authenticated at connection_init closes
-// with 4401 "Unauthorized: access token revoked" when its token is logged
-// out (also when that happens while the socket opens), and with 4401
-// "token expired" when the token expires, each running operation first
-// ending with an UNAUTHENTICATED error; an operation whose caller's
-// session has expired does not run, on any transport.
+// Sessions: a GraphQL websocket authenticated at connection_init (by
+// token or by a one-time socket ticket) belongs to its session: it closes
+// with 4401 "logged out" when the session ends (logout, endSession,
+// logoutAll; also when that happens while the socket opens), and with 4401
+// "token expired" when the session expires, each running operation first
+// ending with an UNAUTHENTICATED error; refreshToken moves that expiry on
+// without a reconnect. An operation whose caller's session has expired
+// does not run, on any transport.
 //
 // It builds the GraphQL server (resolver, transports, limits) around the
 // social.Service it is given, and mounts the plain socket handler it is

@@ -1,13 +1,13 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -128,12 +128,13 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 }
 
 // initFunc authenticates a GraphQL websocket at connection_init: the
-// payload's authorization (any case; "Bearer " optional) or else the upgrade
-// request's Authorization header. Without either the socket stays
-// anonymous (operations that need a user fail with UNAUTHENTICATED); a bad
-// token closes it with 4403. An authenticated socket is closed with 4401
-// when its token is revoked. A socket over its address's or its user's cap
-// is closed with 4429.
+// payload's ticket (a socket ticket, used up), else its authorization (any
+// case; "Bearer " optional), else the upgrade request's Authorization
+// header. Without any the socket stays anonymous (operations that need a
+// user fail with UNAUTHENTICATED); a bad token or ticket closes it with
+// 4403. An authenticated socket belongs to its session: it is closed with
+// 4401 when the session ends, and expires with it. A socket over its
+// address's or its user's cap is closed with 4429.
 func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.Metrics) func(context.Context, map[string]any) (context.Context, error) {
 	return func(ctx context.Context, payload map[string]any) (context.Context, error) {
 		session := sessionFrom(ctx)
@@ -141,14 +142,20 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 			m.SocketRefused(metrics.GraphQL, "per_address")
 			return nil, &gqlws.CloseError{Code: wsconn.CloseTooMany, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
 		}
-		token := authorizationFrom(payload)
-		if token == "" {
-			token = headerAuthorization(ctx)
+		var a social.Auth
+		var err error
+		if ticket := payloadString(payload, "ticket"); ticket != "" {
+			a, err = svc.AuthenticateTicket(ctx, ticket)
+		} else {
+			token := payloadString(payload, "authorization")
+			if token == "" {
+				token = headerAuthorization(ctx)
+			}
+			if token == "" {
+				return ctx, nil
+			}
+			a, err = svc.Authenticate(ctx, social.TokenFromAuthorization(token))
 		}
-		if token == "" {
-			return ctx, nil
-		}
-		a, err := svc.Authenticate(ctx, social.TokenFromAuthorization(token))
 		if err != nil {
 			if social.ErrorCode(err) != social.CodeUnauthenticated {
 				log.ErrorContext(ctx, "graphql websocket: authenticate", "err", err)
@@ -172,14 +179,16 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 			log.ErrorContext(ctx, "graphql websocket: subscribe to revocations", "err", err)
 			return nil, errInternal
 		}
-		if err := watchSession(ctx, svc, sub, a, release); err != nil {
+		hold, err := watchSession(ctx, svc, sub, a, release)
+		if err != nil {
 			if social.ErrorCode(err) == social.CodeUnauthenticated {
 				// Logged out before the subscription went live.
-				return nil, &gqlws.CloseError{Code: wsconn.CloseUnauthorized, Reason: reasonRevoked, Message: "access token revoked"}
+				return nil, &gqlws.CloseError{Code: wsconn.CloseLoggedOut, Reason: wsconn.ReasonLoggedOut, Message: wsconn.ReasonLoggedOut}
 			}
 			log.ErrorContext(ctx, "graphql websocket: watch the session", "err", err)
 			return nil, errInternal
 		}
+		a.Hold = hold
 		if session != nil {
 			session.userID.Store(a.User.ID)
 		}
@@ -188,25 +197,44 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 }
 
 // watchSession ends the connection of ctx when a's session ends, until ctx
-// ends (the connection closed): with 4401 when it is revoked, and when it
-// expires with 4401 after an UNAUTHENTICATED error for each running
-// operation (see expire). sub is a live subscription to the user's events;
-// a revocation published before it went live is caught by HoldSession
-// (CodeUnauthenticated). When ctx ends, it closes the subscription, stops
+// ends (the connection closed): with 4401 "logged out" when it is ended,
+// and when it expires with 4401 after an UNAUTHENTICATED error for each
+// running operation (see expire); a refresh of the session moves the
+// expiry on. sub is a live subscription to the user's events; an end
+// published before it went live is caught by HoldSession
+// (CodeUnauthenticated), and so is a refresh (HoldSession reads the
+// session's expiry after). When ctx ends, it closes the subscription, stops
 // the expiry timer and calls release; if it cannot watch, it does so at
 // once and returns why.
-func watchSession(ctx context.Context, svc *social.Service, sub social.Subscription, a social.Auth, release func()) error {
-	var revoked atomic.Bool
+func watchSession(ctx context.Context, svc *social.Service, sub social.Subscription, a social.Auth, release func()) (*social.Hold, error) {
+	// Until the hold exists, the latest refresh waits for it: HoldSession
+	// may have read the session just before that refresh committed.
+	var mu sync.Mutex
+	var hold *social.Hold
+	var refreshed social.Event
+	var ended atomic.Bool
 	onEvent := func(ev social.Event) {
-		if ev.Kind == social.EventRevoke && bytes.Equal(ev.TokenHash, a.TokenHash) && revoked.CompareAndSwap(false, true) {
+		if ev.SessionID != a.SessionID {
+			return
+		}
+		mu.Lock()
+		end := ev.Kind == social.EventRevoke
+		switch {
+		case hold != nil:
+			end = hold.Observe(ev)
+		case ev.Kind == social.EventRefresh:
+			refreshed = ev
+		}
+		mu.Unlock()
+		if end && ended.CompareAndSwap(false, true) {
 			// Close never blocks: the socket's writer sends the frame.
-			gqlws.Close(ctx, wsconn.CloseUnauthorized, reasonRevoked)
+			gqlws.Close(ctx, wsconn.CloseLoggedOut, wsconn.ReasonLoggedOut)
 		}
 	}
-	fail := func(err error) error {
+	fail := func(err error) (*social.Hold, error) {
 		sub.Close()
 		release()
-		return err
+		return nil, err
 	}
 	fs, ok := sub.(social.FuncSubscription)
 	if !ok {
@@ -215,16 +243,22 @@ func watchSession(ctx context.Context, svc *social.Service, sub social.Subscript
 	if !fs.SetFunc(onEvent, nil) {
 		return fail(fmt.Errorf("subscription ended: %w", sub.Err()))
 	}
-	stop, err := svc.HoldSession(ctx, a, func() { expire(ctx) })
+	h, err := svc.HoldSession(ctx, a, func() { expire(ctx) })
 	if err != nil {
 		return fail(err)
 	}
+	mu.Lock()
+	hold = h
+	if refreshed.Kind != 0 {
+		h.Observe(refreshed)
+	}
+	mu.Unlock()
 	context.AfterFunc(ctx, func() {
-		stop()
+		h.Stop()
 		sub.Close()
 		release()
 	})
-	return nil
+	return h, nil
 }
 
 // expire closes the GraphQL socket of ctx, whose token has expired: each
@@ -264,16 +298,15 @@ func (e sessionExpiry) InterceptOperation(ctx context.Context, next graphql.Oper
 	return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{expiredError()}})
 }
 
-// reasonRevoked is the close reason of a socket whose token was revoked.
-const reasonRevoked = "Unauthorized: access token revoked"
-
 // errInternal closes a socket whose connection_init failed on the
 // server's side, with 1011.
 var errInternal = errors.New("internal error")
 
-func authorizationFrom(p map[string]any) string {
+// payloadString returns the string at key (any case) in a connection_init
+// payload, or "".
+func payloadString(p map[string]any, key string) string {
 	for k, v := range p {
-		if s, ok := v.(string); ok && strings.EqualFold(k, "authorization") {
+		if s, ok := v.(string); ok && strings.EqualFold(k, key) {
 			return s
 		}
 	}

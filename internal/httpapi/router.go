@@ -149,6 +149,8 @@ type authorizationKey struct{}
 func authenticate(svc *social.Service, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// A login records it with its session.
+			r = r.WithContext(social.WithUserAgent(r.Context(), r.UserAgent()))
 			h := r.Header.Get("Authorization")
 			if h == "" {
 				next.ServeHTTP(w, r)

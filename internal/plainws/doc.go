@@ -3,8 +3,9 @@
 //
 // # Connecting
 //
-// The access token is the path segment after /ws/. A bad, expired or
-// revoked token is still upgraded, then closed at once with 4401 and the
+// The access token, or a one-time socket ticket (social.IsTicket), is the
+// path segment after /ws/; the socket belongs to its session. A bad,
+// expired or revoked token is still upgraded, then closed at once with 4401 and the
 // reason "invalid access token", because a browser can read a close code
 // but not a refused handshake. ?after=<id> (a non-negative integer) first
 // replays every stored notification with a greater id, oldest first, then
@@ -58,10 +59,12 @@
 //	            (the broker's queue size), or of replies to the client's frames,
 //	            was full; reconnect
 //	            with ?after= the last id seen, nothing is lost
-//	4401        "invalid access token" at connect; "access token revoked"
-//	            when the token is logged out while the socket is open (or
-//	            as it opens); "token expired" when the token expires, by a
-//	            timer of the socket's, which needs no broker
+//	4401        "invalid access token" at connect (a bad, expired or
+//	            revoked token, or a used, expired or unknown ticket);
+//	            "logged out" when the socket's session ends while it is
+//	            open (or as it opens); "token expired" when the session
+//	            expires, by a timer of the socket's, which needs no broker
+//	            and which refreshToken moves on
 //	4429        "too many sockets": the user or the client address holds
 //	            the most sockets allowed (Config.SocketsPerUser,
 //	            SocketsPerAddress, shared with the GraphQL socket); the

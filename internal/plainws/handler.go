@@ -47,7 +47,6 @@ const redactedPath = "/ws/<redacted>/"
 const (
 	reasonTooManySockets = "too many sockets"
 	reasonInvalidToken   = "invalid access token"
-	reasonRevoked        = "access token revoked"
 	reasonTooSlow        = "too slow"
 	reasonShuttingDown   = "server shutting down"
 	reasonInvalidAfter   = "invalid after: want a non-negative integer"
@@ -252,7 +251,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	var auth social.Auth
 	var user social.User
-	var tokenHash []byte
 	var feed *social.Feed
 	if releaseAddr, ok := h.perAddress.Acquire(limit.Address(r.RemoteAddr)); !ok {
 		h.metrics.SocketRefused(metrics.Plain, "per_address")
@@ -262,8 +260,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if refused.code == 0 {
 		var err error
-		auth, err = h.svc.Authenticate(ctx, token)
-		user, tokenHash = auth.User, auth.TokenHash
+		auth, err = h.svc.AuthenticateSocket(ctx, token)
+		user = auth.User
 		switch {
 		case social.ErrorCode(err) == social.CodeUnauthenticated:
 			refuse(wsconn.CloseUnauthorized, reasonInvalidToken, 0)
@@ -300,13 +298,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The socket's writers start with the first, which its reader starts
 	// once it runs; until then the feed's events wait in its queue.
 	s := &socket{
-		h:         h,
-		ctx:       wsconn.SocketContext(h.ctx, values),
-		userID:    user.ID,
-		tokenHash: tokenHash,
-		feed:      feed,
-		frames:    frameReader{limit: ReadLimit},
-		backlog:   true,
+		h:       h,
+		ctx:     wsconn.SocketContext(h.ctx, values),
+		userID:  user.ID,
+		feed:    feed,
+		frames:  frameReader{limit: ReadLimit},
+		backlog: true,
 	}
 	s.core.Init(&s.mu, s, &h.policy, start)
 	if feed != nil {
@@ -321,26 +318,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if refused.code == 0 {
-		// Now that the feed hears of every logout, check that none came
-		// before, and close the socket when the token expires.
-		stop, err := h.svc.HoldSession(ctx, auth, s.expired)
+		// Now that the feed hears of every end and refresh of the session,
+		// check that it did not end before, and close the socket when it
+		// expires.
+		hold, err := h.svc.HoldSession(ctx, auth, s.expired)
 		switch {
 		case social.ErrorCode(err) == social.CodeUnauthenticated:
 			feed.Close()
-			refuse(wsconn.CloseUnauthorized, reasonRevoked, user.ID)
+			refuse(wsconn.CloseLoggedOut, wsconn.ReasonLoggedOut, user.ID)
 		case err != nil:
 			feed.Close()
 			h.log.ErrorContext(ctx, "plain socket: check the session", "path", redactedPath, "user_id", user.ID, "err", err)
 			refuse(h.failCode(ctx), h.failReason(ctx), user.ID)
 		default:
-			s.unexpire = stop
+			s.hold = hold
 		}
 	}
 
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		if refused.code == 0 {
-			s.unexpire()
+			s.hold.Stop()
 			feed.Close()
 		}
 		return // the upgrader has answered (see refuse)

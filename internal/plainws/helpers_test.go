@@ -239,3 +239,14 @@ func MustClose(tb testing.TB, c *websocket.Conn, code int, reason string) {
 		tb.Fatalf("closed with %d %q, want %d %q", ce.Code, ce.Text, code, reason)
 	}
 }
+
+// MustAuth returns a context authenticated by token, as a request with it
+// would be.
+func MustAuth(tb testing.TB, svc *social.Service, token string) context.Context {
+	tb.Helper()
+	a, err := svc.Authenticate(ctx, token)
+	if err != nil {
+		tb.Fatalf("authenticate: %v", err)
+	}
+	return social.WithAuth(ctx, a)
+}

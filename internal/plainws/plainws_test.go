@@ -262,7 +262,7 @@ func TestBadToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
-	if err := env.Svc.Logout(social.WithAuth(ctx, social.Auth{User: alice.User, TokenHash: social.HashToken(revoked)})); err != nil {
+	if err := env.Svc.Logout(MustAuth(t, env.Svc, revoked)); err != nil {
 		t.Fatalf("logout: %v", err)
 	}
 	base := "ws" + strings.TrimPrefix(env.Server.URL, "http")
@@ -337,11 +337,11 @@ func TestLogout(t *testing.T) {
 	second, _ := env.MustConnect(t, alice, "?after=0")
 	kept, _ := env.MustConnect(t, User{User: alice.User, Token: other}, "")
 
-	if err := env.Svc.Logout(social.WithAuth(ctx, social.Auth{User: alice.User, TokenHash: social.HashToken(alice.Token)})); err != nil {
+	if err := env.Svc.Logout(MustAuth(t, env.Svc, alice.Token)); err != nil {
 		t.Fatalf("logout: %v", err)
 	}
-	MustClose(t, first, 4401, "access token revoked")
-	MustClose(t, second, 4401, "access token revoked")
+	MustClose(t, first, 4401, "logged out")
+	MustClose(t, second, 4401, "logged out")
 	MustPong(t, kept)
 	MustClose(t, MustDial(t, env.URL(alice.Token, "")), 4401, "invalid access token")
 }

@@ -27,18 +27,17 @@ import (
 // writer closes the socket. The core (see pushconn) holds how the socket
 // ends and starts its writers.
 type socket struct {
-	h         *Handler
-	conn      *websocket.Conn
-	raw       syscall.RawConn // conn's, for reads that do not wait
-	ctx       context.Context // ends at server shutdown; see wsconn.SocketContext
-	userID    int64
-	tokenHash []byte
-	pingSlot  *map[*socket]struct{} // the tracker's, between join and leave
-	feed      *social.Feed          // the writer's
-	releases  []func()              // the socket's slots under the caps
-	opened    func()                // counts the socket out of the metrics
-	unexpire  func() bool           // stops the timer of the token's expiry
-	pollID    uint64                // the socket's key at the poller; 0 if none
+	h        *Handler
+	conn     *websocket.Conn
+	raw      syscall.RawConn // conn's, for reads that do not wait
+	ctx      context.Context // ends at server shutdown; see wsconn.SocketContext
+	userID   int64
+	pingSlot *map[*socket]struct{} // the tracker's, between join and leave
+	feed     *social.Feed          // the writer's
+	releases []func()              // the socket's slots under the caps
+	opened   func()                // counts the socket out of the metrics
+	hold     *social.Hold          // the session's expiry; the writer observes its events
+	pollID   uint64                // the socket's key at the poller; 0 if none
 
 	frames  frameReader // the reader's
 	refused int         // the reader's: messages refused in a row
@@ -175,7 +174,7 @@ func (s *socket) onEvent(ev social.Event) {
 	s.core.WakeLocked()
 }
 
-// expired is called by the timer of the token's expiry.
+// expired is called by the timer of the session's expiry.
 func (s *socket) expired() {
 	s.end(wsconn.CloseTokenExpired, wsconn.ReasonTokenExpired, true)
 }
@@ -413,7 +412,7 @@ func (s *socket) Close() error {
 func (s *socket) Closed(info pushconn.CloseInfo) {
 	s.readers.Wait()
 	s.feed.Close()
-	s.unexpire()
+	s.hold.Stop()
 
 	s.opened()
 	if info.Code == wsconn.CloseTooSlow {
@@ -444,9 +443,9 @@ func (s *socket) event(ev social.Event) bool {
 			s.writeFailed()
 			return false
 		}
-	case social.EventRevoke:
-		if bytes.Equal(ev.TokenHash, s.tokenHash) {
-			s.finish(wsconn.CloseUnauthorized, reasonRevoked)
+	case social.EventRevoke, social.EventRefresh:
+		if s.hold.Observe(ev) {
+			s.finish(wsconn.CloseLoggedOut, wsconn.ReasonLoggedOut)
 			return false
 		}
 	case social.EventResync:

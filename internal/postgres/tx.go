@@ -75,20 +75,85 @@ func (t *tx) CreateUser(ctx context.Context, u social.User, passwordHash []byte)
 	return u, nil
 }
 
-// CreateSession inserts a session. A token hash in use is CodeConflict.
+// CreateSession inserts a session with its first token. A token hash in
+// use is CodeConflict.
 func (t *tx) CreateSession(ctx context.Context, s social.Session) error {
-	_, err := t.insertUnique(ctx, "create session", "session exists",
-		`INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT DO NOTHING RETURNING 0`,
-		s.TokenHash, s.UserID, s.CreatedAt, s.ExpiresAt)
+	if s.LastUsedAt.IsZero() {
+		s.LastUsedAt = s.CreatedAt
+	}
+	id, err := t.insert(ctx, "create session",
+		`INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		s.UserID, s.CreatedAt, s.LastUsedAt, s.ExpiresAt, s.UserAgent)
+	if err != nil {
+		return err
+	}
+	_, err = t.insertUnique(ctx, "create token", "session exists",
+		`INSERT INTO tokens (hash, session_id, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING RETURNING 0`, s.TokenHash, id, s.ExpiresAt)
 	return err
 }
 
-// DeleteSession deletes the session with this token hash and reports
-// whether there was one.
-func (t *tx) DeleteSession(ctx context.Context, tokenHash []byte) (bool, error) {
-	n, err := t.exec(ctx, "delete session", `DELETE FROM sessions WHERE token_hash = $1`, tokenHash)
-	return n > 0, err
+// RefreshSession gives a live session a new token and moves its expiry;
+// its other tokens expire at r.GraceUntil at the latest. A session that is
+// not live is CodeNotFound. The session's row is updated first: a
+// concurrent EndSessions either waits for this commit and deletes the new
+// token too, or deletes the row first, and this finds no session.
+func (t *tx) RefreshSession(ctx context.Context, r social.Refresh) error {
+	n, err := t.exec(ctx, "refresh session",
+		`UPDATE sessions SET expires_at = $1 WHERE id = $2 AND expires_at > $3`, r.ExpiresAt, r.SessionID, r.Now)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return social.Errorf(social.CodeNotFound, "session not found")
+	}
+	_, err = t.exec(ctx, "refresh session",
+		`UPDATE tokens SET expires_at = least(expires_at, $1) WHERE session_id = $2`, r.GraceUntil, r.SessionID)
+	if err != nil {
+		return err
+	}
+	_, err = t.insertUnique(ctx, "refresh session", "token exists",
+		`INSERT INTO tokens (hash, session_id, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING RETURNING 0`, r.TokenHash, r.SessionID, r.ExpiresAt)
+	return err
+}
+
+// TouchSession sets the session's LastUsedAt to at if it is before stale.
+func (t *tx) TouchSession(ctx context.Context, id int64, at, stale time.Time) error {
+	_, err := t.exec(ctx, "touch session",
+		`UPDATE sessions SET last_used_at = $1 WHERE id = $2 AND last_used_at < $3`, at, id, stale)
+	return err
+}
+
+// EndSessions deletes the user's session id, or all of them if id is 0,
+// and returns the ids of those live at now.
+func (t *tx) EndSessions(ctx context.Context, userID, id int64, now time.Time) ([]int64, error) {
+	rows, err := t.tx.Query(ctx,
+		`DELETE FROM sessions WHERE user_id = $1 AND ($2 = 0 OR id = $2) RETURNING id, expires_at > $3`,
+		userID, id, now)
+	if err != nil {
+		return nil, fmt.Errorf("end sessions: %w", err)
+	}
+	type ended struct {
+		id   int64
+		live bool
+	}
+	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ended, error) {
+		var e ended
+		err := row.Scan(&e.id, &e.live)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("end sessions: %w", err)
+	}
+	var live []int64
+	for _, e := range all {
+		if e.live {
+			live = append(live, e.id)
+		}
+	}
+	return live, nil
 }
 
 // DeleteExpiredSessions deletes at most limit of the sessions that expire
@@ -96,10 +161,63 @@ func (t *tx) DeleteSession(ctx context.Context, tokenHash []byte) (bool, error) 
 // process is deleting meanwhile are skipped, not waited for.
 func (t *tx) DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int, error) {
 	n, err := t.exec(ctx, "delete expired sessions",
-		`DELETE FROM sessions WHERE token_hash IN (
-			SELECT token_hash FROM sessions WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+		`DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
 		now, limit)
 	return int(n), err
+}
+
+// DeleteExpiredCredentials deletes at most limit tokens and tickets, in
+// all, that expire at or before now, and returns how many it deleted.
+// Rows another process is deleting meanwhile are skipped, not waited for.
+func (t *tx) DeleteExpiredCredentials(ctx context.Context, now time.Time, limit int) (int, error) {
+	total := 0
+	for _, table := range []string{"tokens", "socket_tickets"} {
+		n, err := t.exec(ctx, "delete expired credentials",
+			`DELETE FROM `+table+` WHERE hash IN (
+				SELECT hash FROM `+table+` WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+			now, limit-total)
+		if err != nil {
+			return total, err
+		}
+		if total += int(n); total >= limit {
+			break
+		}
+	}
+	return total, nil
+}
+
+// CreateTicket inserts a socket ticket. A hash in use is CodeConflict.
+func (t *tx) CreateTicket(ctx context.Context, tk social.Ticket) error {
+	_, err := t.insertUnique(ctx, "create ticket", "ticket exists",
+		`INSERT INTO socket_tickets (hash, session_id, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING RETURNING 0`, tk.Hash, tk.SessionID, tk.ExpiresAt)
+	return err
+}
+
+// ConsumeTicket deletes the ticket and returns its session and user if
+// both were live at now, or CodeNotFound. Of transactions that delete the
+// same ticket at once, the later ones wait for the first and then find no
+// row.
+func (t *tx) ConsumeTicket(ctx context.Context, hash []byte, now time.Time) (social.SessionUser, error) {
+	var sessionID int64
+	var live bool
+	err := t.tx.QueryRow(ctx,
+		`DELETE FROM socket_tickets WHERE hash = $1 RETURNING session_id, expires_at > $2`, hash, now).Scan(&sessionID, &live)
+	if err != nil {
+		return social.SessionUser{}, rowErr(err, "consume ticket", "ticket")
+	}
+	if !live {
+		return social.SessionUser{}, social.Errorf(social.CodeNotFound, "ticket not found")
+	}
+	su, err := sessionUser(t.tx.QueryRow(ctx, `
+		SELECT `+sessionColumns+`, u.username, u.created_at, s.expires_at
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.id = $1 AND s.expires_at > $2`, sessionID, now))
+	if err != nil {
+		return social.SessionUser{}, rowErr(err, "consume ticket", "session")
+	}
+	return su, nil
 }
 
 // CreatePost inserts a post and returns it with its ID.

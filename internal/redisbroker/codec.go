@@ -13,13 +13,14 @@ import (
 // process that reads a version it does not know treats the message as lost
 // (see Broker), so a rolling upgrade that changes the format costs a resync,
 // not a crash.
-const wireVersion = 1
+const wireVersion = 2
 
 // Bits of the flags byte.
 const (
 	flagNotification = 1 << iota // a Notification follows
 	flagRead                     // Notification.Read
 	flagPublishedAt              // PublishedAt follows (it is not zero)
+	flagExpiresAt                // ExpiresAt follows (it is not zero)
 )
 
 // errMalformed is returned by decodeEvent for a payload it cannot read.
@@ -31,9 +32,10 @@ var errMalformed = errors.New("malformed event")
 //	kind         byte
 //	user         varint
 //	frame        uvarint length, bytes
-//	token        uvarint length, bytes (TokenHash)
-//	flags        byte (flagNotification, flagRead, flagPublishedAt)
+//	session      varint (SessionID)
+//	flags        byte (flagNotification, flagRead, flagPublishedAt, flagExpiresAt)
 //	published    time, if flagPublishedAt (PublishedAt)
+//	expires      time, if flagExpiresAt (ExpiresAt)
 //	notification if flagNotification
 //
 // where a time is one byte of length and time.Time.AppendBinary's encoding
@@ -47,7 +49,7 @@ func appendEvent(b []byte, ev *social.Event) ([]byte, error) {
 	b = append(b, wireVersion, byte(ev.Kind))
 	b = binary.AppendVarint(b, ev.UserID)
 	b = appendBytes(b, ev.Frame)
-	b = appendBytes(b, ev.TokenHash)
+	b = binary.AppendVarint(b, ev.SessionID)
 	n := ev.Notification
 	var flags byte
 	if n != nil {
@@ -59,10 +61,18 @@ func appendEvent(b []byte, ev *social.Event) ([]byte, error) {
 	if !ev.PublishedAt.IsZero() {
 		flags |= flagPublishedAt
 	}
+	if !ev.ExpiresAt.IsZero() {
+		flags |= flagExpiresAt
+	}
 	b = append(b, flags)
 	var err error
 	if flags&flagPublishedAt != 0 {
 		if b, err = appendTime(b, ev.PublishedAt); err != nil {
+			return nil, fmt.Errorf("encode event: %w", err)
+		}
+	}
+	if flags&flagExpiresAt != 0 {
+		if b, err = appendTime(b, ev.ExpiresAt); err != nil {
 			return nil, fmt.Errorf("encode event: %w", err)
 		}
 	}
@@ -86,13 +96,13 @@ func appendEvent(b []byte, ev *social.Event) ([]byte, error) {
 }
 
 // maxFixedSize bounds the bytes of an encoded event other than its byte
-// slices and strings: 1+1 bytes, 5 varints of at most 10 bytes each, 7
-// lengths of at most 10, the flags and 2 times of at most 17.
-const maxFixedSize = 2 + 5*10 + 7*10 + 1 + 2*17
+// slices and strings: 1+1 bytes, 6 varints of at most 10 bytes each, 6
+// lengths of at most 10, the flags and 3 times of at most 17.
+const maxFixedSize = 2 + 6*10 + 6*10 + 1 + 3*17
 
 // encodedSize returns at least the length of ev's encoding.
 func encodedSize(ev *social.Event) int {
-	size := maxFixedSize + len(ev.Frame) + len(ev.TokenHash)
+	size := maxFixedSize + len(ev.Frame)
 	if n := ev.Notification; n != nil {
 		size += len(n.Message) + len(n.Action) + len(n.ByUser) + len(n.ActionContent) + len(n.Affected)
 	}
@@ -122,8 +132,7 @@ func appendString(b []byte, s string) []byte {
 }
 
 // decodeEvent decodes a payload that appendEvent encoded. The Notification's
-// strings share payload's memory; Frame and TokenHash are copies, nil when
-// empty. It returns errMalformed for anything else, including trailing
+// strings share payload's memory; Frame is a copy, nil when empty. It returns errMalformed for anything else, including trailing
 // bytes.
 func decodeEvent(payload string) (social.Event, error) {
 	r := reader{s: payload}
@@ -132,10 +141,13 @@ func decodeEvent(payload string) (social.Event, error) {
 	}
 	ev := social.Event{Kind: social.EventKind(r.byte()), UserID: r.varint()}
 	ev.Frame = r.bytes()
-	ev.TokenHash = r.bytes()
+	ev.SessionID = r.varint()
 	flags := r.byte()
 	if flags&flagPublishedAt != 0 {
 		ev.PublishedAt = r.time()
+	}
+	if flags&flagExpiresAt != 0 {
+		ev.ExpiresAt = r.time()
 	}
 	if flags&flagNotification != 0 {
 		ev.Notification = &social.Notification{

@@ -43,7 +43,8 @@ func TestCodec(t *testing.T) {
 	full := notice(1<<62+1, 1<<53+1)
 	full.Notification.Read = true
 	full.Notification.CreatedAt = time.Date(2026, time.November, 25, 17, 3, 0, 1, time.FixedZone("IST", 5*3600+1800))
-	full.TokenHash = social.HashToken("a token")
+	full.SessionID = 1<<62 + 3
+	full.ExpiresAt = time.Date(2026, time.December, 1, 8, 0, 0, 5, time.FixedZone("IST", 5*3600+1800))
 	bare := social.Event{Kind: social.EventResync, UserID: -1}
 	empty := notice(7, 1)
 	*empty.Notification = social.Notification{}
@@ -81,7 +82,7 @@ func TestCodec(t *testing.T) {
 // gains a field: the wire encoding must carry it too.
 func TestCodecKnowsEveryField(t *testing.T) {
 	for typ, known := range map[reflect.Type][]string{
-		reflect.TypeFor[social.Event](): {"Kind", "UserID", "Notification", "Frame", "TokenHash", "PublishedAt"},
+		reflect.TypeFor[social.Event](): {"Kind", "UserID", "Notification", "Frame", "SessionID", "ExpiresAt", "PublishedAt"},
 		reflect.TypeFor[social.Notification](): {"ID", "Seq", "RecipientID", "Message", "Action", "ActionID",
 			"ByUser", "ActionContent", "Affected", "AffectedID", "Read", "CreatedAt"},
 	} {
@@ -137,16 +138,20 @@ func TestAcrossProcesses(t *testing.T) {
 	brokertest.MustNotReceive(t, sub1, sub2, other)
 }
 
-// TestRevokeAcrossProcesses checks that a revocation published by one
-// process reaches the user's subscribers on another, token hash intact.
+// TestRevokeAcrossProcesses checks that a session's end and refresh
+// published by one process reach the user's subscribers on another,
+// session and expiry intact.
 func TestRevokeAcrossProcesses(t *testing.T) {
 	url, prefix := MustRedisURL(t), newPrefix()
 	p1, p2 := MustNew(t, url, prefix, fanout.Config{}), MustNew(t, url, prefix, fanout.Config{})
 	u := brokertest.NewUsers(1)[0]
 	sub := brokertest.MustSubscribe(t, p2, u)
-	ev := social.Event{Kind: social.EventRevoke, UserID: u, TokenHash: social.HashToken("a token")}
-	brokertest.MustPublish(t, p1, ev)
-	MustEqualEvent(t, brokertest.MustReceive(t, sub, 1)[0], ev)
+	refresh := social.Event{Kind: social.EventRefresh, UserID: u, SessionID: 42, ExpiresAt: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
+	revoke := social.Event{Kind: social.EventRevoke, UserID: u, SessionID: 42}
+	brokertest.MustPublish(t, p1, refresh, revoke)
+	got := brokertest.MustReceive(t, sub, 2)
+	MustEqualEvent(t, got[0], refresh)
+	MustEqualEvent(t, got[1], revoke)
 }
 
 // TestUnsubscribe checks that a process listens to a user's channel exactly
@@ -855,7 +860,7 @@ func notice(userID, seq int64) social.Event {
 func MustEqualEvent(tb testing.TB, got, want social.Event) {
 	tb.Helper()
 	same := got.Kind == want.Kind && got.UserID == want.UserID &&
-		bytes.Equal(got.Frame, want.Frame) && bytes.Equal(got.TokenHash, want.TokenHash) &&
+		bytes.Equal(got.Frame, want.Frame) && got.SessionID == want.SessionID && got.ExpiresAt.Equal(want.ExpiresAt) &&
 		got.PublishedAt.Equal(want.PublishedAt) && (got.Notification == nil) == (want.Notification == nil)
 	if same && got.Notification != nil {
 		g, w := *got.Notification, *want.Notification

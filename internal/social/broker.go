@@ -83,12 +83,15 @@ const (
 	EventMessage
 	// EventUnreadChanged: the user marked notifications read.
 	EventUnreadChanged
-	// EventRevoke: the session with TokenHash was revoked; sockets opened
-	// with it close.
+	// EventRevoke: the session SessionID ended (logout, endSession,
+	// logoutAll); its sockets close.
 	EventRevoke
 	// EventResync: the broker may have lost events (it reconnected);
 	// subscribers catch up from the store.
 	EventResync
+	// EventRefresh: the session SessionID got a new token; its sockets
+	// now expire at ExpiresAt.
+	EventRefresh
 )
 
 // Event is what a Broker carries to a user's subscribers. Subscribers share
@@ -101,8 +104,10 @@ type Event struct {
 	// Frame is the plain socket's JSON frame for EventNotification (encoded
 	// once per recipient, not once per socket) and EventMessage.
 	Frame []byte
-	// TokenHash is set for EventRevoke.
-	TokenHash []byte
+	// SessionID is set for EventRevoke and EventRefresh.
+	SessionID int64
+	// ExpiresAt is set for EventRefresh.
+	ExpiresAt time.Time
 	// PublishedAt is when the Service published the event (its wall clock),
 	// for the publish-to-write latency; zero if unknown. A broker that
 	// carries events between processes should carry it too.

@@ -21,6 +21,9 @@ const DefaultTokenTTL = 30 * 24 * time.Hour
 type Config struct {
 	// TokenTTL is how long an access token lives; 0 means DefaultTokenTTL.
 	TokenTTL time.Duration
+	// TokenRefreshGrace is how long a session's older tokens keep working
+	// after RefreshToken; 0 means DefaultTokenRefreshGrace.
+	TokenRefreshGrace time.Duration
 	// PasswordCost is the bcrypt cost; 0 means bcrypt.DefaultCost. Tests use
 	// bcrypt.MinCost.
 	PasswordCost int
@@ -66,6 +69,9 @@ func NewService(store Store, broker Broker, cfg Config) *Service {
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = DefaultTokenTTL
 	}
+	if cfg.TokenRefreshGrace == 0 {
+		cfg.TokenRefreshGrace = DefaultTokenRefreshGrace
+	}
 	if cfg.PasswordCost == 0 {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
@@ -106,7 +112,7 @@ func (s *Service) Register(ctx context.Context, username, password string) (User
 		if err != nil {
 			return err
 		}
-		return tx.CreateSession(ctx, s.session(tokenHash, u.ID, now))
+		return tx.CreateSession(ctx, s.session(ctx, tokenHash, u.ID, now))
 	})
 	if err != nil {
 		return User{}, "", err
@@ -114,8 +120,11 @@ func (s *Service) Register(ctx context.Context, username, password string) (User
 	return u, token, nil
 }
 
-func (s *Service) session(tokenHash []byte, userID int64, now time.Time) Session {
-	return Session{TokenHash: tokenHash, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.TokenTTL)}
+func (s *Service) session(ctx context.Context, tokenHash []byte, userID int64, now time.Time) Session {
+	return Session{
+		TokenHash: tokenHash, UserID: userID, CreatedAt: now, LastUsedAt: now,
+		ExpiresAt: now.Add(s.cfg.TokenTTL), UserAgent: userAgentFrom(ctx),
+	}
 }
 
 var errBadCredentials = Errorf(CodeUnauthenticated, "wrong username or password")
@@ -142,7 +151,7 @@ func (s *Service) Login(ctx context.Context, username, password string) (User, s
 	}
 	token, tokenHash := newToken()
 	err = s.store.Update(ctx, func(tx Tx) error {
-		return tx.CreateSession(ctx, s.session(tokenHash, u.ID, s.now()))
+		return tx.CreateSession(ctx, s.session(ctx, tokenHash, u.ID, s.now()))
 	})
 	if err != nil {
 		return User{}, "", err
@@ -157,64 +166,51 @@ func (s *Service) dummy() []byte {
 	return s.dummyHash
 }
 
-// Logout revokes the access token that authenticated ctx; every socket
-// opened with it is closed. Without one it is CodeUnauthenticated.
+// Logout ends the session of the caller of ctx (see EndSession). Without
+// a caller it is CodeUnauthenticated.
 func (s *Service) Logout(ctx context.Context) error {
-	u, err := RequireUser(ctx)
-	if err != nil {
-		return err
+	a, ok := AuthFrom(ctx)
+	if !ok {
+		return errSignIn
 	}
-	tokenHash := TokenHashFrom(ctx)
-	if s.sessions != nil {
-		s.sessions.forget(tokenHash)
-	}
-	err = s.store.Update(ctx, func(tx Tx) error {
-		_, err := tx.DeleteSession(ctx, tokenHash)
-		return err
-	})
-	if s.sessions != nil {
-		// Again: a read that began before the commit is not remembered.
-		s.sessions.forget(tokenHash)
-	}
-	if err != nil {
-		return err
-	}
-	s.publish(ctx, Event{Kind: EventRevoke, UserID: u.ID, TokenHash: tokenHash})
-	return nil
+	_, err := s.endSessions(ctx, a.User.ID, a.SessionID)
+	return err
 }
+
+// errInvalidToken refuses a bad, expired or revoked token or ticket.
+var errInvalidToken = Errorf(CodeUnauthenticated, "invalid access token")
 
 // Authenticate returns the caller of a live access token: its user, the
-// token's hash and when its session expires; or CodeUnauthenticated.
+// token's hash, its session and when the token expires; or
+// CodeUnauthenticated. It marks the session used (see touch).
 func (s *Service) Authenticate(ctx context.Context, token string) (Auth, error) {
 	if token == "" {
-		return Auth{}, Errorf(CodeUnauthenticated, "invalid access token")
+		return Auth{}, errInvalidToken
 	}
-	return s.liveSession(ctx, HashToken(token))
-}
-
-// liveSession returns the caller of the live session with this token hash,
-// from the cache or else the store; or CodeUnauthenticated.
-func (s *Service) liveSession(ctx context.Context, hash []byte) (Auth, error) {
+	hash := HashToken(token)
 	now := s.now()
 	var epoch uint64
 	if s.sessions != nil {
 		e, ep, ok := s.sessions.get(hash, now)
 		if ok {
-			return Auth{User: e.user, TokenHash: hash, ExpiresAt: e.expires}, nil
+			a := Auth{User: e.user, TokenHash: hash, SessionID: e.sessionID, ExpiresAt: e.expires}
+			s.touch(ctx, hash, a.SessionID, e.lastUsed, now)
+			return a, nil
 		}
 		epoch = ep
 	}
-	u, expires, err := s.store.SessionUser(ctx, hash, now)
+	su, err := s.store.SessionUser(ctx, hash, now)
 	if ErrorCode(err) == CodeNotFound {
-		return Auth{}, Errorf(CodeUnauthenticated, "invalid access token")
+		return Auth{}, errInvalidToken
 	}
 	if err != nil {
 		return Auth{}, err
 	}
 	if s.sessions != nil {
-		s.sessions.put(hash, u, expires, epoch)
+		s.sessions.put(hash, su, epoch)
 	}
-	return Auth{User: u, TokenHash: hash, ExpiresAt: expires}, nil
+	s.touch(ctx, hash, su.Session.ID, su.Session.LastUsedAt, now)
+	return Auth{User: su.User, TokenHash: hash, SessionID: su.Session.ID, ExpiresAt: su.ExpiresAt}, nil
 }
 
 // TokenFromAuthorization returns the token of an Authorization value:

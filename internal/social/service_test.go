@@ -231,7 +231,7 @@ type countingStore struct {
 	sessionReads atomic.Int64
 }
 
-func (s *countingStore) SessionUser(ctx context.Context, hash []byte, now time.Time) (social.User, time.Time, error) {
+func (s *countingStore) SessionUser(ctx context.Context, hash []byte, now time.Time) (social.SessionUser, error) {
 	s.sessionReads.Add(1)
 	return s.Store.SessionUser(ctx, hash, now)
 }
@@ -381,7 +381,7 @@ func TestSweepSessions(t *testing.T) {
 			if n, err := svc.SweepSessions(ctx); err != nil || n != 1 {
 				t.Fatalf("SweepSessions = %d, %v; want 1", n, err)
 			}
-			if _, _, err := store.SessionUser(ctx, social.HashToken(old), now.Add(-time.Hour)); social.ErrorCode(err) != social.CodeNotFound {
+			if _, err := store.SessionUser(ctx, social.HashToken(old), now.Add(-time.Hour)); social.ErrorCode(err) != social.CodeNotFound {
 				t.Fatalf("the expired session is still stored: %v", err)
 			}
 			if _, err := svc.Authenticate(ctx, live); err != nil {

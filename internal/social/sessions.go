@@ -10,11 +10,11 @@ import (
 // Config.SessionCacheSize is 0.
 const DefaultSessionCacheSize = 100_000
 
-// sessionCache remembers live sessions so that Authenticate reads the store
-// once per token, not once per request. Logout forgets the session before
-// it deletes it and again after the commit; a read of the store that was
-// under way meanwhile (and may have seen the session still there) is not
-// remembered, since every forget moves the epoch on.
+// sessionCache remembers live tokens so that Authenticate reads the store
+// once per token, not once per request. Ending or refreshing a session
+// forgets its user's tokens before the change and again after the commit;
+// a read of the store that was under way meanwhile (and may have seen the
+// old state) is not remembered, since every forget moves the epoch on.
 type sessionCache struct {
 	max int
 
@@ -24,8 +24,10 @@ type sessionCache struct {
 }
 
 type cachedSession struct {
-	user    User
-	expires time.Time
+	user      User
+	sessionID int64
+	expires   time.Time // the token's
+	lastUsed  time.Time // the session's, as last written
 }
 
 func newSessionCache(max int) *sessionCache {
@@ -49,7 +51,7 @@ func (c *sessionCache) get(hash []byte, now time.Time) (s cachedSession, epoch u
 // put remembers a session read from the store, unless a session was
 // forgotten since the read began (epoch). A full cache forgets one
 // session, whichever the map gives first.
-func (c *sessionCache) put(hash []byte, u User, expires time.Time, epoch uint64) {
+func (c *sessionCache) put(hash []byte, su SessionUser, epoch uint64) {
 	key := [sha256.Size]byte(hash)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -62,7 +64,19 @@ func (c *sessionCache) put(hash []byte, u User, expires time.Time, epoch uint64)
 			break
 		}
 	}
-	c.entries[key] = cachedSession{user: u, expires: expires}
+	c.entries[key] = cachedSession{user: su.User, sessionID: su.Session.ID, expires: su.ExpiresAt, lastUsed: su.Session.LastUsedAt}
+}
+
+// used records that the session of a remembered token was marked used at
+// now.
+func (c *sessionCache) used(hash []byte, now time.Time) {
+	key := [sha256.Size]byte(hash)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[key]; ok {
+		e.lastUsed = now
+		c.entries[key] = e
+	}
 }
 
 // sweep drops the sessions expired at now, which get would drop only if
@@ -77,11 +91,16 @@ func (c *sessionCache) sweep(now time.Time) {
 	}
 }
 
-// forget drops a session and moves the epoch on.
-func (c *sessionCache) forget(hash []byte) {
-	key := [sha256.Size]byte(hash)
+// forgetUser drops the tokens of every session of the user and moves the
+// epoch on. It walks the whole cache: sessions end or refresh far less
+// often than requests come.
+func (c *sessionCache) forgetUser(userID int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.entries, key)
+	for k, e := range c.entries {
+		if e.user.ID == userID {
+			delete(c.entries, k)
+		}
+	}
 	c.epoch++
 }

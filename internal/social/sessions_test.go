@@ -15,14 +15,14 @@ func TestSessionCacheEpoch(t *testing.T) {
 	c := newSessionCache(2)
 
 	_, epoch, _ := c.get(hash, now) // a read of the store begins
-	c.forget(hash)                  // a logout
-	c.put(hash, u, now.Add(time.Hour), epoch)
+	c.forgetUser(u.ID)              // a logout
+	c.put(hash, su(u, now.Add(time.Hour)), epoch)
 	_, epoch, ok := c.get(hash, now)
 	if ok {
 		t.Fatalf("a read that began before a logout was remembered")
 	}
 
-	c.put(hash, u, now.Add(time.Hour), epoch)
+	c.put(hash, su(u, now.Add(time.Hour)), epoch)
 	if got, _, ok := c.get(hash, now); !ok || got.user != u {
 		t.Fatalf("get = %+v, %v; want the session", got, ok)
 	}
@@ -32,7 +32,7 @@ func TestSessionCacheEpoch(t *testing.T) {
 
 	for _, tok := range []string{"a", "b", "c", "d"} {
 		_, epoch, _ := c.get(HashToken(tok), now)
-		c.put(HashToken(tok), u, now.Add(time.Hour), epoch)
+		c.put(HashToken(tok), su(u, now.Add(time.Hour)), epoch)
 	}
 	if n := len(c.entries); n != 2 {
 		t.Fatalf("%d sessions kept, want at most 2", n)
@@ -46,10 +46,15 @@ func TestSessionCacheSweep(t *testing.T) {
 	c := newSessionCache(10)
 	for tok, expires := range map[string]time.Time{"past": now.Add(-time.Second), "now": now, "later": now.Add(time.Second)} {
 		_, epoch, _ := c.get(HashToken(tok), now.Add(-time.Hour))
-		c.put(HashToken(tok), User{ID: 1}, expires, epoch)
+		c.put(HashToken(tok), su(User{ID: 1}, expires), epoch)
 	}
 	c.sweep(now)
 	if _, ok := c.entries[[32]byte(HashToken("later"))]; !ok || len(c.entries) != 1 {
 		t.Fatalf("%d sessions kept after the sweep, want only the live one", len(c.entries))
 	}
+}
+
+// su is a session of u whose token expires at expires.
+func su(u User, expires time.Time) SessionUser {
+	return SessionUser{User: u, Session: Session{ID: 1, UserID: u.ID, ExpiresAt: expires}, ExpiresAt: expires}
 }

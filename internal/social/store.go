@@ -43,9 +43,14 @@ type Reader interface {
 	UserByUsername(ctx context.Context, username string) (User, error)
 	// PasswordHash returns the user's password hash, or CodeNotFound.
 	PasswordHash(ctx context.Context, userID int64) ([]byte, error)
-	// SessionUser returns the user whose session has this token hash and
-	// expires after now, and when it expires; or CodeNotFound.
-	SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (User, time.Time, error)
+	// SessionUser returns the session, live at now, of the token with this
+	// hash (itself live at now), and its user; or CodeNotFound.
+	SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (SessionUser, error)
+	// LiveSession returns the session if it is live at now, or
+	// CodeNotFound.
+	LiveSession(ctx context.Context, id int64, now time.Time) (Session, error)
+	// UserSessions lists the user's sessions live at now, newest first.
+	UserSessions(ctx context.Context, userID int64, now time.Time) ([]Session, error)
 	// FollowCounts returns how many users follow userID and how many it follows.
 	FollowCounts(ctx context.Context, userID int64) (followers, following int, err error)
 
@@ -91,16 +96,40 @@ type Tx interface {
 	// CreateUser inserts a user and its password hash and returns it with its
 	// ID. A username taken in any case is CodeConflict.
 	CreateUser(ctx context.Context, u User, passwordHash []byte) (User, error)
-	// CreateSession inserts a session. A token hash already in use is
-	// CodeConflict.
+	// CreateSession inserts a session (ID is ignored; a zero LastUsedAt is
+	// CreatedAt) with its first token, s.TokenHash, which expires with it.
+	// A token hash already in use is CodeConflict.
 	CreateSession(ctx context.Context, s Session) error
-	// DeleteSession deletes the session with this token hash and reports
-	// whether there was one.
-	DeleteSession(ctx context.Context, tokenHash []byte) (bool, error)
+	// RefreshSession gives a session live at r.Now a new token and moves
+	// its expiry to the token's; its other tokens then expire at
+	// r.GraceUntil at the latest. A session that is not live is
+	// CodeNotFound, and nothing changes.
+	RefreshSession(ctx context.Context, r Refresh) error
+	// TouchSession sets the session's LastUsedAt to at if it is before
+	// stale; otherwise it changes nothing.
+	TouchSession(ctx context.Context, id int64, at, stale time.Time) error
+	// EndSessions deletes the user's session with this id, or every
+	// session of the user when id is 0, with their tokens and tickets, and
+	// returns the ids of those that were live at now.
+	EndSessions(ctx context.Context, userID, id int64, now time.Time) ([]int64, error)
 	// DeleteExpiredSessions deletes at most limit (at least 1) of the
-	// sessions that expire at or before now, and returns how many it
-	// deleted.
+	// sessions that expire at or before now, with their tokens and tickets,
+	// and returns how many it deleted.
 	DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int, error)
+	// DeleteExpiredCredentials deletes at most limit (at least 1) tokens and
+	// tickets, in all, that expire at or before now, and returns how many
+	// it deleted.
+	DeleteExpiredCredentials(ctx context.Context, now time.Time, limit int) (int, error)
+
+	// CreateTicket inserts a socket ticket. A hash already in use is
+	// CodeConflict.
+	CreateTicket(ctx context.Context, t Ticket) error
+	// ConsumeTicket deletes the ticket with this hash and returns its
+	// session and user if both were live at now; otherwise (no such
+	// ticket, used, expired, or its session ended) CodeNotFound. Of
+	// transactions that consume the same ticket at once, one at most gets
+	// it.
+	ConsumeTicket(ctx context.Context, hash []byte, now time.Time) (SessionUser, error)
 
 	// CreatePost inserts a post and returns it with its ID.
 	CreatePost(ctx context.Context, p Post) (Post, error)

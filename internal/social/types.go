@@ -10,13 +10,48 @@ type User struct {
 	CreatedAt time.Time
 }
 
-// Session is a login: the SHA-256 of an access token and who it belongs to.
-// The token itself is never stored.
+// Session is a login. The access tokens that prove it (a refresh adds one)
+// and the socket tickets issued for it are stored as SHA-256 hashes, never
+// themselves.
 type Session struct {
-	TokenHash []byte
-	UserID    int64
-	CreatedAt time.Time
+	ID     int64
+	UserID int64
+	// TokenHash is the hash of the session's first token, for
+	// CreateSession; the store does not return it.
+	TokenHash  []byte
+	CreatedAt  time.Time
+	LastUsedAt time.Time // to the minute or so: see Service.Authenticate
+	ExpiresAt  time.Time // its newest token's expiry
+	UserAgent  string    // of the login request, at most UserAgentMaxLen bytes
+}
+
+// SessionUser is a live session found by one of its credentials, and its
+// user.
+type SessionUser struct {
+	User    User
+	Session Session
+	// ExpiresAt is the credential's own expiry: a token replaced by a
+	// refresh expires before its session.
 	ExpiresAt time.Time
+}
+
+// Ticket is a one-time credential for opening one socket of a session.
+type Ticket struct {
+	Hash      []byte
+	SessionID int64
+	ExpiresAt time.Time
+}
+
+// Refresh is a new token for a live session (see Tx.RefreshSession).
+type Refresh struct {
+	SessionID int64
+	TokenHash []byte
+	// ExpiresAt is the new token's, and so the session's, expiry.
+	ExpiresAt time.Time
+	// GraceUntil is when the session's other tokens stop working, unless
+	// they expire before.
+	GraceUntil time.Time
+	Now        time.Time
 }
 
 // Post is a user's post.

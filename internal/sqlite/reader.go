@@ -106,21 +106,61 @@ func (r reader) PasswordHash(ctx context.Context, userID int64) ([]byte, error) 
 	return hash, nil
 }
 
-// SessionUser returns the user whose session has this token hash and
-// expires after now, and when it expires; or CodeNotFound.
-func (r reader) SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (social.User, time.Time, error) {
-	var u social.User
-	var created, expires int64
-	err := r.q.QueryRowContext(ctx, `
-		SELECT u.id, u.username, u.created_at, s.expires_at
-		FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.token_hash = ? AND s.expires_at > ?`,
-		tokenHash, millis(now)).Scan(&u.ID, &u.Username, &created, &expires)
+const sessionColumns = `s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent`
+
+func scanSession(sc scanner, extra ...any) (social.Session, error) {
+	var sess social.Session
+	var created, used, expires int64
+	err := sc.Scan(append([]any{&sess.ID, &sess.UserID, &created, &used, &expires, &sess.UserAgent}, extra...)...)
+	sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt = fromMillis(created), fromMillis(used), fromMillis(expires)
+	return sess, err
+}
+
+// sessionUser reads one row of sessionColumns, the user's columns and a
+// credential's expiry.
+func sessionUser(row scanner) (social.SessionUser, error) {
+	var su social.SessionUser
+	var userCreated, expires int64
+	var err error
+	su.Session, err = scanSession(row, &su.User.Username, &userCreated, &expires)
+	su.User.ID = su.Session.UserID
+	su.User.CreatedAt, su.ExpiresAt = fromMillis(userCreated), fromMillis(expires)
+	return su, err
+}
+
+// SessionUser returns the session, live at now, of the token with this
+// hash (itself live at now), and its user; or CodeNotFound.
+func (r reader) SessionUser(ctx context.Context, tokenHash []byte, now time.Time) (social.SessionUser, error) {
+	su, err := sessionUser(r.q.QueryRowContext(ctx, `
+		SELECT `+sessionColumns+`, u.username, u.created_at, t.expires_at
+		FROM tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
+		WHERE t.hash = ?1 AND t.expires_at > ?2 AND s.expires_at > ?2`,
+		tokenHash, millis(now)))
 	if err != nil {
-		return social.User{}, time.Time{}, rowErr(err, "session user", "session")
+		return social.SessionUser{}, rowErr(err, "session user", "session")
 	}
-	u.CreatedAt = fromMillis(created)
-	return u, fromMillis(expires), nil
+	return su, nil
+}
+
+// LiveSession returns the session if it is live at now, or CodeNotFound.
+func (r reader) LiveSession(ctx context.Context, id int64, now time.Time) (social.Session, error) {
+	sess, err := scanSession(r.q.QueryRowContext(ctx,
+		`SELECT `+sessionColumns+` FROM sessions s WHERE s.id = ? AND s.expires_at > ?`, id, millis(now)))
+	if err != nil {
+		return social.Session{}, rowErr(err, "live session", "session")
+	}
+	return sess, nil
+}
+
+// UserSessions lists the user's sessions live at now, newest first.
+func (r reader) UserSessions(ctx context.Context, userID int64, now time.Time) ([]social.Session, error) {
+	ss, err := list(ctx, r.q, func(sc scanner) (social.Session, error) { return scanSession(sc) },
+		`SELECT `+sessionColumns+` FROM sessions s WHERE s.user_id = ? AND s.expires_at > ?
+		ORDER BY s.created_at DESC, s.id DESC`, userID, millis(now))
+	if err != nil {
+		return nil, fmt.Errorf("user sessions: %w", err)
+	}
+	return ss, nil
 }
 
 // FollowCounts returns how many users follow userID and how many it follows.

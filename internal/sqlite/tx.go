@@ -81,28 +81,134 @@ func (t *tx) CreateUser(ctx context.Context, u social.User, passwordHash []byte)
 	return u, nil
 }
 
-// CreateSession inserts a session. A token hash in use is CodeConflict.
+// CreateSession inserts a session with its first token. A token hash in
+// use is CodeConflict.
 func (t *tx) CreateSession(ctx context.Context, s social.Session) error {
-	_, err := t.insert(ctx, "create session",
-		`INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-		s.TokenHash, s.UserID, millis(s.CreatedAt), millis(s.ExpiresAt))
+	if s.LastUsedAt.IsZero() {
+		s.LastUsedAt = s.CreatedAt
+	}
+	id, err := t.insert(ctx, "create session",
+		`INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent) VALUES (?, ?, ?, ?, ?)`,
+		s.UserID, millis(s.CreatedAt), millis(s.LastUsedAt), millis(s.ExpiresAt), s.UserAgent)
+	if err != nil {
+		return err
+	}
+	_, err = t.insert(ctx, "create token",
+		`INSERT INTO tokens (hash, session_id, expires_at) VALUES (?, ?, ?)`, s.TokenHash, id, millis(s.ExpiresAt))
 	return conflict(err, "session exists")
 }
 
-// DeleteSession deletes the session with this token hash and reports
-// whether there was one.
-func (t *tx) DeleteSession(ctx context.Context, tokenHash []byte) (bool, error) {
-	n, err := t.exec(ctx, "delete session", `DELETE FROM sessions WHERE token_hash = ?`, tokenHash)
-	return n > 0, err
+// RefreshSession gives a live session a new token and moves its expiry;
+// its other tokens expire at r.GraceUntil at the latest. A session that is
+// not live is CodeNotFound.
+func (t *tx) RefreshSession(ctx context.Context, r social.Refresh) error {
+	n, err := t.exec(ctx, "refresh session",
+		`UPDATE sessions SET expires_at = ? WHERE id = ? AND expires_at > ?`,
+		millis(r.ExpiresAt), r.SessionID, millis(r.Now))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return social.Errorf(social.CodeNotFound, "session not found")
+	}
+	_, err = t.exec(ctx, "refresh session",
+		`UPDATE tokens SET expires_at = min(expires_at, ?) WHERE session_id = ?`, millis(r.GraceUntil), r.SessionID)
+	if err != nil {
+		return err
+	}
+	_, err = t.insert(ctx, "refresh session",
+		`INSERT INTO tokens (hash, session_id, expires_at) VALUES (?, ?, ?)`, r.TokenHash, r.SessionID, millis(r.ExpiresAt))
+	return conflict(err, "token exists")
+}
+
+// TouchSession sets the session's LastUsedAt to at if it is before stale.
+func (t *tx) TouchSession(ctx context.Context, id int64, at, stale time.Time) error {
+	_, err := t.exec(ctx, "touch session",
+		`UPDATE sessions SET last_used_at = ? WHERE id = ? AND last_used_at < ?`, millis(at), id, millis(stale))
+	return err
+}
+
+// EndSessions deletes the user's session id, or all of them if id is 0,
+// and returns the ids of those live at now.
+func (t *tx) EndSessions(ctx context.Context, userID, id int64, now time.Time) ([]int64, error) {
+	rows, err := t.w.QueryContext(ctx,
+		`DELETE FROM sessions WHERE user_id = ?1 AND (?2 = 0 OR id = ?2) RETURNING id, expires_at`, userID, id)
+	if err != nil {
+		return nil, fmt.Errorf("end sessions: %w", err)
+	}
+	defer rows.Close()
+	var live []int64
+	for rows.Next() {
+		var sid, expires int64
+		if err := rows.Scan(&sid, &expires); err != nil {
+			return nil, fmt.Errorf("end sessions: %w", err)
+		}
+		if expires > millis(now) {
+			live = append(live, sid)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("end sessions: %w", err)
+	}
+	return live, nil
 }
 
 // DeleteExpiredSessions deletes at most limit of the sessions that expire
 // at or before now, and returns how many it deleted.
 func (t *tx) DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int, error) {
 	n, err := t.exec(ctx, "delete expired sessions",
-		`DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions WHERE expires_at <= ? LIMIT ?)`,
+		`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ? LIMIT ?)`,
 		millis(now), limit)
 	return int(n), err
+}
+
+// DeleteExpiredCredentials deletes at most limit tokens and tickets, in
+// all, that expire at or before now, and returns how many it deleted.
+func (t *tx) DeleteExpiredCredentials(ctx context.Context, now time.Time, limit int) (int, error) {
+	total := 0
+	for _, table := range []string{"tokens", "socket_tickets"} {
+		n, err := t.exec(ctx, "delete expired credentials",
+			`DELETE FROM `+table+` WHERE hash IN (SELECT hash FROM `+table+` WHERE expires_at <= ? LIMIT ?)`,
+			millis(now), limit-total)
+		if err != nil {
+			return total, err
+		}
+		if total += int(n); total >= limit {
+			break
+		}
+	}
+	return total, nil
+}
+
+// CreateTicket inserts a socket ticket. A hash in use is CodeConflict.
+func (t *tx) CreateTicket(ctx context.Context, tk social.Ticket) error {
+	_, err := t.insert(ctx, "create ticket",
+		`INSERT INTO socket_tickets (hash, session_id, expires_at) VALUES (?, ?, ?)`,
+		tk.Hash, tk.SessionID, millis(tk.ExpiresAt))
+	return conflict(err, "ticket exists")
+}
+
+// ConsumeTicket deletes the ticket and returns its session and user if
+// both were live at now, or CodeNotFound. Transactions write one at a
+// time, so one at most finds the ticket.
+func (t *tx) ConsumeTicket(ctx context.Context, hash []byte, now time.Time) (social.SessionUser, error) {
+	var sessionID, expires int64
+	err := t.w.QueryRowContext(ctx,
+		`DELETE FROM socket_tickets WHERE hash = ? RETURNING session_id, expires_at`, hash).Scan(&sessionID, &expires)
+	if err != nil {
+		return social.SessionUser{}, rowErr(err, "consume ticket", "ticket")
+	}
+	if expires <= millis(now) {
+		return social.SessionUser{}, social.Errorf(social.CodeNotFound, "ticket not found")
+	}
+	su, err := sessionUser(t.w.QueryRowContext(ctx, `
+		SELECT `+sessionColumns+`, u.username, u.created_at, s.expires_at
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.id = ? AND s.expires_at > ?`, sessionID, millis(now)))
+	if err != nil {
+		return social.SessionUser{}, rowErr(err, "consume ticket", "session")
+	}
+	return su, nil
 }
 
 // CreatePost inserts a post and returns it with its ID.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/pulse-social/pulse/internal/social"
 )
@@ -111,122 +110,6 @@ func testPasswordHash(t *testing.T, open opener) {
 		u := MustCreateUser(t, s, "ann")
 		_, err := s.PasswordHash(t.Context(), u.ID+1000)
 		wantCode(t, err, social.CodeNotFound)
-	})
-}
-
-// mustCreateSession creates a session of userID for token that expires an
-// hour after t0.
-func mustCreateSession(tb testing.TB, s social.Store, userID int64, token string) social.Session {
-	tb.Helper()
-	sess := social.Session{TokenHash: social.HashToken(token), UserID: userID, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-	MustUpdate(tb, s, func(tx social.Tx) error { return tx.CreateSession(tb.Context(), sess) })
-	return sess
-}
-
-func testSessionUser(t *testing.T, open opener) {
-	t.Run("OK", func(t *testing.T) {
-		s := open(t)
-		ann := MustCreateUser(t, s, "ann")
-		bob := MustCreateUser(t, s, "bob")
-		mustCreateSession(t, s, ann.ID, "ann-token")
-		sess := mustCreateSession(t, s, bob.ID, "bob-token")
-		for _, now := range []time.Time{t0, sess.ExpiresAt.Add(-time.Second)} {
-			got, expires, err := s.SessionUser(t.Context(), sess.TokenHash, now)
-			if err != nil {
-				t.Fatalf("SessionUser at %v: %v", now, err)
-			}
-			wantUser(t, got, bob)
-			if !sameTime(expires, sess.ExpiresAt) {
-				t.Fatalf("SessionUser's expiry = %v, want %v", expires, sess.ExpiresAt)
-			}
-		}
-	})
-
-	t.Run("Expired", func(t *testing.T) {
-		s := open(t)
-		u := MustCreateUser(t, s, "ann")
-		sess := mustCreateSession(t, s, u.ID, "token")
-		for _, now := range []time.Time{sess.ExpiresAt, sess.ExpiresAt.Add(time.Millisecond), sess.ExpiresAt.Add(time.Hour)} {
-			_, _, err := s.SessionUser(t.Context(), sess.TokenHash, now)
-			wantCode(t, err, social.CodeNotFound)
-		}
-	})
-
-	t.Run("UnknownToken", func(t *testing.T) {
-		s := open(t)
-		u := MustCreateUser(t, s, "ann")
-		mustCreateSession(t, s, u.ID, "token")
-		_, _, err := s.SessionUser(t.Context(), social.HashToken("other"), t0)
-		wantCode(t, err, social.CodeNotFound)
-	})
-}
-
-func testDeleteSession(t *testing.T, open opener) {
-	t.Run("OK", func(t *testing.T) {
-		s := open(t)
-		u := MustCreateUser(t, s, "ann")
-		sess := mustCreateSession(t, s, u.ID, "token")
-		other := mustCreateSession(t, s, u.ID, "other")
-		for i, want := range []bool{true, false} {
-			var deleted bool
-			MustUpdate(t, s, func(tx social.Tx) error {
-				var err error
-				deleted, err = tx.DeleteSession(t.Context(), sess.TokenHash)
-				return err
-			})
-			if deleted != want {
-				t.Fatalf("DeleteSession #%d = %v, want %v", i+1, deleted, want)
-			}
-		}
-		_, _, err := s.SessionUser(t.Context(), sess.TokenHash, t0)
-		wantCode(t, err, social.CodeNotFound)
-		if _, _, err := s.SessionUser(t.Context(), other.TokenHash, t0); err != nil {
-			t.Fatalf("SessionUser of the other session: %v", err)
-		}
-	})
-}
-
-func testDeleteExpiredSessions(t *testing.T, open opener) {
-	t.Run("InBatches", func(t *testing.T) {
-		s := open(t)
-		u := MustCreateUser(t, s, "ann")
-		session := func(token string, expires time.Time) social.Session {
-			sess := social.Session{TokenHash: social.HashToken(token), UserID: u.ID, CreatedAt: t0.Add(-2 * time.Hour), ExpiresAt: expires}
-			MustUpdate(t, s, func(tx social.Tx) error { return tx.CreateSession(t.Context(), sess) })
-			return sess
-		}
-		// A session that expires at now has expired, as SessionUser has it.
-		expired := []social.Session{
-			session("long ago", t0.Add(-time.Hour)),
-			session("just now", t0.Add(-time.Millisecond)),
-			session("now", t0),
-		}
-		live := []social.Session{
-			session("soon", t0.Add(time.Millisecond)),
-			session("later", t0.Add(time.Hour)),
-		}
-		for i, want := range []int{2, 1, 0} {
-			var n int
-			MustUpdate(t, s, func(tx social.Tx) error {
-				var err error
-				n, err = tx.DeleteExpiredSessions(t.Context(), t0, 2)
-				return err
-			})
-			if n != want {
-				t.Fatalf("DeleteExpiredSessions #%d = %d, want %d", i+1, n, want)
-			}
-		}
-		// Before t0 every session was live: the deleted ones are gone.
-		before := t0.Add(-90 * time.Minute)
-		for _, sess := range expired {
-			_, _, err := s.SessionUser(t.Context(), sess.TokenHash, before)
-			wantCode(t, err, social.CodeNotFound)
-		}
-		for _, sess := range live {
-			if _, _, err := s.SessionUser(t.Context(), sess.TokenHash, before); err != nil {
-				t.Fatalf("SessionUser of a live session: %v", err)
-			}
-		}
 	})
 }
 

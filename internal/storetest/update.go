@@ -36,7 +36,7 @@ func testUpdate(t *testing.T, open opener) {
 			if err != nil {
 				return err
 			}
-			if got, _, err := tx.SessionUser(ctx, hash, t0); err != nil || got.ID != bob.ID {
+			if got, err := tx.SessionUser(ctx, hash, t0); err != nil || got.User.ID != bob.ID {
 				t.Fatalf("SessionUser = %+v, %v", got, err)
 			}
 			if _, err := tx.CreateFollow(ctx, social.Follow{FollowerID: bob.ID, FolloweeID: ann.ID, CreatedAt: t0}); err != nil {
@@ -126,7 +126,7 @@ func testUpdate(t *testing.T, open opener) {
 		wantCode(t, err, social.CodeNotFound)
 		_, err = s.PostByID(t.Context(), post.ID)
 		wantCode(t, err, social.CodeNotFound)
-		_, _, err = s.SessionUser(t.Context(), social.HashToken("t"), t0)
+		_, err = s.SessionUser(t.Context(), social.HashToken("t"), t0)
 		wantCode(t, err, social.CodeNotFound)
 		wantFollowCounts(t, s, ann.ID, 0, 0)
 		wantPage(t, s, ann.ID, social.NotificationQuery{Limit: 10}, kept)

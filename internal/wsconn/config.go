@@ -177,3 +177,10 @@ const (
 	CloseTokenExpired  = 4401
 	ReasonTokenExpired = "token expired"
 )
+
+// The close of a socket whose session ended (logout, endSession,
+// logoutAll), the same on both transports.
+const (
+	CloseLoggedOut  = 4401
+	ReasonLoggedOut = "logged out"
+)
