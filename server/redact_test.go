@@ -88,7 +88,21 @@ func (r *redactRun) post(t *testing.T, auth, query string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-var tokenRE = regexp.MustCompile(`"accessToken":"([^"]+)"`)
+var (
+	tokenRE  = regexp.MustCompile(`"accessToken":"([^"]+)"`)
+	ticketRE = regexp.MustCompile(`"ticket":"([^"]+)"`)
+)
+
+// ticket returns a socket ticket of token's session.
+func (r *redactRun) ticket(t *testing.T, token string) string {
+	t.Helper()
+	_, body := r.post(t, "Bearer "+token, `mutation{socketTicket{ticket}}`)
+	m := ticketRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("socketTicket: %s", body)
+	}
+	return m[1]
+}
 
 func (r *redactRun) token(t *testing.T, mutation string) string {
 	t.Helper()
@@ -127,8 +141,9 @@ func (r *redactRun) plainClose(t *testing.T, path string, wait time.Duration) in
 // and without a trailing slash, with ?after=, with a bad and a revoked
 // token, over its cap, the GraphQL socket with the token in
 // connection_init and in the upgrade's header, a bad bearer token on HTTP,
-// logout), scrapes /metrics, stops it, and greps the logs and the metrics
-// for every token it used.
+// logout; socket tickets on both sockets, used and used again), scrapes
+// /metrics, stops it, and greps the logs and the metrics for every token
+// and ticket it used.
 func TestTokensNeverLogged(t *testing.T) {
 	for _, format := range []string{"json", "text"} {
 		t.Run(format, func(t *testing.T) {
@@ -186,6 +201,27 @@ func TestTokensNeverLogged(t *testing.T) {
 				if _, _, err := g2.ReadMessage(); err != nil {
 					break
 				}
+			}
+
+			// Socket tickets: one opens bob's plain socket and is then
+			// refused; another opens a GraphQL socket.
+			plainTicket, gqlTicket := r.ticket(t, bob), r.ticket(t, bob)
+			tokens = append(tokens, plainTicket, gqlTicket)
+			if code := r.plainClose(t, "/ws/"+plainTicket+"/", time.Second); code != 0 {
+				t.Fatalf("a ticket's plain socket: close %d, want it open", code)
+			}
+			if code := r.plainClose(t, "/ws/"+plainTicket+"/", 5*time.Second); code != 4401 {
+				t.Fatalf("a used ticket: close %d, want 4401", code)
+			}
+			g3, _, err := d.Dial("ws://"+r.addr+"/query", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g3.Close()
+			_ = g3.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"ticket": gqlTicket}})
+			_ = g3.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, b, err := g3.ReadMessage(); err != nil || !strings.Contains(string(b), "connection_ack") {
+				t.Fatalf("a ticket's GraphQL socket: %s, %v", b, err)
 			}
 
 			// HTTP: a bad bearer token, then logout of alice2, whose

@@ -162,3 +162,78 @@ func TestEndSessionAndLogoutAll(t *testing.T) {
 		}
 	}
 }
+
+// mustTicket returns a socket ticket issued through p for token's session.
+func (p *process) mustTicket(token string) string {
+	p.t.Helper()
+	var st struct{ Ticket string }
+	p.MustDo(p.t, token, `mutation{socketTicket{ticket expiresAt}}`, nil, "socketTicket", &st)
+	return st.Ticket
+}
+
+// dialGraphQLTicket opens a GraphQL socket on p with a ticket in its
+// connection_init; it returns the socket once acknowledged, or the close.
+func (p *process) dialGraphQLTicket(ticket string) (*gqlSocket, error) {
+	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
+	c, _, err := d.Dial("ws://"+p.Addr+"/query", nil)
+	if err != nil {
+		return nil, err
+	}
+	p.t.Cleanup(func() { c.Close() })
+	s := &gqlSocket{conn: c}
+	_ = c.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"ticket": ticket}})
+	m, err := s.read(5 * time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if m["type"] != "connection_ack" {
+		return nil, errors.New("no connection_ack")
+	}
+	return s, nil
+}
+
+// TestClusterTickets issues tickets through A and uses them on B: each
+// opens one socket, of either transport, once; then logoutAll through C
+// closes the user's sockets on A and B.
+func TestClusterTickets(t *testing.T) {
+	requireServices(t)
+	db, redis := MustDatabase(t), MustRedis(t)
+	a, b, c := MustStart(t, db, redis.URL()), MustStart(t, db, redis.URL()), MustStart(t, db, redis.URL())
+	alice := a.MustRegister(t, "alice")
+
+	ticket := a.mustTicket(alice)
+	plain := b.MustDialPlain(ticket, "")
+	again := b.MustDialPlain(ticket, "")
+	_, err := again.Next(5 * time.Second)
+	wantClose(t, "a used ticket on the plain socket", err, 4401, "invalid access token")
+	_, err = a.dialGraphQLTicket(ticket)
+	wantClose(t, "a used ticket on the GraphQL socket", err, 4403, "Forbidden: invalid access token")
+
+	ticket = a.mustTicket(alice)
+	gql, err := b.dialGraphQLTicket(ticket)
+	if err != nil {
+		t.Fatalf("GraphQL socket with a ticket: %v", err)
+	}
+	_, err = b.MustDialPlain(ticket, "").Next(5 * time.Second)
+	wantClose(t, "a ticket used by the GraphQL socket, on the plain socket", err, 4401, "invalid access token")
+	// The ticket's socket belongs to the session: its operations are
+	// alice's.
+	_ = gql.conn.WriteJSON(map[string]any{"id": "me", "type": "subscribe", "payload": map[string]any{"query": `{me{username}}`}})
+	if m, err := gql.read(5 * time.Second); err != nil || m["type"] != "next" {
+		t.Fatalf("me over the ticket's socket: %v, %v", m, err)
+	}
+	if m, err := gql.read(5 * time.Second); err != nil || m["type"] != "complete" {
+		t.Fatalf("me over the ticket's socket: %v, %v", m, err)
+	}
+	onA := a.mustOpenSockets(alice)
+	socks := sessionSockets{plain: plain, gql: gql}
+	socks.mustBeOpen(t, "B's, opened with tickets")
+
+	var n int
+	c.MustDo(t, alice, `mutation{logoutAll}`, nil, "logoutAll", &n)
+	if n != 1 {
+		t.Fatalf("logoutAll = %d, want 1", n)
+	}
+	socks.mustClose(t, "B's after logoutAll on C", time.Second, "logged out")
+	onA.mustClose(t, "A's after logoutAll on C", time.Second, "logged out")
+}
