@@ -8,3 +8,6 @@ var (
 
 // Queued returns how many Updates wait for the committer.
 func (s *Store) Queued() int { return len(s.committer.requests) }
+
+// Migrations is the embedded schema, one file per version.
+var Migrations = migrations
