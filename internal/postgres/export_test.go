@@ -5,3 +5,6 @@ var (
 	Migrate    = migrate
 	PoolConfig = poolConfig
 )
+
+// Migrations is the embedded schema, one file per version.
+var Migrations = migrations
