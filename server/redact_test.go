@@ -213,6 +213,10 @@ func TestTokensNeverLogged(t *testing.T) {
 			if code := r.plainClose(t, "/ws/"+plainTicket+"/", 5*time.Second); code != 4401 {
 				t.Fatalf("a used ticket: close %d, want 4401", code)
 			}
+			// The ticket's socket has freed its slot under bob's cap: five
+			// plain sockets have closed (over the cap, bad token, bad
+			// after, the ticket's, the used ticket's).
+			r.waitLog(t, "plain socket closed", 5)
 			g3, _, err := d.Dial("ws://"+r.addr+"/query", nil)
 			if err != nil {
 				t.Fatal(err)
