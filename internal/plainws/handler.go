@@ -297,6 +297,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		userID:     user.ID,
 		tokenHash:  tokenHash,
 		feed:       feed,
+		changes:    r.URL.Query().Get("changes") == "1",
 		readClosed: make(chan struct{}),
 		frames:     frameReader{limit: ReadLimit},
 		writing:    true,

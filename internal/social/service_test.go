@@ -41,7 +41,7 @@ func MustRegister(tb testing.TB, svc *social.Service, name string) social.User {
 	return u
 }
 
-// failingStore fails every AddNotifications, as a full disk or a lost
+// failingStore fails every AppendChanges, as a full disk or a lost
 // connection would in the middle of an action.
 type failingStore struct{ social.Store }
 
@@ -53,7 +53,7 @@ func (s failingStore) Update(ctx context.Context, fn func(social.Tx) error) erro
 	return s.Store.Update(ctx, func(tx social.Tx) error { return fn(failingTx{tx}) })
 }
 
-func (failingTx) AddNotifications(context.Context, []social.Notification) ([]social.Notification, error) {
+func (failingTx) AppendChanges(context.Context, []social.Change) ([]social.Change, error) {
 	return nil, errDiskFull
 }
 
@@ -102,6 +102,8 @@ func TestActionWhoseNotificationsFailLeavesNothing(t *testing.T) {
 	}
 }
 
+// TestSameReactionTwiceNotifiesOnce: the same kind again changes nothing;
+// another kind replaces the notification of the old one with a new one.
 func TestSameReactionTwiceNotifiesOnce(t *testing.T) {
 	ctx := context.Background()
 	svc, _ := MustService(t)
@@ -114,8 +116,9 @@ func TestSameReactionTwiceNotifiesOnce(t *testing.T) {
 		}
 	}
 	page, _ := svc.Notifications(ctx, alice.ID, 10, 0, false)
-	if len(page.Items) != 2 || page.Items[0].ActionContent != "sad" || page.Items[1].ActionContent != "like" {
-		t.Fatalf("notifications = %+v, want like then sad", page.Items)
+	// Seq 1 is the like's ADDED change, 2 its REMOVED one, 3 the sad's ADDED.
+	if len(page.Items) != 1 || page.Items[0].ActionContent != "sad" || page.Items[0].Seq != 3 || page.UnreadCount != 1 {
+		t.Fatalf("notifications = %+v (unread %d), want only sad, at seq 3, unread", page.Items, page.UnreadCount)
 	}
 }
 
@@ -132,8 +135,8 @@ func TestFeedOrdersWhateverTheBrokerDoes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, n := range ns {
-			got = append(got, n.ActionContent)
+		for _, c := range ns {
+			got = append(got, c.Notification.ActionContent)
 		}
 	}
 	if want := "[1 2 3 4]"; fmtSlice(got) != want {
@@ -152,7 +155,7 @@ func TestFeedAdmitNow(t *testing.T) {
 	if n, ok := feed.AdmitNow(events[1]); ok || n != nil {
 		t.Fatalf("AdmitNow(2nd) = %v, %v over a gap, want nil, false", n, ok)
 	}
-	if n, ok := feed.AdmitNow(events[0]); !ok || n == nil || n.ActionContent != "1" {
+	if n, ok := feed.AdmitNow(events[0]); !ok || n == nil || n.Notification.ActionContent != "1" {
 		t.Fatalf("AdmitNow(1st) = %v, %v, want the 1st, true", n, ok)
 	}
 	if n, ok := feed.AdmitNow(events[0]); !ok || n != nil {
@@ -162,7 +165,7 @@ func TestFeedAdmitNow(t *testing.T) {
 		t.Fatalf("LastID %d, want %d", feed.LastID(), events[0].Notification.ID)
 	}
 	ns, err := feed.Admit(ctx, events[2])
-	if err != nil || len(ns) != 2 || ns[0].ActionContent != "2" || ns[1].ActionContent != "3" {
+	if err != nil || len(ns) != 2 || ns[0].Notification.ActionContent != "2" || ns[1].Notification.ActionContent != "3" {
 		t.Fatalf("Admit(3rd) = %+v, %v, want the 2nd and the 3rd", ns, err)
 	}
 }

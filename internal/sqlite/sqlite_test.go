@@ -250,7 +250,7 @@ func TestAddNotificationsUnknownRecipient(t *testing.T) {
 	s := MustOpen(t, ":memory:")
 	u := storetest.MustCreateUser(t, s, "ann")
 	err := s.Update(t.Context(), func(tx social.Tx) error {
-		_, err := tx.AddNotifications(t.Context(), []social.Notification{
+		_, err := storetest.AddNotifications(t.Context(), tx, []social.Notification{
 			{RecipientID: u.ID, Message: "m", Action: social.ActionFollowing, ActionID: 1, ByUser: "bob", CreatedAt: time.Now()},
 			{RecipientID: u.ID + 1, Message: "m", Action: social.ActionFollowing, ActionID: 1, ByUser: "bob", CreatedAt: time.Now()},
 		})
