@@ -170,6 +170,23 @@ func TestFeedAdmitNow(t *testing.T) {
 	}
 }
 
+// MustSubscribeAndFeed subscribes to the user's events and opens a feed
+// of theirs from after, both closed when t ends.
+func MustSubscribeAndFeed(t *testing.T, svc *social.Service, userID int64, after *int64) (social.Subscription, *social.Feed) {
+	t.Helper()
+	sub, err := svc.Subscribe(context.Background(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Close)
+	feed, err := svc.OpenFeed(context.Background(), userID, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(feed.Close)
+	return sub, feed
+}
+
 // MustFeedAndComments opens a feed of alice's, from after, then has bob
 // comment on her post once per body, and returns the feed and the events
 // the comments brought a subscription of alice's, which the feed has not
@@ -181,16 +198,7 @@ func MustFeedAndComments(t *testing.T, after *int64, bodies ...string) (*social.
 	alice := MustRegister(t, svc, "alice")
 	bob := MustRegister(t, svc, "bob")
 	post, _ := svc.CreatePost(ctx, alice, "p")
-	sub, err := svc.Subscribe(ctx, alice.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sub.Close)
-	feed, err := svc.OpenFeed(ctx, alice.ID, after)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(feed.Close)
+	sub, feed := MustSubscribeAndFeed(t, svc, alice.ID, after)
 	var events []social.Event
 	for _, body := range bodies {
 		if _, err := svc.CreateComment(ctx, bob, post.ID, body, 0); err != nil {
@@ -394,5 +402,69 @@ func TestSweepSessions(t *testing.T) {
 				t.Fatalf("SweepSessions again = %d, %v; want 0", n, err)
 			}
 		})
+	}
+}
+
+// TestFeedCountsEveryChange: positions taken by REMOVED and READ changes
+// are in the sequence the feed checks. A feed handed a later change reads
+// the ones before it from the store, leaving out an ADDED change whose
+// notification has been removed since; Catchup does the same.
+func TestFeedCountsEveryChange(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := MustService(t)
+	alice := MustRegister(t, svc, "alice")
+	bob := MustRegister(t, svc, "bob")
+	post, _ := svc.CreatePost(ctx, alice, "p")
+	zero := int64(0)
+	sub, feed := MustSubscribeAndFeed(t, svc, alice.ID, &zero)
+	if _, err := svc.React(ctx, bob, social.ContentPost, post.ID, social.ReactionLike); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.React(ctx, bob, social.ContentPost, post.ID, social.ReactionSad); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.MarkRead(ctx, alice.ID, nil, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	var events []social.Event
+	for range 4 { // ADDED like, REMOVED like, ADDED sad, READ sad
+		select {
+		case ev := <-sub.Events():
+			events = append(events, ev)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event")
+		}
+	}
+	describe := func(cs []social.Change) string {
+		var out []string
+		for _, c := range cs {
+			s := string(c.Kind)
+			if c.Notification != nil {
+				s += " " + c.Notification.ActionContent
+			}
+			out = append(out, fmt.Sprintf("%s@%d", s, c.Seq))
+		}
+		return fmtSlice(out)
+	}
+	cs, err := feed.Admit(ctx, events[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := describe(cs), "[REMOVED@2 ADDED sad@3 READ@4]"; got != want {
+		t.Fatalf("Admit(READ) = %s, want %s", got, want)
+	}
+	if cs, _ := feed.Admit(ctx, events[2]); len(cs) != 0 {
+		t.Fatalf("Admit of a change delivered already = %s", describe(cs))
+	}
+	if feed.LastID() != events[3].Change.ID {
+		t.Fatalf("LastID %d, want the READ's %d", feed.LastID(), events[3].Change.ID)
+	}
+	_, again := MustSubscribeAndFeed(t, svc, alice.ID, &zero)
+	cs, err = again.Catchup(ctx)
+	if err != nil || describe(cs) != "[REMOVED@2 ADDED sad@3 READ@4]" {
+		t.Fatalf("Catchup = %s, %v", describe(cs), err)
+	}
+	if notes := social.Added(cs); len(notes) != 1 || notes[0].ActionContent != "sad" {
+		t.Fatalf("Added = %+v, want the sad one", notes)
 	}
 }
