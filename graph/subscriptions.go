@@ -18,19 +18,19 @@ import (
 
 type connectionStartKey struct{}
 
-// connectionStart is the newest notification id of a GraphQL socket's user
-// when the socket was acknowledged.
+// connectionStart is the cursor of the newest inbox change of a GraphQL
+// socket's user when the socket was acknowledged.
 type connectionStart struct {
 	id   int64
 	used atomic.Bool
 }
 
 // WithConnectionStart returns a context for a GraphQL socket whose user's
-// newest notification, at connection_init, had this id (0 for none). The
-// socket's first notifications subscription without `after` starts there,
-// so that nothing committed after the client saw connection_ack is missed,
-// however long the server takes to start the subscription. Later ones
-// start when they are started.
+// newest inbox change, at connection_init, had this cursor (0 for none).
+// The socket's first notifications or inboxChanges subscription without
+// `after` starts there, so that nothing committed after the client saw
+// connection_ack is missed, however long the server takes to start the
+// subscription. Later ones start when they are started.
 func WithConnectionStart(ctx context.Context, id int64) context.Context {
 	cs := &connectionStart{id: id}
 	return context.WithValue(ctx, connectionStartKey{}, cs)

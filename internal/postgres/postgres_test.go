@@ -556,3 +556,28 @@ func TestUpdateRetriesDeadlock(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateInboxChanges: migration 0002 gives every notification stored
+// before it an ADDED change at its id and Seq, with unread counts rebuilt
+// from today's read flags, and the sequence goes on from there.
+func TestMigrateInboxChanges(t *testing.T) {
+	u := MustSchema(t)
+	conn := MustConn(t, u)
+	b, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.Migrate(t.Context(), conn, fstest.MapFS{"0001_init.sql": {Data: b}}); err != nil {
+		t.Fatal(err)
+	}
+	// ann has notifications 1, 3 (read) and 4; bob has 2: as
+	// AddNotifications numbered them before inbox changes.
+	MustExec(t, u, `INSERT INTO users (username, password_hash, notification_seq, created_at)
+		VALUES ('ann', '\x00', 3, now()), ('bob', '\x00', 1, now())`)
+	for _, row := range []string{`1, 1, false`, `2, 1, false`, `1, 2, true`, `1, 3, false`} {
+		MustExec(t, u, `INSERT INTO notifications (id, recipient_id, seq, read, message, action, action_id, by_user, created_at)
+			SELECT nextval('notification_ids'), r, s, rd, 'm', 'FOLLOWING', 1, 'x', now() FROM (VALUES (`+row+`)) AS v (r, s, rd)`)
+	}
+	s := MustOpen(t, u)
+	storetest.WantMigratedChanges(t, s)
+}

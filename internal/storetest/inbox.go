@@ -446,3 +446,30 @@ func run(t *testing.T, n int, fn func(i int) error) {
 		must(t, err)
 	}
 }
+
+// WantMigratedChanges checks a store that the migration adding inbox
+// changes ran on, when user 1 had notifications 1, 3 (read) and 4, with
+// Seqs 1 to 3, and user 2 had notification 2: each has an ADDED change at
+// its id and Seq, with unread counts rebuilt from today's read flags, and
+// the sequence goes on from there. (The rebuilt history has no READ
+// changes, so WantChangeLog does not hold for it.)
+func WantMigratedChanges(tb testing.TB, s social.Store) {
+	tb.Helper()
+	cs, err := s.ChangesAfterSeq(tb.Context(), 1, 0, 10)
+	must(tb, err)
+	var got []string
+	for _, c := range cs {
+		got = append(got, fmt.Sprintf("%s %d@%d unread %d", c.Kind, c.ID, c.Seq, c.UnreadCount))
+	}
+	if want := []string{"ADDED 1@1 unread 1", "ADDED 3@2 unread 1", "ADDED 4@3 unread 2"}; !slices.Equal(got, want) {
+		tb.Fatalf("user 1's changes %q, want %q", got, want)
+	}
+	var removed []social.Change
+	MustUpdate(tb, s, func(tx social.Tx) error {
+		removed, err = tx.AppendChanges(tb.Context(), []social.Change{{Kind: social.ChangeRemoved, RecipientID: 1, IDs: []int64{4}}})
+		return err
+	})
+	if len(removed) != 1 || removed[0].ID != 5 || removed[0].Seq != 4 || removed[0].UnreadCount != 1 {
+		tb.Fatalf("the next change %+v, want id 5, seq 4, unread 1", removed)
+	}
+}
