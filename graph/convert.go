@@ -18,8 +18,9 @@ func parseID(s string) int64 {
 	return id
 }
 
-// parseCursor reads a cursor of the notifications connection or the
-// subscription's after: a notification id. A malformed one is
+// parseCursor reads a cursor of the notifications connection, a
+// subscription's after or markNotificationsRead's upTo: a notification or
+// change id. A malformed one is
 // CodeBadUserInput on the named argument.
 func parseCursor(field, s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
@@ -88,6 +89,23 @@ func toNotification(n *social.Notification) *model.Notification {
 		m.Affected, m.AffectedID = &affected, &id
 	}
 	return m
+}
+
+func toInboxChange(c *social.Change) *model.InboxChange {
+	ids := make([]string, len(c.IDs))
+	for i, id := range c.IDs {
+		ids[i] = strconv.FormatInt(id, 10)
+	}
+	out := &model.InboxChange{
+		Cursor:          strconv.FormatInt(c.ID, 10),
+		Kind:            model.InboxChangeKind(c.Kind),
+		NotificationIds: ids,
+		UnreadCount:     c.UnreadCount,
+	}
+	if c.Kind == social.ChangeAdded {
+		out.Notification = toNotification(c.Notification)
+	}
+	return out
 }
 
 func toReactionKind(k model.ReactionKind) social.ReactionKind {

@@ -26,3 +26,28 @@ func (r *Resolver) react(ctx context.Context, target social.ContentKind, targetI
 	}
 	return toReaction(re), nil
 }
+
+func (r *Resolver) unreact(ctx context.Context, target social.ContentKind, targetID string) (bool, error) {
+	me, err := social.RequireUser(ctx)
+	if err != nil {
+		return false, err
+	}
+	return r.Service.Unreact(ctx, me, target, parseID(targetID))
+}
+
+// subscriptionStart returns where a subscription with this after starts:
+// after it; without it, at the connection's start for the socket's first
+// subscription (see WithConnectionStart), else now (nil).
+func (r *Resolver) subscriptionStart(ctx context.Context, after *string) (*int64, error) {
+	if after != nil {
+		id, err := parseCursor("after", *after)
+		if err != nil {
+			return nil, err
+		}
+		return &id, nil
+	}
+	if id, ok := firstSubscriptionStart(ctx); ok {
+		return &id, nil
+	}
+	return nil, nil
+}

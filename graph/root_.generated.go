@@ -49,21 +49,33 @@ type ComplexityRoot struct {
 		Post      func(childComplexity int) int
 	}
 
+	InboxChange struct {
+		Cursor          func(childComplexity int) int
+		Kind            func(childComplexity int) int
+		Notification    func(childComplexity int) int
+		NotificationIds func(childComplexity int) int
+		UnreadCount     func(childComplexity int) int
+	}
+
 	Mutation struct {
-		CreateComment         func(childComplexity int, postID string, body string, parentID *string) int
-		CreatePost            func(childComplexity int, body string) int
-		EndSession            func(childComplexity int, id string) int
-		Follow                func(childComplexity int, username string) int
-		Login                 func(childComplexity int, username string, password string) int
-		Logout                func(childComplexity int) int
-		LogoutAll             func(childComplexity int) int
-		MarkNotificationsRead func(childComplexity int, ids []string, all *bool) int
-		ReactToComment        func(childComplexity int, commentID string, kind model.ReactionKind) int
-		ReactToPost           func(childComplexity int, postID string, kind model.ReactionKind) int
-		RefreshToken          func(childComplexity int) int
-		Register              func(childComplexity int, username string, password string) int
-		SocketTicket          func(childComplexity int) int
-		Unfollow              func(childComplexity int, username string) int
+		CreateComment             func(childComplexity int, postID string, body string, parentID *string) int
+		CreatePost                func(childComplexity int, body string) int
+		DeleteComment             func(childComplexity int, id string) int
+		DeletePost                func(childComplexity int, id string) int
+		EndSession                func(childComplexity int, id string) int
+		Follow                    func(childComplexity int, username string) int
+		Login                     func(childComplexity int, username string, password string) int
+		Logout                    func(childComplexity int) int
+		LogoutAll                 func(childComplexity int) int
+		MarkNotificationsRead     func(childComplexity int, ids []string, all *bool, upTo *string) int
+		ReactToComment            func(childComplexity int, commentID string, kind model.ReactionKind) int
+		ReactToPost               func(childComplexity int, postID string, kind model.ReactionKind) int
+		RefreshToken              func(childComplexity int) int
+		Register                  func(childComplexity int, username string, password string) int
+		RemoveReactionFromComment func(childComplexity int, commentID string) int
+		RemoveReactionFromPost    func(childComplexity int, postID string) int
+		SocketTicket              func(childComplexity int) int
+		Unfollow                  func(childComplexity int, username string) int
 	}
 
 	Notification struct {
@@ -135,6 +147,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		InboxChanges  func(childComplexity int, after *string) int
 		Notifications func(childComplexity int, after *string) int
 		UnreadCount   func(childComplexity int) int
 	}
@@ -211,6 +224,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Comment.Post(childComplexity), true
 
+	case "InboxChange.cursor":
+		if e.ComplexityRoot.InboxChange.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InboxChange.Cursor(childComplexity), true
+	case "InboxChange.kind":
+		if e.ComplexityRoot.InboxChange.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InboxChange.Kind(childComplexity), true
+	case "InboxChange.notification":
+		if e.ComplexityRoot.InboxChange.Notification == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InboxChange.Notification(childComplexity), true
+	case "InboxChange.notificationIds":
+		if e.ComplexityRoot.InboxChange.NotificationIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InboxChange.NotificationIds(childComplexity), true
+	case "InboxChange.unreadCount":
+		if e.ComplexityRoot.InboxChange.UnreadCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InboxChange.UnreadCount(childComplexity), true
+
 	case "Mutation.createComment":
 		if e.ComplexityRoot.Mutation.CreateComment == nil {
 			break
@@ -233,6 +277,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreatePost(childComplexity, args["body"].(string)), true
+	case "Mutation.deleteComment":
+		if e.ComplexityRoot.Mutation.DeleteComment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteComment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteComment(childComplexity, args["id"].(string)), true
+	case "Mutation.deletePost":
+		if e.ComplexityRoot.Mutation.DeletePost == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deletePost_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeletePost(childComplexity, args["id"].(string)), true
 	case "Mutation.endSession":
 		if e.ComplexityRoot.Mutation.EndSession == nil {
 			break
@@ -288,7 +354,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.MarkNotificationsRead(childComplexity, args["ids"].([]string), args["all"].(*bool)), true
+		return e.ComplexityRoot.Mutation.MarkNotificationsRead(childComplexity, args["ids"].([]string), args["all"].(*bool), args["upTo"].(*string)), true
 	case "Mutation.reactToComment":
 		if e.ComplexityRoot.Mutation.ReactToComment == nil {
 			break
@@ -328,6 +394,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Register(childComplexity, args["username"].(string), args["password"].(string)), true
+	case "Mutation.removeReactionFromComment":
+		if e.ComplexityRoot.Mutation.RemoveReactionFromComment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeReactionFromComment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveReactionFromComment(childComplexity, args["commentId"].(string)), true
+	case "Mutation.removeReactionFromPost":
+		if e.ComplexityRoot.Mutation.RemoveReactionFromPost == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeReactionFromPost_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveReactionFromPost(childComplexity, args["postId"].(string)), true
 	case "Mutation.socketTicket":
 		if e.ComplexityRoot.Mutation.SocketTicket == nil {
 			break
@@ -626,6 +714,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SocketTicket.Ticket(childComplexity), true
 
+	case "Subscription.inboxChanges":
+		if e.ComplexityRoot.Subscription.InboxChanges == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_inboxChanges_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.InboxChanges(childComplexity, args["after"].(*string)), true
 	case "Subscription.notifications":
 		if e.ComplexityRoot.Subscription.Notifications == nil {
 			break
@@ -904,8 +1003,36 @@ type Mutation {
   reactToComment(commentId: ID!, kind: ReactionKind!): Reaction!
   follow(username: String!): User!
   unfollow(username: String!): User!
-  "Marks the given notifications (or all) read; returns how many changed. Ids that are not the caller's count for nothing."
-  markNotificationsRead(ids: [ID!], all: Boolean = false): Int!
+  "Marks the given notifications (or all, with ` + "`" + `upTo` + "`" + `: only those whose id is <= upTo) read; returns how many changed. Ids that are not the caller's count for nothing. A call that changed anything is one READ change in the caller's inboxChanges."
+  markNotificationsRead(ids: [ID!], all: Boolean = false, upTo: ID): Int!
+  "Removes the caller's reaction to a post, and its notification; false if the caller had none there."
+  removeReactionFromPost(postId: ID!): Boolean!
+  "Removes the caller's reaction to a comment, and its notification; false if the caller had none there."
+  removeReactionFromComment(commentId: ID!): Boolean!
+  "Deletes one of the caller's posts, its comments and every reaction to them, and every notification they caused. Someone else's post is FORBIDDEN."
+  deletePost(id: ID!): Boolean!
+  "Deletes a comment (the caller's, or one on the caller's post), every reply below it and every reaction to them, and every notification they caused. Anyone else is FORBIDDEN."
+  deleteComment(id: ID!): Boolean!
+}
+
+"How an InboxChange changed the inbox."
+enum InboxChangeKind {
+  ADDED
+  REMOVED
+  READ
+}
+
+"One change to the caller's inbox, at its position in the caller's sequence."
+type InboxChange {
+  "This change's position: resume with ` + "`" + `after` + "`" + ` set to it. An ADDED change's cursor is its notification's id."
+  cursor: ID!
+  kind: InboxChangeKind!
+  "ADDED: the notification added; otherwise null."
+  notification: Notification
+  "ADDED: the id added; REMOVED: the ids removed; READ: the ids marked read."
+  notificationIds: [ID!]!
+  "The caller's unread count right after this change."
+  unreadCount: Int!
 }
 
 type Subscription {
@@ -913,6 +1040,8 @@ type Subscription {
   notifications(after: ID): Notification!
   "The current unread count at once, then every change."
   unreadCount: Int!
+  "Every change to the caller's inbox (ADDED, REMOVED, READ) after ` + "`" + `after` + "`" + `, oldest first, then live ones: no gap, no duplicate. A replay leaves out an ADDED change whose notification has been removed since (its REMOVED change is sent). Without ` + "`" + `after` + "`" + `, a socket's first subscription starts at its connection_ack, later ones when they start. Too slow a subscriber gets SLOW_CONSUMER with the cursor to resubscribe from."
+  inboxChanges(after: ID): InboxChange!
 }
 
 # Sessions on long-lived connections (issue 17).
@@ -987,6 +1116,22 @@ func (ec *executionContext) childFields_Comment(ctx context.Context, field graph
 		return ec.fieldContext_Comment_createdAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Comment", field.Name)
+}
+
+func (ec *executionContext) childFields_InboxChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_InboxChange_cursor(ctx, field)
+	case "kind":
+		return ec.fieldContext_InboxChange_kind(ctx, field)
+	case "notification":
+		return ec.fieldContext_InboxChange_notification(ctx, field)
+	case "notificationIds":
+		return ec.fieldContext_InboxChange_notificationIds(ctx, field)
+	case "unreadCount":
+		return ec.fieldContext_InboxChange_unreadCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InboxChange", field.Name)
 }
 
 func (ec *executionContext) childFields_Notification(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -121,7 +121,7 @@ func (r *mutationResolver) Unfollow(ctx context.Context, username string) (*mode
 	return toUser(u), nil
 }
 
-func (r *mutationResolver) MarkNotificationsRead(ctx context.Context, ids []string, all *bool) (int, error) {
+func (r *mutationResolver) MarkNotificationsRead(ctx context.Context, ids []string, all *bool, upTo *string) (int, error) {
 	me, err := social.RequireUser(ctx)
 	if err != nil {
 		return 0, err
@@ -135,7 +135,43 @@ func (r *mutationResolver) MarkNotificationsRead(ctx context.Context, ids []stri
 			}
 		}
 	}
-	return r.Service.MarkRead(ctx, me.ID, nids, all != nil && *all)
+	var upToID int64
+	if upTo != nil {
+		if upToID, err = parseCursor("upTo", *upTo); err != nil {
+			return 0, err
+		}
+	}
+	return r.Service.MarkRead(ctx, me.ID, nids, all != nil && *all, upToID)
+}
+
+func (r *mutationResolver) RemoveReactionFromPost(ctx context.Context, postID string) (bool, error) {
+	return r.unreact(ctx, social.ContentPost, postID)
+}
+
+func (r *mutationResolver) RemoveReactionFromComment(ctx context.Context, commentID string) (bool, error) {
+	return r.unreact(ctx, social.ContentComment, commentID)
+}
+
+func (r *mutationResolver) DeletePost(ctx context.Context, id string) (bool, error) {
+	me, err := social.RequireUser(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Service.DeletePost(ctx, me, parseID(id)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) DeleteComment(ctx context.Context, id string) (bool, error) {
+	me, err := social.RequireUser(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Service.DeleteComment(ctx, me, parseID(id)); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func (r *mutationResolver) RefreshToken(ctx context.Context) (*model.AuthPayload, error) {
@@ -278,15 +314,9 @@ func (r *subscriptionResolver) Notifications(ctx context.Context, after *string)
 	if err != nil {
 		return nil, err
 	}
-	var afterID *int64
-	if after != nil {
-		id, err := parseCursor("after", *after)
-		if err != nil {
-			return nil, err
-		}
-		afterID = &id
-	} else if id, ok := firstSubscriptionStart(ctx); ok {
-		afterID = &id
+	afterID, err := r.subscriptionStart(ctx, after)
+	if err != nil {
+		return nil, err
 	}
 	return r.streamNotifications(ctx, me.ID, afterID)
 }
@@ -297,6 +327,18 @@ func (r *subscriptionResolver) UnreadCount(ctx context.Context) (<-chan int, err
 		return nil, err
 	}
 	return r.streamUnreadCount(ctx, me.ID)
+}
+
+func (r *subscriptionResolver) InboxChanges(ctx context.Context, after *string) (<-chan *model.InboxChange, error) {
+	me, err := social.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	afterID, err := r.subscriptionStart(ctx, after)
+	if err != nil {
+		return nil, err
+	}
+	return r.streamInboxChanges(ctx, me.ID, afterID)
 }
 
 func (r *userResolver) FollowerCount(ctx context.Context, obj *model.User) (int, error) {

@@ -18,19 +18,19 @@ import (
 
 type connectionStartKey struct{}
 
-// connectionStart is the newest notification id of a GraphQL socket's user
-// when the socket was acknowledged.
+// connectionStart is the cursor of the newest inbox change of a GraphQL
+// socket's user when the socket was acknowledged.
 type connectionStart struct {
 	id   int64
 	used atomic.Bool
 }
 
 // WithConnectionStart returns a context for a GraphQL socket whose user's
-// newest notification, at connection_init, had this id (0 for none). The
-// socket's first notifications subscription without `after` starts there,
-// so that nothing committed after the client saw connection_ack is missed,
-// however long the server takes to start the subscription. Later ones
-// start when they are started.
+// newest inbox change, at connection_init, had this cursor (0 for none).
+// The socket's first notifications or inboxChanges subscription without
+// `after` starts there, so that nothing committed after the client saw
+// connection_ack is missed, however long the server takes to start the
+// subscription. Later ones start when they are started.
 func WithConnectionStart(ctx context.Context, id int64) context.Context {
 	cs := &connectionStart{id: id}
 	return context.WithValue(ctx, connectionStartKey{}, cs)
@@ -51,22 +51,44 @@ func firstSubscriptionStart(ctx context.Context) (int64, bool) {
 // client stops the subscription or the socket closes) or the feed fails.
 //
 // It holds no goroutine of its own while nothing is due: the broker hands
-// each live event to a function (see notificationStream.onEvent), which
+// each live event to a function (see changeStream.onEvent), which
 // passes the next notification straight to gqlgen when gqlgen's channel has
 // room; only a backlog, a gap in the sequence or a client still busy with
 // earlier notifications start a goroutine (pump), which ends when it has
 // caught up.
 func (r *Resolver) streamNotifications(ctx context.Context, userID int64, afterID *int64) (<-chan *model.Notification, error) {
+	return streamChanges(r, ctx, userID, afterID, func(c *social.Change) (*model.Notification, bool) {
+		if c.Kind != social.ChangeAdded {
+			return nil, false
+		}
+		return toNotification(c.Notification), true
+	})
+}
+
+// streamInboxChanges feeds an inboxChanges subscription as
+// streamNotifications feeds a notifications one, with every change.
+func (r *Resolver) streamInboxChanges(ctx context.Context, userID int64, afterID *int64) (<-chan *model.InboxChange, error) {
+	return streamChanges(r, ctx, userID, afterID, func(c *social.Change) (*model.InboxChange, bool) {
+		return toInboxChange(c), true
+	})
+}
+
+// streamChanges feeds a subscription with what convert makes of each
+// change it keeps (ok), after afterID if given, then live.
+//
+//nolint:revive // the resolver first, as in its methods
+func streamChanges[T any](r *Resolver, ctx context.Context, userID int64, afterID *int64, convert func(*social.Change) (T, bool)) (<-chan T, error) {
 	feed, err := r.Service.OpenFeed(ctx, userID, afterID)
 	if err != nil {
 		return nil, err
 	}
-	st := &notificationStream{
+	st := &changeStream[T]{
 		r:        r,
 		ctx:      ctx,
 		feed:     feed,
+		convert:  convert,
 		notify:   notifier(ctx),
-		out:      make(chan *model.Notification, 1),
+		out:      make(chan T, 1),
 		maxQueue: feed.QueueSize(),
 		catchup:  afterID != nil,
 		pumping:  afterID != nil,
@@ -87,16 +109,17 @@ func (r *Resolver) streamNotifications(ctx context.Context, userID int64, afterI
 	return st.out, nil
 }
 
-// notificationStream is one notifications subscription. Whoever holds
+// changeStream is one notifications or inboxChanges subscription. Whoever holds
 // "pumping" owns the feed and sends on out: the broker's function, under
 // mu, while no pump runs; else the one pump goroutine. The owner that sees
 // ended closes the feed and then out.
-type notificationStream struct {
+type changeStream[T any] struct {
 	r        *Resolver
 	ctx      context.Context
 	feed     *social.Feed
-	notify   func() // called after each send on out, and after its close
-	out      chan *model.Notification
+	convert  func(*social.Change) (T, bool) // what to send of a change, if anything
+	notify   func()                         // called after each send on out, and after its close
+	out      chan T
 	maxQueue int
 	catchup  bool // the pump is to send the backlog first
 
@@ -113,8 +136,8 @@ type notificationStream struct {
 // must not block. A live notification that is next in sequence goes to
 // gqlgen at once if its channel has room; anything else is queued for the
 // pump, which it starts if none runs.
-func (st *notificationStream) onEvent(ev social.Event) {
-	if ev.Kind != social.EventNotification && ev.Kind != social.EventResync {
+func (st *changeStream[T]) onEvent(ev social.Event) {
+	if ev.Kind != social.EventNotification && ev.Kind != social.EventChange && ev.Kind != social.EventResync {
 		return
 	}
 	st.mu.Lock()
@@ -124,10 +147,13 @@ func (st *notificationStream) onEvent(ev social.Event) {
 	}
 	// Without a pump, only this function sends on out, under mu: room now
 	// means the send cannot block.
-	if !st.pumping && len(st.out) < cap(st.out) && ev.Kind == social.EventNotification {
-		if n, ok := st.feed.AdmitNow(ev); ok {
-			if n != nil {
-				st.out <- toNotification(n)
+	if !st.pumping && len(st.out) < cap(st.out) && ev.Kind != social.EventResync {
+		if c, ok := st.feed.AdmitNow(ev); ok {
+			if c == nil {
+				return
+			}
+			if v, keep := st.convert(c); keep {
+				st.out <- v
 				st.notify()
 				st.r.Metrics.Delivered(metrics.GraphQL, ev.PublishedAt)
 			}
@@ -144,7 +170,7 @@ func (st *notificationStream) onEvent(ev social.Event) {
 
 // onFeedEnded is called, under the broker's lock, when the broker ends the
 // subscription.
-func (st *notificationStream) onFeedEnded() {
+func (st *changeStream[T]) onFeedEnded() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if !st.ended {
@@ -154,7 +180,7 @@ func (st *notificationStream) onFeedEnded() {
 }
 
 // onDone runs when ctx ends: the stream ends quietly.
-func (st *notificationStream) onDone() {
+func (st *changeStream[T]) onDone() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.ended = true
@@ -162,7 +188,7 @@ func (st *notificationStream) onDone() {
 }
 
 // wakeLocked starts a pump unless one runs; the caller holds mu.
-func (st *notificationStream) wakeLocked() {
+func (st *changeStream[T]) wakeLocked() {
 	if !st.pumping {
 		st.pumping = true
 		go st.pump()
@@ -172,7 +198,7 @@ func (st *notificationStream) wakeLocked() {
 // pump sends the backlog (the first pump of a subscription with after),
 // then the queued events, until the queue is empty; or finishes the stream
 // once it has ended.
-func (st *notificationStream) pump() {
+func (st *changeStream[T]) pump() {
 	if st.catchup {
 		st.catchup = false
 		if err := st.sendBacklog(); err != nil {
@@ -204,11 +230,11 @@ func (st *notificationStream) pump() {
 }
 
 // handle sends what one live event brings.
-func (st *notificationStream) handle(ev social.Event) error {
+func (st *changeStream[T]) handle(ev social.Event) error {
 	switch ev.Kind {
-	case social.EventNotification:
-		ns, err := st.feed.Admit(st.ctx, ev)
-		if serr := st.send(ns, ev); serr != nil {
+	case social.EventNotification, social.EventChange:
+		cs, err := st.feed.Admit(st.ctx, ev)
+		if serr := st.send(cs, ev); serr != nil {
 			return serr
 		}
 		return err
@@ -218,36 +244,40 @@ func (st *notificationStream) handle(ev social.Event) error {
 	return nil
 }
 
-// sendBacklog sends the stored notifications the feed has not returned
-// yet, until it has none.
-func (st *notificationStream) sendBacklog() error {
+// sendBacklog sends the stored changes the feed has not returned yet,
+// until it has none.
+func (st *changeStream[T]) sendBacklog() error {
 	for {
-		ns, err := st.feed.Catchup(st.ctx)
+		cs, err := st.feed.Catchup(st.ctx)
 		if err != nil {
 			return err
 		}
-		if len(ns) == 0 {
+		if len(cs) == 0 {
 			return nil
 		}
-		if err := st.send(ns, social.Event{}); err != nil {
+		if err := st.send(cs, social.Event{}); err != nil {
 			return err
 		}
 	}
 }
 
-// send hands ns to gqlgen, which writes them in order; live is the event
-// that brought them (its own notification is counted with its
-// publish-to-write latency), or the zero Event for a replay.
-func (st *notificationStream) send(ns []social.Notification, live social.Event) error {
-	for i := range ns {
+// send hands what convert makes of cs to gqlgen, which writes them in
+// order; live is the event that brought them (its own change is counted
+// with its publish-to-write latency), or the zero Event for a replay.
+func (st *changeStream[T]) send(cs []social.Change, live social.Event) error {
+	for i := range cs {
+		v, keep := st.convert(&cs[i])
+		if !keep {
+			continue
+		}
 		select {
-		case st.out <- toNotification(&ns[i]):
+		case st.out <- v:
 			st.notify()
 		case <-st.ctx.Done():
 			return st.ctx.Err()
 		}
 		var publishedAt time.Time
-		if live.Notification != nil && live.Notification.ID == ns[i].ID {
+		if live.Change != nil && live.Change.ID == cs[i].ID {
 			publishedAt = live.PublishedAt
 		}
 		st.r.Metrics.Delivered(metrics.GraphQL, publishedAt)
@@ -256,7 +286,7 @@ func (st *notificationStream) send(ns []social.Notification, live social.Event) 
 }
 
 // fail ends the stream for err, which the pump reports when it finishes.
-func (st *notificationStream) fail(err error) {
+func (st *changeStream[T]) fail(err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if !st.ended {
@@ -268,7 +298,7 @@ func (st *notificationStream) fail(err error) {
 // finish is the owner's last act: it closes the feed (after which the
 // broker calls none of the functions), reports why the stream ended (read
 // first: a closed feed's Err is nil), and closes out.
-func (st *notificationStream) finish() {
+func (st *changeStream[T]) finish() {
 	st.mu.Lock()
 	err := st.failure
 	switch {
@@ -313,7 +343,7 @@ func (r *Resolver) streamUnreadCount(ctx context.Context, userID int64) (<-chan 
 					r.endWithError(ctx, sub.Err(), 0)
 					return
 				}
-				if ev.Kind != social.EventNotification && ev.Kind != social.EventUnreadChanged && ev.Kind != social.EventResync {
+				if ev.Kind != social.EventNotification && ev.Kind != social.EventChange && ev.Kind != social.EventResync {
 					continue
 				}
 				// Count once for a burst of changes, not once per event.

@@ -16,6 +16,19 @@ type AuthPayload struct {
 	User        *User  `json:"user"`
 }
 
+// One change to the caller's inbox, at its position in the caller's sequence.
+type InboxChange struct {
+	// This change's position: resume with `after` set to it. An ADDED change's cursor is its notification's id.
+	Cursor string          `json:"cursor"`
+	Kind   InboxChangeKind `json:"kind"`
+	// ADDED: the notification added; otherwise null.
+	Notification *Notification `json:"notification,omitempty"`
+	// ADDED: the id added; REMOVED: the ids removed; READ: the ids marked read.
+	NotificationIds []string `json:"notificationIds"`
+	// The caller's unread count right after this change.
+	UnreadCount int `json:"unreadCount"`
+}
+
 type Mutation struct {
 }
 
@@ -100,6 +113,64 @@ func (e *ContentKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e ContentKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How an InboxChange changed the inbox.
+type InboxChangeKind string
+
+const (
+	InboxChangeKindAdded   InboxChangeKind = "ADDED"
+	InboxChangeKindRemoved InboxChangeKind = "REMOVED"
+	InboxChangeKindRead    InboxChangeKind = "READ"
+)
+
+var AllInboxChangeKind = []InboxChangeKind{
+	InboxChangeKindAdded,
+	InboxChangeKindRemoved,
+	InboxChangeKindRead,
+}
+
+func (e InboxChangeKind) IsValid() bool {
+	switch e {
+	case InboxChangeKindAdded, InboxChangeKindRemoved, InboxChangeKindRead:
+		return true
+	}
+	return false
+}
+
+func (e InboxChangeKind) String() string {
+	return string(e)
+}
+
+func (e *InboxChangeKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = InboxChangeKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid InboxChangeKind", str)
+	}
+	return nil
+}
+
+func (e InboxChangeKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *InboxChangeKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e InboxChangeKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

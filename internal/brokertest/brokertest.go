@@ -87,7 +87,8 @@ func notice(userID, seq int64) social.Event {
 		ByUser:      "Oliver",
 		CreatedAt:   time.Date(2026, time.November, 25, 17, 3, 0, 0, time.UTC),
 	}
-	return social.Event{Kind: social.EventNotification, UserID: userID, Notification: n, Frame: social.AppendFrame(nil, n)}
+	c := &social.Change{ID: seq, Seq: seq, RecipientID: userID, Kind: social.ChangeAdded, Notification: n, IDs: []int64{seq}, UnreadCount: int(seq)}
+	return social.Event{Kind: social.EventNotification, UserID: userID, Notification: n, Change: c, Frame: social.AppendFrame(nil, n)}
 }
 
 // notices returns notice(userID, from), notice(userID, from+1), ...: n of them.
@@ -194,7 +195,15 @@ func testRoundTrip(t *testing.T, b social.Broker) {
 		{Kind: social.EventNotification, UserID: u, Notification: bare, Frame: social.AppendFrame(nil, bare)},
 		{Kind: social.EventMessage, UserID: u, Frame: social.MessageFrame("héllo <b>\"wörld\"</b> 👋")},
 		{Kind: social.EventMessage, UserID: u, Frame: long},
-		{Kind: social.EventUnreadChanged, UserID: u},
+		{Kind: social.EventNotification, UserID: u, Notification: full, Frame: social.AppendFrame(nil, full), Change: &social.Change{
+			ID: full.ID, Seq: full.Seq, RecipientID: u, Kind: social.ChangeAdded, Notification: full, IDs: []int64{full.ID}, UnreadCount: 7,
+		}},
+		{Kind: social.EventChange, UserID: u, Change: &social.Change{
+			ID: 1<<62 + 2, Seq: 1<<53 + 2, RecipientID: u, Kind: social.ChangeRemoved, IDs: []int64{1, 1 << 62, 5012}, UnreadCount: 3,
+		}},
+		{Kind: social.EventChange, UserID: u, Change: &social.Change{
+			ID: 1<<62 + 3, Seq: 1<<53 + 3, RecipientID: u, Kind: social.ChangeRead, IDs: []int64{23}, UnreadCount: 0,
+		}},
 		{Kind: social.EventRevoke, UserID: u, SessionID: 1 << 40},
 		{Kind: social.EventRefresh, UserID: u, SessionID: 7, ExpiresAt: time.Date(2026, 5, 1, 12, 0, 0, 123456789, time.UTC)},
 		{Kind: social.EventResync, UserID: u},

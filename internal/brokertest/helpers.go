@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -133,6 +134,12 @@ func diff(got, want social.Event) string {
 		return fmt.Sprintf("SessionID = %d, want %d", got.SessionID, want.SessionID)
 	case !got.ExpiresAt.Equal(want.ExpiresAt):
 		return fmt.Sprintf("ExpiresAt = %v, want %v", got.ExpiresAt, want.ExpiresAt)
+	case (got.Change == nil) != (want.Change == nil):
+		return fmt.Sprintf("Change = %v, want %v", got.Change, want.Change)
+	case got.Change != nil && !sameChange(*got.Change, *want.Change):
+		return fmt.Sprintf("Change = %+v, want %+v", *got.Change, *want.Change)
+	case got.Change != nil && got.Change.Notification != got.Notification:
+		return "Change.Notification is not the event's Notification"
 	case got.Notification == nil && want.Notification == nil:
 		return ""
 	case got.Notification == nil || want.Notification == nil:
@@ -163,4 +170,11 @@ func short(b []byte) string {
 		return fmt.Sprintf("%q... (%d bytes)", b[:64], len(b))
 	}
 	return fmt.Sprintf("%q", b)
+}
+
+// sameChange compares two changes but for their Notification, which diff
+// compares as the event's.
+func sameChange(a, b social.Change) bool {
+	return a.ID == b.ID && a.Seq == b.Seq && a.RecipientID == b.RecipientID && a.Kind == b.Kind &&
+		slices.Equal(a.IDs, b.IDs) && a.UnreadCount == b.UnreadCount
 }

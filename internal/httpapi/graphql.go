@@ -167,7 +167,7 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 			m.SocketRefused(metrics.GraphQL, "per_user")
 			return nil, &gqlws.CloseError{Code: wsconn.CloseTooMany, Reason: "Too many sockets for this user", Message: "too many sockets for this user"}
 		}
-		start, err := svc.LatestNotificationID(ctx, a.User.ID)
+		start, err := svc.LatestCursor(ctx, a.User.ID)
 		if err != nil {
 			release()
 			log.ErrorContext(ctx, "graphql websocket: read the user's cursor", "err", err)

@@ -236,9 +236,8 @@ func TestNotificationRules(t *testing.T) {
 		return out
 	}
 	want := map[string][]line{
-		oliver: { // newest first
+		oliver: { // newest first; LOVE replaced LAUGH's notification
 			{"John reacted to your post", "REACTION", r1.ID, "love", "POST", post},
-			{"John reacted to your post", "REACTION", r1.ID, "laugh", "POST", post},
 			{"John commented on your post", "COMMENT", c2.ID, "reply", "POST", post},
 			{"Ann commented on your post", "COMMENT", c1.ID, "first!", "POST", post},
 		},

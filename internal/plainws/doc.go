@@ -25,6 +25,12 @@
 // included), {"type": "pong"} answering {"type": "ping"}, or {"error":
 // "<why>"} answering a frame the server does not understand.
 //
+// With ?changes=1 (and ?after= a change's cursor, if any), the socket sends
+// every inbox change instead of additions only: a notification's frame
+// with "type", "cursor" and "unread_count" added, and the REMOVED and READ
+// frames of changes.go. Without it, a notification removed before the
+// socket read it from the store is not sent.
+//
 // Client to server: {"message": "<text>"} (any string up to
 // social.MessageMaxBytes; other keys are ignored) or {"type": "ping"}.
 // Anything else (not JSON, not an object, neither key, a message that is

@@ -302,6 +302,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx:     wsconn.SocketContext(h.ctx, values),
 		userID:  user.ID,
 		feed:    feed,
+		changes: r.URL.Query().Get("changes") == "1",
 		frames:  frameReader{limit: ReadLimit},
 		backlog: true,
 	}

@@ -34,6 +34,7 @@ const readTimeout = 10 * time.Second
 // base context Shutdown cancels.
 type Env struct {
 	Svc      *social.Service
+	Store    social.Store
 	Broker   *inproc.Broker
 	Handler  *plainws.Handler
 	Server   *httptest.Server
@@ -81,7 +82,7 @@ func MustEnv(tb testing.TB, opts EnvOptions) *Env {
 			tb.Errorf("close store: %v", err)
 		}
 	})
-	return &Env{Svc: svc, Broker: broker, Handler: h, Server: srv, Shutdown: cancel}
+	return &Env{Svc: svc, Store: store, Broker: broker, Handler: h, Server: srv, Shutdown: cancel}
 }
 
 // User is a registered user and its access token.

@@ -34,6 +34,7 @@ type socket struct {
 	userID   int64
 	pingSlot *map[*socket]struct{} // the tracker's, between join and leave
 	feed     *social.Feed          // the writer's
+	changes  bool                  // ?changes=1: every change, not additions only
 	releases []func()              // the socket's slots under the caps
 	opened   func()                // counts the socket out of the metrics
 	hold     *social.Hold          // the session's expiry; the writer observes its events
@@ -429,9 +430,9 @@ func (s *socket) Closed(info pushconn.CloseInfo) {
 // event handles one live event; it returns false when the socket ends.
 func (s *socket) event(ev social.Event) bool {
 	switch ev.Kind {
-	case social.EventNotification:
-		ns, err := s.feed.Admit(s.ctx, ev)
-		if !s.sendNotifications(ns, ev) {
+	case social.EventNotification, social.EventChange:
+		cs, err := s.feed.Admit(s.ctx, ev)
+		if !s.sendChanges(cs, ev) {
 			return false
 		}
 		if err != nil {
@@ -454,22 +455,22 @@ func (s *socket) event(ev social.Event) bool {
 	return true
 }
 
-// catchup sends the stored notifications the feed has not returned yet,
-// until it has none; it returns false when the socket ends.
+// catchup sends the stored changes the feed has not returned yet, until
+// it has none; it returns false when the socket ends.
 func (s *socket) catchup() bool {
 	for {
 		if s.core.Ended() {
 			return false
 		}
-		ns, err := s.feed.Catchup(s.ctx)
+		cs, err := s.feed.Catchup(s.ctx)
 		if err != nil {
 			s.storeFailed(err)
 			return false
 		}
-		if len(ns) == 0 {
+		if len(cs) == 0 {
 			return true
 		}
-		if !s.sendNotifications(ns, social.Event{}) {
+		if !s.sendChanges(cs, social.Event{}) {
 			return false
 		}
 	}
@@ -482,30 +483,52 @@ var frameBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-// sendNotifications sends ns in order: ev's own notification as ev.Frame,
-// encoded once for all of the recipient's sockets, any other one encoded
-// here. It returns false when a write failed.
-func (s *socket) sendNotifications(ns []social.Notification, ev social.Event) bool {
-	if len(ns) == 0 {
+// sendChanges sends cs in order: every change with ?changes=1, else the
+// ADDED ones only, as today's notification frames. ev's own notification
+// goes out as ev.Frame, encoded once for all of the recipient's sockets
+// (with ?changes=1, extended with the change's keys); any other one is
+// encoded here. It returns false when a write failed.
+func (s *socket) sendChanges(cs []social.Change, ev social.Event) bool {
+	if len(cs) == 0 {
 		return true
 	}
 	bp := frameBufs.Get().(*[]byte)
-	defer frameBufs.Put(bp)
-	for i := range ns {
-		n := &ns[i]
-		var frame []byte
-		if ev.Notification != nil && n.ID == ev.Notification.ID && len(ev.Frame) > 0 {
-			frame = ev.Frame
-		} else {
-			*bp = social.AppendFrame((*bp)[:0], n)
-			frame = *bp
+	buf := (*bp)[:0]
+	defer func() {
+		*bp = buf[:0]
+		frameBufs.Put(bp)
+	}()
+	for i := range cs {
+		c := &cs[i]
+		if c.Kind != social.ChangeAdded && !s.changes {
+			continue
+		}
+		live := ev.Change != nil && c.ID == ev.Change.ID
+		frame := ev.Frame
+		switch {
+		case c.Kind != social.ChangeAdded:
+			buf = appendChangeFrame(buf[:0], c)
+			frame = buf
+		case live && len(ev.Frame) > 0 && !s.changes:
+		case live && len(ev.Frame) > 0:
+			buf = extendAdded(append(buf[:0], ev.Frame...), c)
+			frame = buf
+		case s.changes:
+			buf = extendAdded(social.AppendFrame(buf[:0], c.Notification), c)
+			frame = buf
+		default:
+			buf = social.AppendFrame(buf[:0], c.Notification)
+			frame = buf
 		}
 		if s.send(frame) != nil {
 			s.writeFailed()
 			return false
 		}
+		if c.Kind != social.ChangeAdded {
+			continue
+		}
 		var publishedAt time.Time
-		if ev.Notification != nil && n.ID == ev.Notification.ID {
+		if live {
 			publishedAt = ev.PublishedAt
 		}
 		s.h.metrics.Delivered(metrics.Plain, publishedAt)

@@ -26,29 +26,39 @@
 // that form. Usernames are unique ignoring case (a unique index on
 // lower(username)) and keep their registered case.
 //
-// # Notifications
+// # Notifications and inbox changes
 //
-// Each user row has a notification_seq counter; notification ids come from
-// the sequence notification_ids. For each recipient, IDs and Seqs must
-// increase in commit order, also when transactions notifying the same
-// recipient run concurrently: subscribers resume "after ID x", and a
-// notification committed later with a smaller ID would be skipped. A plain
-// bigserial does not give that: ids are taken when rows are inserted, and
-// the transactions commit in another order.
+// Every change to a user's inbox (a notification added, removed or marked
+// read) is a row of inbox_changes, written by AppendChanges in the
+// action's transaction; an added notification takes its change's id and
+// Seq. Each user row has a notification_seq counter, which counts every
+// change; change ids come from the sequence notification_ids. For each
+// recipient, IDs and Seqs must increase in commit order, also when
+// transactions changing the same inbox run concurrently: subscribers
+// resume "after ID x", and a change committed later with a smaller ID
+// would be skipped. A plain bigserial does not give that: ids are taken
+// when rows are inserted, and the transactions commit in another order.
 //
-// AddNotifications therefore, in the calling transaction, first locks the
+// AppendChanges therefore, in the calling transaction, first locks the
 // recipients' user rows in ID order (SELECT ... ORDER BY id FOR NO KEY
 // UPDATE; a consistent order, so that transactions with overlapping
 // recipients do not deadlock), then bumps each recipient's counter by its
-// number of notifications, and only then takes ids from the sequence. Each
-// row lock is held until commit, so of two transactions notifying the same
-// recipient, the one that locked first commits first, and the other one
-// gets the lock only after that commit: it reads the committed counter, so
-// its Seqs come after, and it calls nextval after the first one's calls, so
+// number of changes, and only then takes ids from the sequence. Each row
+// lock is held until commit, so of two transactions changing the same
+// inbox, the one that locked first commits first, and the other one gets
+// the lock only after that commit: it reads the committed counter, so its
+// Seqs come after, and it calls nextval after the first one's calls, so
 // its ids are greater too. Seqs have no gaps, since the counter rolls back
 // with its transaction; ids may have gaps. The rows are written with one
 // INSERT ... SELECT FROM unnest of column arrays: a post to 10,000
-// followers takes three round trips, not 10,000.
+// followers takes a few round trips, not 10,000.
+//
+// # Deletes
+//
+// A transaction reads a post or comment it acts on FOR KEY SHARE, and
+// deleting one locks it and the comments below it FOR UPDATE first, so that
+// a reaction or comment racing a delete either commits first and is
+// deleted with the rest, or finds its target gone.
 //
 // # Errors
 //

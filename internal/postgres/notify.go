@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -11,88 +13,179 @@ import (
 	"github.com/pulse-social/pulse/internal/social"
 )
 
-// AddNotifications stores notifications (ID, Seq and Read are ignored) and
-// returns them with their ID and Seq set, in the same order; see social.Tx.
+// AppendChanges changes inboxes and records the changes; see social.Tx.
 // A recipient that is not a user is CodeNotFound, and then no counter has
 // moved.
 //
-// It takes at most three round trips, whatever the number of
-// notifications:
+// It first applies the REMOVED and READ changes, in one batch of DELETE
+// or UPDATE ... RETURNING statements, which narrows their ids. It then
+// numbers the changes it keeps (the recipients' rows locked in ID order,
+// their notification_seq counters bumped, ids taken from notification_ids
+// under those locks; see the package doc for why this orders them by
+// commit),
+// inserts the added notifications, counts each recipient's unread
+// notifications, derives every change's count from that, and inserts the
+// changes: a fixed number of round trips, whatever the number of changes.
 //
-//  1. lock the recipients' user rows, in ID order
-//     (SELECT ... ORDER BY id FOR NO KEY UPDATE), and check that they are
-//     all there;
-//  2. bump each recipient's users.notification_seq by its number of
-//     notifications (one UPDATE ... FROM unnest(...) RETURNING), and only
-//     then take as many ids from the notification_ids sequence (nextval),
-//     both in one batch;
-//  3. insert the rows (one INSERT ... SELECT FROM unnest(...)).
-//
-// With a single recipient, the common case, step 1 is left out: the UPDATE
-// takes the same row lock itself, before nextval runs, and one lock has no
-// order to keep.
-//
-// Each recipient's notifications get Seqs on from its old counter and ids
-// in increasing order, both in input order, so that its IDs increase with
-// its Seqs.
-//
-// Why a recipient's IDs and Seqs increase in commit order: say
-// transactions A and B both notify recipient r, and A commits first. Both
-// lock r's row before they take ids, and hold the lock until they end. Had
-// B locked it first, A would have waited for B to end, and committed after
-// B; so A locked it first, and B got the lock only once A had committed.
-// B's UPDATE therefore reads the counter A committed and gives Seqs after
-// A's. B's nextval calls come after it got the lock, so after A's commit,
-// and A's came before; the sequence (CACHE 1) hands out increasing values
-// across sessions, so B's ids are greater than A's. And as B commits after
-// A, a snapshot that sees B's notifications sees A's: a reader never sees a
-// later notification without the earlier ones. (Taking ids without the
-// lock, as a bigserial default does at INSERT, breaks this: B may take its
-// ids first and commit last.)
-//
-// Ids taken by a transaction that rolls back are lost, which leaves gaps
-// in IDs but not in Seqs: the counter rolls back with it. Locking in ID
-// order, in one statement, keeps transactions that notify overlapping sets
-// of recipients from deadlocking. FOR NO KEY UPDATE, the lock the UPDATE
-// takes anyway, does not conflict with the KEY SHARE locks that foreign
-// key checks take, so rows that merely reference the recipients (their
-// posts, their follows) are not held up.
-func (t *tx) AddNotifications(ctx context.Context, ns []social.Notification) ([]social.Notification, error) {
-	if len(ns) == 0 {
-		return nil, nil
+// The counts are consistent with the order of the changes: another
+// transaction that changes one of these inboxes takes the same row lock
+// before it counts, so it counts after this one committed, or before this
+// one counted and then with a smaller Seq.
+func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Change, error) {
+	out, delta, err := t.apply(ctx, cs)
+	if err != nil || len(out) == 0 {
+		return nil, err
 	}
 	count := make(map[int64]int64)
-	for _, n := range ns {
-		count[n.RecipientID]++
+	for _, c := range out {
+		count[c.RecipientID]++
 	}
-	recipients := make([]int64, 0, len(count))
-	for r := range count {
-		recipients = append(recipients, r)
-	}
+	recipients := social.Recipients(out)
 	slices.Sort(recipients)
-
 	if len(recipients) > 1 {
 		if err := t.lockRecipients(ctx, recipients); err != nil {
 			return nil, err
 		}
 	}
-	next, ids, err := t.reserve(ctx, recipients, count, len(ns))
+	next, ids, err := t.reserve(ctx, recipients, count, len(out))
 	if err != nil {
 		return nil, err
 	}
-	out := make([]social.Notification, len(ns))
-	for i, n := range ns {
-		n.ID = ids[i]
-		n.Seq = next[n.RecipientID]
-		next[n.RecipientID]++
-		n.Read = false
-		n.CreatedAt = stored(n.CreatedAt)
-		out[i] = n
+	var added []social.Notification
+	for i := range out {
+		c := &out[i]
+		c.ID, c.Seq = ids[i], next[c.RecipientID]
+		next[c.RecipientID]++
+		if c.Kind == social.ChangeAdded {
+			c.Notification.ID, c.Notification.Seq = c.ID, c.Seq
+			c.IDs = []int64{c.ID}
+			added = append(added, *c.Notification)
+		}
 	}
-	if err := t.insertNotifications(ctx, out); err != nil {
-		return nil, fmt.Errorf("add notifications: %w", err)
+	if len(added) > 0 {
+		if err := t.insertNotifications(ctx, added); err != nil {
+			return nil, fmt.Errorf("append changes: %w", err)
+		}
+	}
+	rows, err := t.tx.Query(ctx, `SELECT recipient_id, count(*) FROM notifications
+		WHERE recipient_id = ANY($1) AND NOT read GROUP BY recipient_id`, recipients)
+	if err != nil {
+		return nil, fmt.Errorf("append changes: unread counts: %w", err)
+	}
+	final := make(map[int64]int, len(recipients))
+	var id int64
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&id, &n}, func() error { final[id] = n; return nil }); err != nil {
+		return nil, fmt.Errorf("append changes: unread counts: %w", err)
+	}
+	social.FillUnreadCounts(out, delta, final)
+	if err := t.insertChanges(ctx, out); err != nil {
+		return nil, fmt.Errorf("append changes: %w", err)
 	}
 	return out, nil
+}
+
+// apply carries out the REMOVED and READ changes of cs and returns the
+// changes to record, REMOVED and READ ones narrowed to the ids they changed
+// (in increasing order), with by how much each changed its recipient's
+// unread count.
+func (t *tx) apply(ctx context.Context, cs []social.Change) ([]social.Change, []int, error) {
+	var b pgx.Batch
+	for _, c := range cs {
+		switch c.Kind {
+		case social.ChangeAdded:
+		case social.ChangeRemoved:
+			b.Queue(`DELETE FROM notifications WHERE recipient_id = $1 AND id = ANY($2) RETURNING id, read`,
+				c.RecipientID, c.IDs)
+		case social.ChangeRead:
+			b.Queue(`UPDATE notifications SET read = true WHERE recipient_id = $1 AND NOT read AND id = ANY($2)
+				RETURNING id, false`, c.RecipientID, c.IDs)
+		default:
+			return nil, nil, fmt.Errorf("append changes: unknown kind %q", c.Kind)
+		}
+	}
+	var res pgx.BatchResults
+	if b.Len() > 0 {
+		res = t.tx.SendBatch(ctx, &b)
+		defer res.Close()
+	}
+	out := make([]social.Change, 0, len(cs))
+	delta := make([]int, 0, len(cs))
+	for _, c := range cs {
+		if c.Kind == social.ChangeAdded {
+			n := *c.Notification
+			n.Read = false
+			n.CreatedAt = stored(n.CreatedAt)
+			c.Notification, c.RecipientID = &n, n.RecipientID
+			out, delta = append(out, c), append(delta, 1)
+			continue
+		}
+		rows, err := res.Query()
+		if err != nil {
+			return nil, nil, fmt.Errorf("append changes: %s: %w", strings.ToLower(string(c.Kind)), err)
+		}
+		var changed []int64
+		d := 0
+		var id int64
+		var read bool
+		_, err = pgx.ForEachRow(rows, []any{&id, &read}, func() error {
+			changed = append(changed, id)
+			if !read {
+				d--
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("append changes: %s: %w", strings.ToLower(string(c.Kind)), err)
+		}
+		if len(changed) == 0 {
+			continue
+		}
+		slices.Sort(changed)
+		c.IDs = changed
+		out, delta = append(out, c), append(delta, d)
+	}
+	if res != nil {
+		if err := res.Close(); err != nil {
+			return nil, nil, fmt.Errorf("append changes: %w", err)
+		}
+	}
+	return out, delta, nil
+}
+
+// insertChanges inserts the changes, whose IDs, Seqs and counts are set,
+// with one statement. An ADDED change's ids are NULL (its id is its
+// notification's); the others' are an array literal cast per row.
+func (t *tx) insertChanges(ctx context.Context, cs []social.Change) error {
+	n := len(cs)
+	ids, recipients, seqs := make([]int64, n), make([]int64, n), make([]int64, n)
+	kinds, lists, counts := make([]string, n), make([]*string, n), make([]int32, n)
+	for i, c := range cs {
+		ids[i], recipients[i], seqs[i] = c.ID, c.RecipientID, c.Seq
+		kinds[i], counts[i] = string(c.Kind), int32(c.UnreadCount)
+		if c.Kind != social.ChangeAdded {
+			var b strings.Builder
+			b.WriteByte('{')
+			for j, id := range c.IDs {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(strconv.FormatInt(id, 10))
+			}
+			b.WriteByte('}')
+			s := b.String()
+			lists[i] = &s
+		}
+	}
+	_, err := t.tx.Exec(ctx, `INSERT INTO inbox_changes (id, recipient_id, seq, kind, ids, unread_count)
+		SELECT id, recipient_id, seq, kind, ids::bigint[], unread_count
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::integer[])
+			AS c (id, recipient_id, seq, kind, ids, unread_count)`,
+		ids, recipients, seqs, kinds, lists, counts)
+	if err != nil {
+		return fmt.Errorf("insert changes: %w", err)
+	}
+	return nil
 }
 
 // lockRecipients locks the user rows of recipients, which are sorted and
@@ -115,7 +208,7 @@ func (t *tx) lockRecipients(ctx context.Context, recipients []int64) error {
 }
 
 // reserve bumps the notification_seq of each of recipients (sorted and
-// distinct) by its count, and then takes n ids. It returns the first Seq
+// distinct) by its count of changes, and then takes n ids. It returns the first Seq
 // reserved for each recipient, and the ids in increasing order. Unless the
 // transaction has locked the recipients' rows already, there must be one
 // recipient only; if it is not a user, reserve returns CodeNotFound and has

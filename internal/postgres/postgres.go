@@ -95,7 +95,7 @@ const maxAttempts = 5
 // A transaction that PostgreSQL aborted because it lost a race (a deadlock,
 // 40P01, or a serialization failure, 40001) is rolled back and run again,
 // fn included, after a short random pause, up to maxAttempts times in all.
-// AddNotifications locks rows in one order, so a deadlock takes a fn that
+// AppendChanges locks rows in one order, so a deadlock takes a fn that
 // calls it more than once, or that updates the same rows as a concurrent
 // transaction in another order.
 //
@@ -125,7 +125,7 @@ func (s *Store) update(ctx context.Context, fn func(social.Tx) error) error {
 	// If ctx is done, pgx closes the connection instead, which rolls back
 	// too.
 	defer func() { _ = pgTx.Rollback(ctx) }()
-	if err := fn(&tx{reader: reader{q: pgTx}, tx: pgTx}); err != nil {
+	if err := fn(&tx{reader: reader{q: pgTx, lock: lockContent}, tx: pgTx}); err != nil {
 		return err
 	}
 	if err := pgTx.Commit(ctx); err != nil {

@@ -200,7 +200,7 @@ func TestOpen(t *testing.T) {
 			}
 		}
 		got := MustQuery[string](t, MustConn(t, u), `SELECT version || ' ' || name FROM schema_migrations ORDER BY version`)
-		if want := []string{"1 0001_init.sql", "10 0010_sessions.sql"}; !slices.Equal(got, want) {
+		if want := []string{"1 0001_init.sql", "2 0002_inbox_changes.sql", "10 0010_sessions.sql"}; !slices.Equal(got, want) {
 			t.Fatalf("schema_migrations = %q, want %q", got, want)
 		}
 	})
@@ -253,8 +253,8 @@ func TestConcurrentOpen(t *testing.T) {
 		}
 	}
 	got := MustQuery[int32](t, MustConn(t, u), `SELECT version FROM schema_migrations ORDER BY version`)
-	if !slices.Equal(got, []int32{1, 10}) {
-		t.Fatalf("schema_migrations versions = %v, want [1 10]", got)
+	if !slices.Equal(got, []int32{1, 2, 10}) {
+		t.Fatalf("schema_migrations versions = %v, want [1 2 10]", got)
 	}
 }
 
@@ -326,7 +326,7 @@ func TestAddNotificationsUnknownRecipient(t *testing.T) {
 		{following(ann.ID), following(ann.ID + 1)}, // several: locked first
 	} {
 		err := s.Update(t.Context(), func(tx social.Tx) error {
-			_, err := tx.AddNotifications(t.Context(), in)
+			_, err := storetest.AddNotifications(t.Context(), tx, in)
 			return err
 		})
 		if social.ErrorCode(err) != social.CodeNotFound {
@@ -335,7 +335,7 @@ func TestAddNotificationsUnknownRecipient(t *testing.T) {
 		// Even a fn that ignores the error and commits leaves no gap: no
 		// counter moves before every recipient is known to exist.
 		storetest.MustUpdate(t, s, func(tx social.Tx) error {
-			_, err := tx.AddNotifications(t.Context(), in)
+			_, err := storetest.AddNotifications(t.Context(), tx, in)
 			if social.ErrorCode(err) != social.CodeNotFound {
 				t.Errorf("AddNotifications for an unknown recipient = %v, want NOT_FOUND", err)
 			}
@@ -431,7 +431,7 @@ func TestConcurrentNotifications(t *testing.T) {
 				rnd.Shuffle(len(ns), func(i, j int) { ns[i], ns[j] = ns[j], ns[i] })
 				pause := time.Duration(rnd.IntN(500)) * time.Microsecond
 				err := s.Update(t.Context(), func(tx social.Tx) error {
-					out, err := tx.AddNotifications(t.Context(), ns)
+					out, err := storetest.AddNotifications(t.Context(), tx, ns)
 					if err != nil {
 						return err
 					}
@@ -461,7 +461,7 @@ func TestConcurrentNotifications(t *testing.T) {
 	reading.Go(func() {
 		for {
 			for _, id := range users {
-				ns, err := s.NotificationsAfterSeq(t.Context(), id, 0, recipients*writers*updates*4)
+				ns, err := storetest.AddedAfterSeq(t.Context(), s, id, 0, recipients*writers*updates*4)
 				if err != nil {
 					t.Errorf("NotificationsAfterSeq: %v", err)
 					return
@@ -526,7 +526,7 @@ func TestUpdateRetriesDeadlock(t *testing.T) {
 		var once sync.Once
 		return s.Update(t.Context(), func(tx social.Tx) error {
 			runs.Add(1)
-			if _, err := tx.AddNotifications(t.Context(), []social.Notification{following(first)}); err != nil {
+			if _, err := storetest.AddNotifications(t.Context(), tx, []social.Notification{following(first)}); err != nil {
 				return err
 			}
 			// The first run waits until the other transaction holds its
@@ -535,7 +535,7 @@ func TestUpdateRetriesDeadlock(t *testing.T) {
 				bothLocked.Done()
 				bothLocked.Wait()
 			})
-			_, err := tx.AddNotifications(t.Context(), []social.Notification{following(second)})
+			_, err := storetest.AddNotifications(t.Context(), tx, []social.Notification{following(second)})
 			return err
 		})
 	}
@@ -555,4 +555,29 @@ func TestUpdateRetriesDeadlock(t *testing.T) {
 			t.Fatalf("SeqAtID(%d) = %d, %v; want 2", id, seq, err)
 		}
 	}
+}
+
+// TestMigrateInboxChanges: migration 0002 gives every notification stored
+// before it an ADDED change at its id and Seq, with unread counts rebuilt
+// from today's read flags, and the sequence goes on from there.
+func TestMigrateInboxChanges(t *testing.T) {
+	u := MustSchema(t)
+	conn := MustConn(t, u)
+	b, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.Migrate(t.Context(), conn, fstest.MapFS{"0001_init.sql": {Data: b}}); err != nil {
+		t.Fatal(err)
+	}
+	// ann has notifications 1, 3 (read) and 4; bob has 2: as
+	// AddNotifications numbered them before inbox changes.
+	MustExec(t, u, `INSERT INTO users (username, password_hash, notification_seq, created_at)
+		VALUES ('ann', '\x00', 3, now()), ('bob', '\x00', 1, now())`)
+	for _, row := range []string{`1, 1, false`, `2, 1, false`, `1, 2, true`, `1, 3, false`} {
+		MustExec(t, u, `INSERT INTO notifications (id, recipient_id, seq, read, message, action, action_id, by_user, created_at)
+			SELECT nextval('notification_ids'), r, s, rd, 'm', 'FOLLOWING', 1, 'x', now() FROM (VALUES (`+row+`)) AS v (r, s, rd)`)
+	}
+	s := MustOpen(t, u)
+	storetest.WantMigratedChanges(t, s)
 }

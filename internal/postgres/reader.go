@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -23,7 +24,16 @@ type querier interface {
 // the pool) and inside them (on the pgx.Tx).
 type reader struct {
 	q querier
+	// lock is appended to the reads of a post or comment: lockContent in a
+	// transaction, "" outside.
+	lock string
 }
+
+// lockContent makes a transaction that read a post or comment hold it until
+// it ends: a concurrent delete of it waits, and one that committed first is
+// seen, so that nothing is added to deleted content (a reaction has no
+// foreign key to its target). FOR KEY SHARE conflicts with a DELETE only.
+const lockContent = ` FOR KEY SHARE`
 
 // stored returns t as the store keeps it: in UTC, to the microsecond (pgx
 // drops the nanoseconds when it sends a time).
@@ -164,7 +174,7 @@ func scanPost(row pgx.Row) (social.Post, error) {
 
 // PostByID returns the post, or CodeNotFound.
 func (r reader) PostByID(ctx context.Context, id int64) (social.Post, error) {
-	p, err := scanPost(r.q.QueryRow(ctx, `SELECT `+postColumns+` FROM posts WHERE id = $1`, id))
+	p, err := scanPost(r.q.QueryRow(ctx, `SELECT `+postColumns+` FROM posts WHERE id = $1`+r.lock, id))
 	if err != nil {
 		return social.Post{}, rowErr(err, "post by id", "post")
 	}
@@ -183,7 +193,7 @@ func scanComment(row pgx.Row) (social.Comment, error) {
 
 // CommentByID returns the comment, or CodeNotFound.
 func (r reader) CommentByID(ctx context.Context, id int64) (social.Comment, error) {
-	c, err := scanComment(r.q.QueryRow(ctx, `SELECT `+commentColumns+` FROM comments WHERE id = $1`, id))
+	c, err := scanComment(r.q.QueryRow(ctx, `SELECT `+commentColumns+` FROM comments WHERE id = $1`+r.lock, id))
 	if err != nil {
 		return social.Comment{}, rowErr(err, "comment by id", "comment")
 	}
@@ -272,32 +282,57 @@ func (r reader) Notifications(ctx context.Context, userID int64, q social.Notifi
 	return ns, nil
 }
 
-// NotificationsAfterSeq lists a user's notifications with Seq > afterSeq,
-// oldest first, at most limit of them.
-func (r reader) NotificationsAfterSeq(ctx context.Context, userID, afterSeq int64, limit int) ([]social.Notification, error) {
-	ns, err := list(ctx, r.q, scanNotification,
-		`SELECT `+notificationColumns+` FROM notifications
-		WHERE recipient_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+// ChangesAfterSeq lists a user's inbox changes with Seq > afterSeq, oldest
+// first, at most limit of them, each ADDED one with its notification if it
+// is still there.
+func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, limit int) ([]social.Change, error) {
+	cs, err := list(ctx, r.q, func(row pgx.Row) (social.Change, error) {
+		var c social.Change
+		var nid *int64
+		var n social.Notification
+		var content, affected *string
+		var affectedID *int64
+		var seq, recipient, actionID *int64
+		var message, action, byUser *string
+		var read *bool
+		var created *time.Time
+		err := row.Scan(&c.ID, &c.Seq, &c.RecipientID, &c.Kind, &c.IDs, &c.UnreadCount,
+			&nid, &seq, &recipient, &message, &action, &actionID, &byUser,
+			&content, &affected, &affectedID, &read, &created)
+		if err != nil || nid == nil {
+			return c, err
+		}
+		n = social.Notification{ID: *nid, Seq: *seq, RecipientID: *recipient, Message: *message,
+			Action: social.Action(*action), ActionID: *actionID, ByUser: *byUser,
+			ActionContent: *content, Affected: social.ContentKind(*affected), AffectedID: *affectedID,
+			Read: *read, CreatedAt: created.UTC()}
+		c.Notification = &n
+		return c, nil
+	}, `SELECT c.id, c.seq, c.recipient_id, c.kind, coalesce(c.ids, ARRAY[c.id]), c.unread_count,
+			n.id, n.seq, n.recipient_id, n.message, n.action, n.action_id, n.by_user,
+			coalesce(n.action_content, ''), coalesce(n.affected, ''), coalesce(n.affected_id, 0), n.read, n.created_at
+		FROM inbox_changes c LEFT JOIN notifications n ON c.kind = 'ADDED' AND n.id = c.id
+		WHERE c.recipient_id = $1 AND c.seq > $2 ORDER BY c.seq LIMIT $3`,
 		userID, afterSeq, limit)
 	if err != nil {
-		return nil, fmt.Errorf("notifications after seq: %w", err)
+		return nil, fmt.Errorf("changes after seq: %w", err)
 	}
-	return ns, nil
+	return cs, nil
 }
 
-// SeqAtID returns the greatest Seq among the user's notifications with
-// ID <= id (0 if there is none). With id <= 0 it returns the greatest Seq
-// of all the user's notifications.
+// SeqAtID returns the greatest Seq among the user's changes with ID <= id
+// (0 if there is none). With id <= 0 it returns the greatest Seq of all the
+// user's changes.
 func (r reader) SeqAtID(ctx context.Context, userID, id int64) (int64, error) {
-	// A recipient's Seq and ID increase together, so the greatest Seq is
-	// that of the greatest ID: one index lookup either way.
+	// A recipient's Seq and ID increase together: the (recipient_id, seq)
+	// index is read newest first, skipping changes newer than id.
 	var row pgx.Row
 	if id <= 0 {
 		row = r.q.QueryRow(ctx,
-			`SELECT coalesce(max(seq), 0) FROM notifications WHERE recipient_id = $1`, userID)
+			`SELECT coalesce(max(seq), 0) FROM inbox_changes WHERE recipient_id = $1`, userID)
 	} else {
 		row = r.q.QueryRow(ctx, `SELECT coalesce((
-			SELECT seq FROM notifications WHERE recipient_id = $1 AND id <= $2 ORDER BY id DESC LIMIT 1
+			SELECT seq FROM inbox_changes WHERE recipient_id = $1 AND id <= $2 ORDER BY seq DESC LIMIT 1
 		), 0)`, userID, id)
 	}
 	var seq int64
@@ -305,6 +340,38 @@ func (r reader) SeqAtID(ctx context.Context, userID, id int64) (int64, error) {
 		return 0, fmt.Errorf("seq at id: %w", err)
 	}
 	return seq, nil
+}
+
+// UnreadIDs lists the IDs of the user's unread notifications, oldest
+// first, only those with ID <= upTo when upTo is not 0.
+func (r reader) UnreadIDs(ctx context.Context, userID, upTo int64) ([]int64, error) {
+	if upTo <= 0 {
+		upTo = math.MaxInt64
+	}
+	ids, err := list(ctx, r.q, func(row pgx.Row) (int64, error) {
+		var id int64
+		return id, row.Scan(&id)
+	}, `SELECT id FROM notifications WHERE recipient_id = $1 AND NOT read AND id <= $2 ORDER BY id`, userID, upTo)
+	if err != nil {
+		return nil, fmt.Errorf("unread ids: %w", err)
+	}
+	return ids, nil
+}
+
+// NotificationsCausedBy lists the notifications, of any recipient, that any
+// of causes caused, in ID order.
+func (r reader) NotificationsCausedBy(ctx context.Context, causes []social.Cause) ([]social.Notification, error) {
+	actions, ids := make([]string, len(causes)), make([]int64, len(causes))
+	for i, c := range causes {
+		actions[i], ids[i] = string(c.Action), c.ActionID
+	}
+	ns, err := list(ctx, r.q, scanNotification, `SELECT `+notificationColumns+` FROM notifications
+		WHERE (action, action_id) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))
+		ORDER BY id`, actions, ids)
+	if err != nil {
+		return nil, fmt.Errorf("notifications caused by: %w", err)
+	}
+	return ns, nil
 }
 
 // UnreadCount counts the user's unread notifications.

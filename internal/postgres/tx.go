@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -287,12 +288,16 @@ func (t *tx) CreateFollow(ctx context.Context, f social.Follow) (social.Follow, 
 	return f, nil
 }
 
-// DeleteFollow deletes the follow of followeeID by followerID and reports
-// whether there was one.
-func (t *tx) DeleteFollow(ctx context.Context, followerID, followeeID int64) (bool, error) {
-	n, err := t.exec(ctx, "delete follow",
-		`DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2`, followerID, followeeID)
-	return n > 0, err
+// DeleteFollow deletes the follow of followeeID by followerID and returns
+// its ID, or 0 if there was none.
+func (t *tx) DeleteFollow(ctx context.Context, followerID, followeeID int64) (int64, error) {
+	var id int64
+	err := t.tx.QueryRow(ctx, `DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2 RETURNING id`,
+		followerID, followeeID).Scan(&id)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("delete follow: %w", err)
+	}
+	return id, nil
 }
 
 // FollowerIDs lists the IDs of the users who follow userID, in ID order.
@@ -308,22 +313,93 @@ func (t *tx) FollowerIDs(ctx context.Context, userID int64) ([]int64, error) {
 	return ids, nil
 }
 
-// MarkRead marks those of ids that are userID's unread notifications read
-// and returns how many changed. Other ids count for nothing.
-func (t *tx) MarkRead(ctx context.Context, userID int64, ids []int64) (int, error) {
-	if len(ids) == 0 {
-		return 0, nil
+// DeleteReaction deletes a reaction; an unknown id is CodeNotFound.
+func (t *tx) DeleteReaction(ctx context.Context, id int64) error {
+	n, err := t.exec(ctx, "delete reaction", `DELETE FROM reactions WHERE id = $1`, id)
+	if err == nil && n == 0 {
+		return social.Errorf(social.CodeNotFound, "reaction not found")
 	}
-	n, err := t.exec(ctx, "mark read",
-		`UPDATE notifications SET read = true WHERE recipient_id = $1 AND NOT read AND id = ANY($2)`,
-		userID, ids)
-	return int(n), err
+	return err
 }
 
-// MarkAllRead marks all of userID's notifications read and returns how
-// many changed.
-func (t *tx) MarkAllRead(ctx context.Context, userID int64) (int, error) {
-	n, err := t.exec(ctx, "mark all read",
-		`UPDATE notifications SET read = true WHERE recipient_id = $1 AND NOT read`, userID)
-	return int(n), err
+// DeletePost deletes a post, its comments and every reaction to any of
+// them; an unknown id is CodeNotFound.
+func (t *tx) DeletePost(ctx context.Context, id int64) (social.Deleted, error) {
+	if _, err := t.PostByID(ctx, id); err != nil {
+		return social.Deleted{}, err
+	}
+	return t.deleteContent(ctx, id, `SELECT id FROM comments WHERE post_id = $1`)
+}
+
+// DeleteComment deletes a comment, every reply below it and every reaction
+// to any of them; an unknown id is CodeNotFound.
+func (t *tx) DeleteComment(ctx context.Context, id int64) (social.Deleted, error) {
+	if _, err := t.CommentByID(ctx, id); err != nil {
+		return social.Deleted{}, err
+	}
+	return t.deleteContent(ctx, 0, `WITH RECURSIVE tree (id) AS (
+			SELECT $1::bigint
+			UNION ALL
+			SELECT c.id FROM comments c JOIN tree ON c.parent_id = tree.id)
+		SELECT id FROM tree`, id)
+}
+
+// deleteContent deletes the comments that query lists (with args), the
+// reactions to them and, when postID is not 0, the reactions to that post
+// and the post.
+//
+// It first locks the post and the comments FOR UPDATE: an action that adds
+// a comment or reaction to any of them holds one of them (FOR KEY SHARE,
+// or the foreign key's lock) until it commits, so it either committed
+// before the lock was granted, and is seen by the deletes that follow, or
+// finds its target gone. A reply committed while the comments' locks were
+// awaited is listed, and locked, on the next round.
+func (t *tx) deleteContent(ctx context.Context, postID int64, query string, args ...any) (social.Deleted, error) {
+	var d social.Deleted
+	if postID != 0 {
+		args = []any{postID}
+		if _, err := t.tx.Exec(ctx, `SELECT FROM posts WHERE id = $1 FOR UPDATE`, postID); err != nil {
+			return d, fmt.Errorf("delete post: lock: %w", err)
+		}
+	}
+	for {
+		rows, err := t.tx.Query(ctx, query, args...)
+		if err != nil {
+			return d, fmt.Errorf("delete content: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return d, fmt.Errorf("delete content: %w", err)
+		}
+		slices.Sort(ids)
+		if slices.Equal(ids, d.CommentIDs) && ids != nil {
+			break
+		}
+		d.CommentIDs = ids
+		if len(ids) == 0 {
+			break
+		}
+		if _, err := t.tx.Exec(ctx, `SELECT FROM comments WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids); err != nil {
+			return d, fmt.Errorf("delete comments: lock: %w", err)
+		}
+	}
+	rows, err := t.tx.Query(ctx, `DELETE FROM reactions
+		WHERE (target_kind = 'COMMENT' AND target_id = ANY($1)) OR (target_kind = 'POST' AND target_id = $2)
+		RETURNING id`, d.CommentIDs, postID)
+	if err != nil {
+		return d, fmt.Errorf("delete reactions: %w", err)
+	}
+	if d.ReactionIDs, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+		return d, fmt.Errorf("delete reactions: %w", err)
+	}
+	slices.Sort(d.ReactionIDs)
+	if _, err := t.tx.Exec(ctx, `DELETE FROM comments WHERE id = ANY($1)`, d.CommentIDs); err != nil {
+		return d, fmt.Errorf("delete comments: %w", err)
+	}
+	if postID != 0 {
+		if _, err := t.tx.Exec(ctx, `DELETE FROM posts WHERE id = $1`, postID); err != nil {
+			return d, fmt.Errorf("delete post: %w", err)
+		}
+	}
+	return d, nil
 }

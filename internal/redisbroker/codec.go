@@ -13,7 +13,7 @@ import (
 // process that reads a version it does not know treats the message as lost
 // (see Broker), so a rolling upgrade that changes the format costs a resync,
 // not a crash.
-const wireVersion = 2
+const wireVersion = 3
 
 // Bits of the flags byte.
 const (
@@ -21,6 +21,7 @@ const (
 	flagRead                     // Notification.Read
 	flagPublishedAt              // PublishedAt follows (it is not zero)
 	flagExpiresAt                // ExpiresAt follows (it is not zero)
+	flagChange                   // a Change follows
 )
 
 // errMalformed is returned by decodeEvent for a payload it cannot read.
@@ -33,16 +34,20 @@ var errMalformed = errors.New("malformed event")
 //	user         varint
 //	frame        uvarint length, bytes
 //	session      varint (SessionID)
-//	flags        byte (flagNotification, flagRead, flagPublishedAt, flagExpiresAt)
+//	flags        byte (flagNotification, flagRead, flagPublishedAt, flagExpiresAt, flagChange)
 //	published    time, if flagPublishedAt (PublishedAt)
 //	expires      time, if flagExpiresAt (ExpiresAt)
 //	notification if flagNotification
+//	change       if flagChange
 //
 // where a time is one byte of length and time.Time.AppendBinary's encoding
 // (the instant to the nanosecond and the zone offset), and the notification
 // is ID, Seq, RecipientID as varints; Message and Action as strings (uvarint
 // length, bytes); ActionID varint; ByUser, ActionContent and Affected as
-// strings; AffectedID varint; CreatedAt as a time.
+// strings; AffectedID varint; CreatedAt as a time; and the change is ID,
+// Seq as varints, Kind as a string, IDs as a uvarint count and varints,
+// UnreadCount as a varint (its RecipientID is UserID, its Notification the
+// event's).
 //
 // It fails only for a time whose zone offset time.Time cannot encode.
 func appendEvent(b []byte, ev *social.Event) ([]byte, error) {
@@ -64,6 +69,9 @@ func appendEvent(b []byte, ev *social.Event) ([]byte, error) {
 	if !ev.ExpiresAt.IsZero() {
 		flags |= flagExpiresAt
 	}
+	if ev.Change != nil {
+		flags |= flagChange
+	}
 	b = append(b, flags)
 	var err error
 	if flags&flagPublishedAt != 0 {
@@ -76,9 +84,26 @@ func appendEvent(b []byte, ev *social.Event) ([]byte, error) {
 			return nil, fmt.Errorf("encode event: %w", err)
 		}
 	}
-	if n == nil {
-		return b, nil
+	if n != nil {
+		if b, err = appendNotification(b, n); err != nil {
+			return nil, err
+		}
 	}
+	if c := ev.Change; c != nil {
+		b = binary.AppendVarint(b, c.ID)
+		b = binary.AppendVarint(b, c.Seq)
+		b = appendString(b, string(c.Kind))
+		b = binary.AppendUvarint(b, uint64(len(c.IDs)))
+		for _, id := range c.IDs {
+			b = binary.AppendVarint(b, id)
+		}
+		b = binary.AppendVarint(b, int64(c.UnreadCount))
+	}
+	return b, nil
+}
+
+func appendNotification(b []byte, n *social.Notification) ([]byte, error) {
+	var err error
 	b = binary.AppendVarint(b, n.ID)
 	b = binary.AppendVarint(b, n.Seq)
 	b = binary.AppendVarint(b, n.RecipientID)
@@ -96,15 +121,18 @@ func appendEvent(b []byte, ev *social.Event) ([]byte, error) {
 }
 
 // maxFixedSize bounds the bytes of an encoded event other than its byte
-// slices and strings: 1+1 bytes, 6 varints of at most 10 bytes each, 6
-// lengths of at most 10, the flags and 3 times of at most 17.
-const maxFixedSize = 2 + 6*10 + 6*10 + 1 + 3*17
+// slices, strings and change ids: 1+1 bytes, 9 varints of at most 10 bytes
+// each, 9 lengths of at most 10, the flags and 3 times of at most 17.
+const maxFixedSize = 2 + 9*10 + 9*10 + 1 + 3*17
 
 // encodedSize returns at least the length of ev's encoding.
 func encodedSize(ev *social.Event) int {
 	size := maxFixedSize + len(ev.Frame)
 	if n := ev.Notification; n != nil {
 		size += len(n.Message) + len(n.Action) + len(n.ByUser) + len(n.ActionContent) + len(n.Affected)
+	}
+	if c := ev.Change; c != nil {
+		size += len(c.Kind) + 10*len(c.IDs)
 	}
 	return size
 }
@@ -165,6 +193,20 @@ func decodeEvent(payload string) (social.Event, error) {
 			Read:          flags&flagRead != 0,
 			CreatedAt:     r.time(),
 		}
+	}
+	if flags&flagChange != 0 {
+		c := &social.Change{ID: r.varint(), Seq: r.varint(), RecipientID: ev.UserID, Kind: social.ChangeKind(r.string())}
+		if n := r.uvarint(); n <= uint64(len(r.s)-r.i) {
+			c.IDs = make([]int64, n)
+			for i := range c.IDs {
+				c.IDs[i] = r.varint()
+			}
+		} else {
+			r.bad = true
+		}
+		c.UnreadCount = int(r.varint())
+		c.Notification = ev.Notification
+		ev.Change = c
 	}
 	if r.bad || r.i != len(r.s) {
 		return social.Event{}, errMalformed

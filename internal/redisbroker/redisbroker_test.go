@@ -78,11 +78,12 @@ func TestCodec(t *testing.T) {
 	}
 }
 
-// TestCodecKnowsEveryField fails when social.Event or social.Notification
-// gains a field: the wire encoding must carry it too.
+// TestCodecKnowsEveryField fails when social.Event, social.Notification or
+// social.Change gains a field: the wire encoding must carry it too.
 func TestCodecKnowsEveryField(t *testing.T) {
 	for typ, known := range map[reflect.Type][]string{
-		reflect.TypeFor[social.Event](): {"Kind", "UserID", "Notification", "Frame", "SessionID", "ExpiresAt", "PublishedAt"},
+		reflect.TypeFor[social.Event]():  {"Kind", "UserID", "Notification", "Change", "Frame", "SessionID", "ExpiresAt", "PublishedAt"},
+		reflect.TypeFor[social.Change](): {"ID", "Seq", "RecipientID", "Kind", "Notification", "IDs", "UnreadCount"},
 		reflect.TypeFor[social.Notification](): {"ID", "Seq", "RecipientID", "Message", "Action", "ActionID",
 			"ByUser", "ActionContent", "Affected", "AffectedID", "Read", "CreatedAt"},
 	} {

@@ -6,10 +6,12 @@ import (
 	"time"
 )
 
-// TestProperty runs random actions in 4 worlds of 8 users, each user with
-// two plain sockets that drop and resume at random and, for every third
-// user, a GraphQL subscription: every socket must receive exactly the
-// notifications the rules give its user. PULSE_PROPERTY_ACTIONS sets the
+// TestProperty runs random actions, undo and deletes included, in 4 worlds
+// of 8 users, each user with two plain sockets that drop and resume at
+// random and, for every third user, a GraphQL subscription: every socket
+// must receive every notification the rules give its user and that is
+// still there, nothing that was never added, and each inbox must end as
+// the model's. PULSE_PROPERTY_ACTIONS sets the
 // number of actions (default 1,500).
 func TestProperty(t *testing.T) {
 	s := MustStart(t, filepath.Join(t.TempDir(), "pulse.db"), append(noLimits, "--log-level", "warn")...)

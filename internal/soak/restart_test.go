@@ -15,8 +15,8 @@ import (
 
 // storedNotification is a notification as the notifications query lists it.
 type storedNotification struct {
-	ID, Action, ActionID string
-	AffectedID           *string
+	ID, Action, ActionID, ByUser        string
+	ActionContent, Affected, AffectedID *string
 }
 
 // MustAllNotifications pages through every notification of token's user.
@@ -34,7 +34,7 @@ func (s *server) MustAllNotifications(tb testing.TB, token string) []storedNotif
 				EndCursor   *string
 			}
 		}
-		s.MustDo(tb, token, `query($a:String){notifications(first:100,after:$a){edges{node{id action actionId affectedId}} pageInfo{hasNextPage endCursor}}}`,
+		s.MustDo(tb, token, `query($a:String){notifications(first:100,after:$a){edges{node{id action actionId byUser actionContent affected affectedId}} pageInfo{hasNextPage endCursor}}}`,
 			map[string]any{"a": after}, "notifications", &c)
 		for _, e := range c.Edges {
 			all = append(all, e.Node)

@@ -76,13 +76,15 @@ type EventKind uint8
 
 // The kinds of events.
 const (
-	// EventNotification: a new notification for the user, already stored.
+	// EventNotification: a new notification for the user, already stored:
+	// an ADDED change.
 	EventNotification EventKind = iota + 1
 	// EventMessage: a message one of the user's plain sockets sent to all of
 	// the user's plain sockets; Frame holds the frame to send.
 	EventMessage
-	// EventUnreadChanged: the user marked notifications read.
-	EventUnreadChanged
+	// EventChange: a REMOVED or READ change to the user's inbox, already
+	// stored.
+	EventChange
 	// EventRevoke: the session SessionID ended (logout, endSession,
 	// logoutAll); its sockets close.
 	EventRevoke
@@ -101,6 +103,9 @@ type Event struct {
 	UserID int64
 	// Notification is set for EventNotification.
 	Notification *Notification
+	// Change is set for EventNotification (its Notification is the event's)
+	// and EventChange.
+	Change *Change
 	// Frame is the plain socket's JSON frame for EventNotification (encoded
 	// once per recipient, not once per socket) and EventMessage.
 	Frame []byte

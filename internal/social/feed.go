@@ -3,19 +3,24 @@ package social
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // catchupBatch is how many stored notifications one store read returns.
 const catchupBatch = 500
 
-// Feed is one connection's gapless view of a user's notifications: every
-// notification after a starting point, each once, in order, whatever order
-// the broker delivers them in.
+// Feed is one connection's gapless view of a user's inbox changes: every
+// change after a starting point, each once, in order, whatever order the
+// broker delivers them in. A transport that sends additions only keeps the
+// ADDED changes (Added).
 //
 // It subscribes before it reads the store, so nothing committed in between
-// is missed; it then drops live notifications it already delivered (by Seq)
-// and reads from the store the ones the broker has not brought yet when Seq
-// jumps. One goroutine uses a Feed; Close may be called from any.
+// is missed; it then drops live changes it already delivered (by Seq) and
+// reads from the store the ones the broker has not brought yet when Seq
+// jumps. Every change keeps its position in the store, so a jump is always
+// filled; an ADDED change read from the store after its notification was
+// removed is left out (its REMOVED change follows). One goroutine uses a
+// Feed; Close may be called from any.
 type Feed struct {
 	store   Store
 	sub     FuncSubscription
@@ -25,8 +30,8 @@ type Feed struct {
 }
 
 // OpenFeed subscribes to the user's events. With afterID nil, the feed
-// starts with the next notification; otherwise it starts after the
-// notification with ID afterID (0: from the first one), and the caller
+// starts with the next change; otherwise it starts after the change (or
+// notification) with ID afterID (0: from the first one), and the caller
 // reads the backlog with Catchup. The caller must Close the feed.
 func (s *Service) OpenFeed(ctx context.Context, userID int64, afterID *int64) (*Feed, error) {
 	sub, err := s.broker.Subscribe(ctx, userID)
@@ -71,75 +76,99 @@ func (f *Feed) Err() error { return f.sub.Err() }
 // Close ends the feed's subscription.
 func (f *Feed) Close() { f.sub.Close() }
 
-// LastID returns the ID of the last notification the feed returned, or the
+// LastID returns the ID of the last change the feed went past, or the
 // starting point: the cursor a client resumes from.
 func (f *Feed) LastID() int64 { return f.lastID }
 
-// Catchup returns the next stored notifications after the last one the feed
+// Catchup returns the next stored changes after the last one the feed
 // returned, oldest first, at most a few hundred at a time; it returns none
 // when the feed is up to date. Call it until then after OpenFeed with an
 // afterID, and on EventResync.
-func (f *Feed) Catchup(ctx context.Context) ([]Notification, error) {
-	ns, err := f.store.NotificationsAfterSeq(ctx, f.userID, f.lastSeq, catchupBatch)
-	if err != nil {
-		return nil, fmt.Errorf("catch up: %w", err)
+func (f *Feed) Catchup(ctx context.Context) ([]Change, error) {
+	for {
+		cs, err := f.store.ChangesAfterSeq(ctx, f.userID, f.lastSeq, catchupBatch)
+		if err != nil {
+			return nil, fmt.Errorf("catch up: %w", err)
+		}
+		f.advance(cs)
+		full := len(cs) == catchupBatch
+		if cs = present(cs); len(cs) > 0 || !full {
+			return cs, nil
+		}
 	}
-	f.advance(ns)
-	return ns, nil
 }
 
-// Admit takes a live EventNotification and returns what to deliver now, in
-// order: nothing if it was delivered already, the event's notification if it
-// is the next one, or else the missed ones from the store up to and
-// including it. Call Catchup until it returns nothing before the first Admit.
-func (f *Feed) Admit(ctx context.Context, ev Event) ([]Notification, error) {
-	n := ev.Notification
+// Admit takes a live EventNotification or EventChange and returns what to
+// deliver now, in order: nothing if it was delivered already, the event's
+// change if it is the next one, or else the missed ones from the store up
+// to and including it. Call Catchup until it returns nothing before the
+// first Admit.
+func (f *Feed) Admit(ctx context.Context, ev Event) ([]Change, error) {
+	c := ev.Change
 	switch {
-	case n.Seq <= f.lastSeq:
+	case c.Seq <= f.lastSeq:
 		return nil, nil
-	case n.Seq == f.lastSeq+1:
-		f.advance([]Notification{*n})
-		return []Notification{*n}, nil
+	case c.Seq == f.lastSeq+1:
+		f.advance([]Change{*c})
+		return []Change{*c}, nil
 	}
-	var out []Notification
-	for f.lastSeq < n.Seq {
-		limit := min(int(n.Seq-f.lastSeq), catchupBatch)
-		ns, err := f.store.NotificationsAfterSeq(ctx, f.userID, f.lastSeq, limit)
+	var out []Change
+	for f.lastSeq < c.Seq {
+		limit := min(int(c.Seq-f.lastSeq), catchupBatch)
+		cs, err := f.store.ChangesAfterSeq(ctx, f.userID, f.lastSeq, limit)
 		if err != nil {
 			return out, fmt.Errorf("fill gap: %w", err)
 		}
-		if len(ns) == 0 {
+		if len(cs) == 0 {
 			// The store does not have what the broker announced: it cannot
 			// be committed yet. Deliver nothing out of order.
-			return out, fmt.Errorf("fill gap: notification seq %d of user %d not in the store", n.Seq, f.userID)
+			return out, fmt.Errorf("fill gap: change seq %d of user %d not in the store", c.Seq, f.userID)
 		}
-		f.advance(ns)
-		out = append(out, ns...)
+		f.advance(cs)
+		out = append(out, present(cs)...)
 	}
 	return out, nil
 }
 
-// AdmitNow is Admit for a live EventNotification it can take without the
-// store: it returns the event's own notification (shared with the event's
-// other readers: do not change it) if it is the next one, or nil if it was
-// delivered already, and true. It returns false, changing nothing, when
-// notifications are missing before it: only Admit reads those. It never
-// blocks, so a FuncSubscription's function may call it.
-func (f *Feed) AdmitNow(ev Event) (*Notification, bool) {
-	n := ev.Notification
+// AdmitNow is Admit for a live event it can take without the store: it
+// returns the event's own change (shared with the event's other readers: do
+// not change it) if it is the next one, or nil if it was delivered already,
+// and true. It returns false, changing nothing, when changes are missing
+// before it: only Admit reads those. It never blocks, so a
+// FuncSubscription's function may call it.
+func (f *Feed) AdmitNow(ev Event) (*Change, bool) {
+	c := ev.Change
 	switch {
-	case n.Seq <= f.lastSeq:
+	case c.Seq <= f.lastSeq:
 		return nil, true
-	case n.Seq == f.lastSeq+1:
-		f.lastSeq, f.lastID = n.Seq, n.ID
-		return n, true
+	case c.Seq == f.lastSeq+1:
+		f.lastSeq, f.lastID = c.Seq, c.ID
+		return c, true
 	}
 	return nil, false
 }
 
-func (f *Feed) advance(ns []Notification) {
-	if len(ns) > 0 {
-		last := ns[len(ns)-1]
+func (f *Feed) advance(cs []Change) {
+	if len(cs) > 0 {
+		last := cs[len(cs)-1]
 		f.lastSeq, f.lastID = last.Seq, last.ID
 	}
+}
+
+// present drops, in place, the ADDED changes whose notification has been
+// removed since.
+func present(cs []Change) []Change {
+	return slices.DeleteFunc(cs, func(c Change) bool { return c.Kind == ChangeAdded && c.Notification == nil })
+}
+
+// Added returns the notifications that the ADDED changes among cs added, in
+// order: what a transport that sends additions only delivers.
+func Added(cs []Change) []Notification {
+	var ns []Notification
+	for _, c := range cs {
+		if c.Kind == ChangeAdded {
+			ns = append(ns, *c.Notification)
+		}
+	}
+	return ns
 }

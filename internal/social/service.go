@@ -229,23 +229,19 @@ func (s *Service) CreatePost(ctx context.Context, author User, body string) (Pos
 		return Post{}, err
 	}
 	var p Post
-	ns, err := s.act(ctx, func(tx Tx, now time.Time) ([]Notification, error) {
+	err := s.act(ctx, func(tx Tx, now time.Time) (effects, error) {
 		var err error
 		p, err = tx.CreatePost(ctx, Post{AuthorID: author.ID, Body: body, CreatedAt: now})
 		if err != nil {
-			return nil, err
+			return effects{}, err
 		}
 		followers, err := tx.FollowerIDs(ctx, author.ID)
 		if err != nil {
-			return nil, err
+			return effects{}, err
 		}
-		return PostNotifications(author, p, followers), nil
+		return effects{add: PostNotifications(author, p, followers)}, nil
 	})
-	if err != nil {
-		return Post{}, err
-	}
-	s.publishNotifications(ctx, ns)
-	return p, nil
+	return p, err
 }
 
 // CreateComment comments on a post, as a reply to another comment of the
@@ -255,86 +251,170 @@ func (s *Service) CreateComment(ctx context.Context, author User, postID int64, 
 		return Comment{}, err
 	}
 	var c Comment
-	ns, err := s.act(ctx, func(tx Tx, now time.Time) ([]Notification, error) {
+	err := s.act(ctx, func(tx Tx, now time.Time) (effects, error) {
 		post, err := tx.PostByID(ctx, postID)
 		if err != nil {
-			return nil, err
+			return effects{}, err
 		}
 		var parent *Comment
 		if parentID != 0 {
 			pc, err := tx.CommentByID(ctx, parentID)
 			if err != nil {
-				return nil, err
+				return effects{}, err
 			}
 			if pc.PostID != postID {
-				return nil, InputError("parentId", "the parent comment belongs to another post")
+				return effects{}, InputError("parentId", "the parent comment belongs to another post")
 			}
 			parent = &pc
 		}
 		c, err = tx.CreateComment(ctx, Comment{PostID: postID, ParentID: parentID, AuthorID: author.ID, Body: body, CreatedAt: now})
 		if err != nil {
-			return nil, err
+			return effects{}, err
 		}
-		return CommentNotifications(author, c, post, parent), nil
+		return effects{add: CommentNotifications(author, c, post, parent)}, nil
 	})
-	if err != nil {
-		return Comment{}, err
-	}
-	s.publishNotifications(ctx, ns)
-	return c, nil
+	return c, err
 }
 
 // React sets the user's reaction to a post or comment. Another kind than
-// the current one changes it and notifies again; the same kind changes
-// nothing and notifies nobody.
+// the current one changes it: the notification of the old kind is removed
+// and one of the new kind added. The same kind changes nothing and
+// notifies nobody.
 func (s *Service) React(ctx context.Context, actor User, target ContentKind, targetID int64, kind ReactionKind) (Reaction, error) {
 	if !kind.Valid() {
 		return Reaction{}, InputError("kind", "unknown reaction kind %q", kind)
 	}
 	var r Reaction
-	ns, err := s.act(ctx, func(tx Tx, now time.Time) ([]Notification, error) {
-		var authorID int64
-		switch target {
-		case ContentPost:
-			p, err := tx.PostByID(ctx, targetID)
-			if err != nil {
-				return nil, err
-			}
-			authorID = p.AuthorID
-		case ContentComment:
-			c, err := tx.CommentByID(ctx, targetID)
-			if err != nil {
-				return nil, err
-			}
-			authorID = c.AuthorID
-		default:
-			return nil, InputError("targetKind", "unknown content kind %q", target)
+	err := s.act(ctx, func(tx Tx, now time.Time) (effects, error) {
+		authorID, err := targetAuthor(ctx, tx, target, targetID)
+		if err != nil {
+			return effects{}, err
 		}
-		var err error
+		var e effects
 		r, err = tx.ReactionOf(ctx, actor.ID, target, targetID)
 		switch {
 		case err == nil && r.Kind == kind:
-			return nil, nil
+			return effects{}, nil
 		case err == nil:
 			if err := tx.SetReactionKind(ctx, r.ID, kind); err != nil {
-				return nil, err
+				return effects{}, err
 			}
 			r.Kind = kind
+			e.remove = []Cause{{ActionReaction, r.ID}}
 		case ErrorCode(err) == CodeNotFound:
 			r, err = tx.CreateReaction(ctx, Reaction{UserID: actor.ID, Kind: kind, TargetKind: target, TargetID: targetID, CreatedAt: now})
 			if err != nil {
-				return nil, err
+				return effects{}, err
 			}
 		default:
-			return nil, err
+			return effects{}, err
 		}
-		return ReactionNotifications(actor, r, authorID), nil
+		e.add = ReactionNotifications(actor, r, authorID)
+		return e, nil
 	})
 	if err != nil {
 		return Reaction{}, err
 	}
-	s.publishNotifications(ctx, ns)
 	return r, nil
+}
+
+// Unreact removes the user's reaction to a post or comment and its
+// notification, and reports whether there was one. An unknown target is
+// CodeNotFound.
+func (s *Service) Unreact(ctx context.Context, actor User, target ContentKind, targetID int64) (bool, error) {
+	var had bool
+	err := s.act(ctx, func(tx Tx, _ time.Time) (effects, error) {
+		if _, err := targetAuthor(ctx, tx, target, targetID); err != nil {
+			return effects{}, err
+		}
+		r, err := tx.ReactionOf(ctx, actor.ID, target, targetID)
+		if ErrorCode(err) == CodeNotFound {
+			had = false
+			return effects{}, nil
+		}
+		if err != nil {
+			return effects{}, err
+		}
+		if err := tx.DeleteReaction(ctx, r.ID); err != nil {
+			return effects{}, err
+		}
+		had = true
+		return effects{remove: []Cause{{ActionReaction, r.ID}}}, nil
+	})
+	return had, err
+}
+
+// targetAuthor returns the author of the post or comment reacted to, or
+// CodeNotFound.
+func targetAuthor(ctx context.Context, tx Tx, target ContentKind, targetID int64) (int64, error) {
+	switch target {
+	case ContentPost:
+		p, err := tx.PostByID(ctx, targetID)
+		return p.AuthorID, err
+	case ContentComment:
+		c, err := tx.CommentByID(ctx, targetID)
+		return c.AuthorID, err
+	}
+	return 0, InputError("targetKind", "unknown content kind %q", target)
+}
+
+// DeletePost deletes a post of the actor's, its comments and every reaction
+// to them, and removes every notification they caused. An unknown post is
+// CodeNotFound; someone else's is CodeForbidden.
+func (s *Service) DeletePost(ctx context.Context, actor User, id int64) error {
+	return s.act(ctx, func(tx Tx, _ time.Time) (effects, error) {
+		p, err := tx.PostByID(ctx, id)
+		if err != nil {
+			return effects{}, err
+		}
+		if p.AuthorID != actor.ID {
+			return effects{}, Errorf(CodeForbidden, "you can delete only your own posts")
+		}
+		d, err := tx.DeletePost(ctx, id)
+		if err != nil {
+			return effects{}, err
+		}
+		return effects{remove: append(d.causes(), Cause{ActionPost, id})}, nil
+	})
+}
+
+// DeleteComment deletes a comment, every reply below it and every reaction
+// to them, and removes every notification they caused. Only the comment's
+// author and the post's author may: anyone else is CodeForbidden. An unknown
+// comment is CodeNotFound.
+func (s *Service) DeleteComment(ctx context.Context, actor User, id int64) error {
+	return s.act(ctx, func(tx Tx, _ time.Time) (effects, error) {
+		c, err := tx.CommentByID(ctx, id)
+		if err != nil {
+			return effects{}, err
+		}
+		if c.AuthorID != actor.ID {
+			p, err := tx.PostByID(ctx, c.PostID)
+			if err != nil {
+				return effects{}, err
+			}
+			if p.AuthorID != actor.ID {
+				return effects{}, Errorf(CodeForbidden, "you can delete only your own comments and those on your posts")
+			}
+		}
+		d, err := tx.DeleteComment(ctx, id)
+		if err != nil {
+			return effects{}, err
+		}
+		return effects{remove: d.causes()}, nil
+	})
+}
+
+// causes returns the causes of the notifications that deleted content had.
+func (d Deleted) causes() []Cause {
+	cs := make([]Cause, 0, len(d.CommentIDs)+len(d.ReactionIDs)+1)
+	for _, id := range d.CommentIDs {
+		cs = append(cs, Cause{ActionComment, id})
+	}
+	for _, id := range d.ReactionIDs {
+		cs = append(cs, Cause{ActionReaction, id})
+	}
+	return cs
 }
 
 // Follow makes follower follow the user with this username and notifies
@@ -342,46 +422,45 @@ func (s *Service) React(ctx context.Context, actor User, target ContentKind, tar
 // CodeConflict; an unknown username is CodeNotFound.
 func (s *Service) Follow(ctx context.Context, follower User, username string) (User, error) {
 	var followee User
-	ns, err := s.act(ctx, func(tx Tx, now time.Time) ([]Notification, error) {
+	err := s.act(ctx, func(tx Tx, now time.Time) (effects, error) {
 		var err error
 		followee, err = s.followee(ctx, tx, follower, username)
 		if err != nil {
-			return nil, err
+			return effects{}, err
 		}
 		f, err := tx.CreateFollow(ctx, Follow{FollowerID: follower.ID, FolloweeID: followee.ID, CreatedAt: now})
 		if ErrorCode(err) == CodeConflict {
-			return nil, Errorf(CodeConflict, "you already follow %s", followee.Username)
+			return effects{}, Errorf(CodeConflict, "you already follow %s", followee.Username)
 		}
 		if err != nil {
-			return nil, err
+			return effects{}, err
 		}
-		return FollowNotifications(follower, f), nil
+		return effects{add: FollowNotifications(follower, f)}, nil
 	})
 	if err != nil {
 		return User{}, err
 	}
-	s.publishNotifications(ctx, ns)
 	return followee, nil
 }
 
-// Unfollow stops follower following the user with this username. Not
-// following them is CodeConflict.
+// Unfollow stops follower following the user with this username and
+// removes the follow's notification. Not following them is CodeConflict.
 func (s *Service) Unfollow(ctx context.Context, follower User, username string) (User, error) {
 	var followee User
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.act(ctx, func(tx Tx, _ time.Time) (effects, error) {
 		var err error
 		followee, err = s.followee(ctx, tx, follower, username)
 		if err != nil {
-			return err
+			return effects{}, err
 		}
-		ok, err := tx.DeleteFollow(ctx, follower.ID, followee.ID)
+		id, err := tx.DeleteFollow(ctx, follower.ID, followee.ID)
 		if err != nil {
-			return err
+			return effects{}, err
 		}
-		if !ok {
-			return Errorf(CodeConflict, "you do not follow %s", followee.Username)
+		if id == 0 {
+			return effects{}, Errorf(CodeConflict, "you do not follow %s", followee.Username)
 		}
-		return nil
+		return effects{remove: []Cause{{ActionFollowing, id}}}, nil
 	})
 	return followee, err
 }
@@ -400,44 +479,105 @@ func (s *Service) followee(ctx context.Context, tx Tx, follower User, username s
 	return u, nil
 }
 
-// act runs an action in one transaction and stores the notifications it
-// returns in the same transaction.
-func (s *Service) act(ctx context.Context, fn func(tx Tx, now time.Time) ([]Notification, error)) ([]Notification, error) {
-	var stored []Notification
+// effects are what an action does to inboxes: the notifications it adds,
+// and the causes whose notifications it removes.
+type effects struct {
+	add    []Notification
+	remove []Cause
+}
+
+// act runs an action in one transaction, with the changes to inboxes that
+// its effects make, and publishes those changes after the commit.
+func (s *Service) act(ctx context.Context, fn func(tx Tx, now time.Time) (effects, error)) error {
+	var stored []Change
 	err := s.store.Update(ctx, func(tx Tx) error {
+		stored = nil
 		now := s.now()
-		ns, err := fn(tx, now)
-		if err != nil || len(ns) == 0 {
-			stored = nil
+		e, err := fn(tx, now)
+		if err != nil {
 			return err
 		}
-		for i := range ns {
-			ns[i].CreatedAt = now
+		var cs []Change
+		if len(e.remove) > 0 {
+			removed, err := tx.NotificationsCausedBy(ctx, e.remove)
+			if err != nil {
+				return err
+			}
+			cs = removals(removed)
 		}
-		stored, err = tx.AddNotifications(ctx, ns)
+		for i := range e.add {
+			e.add[i].CreatedAt = now
+			cs = append(cs, Change{Kind: ChangeAdded, RecipientID: e.add[i].RecipientID, Notification: &e.add[i]})
+		}
+		if len(cs) == 0 {
+			return nil
+		}
+		stored, err = tx.AppendChanges(ctx, cs)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if len(stored) > 0 && s.cfg.OnStored != nil {
-		s.cfg.OnStored(len(stored))
+	if n := len(stored) - countRemovals(stored); n > 0 && s.cfg.OnStored != nil {
+		s.cfg.OnStored(n)
 	}
-	return stored, nil
+	s.publishChanges(ctx, stored)
+	return nil
 }
 
-func (s *Service) publishNotifications(ctx context.Context, ns []Notification) {
-	if len(ns) == 0 {
+// removals returns one REMOVED change per recipient of ns, in the order of
+// their first notification.
+func removals(ns []Notification) []Change {
+	var cs []Change
+	at := make(map[int64]int)
+	for _, n := range ns {
+		i, ok := at[n.RecipientID]
+		if !ok {
+			i = len(cs)
+			at[n.RecipientID] = i
+			cs = append(cs, Change{Kind: ChangeRemoved, RecipientID: n.RecipientID})
+		}
+		cs[i].IDs = append(cs[i].IDs, n.ID)
+	}
+	return cs
+}
+
+func countRemovals(cs []Change) int {
+	n := 0
+	for _, c := range cs {
+		if c.Kind != ChangeAdded {
+			n++
+		}
+	}
+	return n
+}
+
+// publishChanges publishes committed changes: an ADDED one as an
+// EventNotification with the plain socket's frame, the others as
+// EventChange.
+func (s *Service) publishChanges(ctx context.Context, cs []Change) {
+	if len(cs) == 0 {
 		return
 	}
-	events := make([]Event, len(ns))
-	frames := AppendFrames(nil, ns)
-	for i := range ns {
-		n := &ns[i]
-		events[i] = Event{Kind: EventNotification, UserID: n.RecipientID, Notification: n, Frame: frames[i]}
+	events := make([]Event, len(cs))
+	var added []Notification
+	for i := range cs {
+		c := &cs[i]
+		if c.Kind != ChangeAdded {
+			events[i] = Event{Kind: EventChange, UserID: c.RecipientID, Change: c}
+			continue
+		}
+		added = append(added, *c.Notification)
+		events[i] = Event{Kind: EventNotification, UserID: c.RecipientID, Notification: c.Notification, Change: c}
 	}
-	if s.publish(ctx, events...) && s.cfg.OnPublished != nil {
-		s.cfg.OnPublished(len(events))
+	frames := AppendFrames(nil, added)
+	for i := range events {
+		if events[i].Kind == EventNotification {
+			events[i].Frame, frames = frames[0], frames[1:]
+		}
+	}
+	if s.publish(ctx, events...) && len(added) > 0 && s.cfg.OnPublished != nil {
+		s.cfg.OnPublished(len(added))
 	}
 }
 
@@ -552,14 +692,18 @@ func (s *Service) Notifications(ctx context.Context, userID int64, first int, be
 	return page, nil
 }
 
-// LatestNotificationID returns the ID of the user's newest notification, or
-// 0 if there is none: a cursor that means "from now on".
-func (s *Service) LatestNotificationID(ctx context.Context, userID int64) (int64, error) {
-	ns, err := s.store.Notifications(ctx, userID, NotificationQuery{Limit: 1})
-	if err != nil || len(ns) == 0 {
+// LatestCursor returns the ID of the user's newest inbox change, or 0 if
+// there is none: a cursor that means "from now on".
+func (s *Service) LatestCursor(ctx context.Context, userID int64) (int64, error) {
+	seq, err := s.store.SeqAtID(ctx, userID, 0)
+	if err != nil || seq == 0 {
 		return 0, err
 	}
-	return ns[0].ID, nil
+	cs, err := s.store.ChangesAfterSeq(ctx, userID, seq-1, 1)
+	if err != nil || len(cs) == 0 {
+		return 0, err
+	}
+	return cs[0].ID, nil
 }
 
 // UnreadCount counts the user's unread notifications.
@@ -568,29 +712,34 @@ func (s *Service) UnreadCount(ctx context.Context, userID int64) (int, error) {
 }
 
 // MarkRead marks the user's notifications with these ids read, or all of
-// them when all is set, and returns how many changed. Ids that are not the
-// user's count for nothing.
-func (s *Service) MarkRead(ctx context.Context, userID int64, ids []int64, all bool) (int, error) {
+// them when all is set (only those with ID <= upTo when upTo is not 0), and
+// returns how many changed. Ids that are not the user's count for nothing.
+// A call that changed anything appends one READ change.
+func (s *Service) MarkRead(ctx context.Context, userID int64, ids []int64, all bool, upTo int64) (int, error) {
 	if !all && ids == nil {
 		return 0, InputError("ids", "give the ids to mark read, or all: true")
 	}
-	var n int
+	var stored []Change
 	err := s.store.Update(ctx, func(tx Tx) error {
-		var err error
+		stored = nil
 		if all {
-			n, err = tx.MarkAllRead(ctx, userID)
-		} else {
-			n, err = tx.MarkRead(ctx, userID, ids)
+			var err error
+			if ids, err = tx.UnreadIDs(ctx, userID, upTo); err != nil {
+				return err
+			}
 		}
+		if len(ids) == 0 {
+			return nil
+		}
+		var err error
+		stored, err = tx.AppendChanges(ctx, []Change{{Kind: ChangeRead, RecipientID: userID, IDs: ids}})
 		return err
 	})
-	if err != nil {
+	if err != nil || len(stored) == 0 {
 		return 0, err
 	}
-	if n > 0 {
-		s.publish(ctx, Event{Kind: EventUnreadChanged, UserID: userID})
-	}
-	return n, nil
+	s.publishChanges(ctx, stored)
+	return len(stored[0].IDs), nil
 }
 
 // SendMessage delivers {"message": text} to every plain socket of the user.

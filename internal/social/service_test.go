@@ -41,7 +41,7 @@ func MustRegister(tb testing.TB, svc *social.Service, name string) social.User {
 	return u
 }
 
-// failingStore fails every AddNotifications, as a full disk or a lost
+// failingStore fails every AppendChanges, as a full disk or a lost
 // connection would in the middle of an action.
 type failingStore struct{ social.Store }
 
@@ -53,7 +53,7 @@ func (s failingStore) Update(ctx context.Context, fn func(social.Tx) error) erro
 	return s.Store.Update(ctx, func(tx social.Tx) error { return fn(failingTx{tx}) })
 }
 
-func (failingTx) AddNotifications(context.Context, []social.Notification) ([]social.Notification, error) {
+func (failingTx) AppendChanges(context.Context, []social.Change) ([]social.Change, error) {
 	return nil, errDiskFull
 }
 
@@ -102,6 +102,8 @@ func TestActionWhoseNotificationsFailLeavesNothing(t *testing.T) {
 	}
 }
 
+// TestSameReactionTwiceNotifiesOnce: the same kind again changes nothing;
+// another kind replaces the notification of the old one with a new one.
 func TestSameReactionTwiceNotifiesOnce(t *testing.T) {
 	ctx := context.Background()
 	svc, _ := MustService(t)
@@ -114,8 +116,9 @@ func TestSameReactionTwiceNotifiesOnce(t *testing.T) {
 		}
 	}
 	page, _ := svc.Notifications(ctx, alice.ID, 10, 0, false)
-	if len(page.Items) != 2 || page.Items[0].ActionContent != "sad" || page.Items[1].ActionContent != "like" {
-		t.Fatalf("notifications = %+v, want like then sad", page.Items)
+	// Seq 1 is the like's ADDED change, 2 its REMOVED one, 3 the sad's ADDED.
+	if len(page.Items) != 1 || page.Items[0].ActionContent != "sad" || page.Items[0].Seq != 3 || page.UnreadCount != 1 {
+		t.Fatalf("notifications = %+v (unread %d), want only sad, at seq 3, unread", page.Items, page.UnreadCount)
 	}
 }
 
@@ -132,8 +135,8 @@ func TestFeedOrdersWhateverTheBrokerDoes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, n := range ns {
-			got = append(got, n.ActionContent)
+		for _, c := range ns {
+			got = append(got, c.Notification.ActionContent)
 		}
 	}
 	if want := "[1 2 3 4]"; fmtSlice(got) != want {
@@ -152,7 +155,7 @@ func TestFeedAdmitNow(t *testing.T) {
 	if n, ok := feed.AdmitNow(events[1]); ok || n != nil {
 		t.Fatalf("AdmitNow(2nd) = %v, %v over a gap, want nil, false", n, ok)
 	}
-	if n, ok := feed.AdmitNow(events[0]); !ok || n == nil || n.ActionContent != "1" {
+	if n, ok := feed.AdmitNow(events[0]); !ok || n == nil || n.Notification.ActionContent != "1" {
 		t.Fatalf("AdmitNow(1st) = %v, %v, want the 1st, true", n, ok)
 	}
 	if n, ok := feed.AdmitNow(events[0]); !ok || n != nil {
@@ -162,9 +165,26 @@ func TestFeedAdmitNow(t *testing.T) {
 		t.Fatalf("LastID %d, want %d", feed.LastID(), events[0].Notification.ID)
 	}
 	ns, err := feed.Admit(ctx, events[2])
-	if err != nil || len(ns) != 2 || ns[0].ActionContent != "2" || ns[1].ActionContent != "3" {
+	if err != nil || len(ns) != 2 || ns[0].Notification.ActionContent != "2" || ns[1].Notification.ActionContent != "3" {
 		t.Fatalf("Admit(3rd) = %+v, %v, want the 2nd and the 3rd", ns, err)
 	}
+}
+
+// MustSubscribeAndFeed subscribes to the user's events and opens a feed
+// of theirs from after, both closed when t ends.
+func MustSubscribeAndFeed(t *testing.T, svc *social.Service, userID int64, after *int64) (social.Subscription, *social.Feed) {
+	t.Helper()
+	sub, err := svc.Subscribe(context.Background(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Close)
+	feed, err := svc.OpenFeed(context.Background(), userID, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(feed.Close)
+	return sub, feed
 }
 
 // MustFeedAndComments opens a feed of alice's, from after, then has bob
@@ -178,16 +198,7 @@ func MustFeedAndComments(t *testing.T, after *int64, bodies ...string) (*social.
 	alice := MustRegister(t, svc, "alice")
 	bob := MustRegister(t, svc, "bob")
 	post, _ := svc.CreatePost(ctx, alice, "p")
-	sub, err := svc.Subscribe(ctx, alice.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sub.Close)
-	feed, err := svc.OpenFeed(ctx, alice.ID, after)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(feed.Close)
+	sub, feed := MustSubscribeAndFeed(t, svc, alice.ID, after)
 	var events []social.Event
 	for _, body := range bodies {
 		if _, err := svc.CreateComment(ctx, bob, post.ID, body, 0); err != nil {
@@ -391,5 +402,69 @@ func TestSweepSessions(t *testing.T) {
 				t.Fatalf("SweepSessions again = %d, %v; want 0", n, err)
 			}
 		})
+	}
+}
+
+// TestFeedCountsEveryChange: positions taken by REMOVED and READ changes
+// are in the sequence the feed checks. A feed handed a later change reads
+// the ones before it from the store, leaving out an ADDED change whose
+// notification has been removed since; Catchup does the same.
+func TestFeedCountsEveryChange(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := MustService(t)
+	alice := MustRegister(t, svc, "alice")
+	bob := MustRegister(t, svc, "bob")
+	post, _ := svc.CreatePost(ctx, alice, "p")
+	zero := int64(0)
+	sub, feed := MustSubscribeAndFeed(t, svc, alice.ID, &zero)
+	if _, err := svc.React(ctx, bob, social.ContentPost, post.ID, social.ReactionLike); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.React(ctx, bob, social.ContentPost, post.ID, social.ReactionSad); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.MarkRead(ctx, alice.ID, nil, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	var events []social.Event
+	for range 4 { // ADDED like, REMOVED like, ADDED sad, READ sad
+		select {
+		case ev := <-sub.Events():
+			events = append(events, ev)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event")
+		}
+	}
+	describe := func(cs []social.Change) string {
+		var out []string
+		for _, c := range cs {
+			s := string(c.Kind)
+			if c.Notification != nil {
+				s += " " + c.Notification.ActionContent
+			}
+			out = append(out, fmt.Sprintf("%s@%d", s, c.Seq))
+		}
+		return fmtSlice(out)
+	}
+	cs, err := feed.Admit(ctx, events[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := describe(cs), "[REMOVED@2 ADDED sad@3 READ@4]"; got != want {
+		t.Fatalf("Admit(READ) = %s, want %s", got, want)
+	}
+	if cs, _ := feed.Admit(ctx, events[2]); len(cs) != 0 {
+		t.Fatalf("Admit of a change delivered already = %s", describe(cs))
+	}
+	if feed.LastID() != events[3].Change.ID {
+		t.Fatalf("LastID %d, want the READ's %d", feed.LastID(), events[3].Change.ID)
+	}
+	_, again := MustSubscribeAndFeed(t, svc, alice.ID, &zero)
+	cs, err = again.Catchup(ctx)
+	if err != nil || describe(cs) != "[REMOVED@2 ADDED sad@3 READ@4]" {
+		t.Fatalf("Catchup = %s, %v", describe(cs), err)
+	}
+	if notes := social.Added(cs); len(notes) != 1 || notes[0].ActionContent != "sad" {
+		t.Fatalf("Added = %+v, want the sad one", notes)
 	}
 }

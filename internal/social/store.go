@@ -71,13 +71,20 @@ type Reader interface {
 	// descending): at most q.Limit (at least 1) of them, only those with ID < q.BeforeID
 	// when it is not 0, only unread ones when q.UnreadOnly.
 	Notifications(ctx context.Context, userID int64, q NotificationQuery) ([]Notification, error)
-	// NotificationsAfterSeq lists a user's notifications with Seq > afterSeq,
-	// oldest first, at most limit of them.
-	NotificationsAfterSeq(ctx context.Context, userID, afterSeq int64, limit int) ([]Notification, error)
-	// SeqAtID returns the greatest Seq among the user's notifications with
+	// ChangesAfterSeq lists a user's inbox changes with Seq > afterSeq,
+	// oldest first, at most limit of them. An ADDED change comes with its
+	// Notification, or with none once that was removed.
+	ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, limit int) ([]Change, error)
+	// SeqAtID returns the greatest Seq among the user's changes with
 	// ID <= id (0 if there is none). With id <= 0 it returns the greatest Seq
-	// of all the user's notifications.
+	// of all the user's changes.
 	SeqAtID(ctx context.Context, userID, id int64) (int64, error)
+	// UnreadIDs lists the IDs of the user's unread notifications, oldest
+	// first, only those with ID <= upTo when upTo is not 0.
+	UnreadIDs(ctx context.Context, userID, upTo int64) ([]int64, error)
+	// NotificationsCausedBy lists the notifications, of any recipient, that
+	// any of causes caused, in ID order.
+	NotificationsCausedBy(ctx context.Context, causes []Cause) ([]Notification, error)
 	// UnreadCount counts the user's unread notifications.
 	UnreadCount(ctx context.Context, userID int64) (int, error)
 }
@@ -138,6 +145,15 @@ type Tx interface {
 	// CreateReaction inserts a reaction and returns it with its ID. A second
 	// reaction by the same user to the same target is CodeConflict.
 	CreateReaction(ctx context.Context, r Reaction) (Reaction, error)
+	// DeleteReaction deletes a reaction; an unknown id is CodeNotFound.
+	DeleteReaction(ctx context.Context, id int64) error
+	// DeletePost deletes a post, its comments and every reaction to any of
+	// them, and lists what it took; an unknown id is CodeNotFound.
+	DeletePost(ctx context.Context, id int64) (Deleted, error)
+	// DeleteComment deletes a comment, every reply below it and every
+	// reaction to any of them, and lists what it took; an unknown id is
+	// CodeNotFound.
+	DeleteComment(ctx context.Context, id int64) (Deleted, error)
 	// SetReactionKind changes the kind of an existing reaction; an unknown
 	// id is CodeNotFound.
 	SetReactionKind(ctx context.Context, id int64, kind ReactionKind) error
@@ -145,22 +161,24 @@ type Tx interface {
 	// CreateFollow inserts a follow and returns it with its ID. Following a
 	// user already followed is CodeConflict.
 	CreateFollow(ctx context.Context, f Follow) (Follow, error)
-	// DeleteFollow deletes the follow of followeeID by followerID and reports
-	// whether there was one.
-	DeleteFollow(ctx context.Context, followerID, followeeID int64) (bool, error)
+	// DeleteFollow deletes the follow of followeeID by followerID and
+	// returns its ID, or 0 if there was none.
+	DeleteFollow(ctx context.Context, followerID, followeeID int64) (int64, error)
 	// FollowerIDs lists the IDs of the users who follow userID.
 	FollowerIDs(ctx context.Context, userID int64) ([]int64, error)
 
-	// AddNotifications stores notifications (ID, Seq and Read are ignored)
-	// and returns them with their ID and Seq set, in the same order. For each
-	// recipient, IDs and Seqs increase in commit order even when transactions
-	// for the same recipient run concurrently. A recipient that is not a
-	// user is CodeNotFound.
-	AddNotifications(ctx context.Context, ns []Notification) ([]Notification, error)
-	// MarkRead marks those of ids that are userID's unread notifications read
-	// and returns how many changed. Other ids count for nothing.
-	MarkRead(ctx context.Context, userID int64, ids []int64) (int, error)
-	// MarkAllRead marks all of userID's notifications read and returns how
-	// many changed.
-	MarkAllRead(ctx context.Context, userID int64) (int, error)
+	// AppendChanges changes inboxes and records each change at the next
+	// position of its recipient's sequence, in input order; it returns the
+	// changes it recorded, in input order. ADDED stores c.Notification (its
+	// ID, Seq and Read are ignored); REMOVED deletes those of c.IDs that are
+	// the recipient's notifications; READ marks those of c.IDs that are the
+	// recipient's unread notifications read. A REMOVED or READ change that
+	// changes nothing is not recorded; the others come back with IDs
+	// narrowed to the notifications they changed. Every change returned has
+	// ID, Seq and UnreadCount set; an ADDED change's ID and Seq are those of
+	// its Notification, which comes back stored. For each recipient,
+	// IDs and Seqs increase in commit order even when transactions for the
+	// same recipient run concurrently. A recipient that is not a user is
+	// CodeNotFound.
+	AppendChanges(ctx context.Context, cs []Change) ([]Change, error)
 }

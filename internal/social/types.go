@@ -170,3 +170,53 @@ type Notification struct {
 	Read      bool
 	CreatedAt time.Time
 }
+
+// ChangeKind says how a Change changed an inbox.
+type ChangeKind string
+
+// The kinds of changes.
+const (
+	ChangeAdded   ChangeKind = "ADDED"
+	ChangeRemoved ChangeKind = "REMOVED"
+	ChangeRead    ChangeKind = "READ"
+)
+
+// Change is one change to a user's inbox, at one position of that user's
+// sequence.
+//
+// Changes and notifications share one sequence: an ADDED change's ID and Seq
+// are its notification's. For any one recipient both ID and Seq increase in
+// commit order, and Seq has no gaps (1, 2, 3, ...) over all the recipient's
+// changes, so a subscriber that sees Seq jump knows it missed a change.
+// Clients see ID as the cursor.
+type Change struct {
+	ID          int64
+	Seq         int64
+	RecipientID int64
+	Kind        ChangeKind
+	// Notification is the added notification for ADDED; nil for the other
+	// kinds, and for an ADDED change read from the store after its
+	// notification was removed.
+	Notification *Notification
+	// IDs are the notifications the change concerns: ADDED: the one added;
+	// REMOVED: those removed; READ: those marked read.
+	IDs []int64
+	// UnreadCount is the recipient's unread count right after the change.
+	UnreadCount int
+}
+
+// Cause names what caused notifications: an action and the id of its post,
+// comment, reaction or follow (Notification.Action and ActionID).
+type Cause struct {
+	Action   Action
+	ActionID int64
+}
+
+// Deleted lists what deleting a post or comment took with it.
+type Deleted struct {
+	// CommentIDs are the comments deleted: the comment and every reply below
+	// it, or every comment of the post.
+	CommentIDs []int64
+	// ReactionIDs are the reactions to the post or to any of those comments.
+	ReactionIDs []int64
+}

@@ -74,7 +74,7 @@ func TestGroupCommit(t *testing.T) {
 						if err != nil {
 							return err
 						}
-						_, err = tx.AddNotifications(t.Context(), []social.Notification{{
+						_, err = storetest.AddNotifications(t.Context(), tx, []social.Notification{{
 							RecipientID: u.ID, Message: "m", Action: social.ActionPost, ActionID: p.ID, ByUser: "bob", CreatedAt: time.Now(),
 						}})
 						if err != nil {
@@ -105,7 +105,7 @@ func TestGroupCommit(t *testing.T) {
 					t.Errorf("Update %d: %v, want %v", i, err, want)
 				}
 			}
-			ns, err := s.NotificationsAfterSeq(t.Context(), u.ID, 0, 100)
+			ns, err := storetest.AddedAfterSeq(t.Context(), s, u.ID, 0, 100)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -26,16 +26,19 @@
 // return are already in that form. Usernames are unique ignoring case
 // (COLLATE NOCASE) and keep their registered case.
 //
-// # Notifications
+// # Notifications and inbox changes
 //
-// AddNotifications numbers each recipient's notifications on from its
-// latest Seq, read from the (recipient_id, seq) index in the calling
-// transaction, so that a recipient's Seqs are 1, 2, 3, ... without gaps,
-// also when a transaction rolls back: the write lock keeps the latest Seq
-// from changing before the commit. Notification ids are AUTOINCREMENT,
-// numbered by the transaction from the high-water mark, and as SQLite runs
-// one write transaction at a time, increase in commit order. Rows are
-// written with multi-row statements of up to 100 rows each.
+// Every change to a user's inbox (a notification added, removed or marked
+// read) is a row of inbox_changes, written by AppendChanges in the
+// action's transaction. Each recipient's changes are numbered on from its
+// latest Seq, read from the (recipient_id, seq) index, so that a
+// recipient's Seqs are 1, 2, 3, ... without gaps, also when a transaction
+// rolls back: the write lock keeps the latest Seq from changing before the
+// commit. Ids are numbered by the transaction from the high-water mark of
+// notification ids and change ids, and as SQLite runs one write
+// transaction at a time, increase in commit order. An added notification
+// takes its change's id and Seq. Rows are written with multi-row
+// statements of up to 100 rows each.
 //
 // # Errors
 //

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"math/bits"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pulse-social/pulse/internal/social"
@@ -73,63 +75,234 @@ func inBatches(ctx context.Context, p preparer, n int, sqlFor func(rows int) str
 	return nil
 }
 
+// eachRow runs the query stmt with args and calls fn with each row.
+func eachRow(ctx context.Context, stmt *sql.Stmt, args []any, fn func(scanner) error) error {
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
 
-// AddNotifications stores notifications (ID, Seq and Read are ignored) and
-// returns them with their ID and Seq set, in the same order; see social.Tx.
+// AppendChanges changes inboxes and records the changes; see social.Tx.
 // A recipient that is not a user is CodeNotFound.
 //
-// Each recipient's notifications are numbered on from its latest Seq, in
-// input order, and inserted in input order, so that each recipient's IDs
-// increase with its Seqs. The transaction holds SQLite's only write lock,
-// so the latest Seqs it reads stay the latest until it commits. Both steps
-// run multi-row statements of up to batchRows rows: a post to 10,000
-// followers takes 200 statements, not 20,000.
-func (t *tx) AddNotifications(ctx context.Context, ns []social.Notification) ([]social.Notification, error) {
-	if len(ns) == 0 {
+// It first applies the REMOVED and READ changes (DELETE or UPDATE ...
+// RETURNING, which narrows their ids), then numbers the changes it keeps:
+// each recipient's on from its latest Seq, ids on from the greatest id
+// taken, both in input order, so that each recipient's IDs increase with
+// its Seqs. The transaction holds SQLite's only write lock, so neither can
+// change before it commits. It then inserts the added notifications, counts
+// each recipient's unread notifications, derives every change's count from
+// that, and inserts the changes. Each step runs multi-row statements of up
+// to batchRows rows: a post to 10,000 followers takes a few hundred
+// statements, not 20,000.
+func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Change, error) {
+	out := make([]social.Change, 0, len(cs))
+	var delta []int
+	for _, c := range cs {
+		d := 1
+		switch c.Kind {
+		case social.ChangeAdded:
+			n := *c.Notification
+			n.Read = false
+			n.CreatedAt = stored(n.CreatedAt)
+			c.Notification, c.RecipientID = &n, n.RecipientID
+		case social.ChangeRemoved, social.ChangeRead:
+			var err error
+			if c.IDs, d, err = t.apply(ctx, c); err != nil {
+				return nil, fmt.Errorf("append changes: %w", err)
+			}
+			if len(c.IDs) == 0 {
+				continue
+			}
+		default:
+			return nil, fmt.Errorf("append changes: unknown kind %q", c.Kind)
+		}
+		out = append(out, c)
+		delta = append(delta, d)
+	}
+	if len(out) == 0 {
 		return nil, nil
 	}
-	next, err := t.nextSeqs(ctx, ns)
+	recipients := social.Recipients(out)
+	next, err := t.nextSeqs(ctx, recipients)
 	if err != nil {
-		return nil, fmt.Errorf("add notifications: %w", err)
+		return nil, fmt.Errorf("append changes: %w", err)
 	}
-	out := make([]social.Notification, len(ns))
-	for i, n := range ns {
-		n.ID = 0
-		n.Seq = next[n.RecipientID]
-		next[n.RecipientID]++
-		n.Read = false
-		n.CreatedAt = stored(n.CreatedAt)
-		out[i] = n
+	var last int64
+	err = t.w.QueryRowContext(ctx, `SELECT max(
+			coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'notifications'), 0),
+			coalesce((SELECT max(id) FROM inbox_changes), 0))`).Scan(&last)
+	if err != nil {
+		return nil, fmt.Errorf("append changes: last id: %w", err)
 	}
-	if err := t.insertNotifications(ctx, out); err != nil {
-		return nil, fmt.Errorf("add notifications: %w", err)
+	var added []social.Notification
+	for i := range out {
+		c := &out[i]
+		c.ID, c.Seq = last+1+int64(i), next[c.RecipientID]
+		next[c.RecipientID]++
+		if c.Kind == social.ChangeAdded {
+			c.Notification.ID, c.Notification.Seq = c.ID, c.Seq
+			c.IDs = []int64{c.ID}
+			added = append(added, *c.Notification)
+		}
+	}
+	if err := t.insertNotifications(ctx, added); err != nil {
+		return nil, fmt.Errorf("append changes: %w", err)
+	}
+	final, err := t.unreadCounts(ctx, recipients)
+	if err != nil {
+		return nil, fmt.Errorf("append changes: %w", err)
+	}
+	social.FillUnreadCounts(out, delta, final)
+	if err := t.insertChanges(ctx, out); err != nil {
+		return nil, fmt.Errorf("append changes: %w", err)
 	}
 	return out, nil
 }
 
-// nextSeqs returns, for each recipient of ns, the Seq its next
-// notification takes: one more than its latest, read from the
-// (recipient_id, seq) index, one lookup per recipient:
+// apply carries out a REMOVED or READ change and returns the ids it
+// changed, in increasing order, and by how much it changed the
+// recipient's unread count.
+func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, error) {
+	var changed []int64
+	delta := 0
+	err := inBatches(ctx, t.w, len(c.IDs), func(rows int) string {
+		if c.Kind == social.ChangeRemoved {
+			return `DELETE FROM notifications WHERE recipient_id = ? AND id IN (` +
+				placeholders(rows) + `) RETURNING id, read`
+		}
+		return `UPDATE notifications SET read = 1 WHERE recipient_id = ? AND read = 0 AND id IN (` +
+			placeholders(rows) + `) RETURNING id, 0`
+	}, func(stmt *sql.Stmt, lo, hi int) error {
+		args := make([]any, 0, 1+hi-lo)
+		args = append(args, c.RecipientID)
+		for _, id := range c.IDs[lo:hi] {
+			args = append(args, id)
+		}
+		return eachRow(ctx, stmt, args, func(row scanner) error {
+			var id int64
+			var read bool
+			if err := row.Scan(&id, &read); err != nil {
+				return err
+			}
+			changed = append(changed, id)
+			if !read {
+				delta--
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", strings.ToLower(string(c.Kind)), err)
+	}
+	slices.Sort(changed)
+	return changed, delta, nil
+}
+
+// unreadCounts counts the unread notifications of each of recipients.
+func (t *tx) unreadCounts(ctx context.Context, recipients []int64) (map[int64]int, error) {
+	counts := make(map[int64]int, len(recipients))
+	args := make([]any, 0, batchRows)
+	err := inBatches(ctx, t.w, len(recipients), func(rows int) string {
+		return `SELECT recipient_id, count(*) FROM notifications
+			WHERE recipient_id IN (` + placeholders(rows) + `) AND read = 0 GROUP BY recipient_id`
+	}, func(stmt *sql.Stmt, lo, hi int) error {
+		args = args[:0]
+		for _, id := range recipients[lo:hi] {
+			args = append(args, id)
+		}
+		return eachRow(ctx, stmt, args, func(row scanner) error {
+			var id int64
+			var n int
+			err := row.Scan(&id, &n)
+			counts[id] = n
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unread counts: %w", err)
+	}
+	return counts, nil
+}
+
+// insertChanges inserts the changes, whose IDs, Seqs and counts are set.
+func (t *tx) insertChanges(ctx context.Context, cs []social.Change) error {
+	const cols = 6
+	args := make([]any, 0, cols*batchRows)
+	err := inBatches(ctx, t.w, len(cs), func(rows int) string {
+		return `INSERT INTO inbox_changes (id, recipient_id, seq, kind, ids, unread_count)
+			VALUES ` + valueRows(rows, cols)
+	}, func(stmt *sql.Stmt, lo, hi int) error {
+		args = args[:0]
+		for _, c := range cs[lo:hi] {
+			var ids sql.NullString
+			if c.Kind != social.ChangeAdded {
+				ids = sql.NullString{String: joinIDs(c.IDs), Valid: true}
+			}
+			args = append(args, c.ID, c.RecipientID, c.Seq, string(c.Kind), ids, c.UnreadCount)
+		}
+		_, err := stmt.ExecContext(ctx, args...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("insert changes: %w", err)
+	}
+	return nil
+}
+
+// joinIDs returns ids comma-separated, as inbox_changes.ids keeps them.
+func joinIDs(ids []int64) string {
+	b := make([]byte, 0, 8*len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(b)
+}
+
+// splitIDs parses what joinIDs returned.
+func splitIDs(s string) ([]int64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	ids := make([]int64, len(parts))
+	for i, p := range parts {
+		var err error
+		if ids[i], err = strconv.ParseInt(p, 10, 64); err != nil {
+			return nil, fmt.Errorf("change ids: %w", err)
+		}
+	}
+	return ids, nil
+}
+
+// nextSeqs returns, for each of recipients (distinct), the Seq its next
+// change takes: one more than its latest, read from the (recipient_id, seq)
+// index, one lookup per recipient:
 //
-//	SELECT id, coalesce((SELECT max(seq) FROM notifications WHERE recipient_id = users.id), 0)
+//	SELECT id, coalesce((SELECT max(seq) FROM inbox_changes WHERE recipient_id = users.id), 0)
 //	FROM users WHERE id IN (...)
 //
 // A recipient missing from users is CodeNotFound.
-func (t *tx) nextSeqs(ctx context.Context, ns []social.Notification) (map[int64]int64, error) {
-	next := make(map[int64]int64)
-	var recipients []int64
-	for _, n := range ns {
-		if _, ok := next[n.RecipientID]; !ok {
-			next[n.RecipientID] = 0
-			recipients = append(recipients, n.RecipientID)
-		}
-	}
+func (t *tx) nextSeqs(ctx context.Context, recipients []int64) (map[int64]int64, error) {
+	next := make(map[int64]int64, len(recipients))
 	args := make([]any, 0, batchRows)
 	err := inBatches(ctx, t.w, len(recipients), func(rows int) string {
-		return `SELECT id, coalesce((SELECT max(seq) FROM notifications WHERE recipient_id = users.id), 0)
+		return `SELECT id, coalesce((SELECT max(seq) FROM inbox_changes WHERE recipient_id = users.id), 0)
 			FROM users WHERE id IN (` + placeholders(rows) + `)`
 	}, func(stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
@@ -164,24 +337,11 @@ func (t *tx) nextSeqs(ctx context.Context, ns []social.Notification) (map[int64]
 	return next, nil
 }
 
-// insertNotifications inserts ns, whose Seqs are set, in order and sets
-// their IDs. The transaction holds SQLite's only write lock, so it numbers
-// them itself from AUTOINCREMENT's high-water mark, which the inserts then
-// move on: no RETURNING to read back.
+// insertNotifications inserts ns, whose IDs and Seqs are set, in order.
 func (t *tx) insertNotifications(ctx context.Context, ns []social.Notification) error {
 	const cols = 11
-	var last int64
-	err := t.w.QueryRowContext(ctx,
-		`SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'notifications'), 0),
-			coalesce((SELECT max(id) FROM notifications), 0))`).Scan(&last)
-	if err != nil {
-		return fmt.Errorf("insert: %w", err)
-	}
-	for i := range ns {
-		ns[i].ID = last + 1 + int64(i)
-	}
 	args := make([]any, 0, cols*batchRows)
-	err = inBatches(ctx, t.w, len(ns), func(rows int) string {
+	err := inBatches(ctx, t.w, len(ns), func(rows int) string {
 		return `INSERT INTO notifications (id, recipient_id, seq, message, action, action_id, by_user,
 			action_content, affected, affected_id, created_at)
 			VALUES ` + valueRows(rows, cols)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/pulse-social/pulse/internal/social"
@@ -316,35 +317,70 @@ func (r reader) Notifications(ctx context.Context, userID int64, q social.Notifi
 	return ns, nil
 }
 
-// NotificationsAfterSeq lists a user's notifications with Seq > afterSeq,
-// oldest first, at most limit of them.
-func (r reader) NotificationsAfterSeq(ctx context.Context, userID, afterSeq int64, limit int) ([]social.Notification, error) {
-	ns, err := list(ctx, r.q, scanNotification,
-		`SELECT `+notificationColumns+` FROM notifications
-		WHERE recipient_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+// ChangesAfterSeq lists a user's inbox changes with Seq > afterSeq, oldest
+// first, at most limit of them, each ADDED one with its notification if it
+// is still there.
+func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, limit int) ([]social.Change, error) {
+	cs, err := list(ctx, r.q, func(s scanner) (social.Change, error) {
+		var c social.Change
+		var ids sql.NullString
+		var n struct {
+			id, seq, recipient, actionID               sql.NullInt64
+			message, action, byUser, content, affected sql.NullString
+			affectedID                                 sql.NullInt64
+			read                                       sql.NullBool
+			created                                    sql.NullInt64
+		}
+		err := s.Scan(&c.ID, &c.Seq, &c.RecipientID, &c.Kind, &ids, &c.UnreadCount,
+			&n.id, &n.seq, &n.recipient, &n.message, &n.action, &n.actionID, &n.byUser,
+			&n.content, &n.affected, &n.affectedID, &n.read, &n.created)
+		if err != nil {
+			return c, err
+		}
+		if c.IDs, err = splitIDs(ids.String); err != nil {
+			return c, err
+		}
+		if c.Kind == social.ChangeAdded {
+			c.IDs = []int64{c.ID}
+		}
+		if n.id.Valid {
+			c.Notification = &social.Notification{
+				ID: n.id.Int64, Seq: n.seq.Int64, RecipientID: n.recipient.Int64,
+				Message: n.message.String, Action: social.Action(n.action.String), ActionID: n.actionID.Int64,
+				ByUser: n.byUser.String, ActionContent: n.content.String,
+				Affected: social.ContentKind(n.affected.String), AffectedID: n.affectedID.Int64,
+				Read: n.read.Bool, CreatedAt: fromMillis(n.created.Int64),
+			}
+		}
+		return c, nil
+	}, `SELECT c.id, c.seq, c.recipient_id, c.kind, c.ids, c.unread_count,
+			n.id, n.seq, n.recipient_id, n.message, n.action, n.action_id, n.by_user,
+			n.action_content, n.affected, n.affected_id, n.read, n.created_at
+		FROM inbox_changes c LEFT JOIN notifications n ON c.kind = 'ADDED' AND n.id = c.id
+		WHERE c.recipient_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?`,
 		userID, afterSeq, limit)
 	if err != nil {
-		return nil, fmt.Errorf("notifications after seq: %w", err)
+		return nil, fmt.Errorf("changes after seq: %w", err)
 	}
-	return ns, nil
+	return cs, nil
 }
 
-// SeqAtID returns the greatest Seq among the user's notifications with
-// ID <= id (0 if there is none). With id <= 0 it returns the greatest Seq
-// of all the user's notifications.
+// SeqAtID returns the greatest Seq among the user's changes with ID <= id
+// (0 if there is none). With id <= 0 it returns the greatest Seq of all the
+// user's changes.
 func (r reader) SeqAtID(ctx context.Context, userID, id int64) (int64, error) {
 	// A recipient's Seq and ID increase together. When id is one of the
-	// user's notifications (a client's cursor), its Seq is the answer: a
-	// lookup by primary key. Otherwise the user's notifications are read
-	// newest first, skipping those newer than id.
+	// user's changes (a client's cursor), its Seq is the answer: a lookup by
+	// primary key. Otherwise the user's changes are read newest first,
+	// skipping those newer than id.
 	var row *sql.Row
 	if id <= 0 {
 		row = r.q.QueryRowContext(ctx,
-			`SELECT seq FROM notifications WHERE recipient_id = ? ORDER BY seq DESC LIMIT 1`, userID)
+			`SELECT seq FROM inbox_changes WHERE recipient_id = ? ORDER BY seq DESC LIMIT 1`, userID)
 	} else {
 		row = r.q.QueryRowContext(ctx, `SELECT coalesce(
-			(SELECT seq FROM notifications WHERE id = ?2 AND recipient_id = ?1),
-			(SELECT seq FROM notifications WHERE recipient_id = ?1 AND id <= ?2 ORDER BY seq DESC LIMIT 1),
+			(SELECT seq FROM inbox_changes WHERE id = ?2 AND recipient_id = ?1),
+			(SELECT seq FROM inbox_changes WHERE recipient_id = ?1 AND id <= ?2 ORDER BY seq DESC LIMIT 1),
 			0)`, userID, id)
 	}
 	var seq int64
@@ -352,6 +388,37 @@ func (r reader) SeqAtID(ctx context.Context, userID, id int64) (int64, error) {
 		return 0, fmt.Errorf("seq at id: %w", err)
 	}
 	return seq, nil
+}
+
+// UnreadIDs lists the IDs of the user's unread notifications, oldest
+// first, only those with ID <= upTo when upTo is not 0.
+func (r reader) UnreadIDs(ctx context.Context, userID, upTo int64) ([]int64, error) {
+	ids, err := list(ctx, r.q, func(s scanner) (int64, error) {
+		var id int64
+		return id, s.Scan(&id)
+	}, `SELECT id FROM notifications WHERE recipient_id = ? AND read = 0 AND id <= ? ORDER BY id`,
+		userID, cmp.Or(upTo, math.MaxInt64))
+	if err != nil {
+		return nil, fmt.Errorf("unread ids: %w", err)
+	}
+	return ids, nil
+}
+
+// NotificationsCausedBy lists the notifications, of any recipient, that any
+// of causes caused, in ID order.
+func (r reader) NotificationsCausedBy(ctx context.Context, causes []social.Cause) ([]social.Notification, error) {
+	var out []social.Notification
+	for _, c := range causes {
+		ns, err := list(ctx, r.q, scanNotification,
+			`SELECT `+notificationColumns+` FROM notifications WHERE action = ? AND action_id = ?`,
+			string(c.Action), c.ActionID)
+		if err != nil {
+			return nil, fmt.Errorf("notifications caused by: %w", err)
+		}
+		out = append(out, ns...)
+	}
+	slices.SortFunc(out, func(a, b social.Notification) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // UnreadCount counts the user's unread notifications.

@@ -250,7 +250,7 @@ func TestAddNotificationsUnknownRecipient(t *testing.T) {
 	s := MustOpen(t, ":memory:")
 	u := storetest.MustCreateUser(t, s, "ann")
 	err := s.Update(t.Context(), func(tx social.Tx) error {
-		_, err := tx.AddNotifications(t.Context(), []social.Notification{
+		_, err := storetest.AddNotifications(t.Context(), tx, []social.Notification{
 			{RecipientID: u.ID, Message: "m", Action: social.ActionFollowing, ActionID: 1, ByUser: "bob", CreatedAt: time.Now()},
 			{RecipientID: u.ID + 1, Message: "m", Action: social.ActionFollowing, ActionID: 1, ByUser: "bob", CreatedAt: time.Now()},
 		})
@@ -314,4 +314,40 @@ func BenchmarkCreatePost(b *testing.B) { storetest.BenchmarkCreatePost(b, openBe
 // BenchmarkCreatePostParallel: concurrent Updates commit in groups.
 func BenchmarkCreatePostParallel(b *testing.B) {
 	storetest.BenchmarkCreatePostParallel(b, openBench(b))
+}
+
+// TestMigrateInboxChanges: migration 0004 gives every notification stored
+// before it an ADDED change at its id and Seq, with unread counts rebuilt
+// from today's read flags, and the sequence goes on from there.
+func TestMigrateInboxChanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db := MustOpenRaw(t, path)
+	old := fstest.MapFS{}
+	for _, name := range []string{"0001_init.sql", "0002_drop_notifications_recipient_id.sql", "0003_drop_users_notification_seq.sql"} {
+		b, err := os.ReadFile(filepath.Join("migrations", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[name] = &fstest.MapFile{Data: b}
+	}
+	if _, err := sqlite.Migrate(t.Context(), db, old); err != nil {
+		t.Fatal(err)
+	}
+	// ann has notifications 1, 3 (read) and 4; bob has 2.
+	for _, q := range []string{
+		`INSERT INTO users (id, username, password_hash, created_at) VALUES (1, 'ann', x'00', 0), (2, 'bob', x'00', 0)`,
+		`INSERT INTO notifications (id, recipient_id, seq, message, action, action_id, by_user, read, created_at) VALUES
+			(1, 1, 1, 'bob started following you', 'FOLLOWING', 1, 'bob', 0, 0),
+			(2, 2, 1, 'ann started following you', 'FOLLOWING', 2, 'ann', 0, 0),
+			(3, 1, 2, 'bob created a new post', 'POST', 1, 'bob', 1, 0),
+			(4, 1, 3, 'bob created a new post', 'POST', 2, 'bob', 0, 0)`,
+	} {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s := MustOpen(t, path)
+	storetest.WantMigratedChanges(t, s)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -275,12 +276,16 @@ func (t *tx) CreateFollow(ctx context.Context, f social.Follow) (social.Follow, 
 	return f, nil
 }
 
-// DeleteFollow deletes the follow of followeeID by followerID and reports
-// whether there was one.
-func (t *tx) DeleteFollow(ctx context.Context, followerID, followeeID int64) (bool, error) {
-	n, err := t.exec(ctx, "delete follow",
-		`DELETE FROM follows WHERE follower_id = ? AND followee_id = ?`, followerID, followeeID)
-	return n > 0, err
+// DeleteFollow deletes the follow of followeeID by followerID and returns
+// its ID, or 0 if there was none.
+func (t *tx) DeleteFollow(ctx context.Context, followerID, followeeID int64) (int64, error) {
+	var id int64
+	err := t.w.QueryRowContext(ctx,
+		`DELETE FROM follows WHERE follower_id = ? AND followee_id = ? RETURNING id`, followerID, followeeID).Scan(&id)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("delete follow: %w", err)
+	}
+	return id, nil
 }
 
 // FollowerIDs lists the IDs of the users who follow userID, in ID order.
@@ -295,37 +300,93 @@ func (t *tx) FollowerIDs(ctx context.Context, userID int64) ([]int64, error) {
 	return ids, nil
 }
 
-// MarkRead marks those of ids that are userID's unread notifications read
-// and returns how many changed. Other ids count for nothing.
-func (t *tx) MarkRead(ctx context.Context, userID int64, ids []int64) (int, error) {
-	var changed int64
+// DeleteReaction deletes a reaction; an unknown id is CodeNotFound.
+func (t *tx) DeleteReaction(ctx context.Context, id int64) error {
+	n, err := t.exec(ctx, "delete reaction", `DELETE FROM reactions WHERE id = ?`, id)
+	if err == nil && n == 0 {
+		return social.Errorf(social.CodeNotFound, "reaction not found")
+	}
+	return err
+}
+
+// DeletePost deletes a post, its comments and every reaction to any of
+// them; an unknown id is CodeNotFound.
+func (t *tx) DeletePost(ctx context.Context, id int64) (social.Deleted, error) {
+	if _, err := t.PostByID(ctx, id); err != nil {
+		return social.Deleted{}, err
+	}
+	d, err := t.deleteContent(ctx, `SELECT id FROM comments WHERE post_id = ?`, id)
+	if err != nil {
+		return social.Deleted{}, err
+	}
+	rs, err := t.deleteReactions(ctx, social.ContentPost, []int64{id})
+	if err != nil {
+		return social.Deleted{}, err
+	}
+	d.ReactionIDs = append(d.ReactionIDs, rs...)
+	if _, err := t.exec(ctx, "delete post", `DELETE FROM posts WHERE id = ?`, id); err != nil {
+		return social.Deleted{}, err
+	}
+	return d, nil
+}
+
+// DeleteComment deletes a comment, every reply below it and every reaction
+// to any of them; an unknown id is CodeNotFound.
+func (t *tx) DeleteComment(ctx context.Context, id int64) (social.Deleted, error) {
+	if _, err := t.CommentByID(ctx, id); err != nil {
+		return social.Deleted{}, err
+	}
+	return t.deleteContent(ctx, `WITH RECURSIVE tree (id) AS (
+			SELECT ?
+			UNION ALL
+			SELECT c.id FROM comments c JOIN tree ON c.parent_id = tree.id)
+		SELECT id FROM tree`, id)
+}
+
+// deleteContent deletes the comments that query lists and the reactions to
+// them. Replies go before their parents, for the foreign key.
+func (t *tx) deleteContent(ctx context.Context, query string, arg int64) (social.Deleted, error) {
+	ids, err := list(ctx, t.q, func(s scanner) (int64, error) {
+		var id int64
+		return id, s.Scan(&id)
+	}, query, arg)
+	if err != nil {
+		return social.Deleted{}, fmt.Errorf("delete comments: %w", err)
+	}
+	slices.Sort(ids)
+	rs, err := t.deleteReactions(ctx, social.ContentComment, ids)
+	if err != nil {
+		return social.Deleted{}, err
+	}
+	// Ids increase, and a reply is newer than its parent.
+	for _, id := range slices.Backward(ids) {
+		if _, err := t.exec(ctx, "delete comment", `DELETE FROM comments WHERE id = ?`, id); err != nil {
+			return social.Deleted{}, err
+		}
+	}
+	return social.Deleted{CommentIDs: ids, ReactionIDs: rs}, nil
+}
+
+// deleteReactions deletes the reactions to the targets and returns their ids.
+func (t *tx) deleteReactions(ctx context.Context, target social.ContentKind, ids []int64) ([]int64, error) {
+	var deleted []int64
 	err := inBatches(ctx, t.w, len(ids), func(rows int) string {
-		return `UPDATE notifications SET read = 1 WHERE recipient_id = ? AND read = 0 AND id IN (` +
-			placeholders(rows) + `)`
+		return `DELETE FROM reactions WHERE target_kind = ? AND target_id IN (` + placeholders(rows) + `) RETURNING id`
 	}, func(stmt *sql.Stmt, lo, hi int) error {
-		args := make([]any, 0, 1+hi-lo)
-		args = append(args, userID)
+		args := []any{string(target)}
 		for _, id := range ids[lo:hi] {
 			args = append(args, id)
 		}
-		res, err := stmt.ExecContext(ctx, args...)
-		if err != nil {
+		return eachRow(ctx, stmt, args, func(row scanner) error {
+			var id int64
+			err := row.Scan(&id)
+			deleted = append(deleted, id)
 			return err
-		}
-		n, err := res.RowsAffected()
-		changed += n
-		return err
+		})
 	})
 	if err != nil {
-		return 0, fmt.Errorf("mark read: %w", err)
+		return nil, fmt.Errorf("delete reactions: %w", err)
 	}
-	return int(changed), nil
-}
-
-// MarkAllRead marks all of userID's notifications read and returns how
-// many changed.
-func (t *tx) MarkAllRead(ctx context.Context, userID int64) (int, error) {
-	n, err := t.exec(ctx, "mark all read",
-		`UPDATE notifications SET read = 1 WHERE recipient_id = ? AND read = 0`, userID)
-	return int(n), err
+	slices.Sort(deleted)
+	return deleted, nil
 }

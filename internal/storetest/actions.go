@@ -19,7 +19,7 @@ func testEveryAction(t *testing.T, open opener) {
 		ns = append(ns, n)
 	}
 	stored := MustAddNotifications(t, s, ns...)
-	got, err := s.NotificationsAfterSeq(t.Context(), u.ID, 0, len(ns)+1)
+	got, err := AddedAfterSeq(t.Context(), s, u.ID, 0, len(ns)+1)
 	if err != nil {
 		t.Fatalf("NotificationsAfterSeq: %v", err)
 	}

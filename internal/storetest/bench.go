@@ -49,7 +49,7 @@ func BenchmarkAddNotifications10k(b *testing.B, s social.Store) {
 	start := cpuTime(b)
 	for b.Loop() {
 		err := s.Update(b.Context(), func(tx social.Tx) error {
-			_, err := tx.AddNotifications(b.Context(), ns)
+			_, err := AddNotifications(b.Context(), tx, ns)
 			return err
 		})
 		if err != nil {
@@ -109,7 +109,7 @@ func createPost(b *testing.B, s social.Store, author social.User) {
 		if err != nil {
 			return err
 		}
-		_, err = tx.AddNotifications(ctx, social.PostNotifications(author, p, followers))
+		_, err = AddNotifications(ctx, tx, social.PostNotifications(author, p, followers))
 		return err
 	})
 	if err != nil {

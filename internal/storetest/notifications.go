@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -67,10 +68,27 @@ func mustMarkRead(tb testing.TB, s social.Store, userID int64, ids ...int64) int
 	var n int
 	MustUpdate(tb, s, func(tx social.Tx) error {
 		var err error
-		n, err = tx.MarkRead(tb.Context(), userID, ids)
+		cs, err := tx.AppendChanges(tb.Context(), []social.Change{{Kind: social.ChangeRead, RecipientID: userID, IDs: ids}})
+		if len(cs) > 0 {
+			n = len(cs[0].IDs)
+		}
 		return err
 	})
 	return n
+}
+
+// markAllRead marks all of userID's notifications read, as the Service
+// does, and returns how many changed.
+func markAllRead(ctx context.Context, tx social.Tx, userID int64) (int, error) {
+	ids, err := tx.UnreadIDs(ctx, userID, 0)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	cs, err := tx.AppendChanges(ctx, []social.Change{{Kind: social.ChangeRead, RecipientID: userID, IDs: ids}})
+	if err != nil {
+		return 0, err
+	}
+	return len(cs[0].IDs), nil
 }
 
 // wantPage fails tb unless the page of userID's notifications that q
@@ -116,7 +134,7 @@ func wantGapless(tb testing.TB, r social.Reader, userID int64, n int) {
 			tb.Fatalf("user %d's notifications in ID order: #%d has ID %d, Seq %d (IDs %v)", userID, i+1, x.ID, x.Seq, ids(byID))
 		}
 	}
-	bySeq, err := r.NotificationsAfterSeq(tb.Context(), userID, 0, n+10)
+	bySeq, err := AddedAfterSeq(tb.Context(), r, userID, 0, n+10)
 	if err != nil {
 		tb.Fatalf("NotificationsAfterSeq: %v", err)
 	}
@@ -182,7 +200,7 @@ func testAddNotifications(t *testing.T, open opener) {
 		want := []social.Notification{full, sparse}
 		wantNotifications(t, out, want)
 
-		got, err := s.NotificationsAfterSeq(t.Context(), ann.ID, 0, 10)
+		got, err := AddedAfterSeq(t.Context(), s, ann.ID, 0, 10)
 		if err != nil {
 			t.Fatalf("NotificationsAfterSeq: %v", err)
 		}
@@ -274,7 +292,7 @@ func testAddNotifications(t *testing.T, open opener) {
 				for i := range updates {
 					r1, r2 := users[(w+i)%recipients].ID, users[(w+i+2)%recipients].ID
 					err := s.Update(t.Context(), func(tx social.Tx) error {
-						_, err := tx.AddNotifications(t.Context(), []social.Notification{
+						_, err := AddNotifications(t.Context(), tx, []social.Notification{
 							notification(r1, i), notification(r2, i), notification(r1, i),
 						})
 						return err
@@ -293,7 +311,7 @@ func testAddNotifications(t *testing.T, open opener) {
 		reading.Go(func() {
 			for {
 				for _, u := range users {
-					ns, err := s.NotificationsAfterSeq(t.Context(), u.ID, 0, 10000)
+					ns, err := AddedAfterSeq(t.Context(), s, u.ID, 0, 10000)
 					if err != nil {
 						t.Errorf("NotificationsAfterSeq: %v", err)
 						return
@@ -399,7 +417,7 @@ func testNotificationsAfterSeq(t *testing.T, open opener) {
 			{sd.bob.ID, 0, 10, sd.b},
 			{sd.bob.ID, 1, 10, sd.b[1:]},
 		} {
-			got, err := sd.s.NotificationsAfterSeq(t.Context(), tc.user, tc.afterSeq, tc.limit)
+			got, err := AddedAfterSeq(t.Context(), sd.s, tc.user, tc.afterSeq, tc.limit)
 			if err != nil {
 				t.Fatalf("NotificationsAfterSeq: %v", err)
 			}
@@ -533,7 +551,7 @@ func testMarkAllRead(t *testing.T, open opener) {
 			var n int
 			MustUpdate(t, sd.s, func(tx social.Tx) error {
 				var err error
-				n, err = tx.MarkAllRead(t.Context(), sd.ann.ID)
+				n, err = markAllRead(t.Context(), tx, sd.ann.ID)
 				return err
 			})
 			if n != want {

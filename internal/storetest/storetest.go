@@ -24,6 +24,7 @@
 package storetest
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -67,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) social.Store) {
 	t.Run("MarkAllRead", func(t *testing.T) { testMarkAllRead(t, open) })
 	t.Run("EveryAction", func(t *testing.T) { testEveryAction(t, open) })
 	t.Run("Update", func(t *testing.T) { testUpdate(t, open) })
+	t.Run("Inbox", func(t *testing.T) { testInbox(t, open) })
 }
 
 func testPing(t *testing.T, open opener) {
@@ -139,10 +141,35 @@ func MustAddNotifications(tb testing.TB, s social.Store, ns ...social.Notificati
 	var out []social.Notification
 	MustUpdate(tb, s, func(tx social.Tx) error {
 		var err error
-		out, err = tx.AddNotifications(tb.Context(), ns)
+		out, err = AddNotifications(tb.Context(), tx, ns)
 		return err
 	})
 	return out
+}
+
+// AddNotifications stores ns with one ADDED change each and returns them
+// with their ID and Seq set, in the same order.
+func AddNotifications(ctx context.Context, tx social.Tx, ns []social.Notification) ([]social.Notification, error) {
+	cs := make([]social.Change, len(ns))
+	for i := range ns {
+		cs[i] = social.Change{Kind: social.ChangeAdded, RecipientID: ns[i].RecipientID, Notification: &ns[i]}
+	}
+	cs, err := tx.AppendChanges(ctx, cs)
+	return social.Added(cs), err
+}
+
+// AddedAfterSeq lists the notifications that userID's changes with
+// Seq > afterSeq added and that are still there, oldest first, reading at
+// most limit changes.
+func AddedAfterSeq(ctx context.Context, r social.Reader, userID, afterSeq int64, limit int) ([]social.Notification, error) {
+	cs, err := r.ChangesAfterSeq(ctx, userID, afterSeq, limit)
+	var ns []social.Notification
+	for _, c := range cs {
+		if c.Notification != nil {
+			ns = append(ns, *c.Notification)
+		}
+	}
+	return ns, err
 }
 
 // notification returns a FOLLOWING notification for recipient: the

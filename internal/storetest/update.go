@@ -73,12 +73,12 @@ func testUpdate(t *testing.T, open opener) {
 			if got, err := tx.Reactions(ctx, social.ContentPost, p.ID, wholeList); err != nil || len(got) != 1 || got[0].ID != r.ID {
 				t.Fatalf("Reactions = %+v, %v", got, err)
 			}
-			ns, err := tx.AddNotifications(ctx, []social.Notification{notification(ann.ID, 1), fullNotification(ann.ID, 2)})
+			ns, err := AddNotifications(ctx, tx, []social.Notification{notification(ann.ID, 1), fullNotification(ann.ID, 2)})
 			if err != nil {
 				return err
 			}
 			wantPage(t, tx, ann.ID, social.NotificationQuery{Limit: 10}, newestFirst(ns))
-			if got, err := tx.NotificationsAfterSeq(ctx, ann.ID, 1, 10); err != nil || !slices.Equal(ids(got), ids(ns[1:])) {
+			if got, err := AddedAfterSeq(ctx, tx, ann.ID, 1, 10); err != nil || !slices.Equal(ids(got), ids(ns[1:])) {
 				t.Fatalf("NotificationsAfterSeq = %+v, %v", got, err)
 			}
 			if got, err := tx.SeqAtID(ctx, ann.ID, 0); err != nil || got != 2 {
@@ -111,10 +111,10 @@ func testUpdate(t *testing.T, open opener) {
 			if _, err := tx.CreateFollow(ctx, social.Follow{FollowerID: bob.ID, FolloweeID: ann.ID, CreatedAt: t0}); err != nil {
 				return err
 			}
-			if _, err := tx.AddNotifications(ctx, []social.Notification{notification(ann.ID, 2), notification(ann.ID, 3)}); err != nil {
+			if _, err := AddNotifications(ctx, tx, []social.Notification{notification(ann.ID, 2), notification(ann.ID, 3)}); err != nil {
 				return err
 			}
-			if _, err := tx.MarkAllRead(ctx, ann.ID); err != nil {
+			if _, err := markAllRead(ctx, tx, ann.ID); err != nil {
 				return err
 			}
 			return errFail
@@ -147,7 +147,7 @@ func testUpdate(t *testing.T, open opener) {
 			if _, err := tx.CreatePost(ctx, social.Post{AuthorID: ann.ID, Body: "gone", CreatedAt: t0}); err != nil {
 				return err
 			}
-			if _, err := tx.AddNotifications(ctx, []social.Notification{notification(ann.ID, 1)}); err != nil {
+			if _, err := AddNotifications(ctx, tx, []social.Notification{notification(ann.ID, 1)}); err != nil {
 				return err
 			}
 			_, err := tx.CreateUser(ctx, social.User{Username: "ANN", CreatedAt: t0}, []byte("hash"))
