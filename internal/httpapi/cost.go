@@ -331,6 +331,9 @@ func limitResponse(msg string, limit int) *graphql.Response {
 // extensions (the few bytes of the envelope not counted).
 func responseSize(resp *graphql.Response) int {
 	n := len(resp.Data)
+	if len(resp.Errors) == 0 && len(resp.Extensions) == 0 {
+		return n // most responses, every event of a subscription: nothing to encode
+	}
 	for _, v := range []any{resp.Errors, resp.Extensions} {
 		b, err := json.Marshal(v)
 		if err != nil {
