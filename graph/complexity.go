@@ -23,11 +23,14 @@ func Complexity() ComplexityRoot {
 		// overestimate that keeps the rule simple.
 		return listCost(child, first, defaultNotificationPage)
 	}
+	c.Query.NotificationGroups = func(child int, first *int, _ *string, _ *bool) int {
+		return listCost(child, first, defaultNotificationPage)
+	}
 	return c
 }
 
-// defaultNotificationPage is the schema's default of
-// Query.notifications(first).
+// defaultNotificationPage is the schema's default of the first argument of
+// Query.notifications and Query.notificationGroups.
 const defaultNotificationPage = 20
 
 // listCost is 1 + n*child, n being first or def, and saturates instead of

@@ -18,16 +18,31 @@ func parseID(s string) int64 {
 	return id
 }
 
-// parseCursor reads a cursor of the notifications connection, a
-// subscription's after or markNotificationsRead's upTo: a notification or
-// change id. A malformed one is
-// CodeBadUserInput on the named argument.
+// parseCursor reads a cursor of the notifications or notificationGroups
+// connection, a subscription's after or markNotificationsRead's upTo: a
+// notification or change id. A malformed one is CodeBadUserInput on the
+// named argument.
 func parseCursor(field, s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id < 0 {
 		return 0, social.InputError(field, "%s must be a notification id", field)
 	}
 	return id, nil
+}
+
+// inboxPageArgs reads the first and after arguments of the notifications
+// and notificationGroups connections: a null first is the default page; a
+// malformed after is CodeBadUserInput.
+func inboxPageArgs(first *int, after *string) (int, int64, error) {
+	n := defaultNotificationPage
+	if first != nil {
+		n = *first
+	}
+	if after == nil {
+		return n, 0, nil
+	}
+	before, err := parseCursor("after", *after)
+	return n, before, err
 }
 
 // pageArgs reads the first and after arguments of a paged list of
@@ -105,7 +120,35 @@ func toInboxChange(c *social.Change) *model.InboxChange {
 	if c.Kind == social.ChangeAdded {
 		out.Notification = toNotification(c.Notification)
 	}
+	out.Groups = make([]*model.NotificationGroup, len(c.Groups))
+	for i := range c.Groups {
+		out.Groups[i] = toNotificationGroup(&c.Groups[i])
+	}
 	return out
+}
+
+func toNotificationGroup(g *social.Group) *model.NotificationGroup {
+	m := &model.NotificationGroup{
+		Key:               g.Key,
+		Action:            model.NotificationAction(g.Action),
+		NotificationCount: g.NotificationCount,
+		ActorCount:        g.ActorCount,
+		SampleActors:      g.SampleActors,
+		Message:           g.Message,
+		UnreadCount:       g.UnreadCount,
+		UpdatedAt:         g.UpdatedAt,
+	}
+	if m.SampleActors == nil {
+		m.SampleActors = []string{}
+	}
+	if g.Affected != "" {
+		affected, id := model.ContentKind(g.Affected), g.AffectedID
+		m.Affected, m.AffectedID = &affected, &id
+	}
+	if g.Latest != nil {
+		m.Latest = toNotification(g.Latest)
+	}
+	return m
 }
 
 func toReactionKind(k model.ReactionKind) social.ReactionKind {

@@ -51,6 +51,7 @@ type ComplexityRoot struct {
 
 	InboxChange struct {
 		Cursor          func(childComplexity int) int
+		Groups          func(childComplexity int) int
 		Kind            func(childComplexity int) int
 		Notification    func(childComplexity int) int
 		NotificationIds func(childComplexity int) int
@@ -67,6 +68,7 @@ type ComplexityRoot struct {
 		Login                     func(childComplexity int, username string, password string) int
 		Logout                    func(childComplexity int) int
 		LogoutAll                 func(childComplexity int) int
+		MarkNotificationGroupRead func(childComplexity int, key string) int
 		MarkNotificationsRead     func(childComplexity int, ids []string, all *bool, upTo *string) int
 		ReactToComment            func(childComplexity int, commentID string, kind model.ReactionKind) int
 		ReactToPost               func(childComplexity int, postID string, kind model.ReactionKind) int
@@ -102,6 +104,31 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	NotificationGroup struct {
+		Action            func(childComplexity int) int
+		ActorCount        func(childComplexity int) int
+		Affected          func(childComplexity int) int
+		AffectedID        func(childComplexity int) int
+		Key               func(childComplexity int) int
+		Latest            func(childComplexity int) int
+		Message           func(childComplexity int) int
+		NotificationCount func(childComplexity int) int
+		SampleActors      func(childComplexity int) int
+		UnreadCount       func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
+	}
+
+	NotificationGroupConnection struct {
+		Edges       func(childComplexity int) int
+		PageInfo    func(childComplexity int) int
+		UnreadCount func(childComplexity int) int
+	}
+
+	NotificationGroupEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	PageInfo struct {
 		EndCursor   func(childComplexity int) int
 		HasNextPage func(childComplexity int) int
@@ -117,11 +144,12 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Me            func(childComplexity int) int
-		Notifications func(childComplexity int, first *int, after *string, unreadOnly *bool) int
-		Post          func(childComplexity int, id string) int
-		Sessions      func(childComplexity int) int
-		User          func(childComplexity int, username string) int
+		Me                 func(childComplexity int) int
+		NotificationGroups func(childComplexity int, first *int, after *string, unreadOnly *bool) int
+		Notifications      func(childComplexity int, first *int, after *string, unreadOnly *bool) int
+		Post               func(childComplexity int, id string) int
+		Sessions           func(childComplexity int) int
+		User               func(childComplexity int, username string) int
 	}
 
 	Reaction struct {
@@ -230,6 +258,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InboxChange.Cursor(childComplexity), true
+	case "InboxChange.groups":
+		if e.ComplexityRoot.InboxChange.Groups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InboxChange.Groups(childComplexity), true
 	case "InboxChange.kind":
 		if e.ComplexityRoot.InboxChange.Kind == nil {
 			break
@@ -344,6 +378,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LogoutAll(childComplexity), true
+	case "Mutation.markNotificationGroupRead":
+		if e.ComplexityRoot.Mutation.MarkNotificationGroupRead == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markNotificationGroupRead_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkNotificationGroupRead(childComplexity, args["key"].(string)), true
 	case "Mutation.markNotificationsRead":
 		if e.ComplexityRoot.Mutation.MarkNotificationsRead == nil {
 			break
@@ -527,6 +572,105 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.NotificationEdge.Node(childComplexity), true
 
+	case "NotificationGroup.action":
+		if e.ComplexityRoot.NotificationGroup.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroup.Action(childComplexity), true
+	case "NotificationGroup.actorCount":
+		if e.ComplexityRoot.NotificationGroup.ActorCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroup.ActorCount(childComplexity), true
+	case "NotificationGroup.affected":
+		if e.ComplexityRoot.NotificationGroup.Affected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroup.Affected(childComplexity), true
+	case "NotificationGroup.affectedId":
+		if e.ComplexityRoot.NotificationGroup.AffectedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroup.AffectedID(childComplexity), true
+	case "NotificationGroup.key":
+		if e.ComplexityRoot.NotificationGroup.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroup.Key(childComplexity), true
+	case "NotificationGroup.latest":
+		if e.ComplexityRoot.NotificationGroup.Latest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroup.Latest(childComplexity), true
+	case "NotificationGroup.message":
+		if e.ComplexityRoot.NotificationGroup.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroup.Message(childComplexity), true
+	case "NotificationGroup.notificationCount":
+		if e.ComplexityRoot.NotificationGroup.NotificationCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroup.NotificationCount(childComplexity), true
+	case "NotificationGroup.sampleActors":
+		if e.ComplexityRoot.NotificationGroup.SampleActors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroup.SampleActors(childComplexity), true
+	case "NotificationGroup.unreadCount":
+		if e.ComplexityRoot.NotificationGroup.UnreadCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroup.UnreadCount(childComplexity), true
+	case "NotificationGroup.updatedAt":
+		if e.ComplexityRoot.NotificationGroup.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroup.UpdatedAt(childComplexity), true
+
+	case "NotificationGroupConnection.edges":
+		if e.ComplexityRoot.NotificationGroupConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroupConnection.Edges(childComplexity), true
+	case "NotificationGroupConnection.pageInfo":
+		if e.ComplexityRoot.NotificationGroupConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroupConnection.PageInfo(childComplexity), true
+	case "NotificationGroupConnection.unreadCount":
+		if e.ComplexityRoot.NotificationGroupConnection.UnreadCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroupConnection.UnreadCount(childComplexity), true
+
+	case "NotificationGroupEdge.cursor":
+		if e.ComplexityRoot.NotificationGroupEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroupEdge.Cursor(childComplexity), true
+	case "NotificationGroupEdge.node":
+		if e.ComplexityRoot.NotificationGroupEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationGroupEdge.Node(childComplexity), true
+
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
 			break
@@ -593,6 +737,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.notificationGroups":
+		if e.ComplexityRoot.Query.NotificationGroups == nil {
+			break
+		}
+
+		args, err := ec.field_Query_notificationGroups_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.NotificationGroups(childComplexity, args["first"].(*int), args["after"].(*string), args["unreadOnly"].(*bool)), true
 	case "Query.notifications":
 		if e.ComplexityRoot.Query.Notifications == nil {
 			break
@@ -1033,6 +1188,8 @@ type InboxChange {
   notificationIds: [ID!]!
   "The caller's unread count right after this change."
   unreadCount: Int!
+  "Every group this change touched, as it was right after the change. Changes recorded before the server grouped notifications carry none."
+  groups: [NotificationGroup!]!
 }
 
 type Subscription {
@@ -1082,6 +1239,54 @@ extend type Mutation {
   "A one-time credential for opening one socket, valid for 60 seconds."
   socketTicket: SocketTicket!
 }
+
+# Grouped notifications (issue 15).
+
+"Notifications of the caller that read as one line: the reactions to one post or comment, the comments on one post, the replies to one comment, the follows of one UTC day, or one post notification alone."
+type NotificationGroup {
+  "Stable for the group's life."
+  key: ID!
+  action: NotificationAction!
+  "What was acted on; null for POST and FOLLOWING."
+  affected: ContentKind
+  affectedId: ID
+  "The notifications in the group now; 0 once all were removed."
+  notificationCount: Int!
+  "The distinct actors among them."
+  actorCount: Int!
+  "Usernames, most recent first, distinct, at most 3."
+  sampleActors: [String!]!
+  "For example \"John and 2 others reacted to your post\"; the newest notification's own message when there is one actor."
+  message: String!
+  "The newest notification in the group; null when it is empty."
+  latest: Notification
+  "The group's unread notifications."
+  unreadCount: Int!
+  "When its newest notification was added, or when its last one was removed."
+  updatedAt: Time!
+}
+
+type NotificationGroupEdge {
+  cursor: String!
+  node: NotificationGroup!
+}
+
+type NotificationGroupConnection {
+  edges: [NotificationGroupEdge!]!
+  pageInfo: PageInfo!
+  "All of the caller's unread notifications, not just this page's."
+  unreadCount: Int!
+}
+
+extend type Query {
+  "The caller's non-empty notification groups, the one with the newest notification first. ` + "`" + `first` + "`" + ` is 0 to 100; ` + "`" + `after` + "`" + ` is a cursor from a previous page; ` + "`" + `unreadOnly` + "`" + ` keeps the groups with unread notifications."
+  notificationGroups(first: Int = 20, after: String, unreadOnly: Boolean = false): NotificationGroupConnection!
+}
+
+extend type Mutation {
+  "Marks the caller's unread notifications in the group with this key read; returns how many changed. A call that changed anything is one READ change in the caller's inboxChanges; a key that names none of the caller's groups changes nothing."
+  markNotificationGroupRead(key: ID!): Int!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1130,6 +1335,8 @@ func (ec *executionContext) childFields_InboxChange(ctx context.Context, field g
 		return ec.fieldContext_InboxChange_notificationIds(ctx, field)
 	case "unreadCount":
 		return ec.fieldContext_InboxChange_unreadCount(ctx, field)
+	case "groups":
+		return ec.fieldContext_InboxChange_groups(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InboxChange", field.Name)
 }
@@ -1180,6 +1387,56 @@ func (ec *executionContext) childFields_NotificationEdge(ctx context.Context, fi
 		return ec.fieldContext_NotificationEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type NotificationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_NotificationGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_NotificationGroup_key(ctx, field)
+	case "action":
+		return ec.fieldContext_NotificationGroup_action(ctx, field)
+	case "affected":
+		return ec.fieldContext_NotificationGroup_affected(ctx, field)
+	case "affectedId":
+		return ec.fieldContext_NotificationGroup_affectedId(ctx, field)
+	case "notificationCount":
+		return ec.fieldContext_NotificationGroup_notificationCount(ctx, field)
+	case "actorCount":
+		return ec.fieldContext_NotificationGroup_actorCount(ctx, field)
+	case "sampleActors":
+		return ec.fieldContext_NotificationGroup_sampleActors(ctx, field)
+	case "message":
+		return ec.fieldContext_NotificationGroup_message(ctx, field)
+	case "latest":
+		return ec.fieldContext_NotificationGroup_latest(ctx, field)
+	case "unreadCount":
+		return ec.fieldContext_NotificationGroup_unreadCount(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_NotificationGroup_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationGroup", field.Name)
+}
+
+func (ec *executionContext) childFields_NotificationGroupConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_NotificationGroupConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_NotificationGroupConnection_pageInfo(ctx, field)
+	case "unreadCount":
+		return ec.fieldContext_NotificationGroupConnection_unreadCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationGroupConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_NotificationGroupEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_NotificationGroupEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_NotificationGroupEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationGroupEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -198,6 +198,14 @@ func (r *mutationResolver) SocketTicket(ctx context.Context) (*model.SocketTicke
 	return &model.SocketTicket{Ticket: ticket, ExpiresAt: expires}, nil
 }
 
+func (r *mutationResolver) MarkNotificationGroupRead(ctx context.Context, key string) (int, error) {
+	me, err := social.RequireUser(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return r.Service.MarkGroupRead(ctx, me.ID, key)
+}
+
 func (r *postResolver) Author(ctx context.Context, obj *model.Post) (*model.User, error) {
 	return r.userByID(ctx, obj.AuthorID)
 }
@@ -269,15 +277,9 @@ func (r *queryResolver) Notifications(ctx context.Context, first *int, after *st
 	if err != nil {
 		return nil, err
 	}
-	n := defaultNotificationPage
-	if first != nil {
-		n = *first
-	}
-	var before int64
-	if after != nil {
-		if before, err = parseCursor("after", *after); err != nil {
-			return nil, err
-		}
+	n, before, err := inboxPageArgs(first, after)
+	if err != nil {
+		return nil, err
 	}
 	page, err := r.Service.Notifications(ctx, me.ID, n, before, unreadOnly != nil && *unreadOnly)
 	if err != nil {
@@ -303,6 +305,33 @@ func (r *queryResolver) Sessions(ctx context.Context) ([]*model.Session, error) 
 	}
 	a, _ := social.AuthFrom(ctx)
 	return toSessions(ss, a.SessionID), nil
+}
+
+func (r *queryResolver) NotificationGroups(ctx context.Context, first *int, after *string, unreadOnly *bool) (*model.NotificationGroupConnection, error) {
+	me, err := social.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, before, err := inboxPageArgs(first, after)
+	if err != nil {
+		return nil, err
+	}
+	page, err := r.Service.NotificationGroups(ctx, me.ID, n, before, unreadOnly != nil && *unreadOnly)
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.NotificationGroupConnection{
+		Edges:       make([]*model.NotificationGroupEdge, len(page.Items)),
+		PageInfo:    &model.PageInfo{HasNextPage: page.HasNextPage},
+		UnreadCount: page.UnreadCount,
+	}
+	for i, g := range page.Items {
+		// A listed group is never empty: its cursor is its newest notification's id.
+		cursor := strconv.FormatInt(g.Latest.ID, 10)
+		conn.Edges[i] = &model.NotificationGroupEdge{Cursor: cursor, Node: toNotificationGroup(&page.Items[i])}
+		conn.PageInfo.EndCursor = &cursor
+	}
+	return conn, nil
 }
 
 func (r *reactionResolver) User(ctx context.Context, obj *model.Reaction) (*model.User, error) {

@@ -61,3 +61,18 @@ type Session struct {
 	ExpiresAt  time.Time
 	UserAgent  *string
 }
+
+// NotificationGroup is a group of notifications as clients see it.
+type NotificationGroup struct {
+	Key               string
+	Action            NotificationAction
+	Affected          *ContentKind
+	AffectedID        *int64
+	NotificationCount int
+	ActorCount        int
+	SampleActors      []string
+	Message           string
+	Latest            *Notification
+	UnreadCount       int
+	UpdatedAt         time.Time
+}

@@ -27,6 +27,8 @@ type InboxChange struct {
 	NotificationIds []string `json:"notificationIds"`
 	// The caller's unread count right after this change.
 	UnreadCount int `json:"unreadCount"`
+	// Every group this change touched, as it was right after the change. Changes recorded before the server grouped notifications carry none.
+	Groups []*NotificationGroup `json:"groups"`
 }
 
 type Mutation struct {
@@ -42,6 +44,18 @@ type NotificationConnection struct {
 type NotificationEdge struct {
 	Cursor string        `json:"cursor"`
 	Node   *Notification `json:"node"`
+}
+
+type NotificationGroupConnection struct {
+	Edges    []*NotificationGroupEdge `json:"edges"`
+	PageInfo *PageInfo                `json:"pageInfo"`
+	// All of the caller's unread notifications, not just this page's.
+	UnreadCount int `json:"unreadCount"`
+}
+
+type NotificationGroupEdge struct {
+	Cursor string             `json:"cursor"`
+	Node   *NotificationGroup `json:"node"`
 }
 
 type PageInfo struct {

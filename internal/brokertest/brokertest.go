@@ -204,6 +204,24 @@ func testRoundTrip(t *testing.T, b social.Broker) {
 		{Kind: social.EventChange, UserID: u, Change: &social.Change{
 			ID: 1<<62 + 3, Seq: 1<<53 + 3, RecipientID: u, Kind: social.ChangeRead, IDs: []int64{23}, UnreadCount: 0,
 		}},
+		{Kind: social.EventNotification, UserID: u, Notification: bare, Frame: social.AppendFrame(nil, bare), Change: &social.Change{
+			ID: bare.ID, Seq: bare.Seq, RecipientID: u, Kind: social.ChangeAdded, Notification: bare, IDs: []int64{bare.ID}, UnreadCount: 1,
+			Groups: []social.Group{{
+				Key: "FOLLOWING:2026-11-25", Action: social.ActionFollowing, NotificationCount: 2, ActorCount: 2,
+				SampleActors: []string{"Oliver", "Sarah"}, Message: "Oliver and Sarah started following you",
+				Latest: bare, UnreadCount: 1, UpdatedAt: bare.CreatedAt,
+			}},
+		}},
+		{Kind: social.EventChange, UserID: u, Change: &social.Change{
+			ID: 1<<62 + 4, Seq: 1<<53 + 4, RecipientID: u, Kind: social.ChangeRemoved, IDs: []int64{5012}, UnreadCount: 0,
+			Groups: []social.Group{
+				{Key: "REACTION:COMMENT:79", Action: social.ActionReaction, Affected: social.ContentComment, AffectedID: 79,
+					SampleActors: []string{}, UpdatedAt: created},
+				{Key: "COMMENT:POST:3", Action: social.ActionComment, Affected: social.ContentPost, AffectedID: 3,
+					NotificationCount: 4, ActorCount: 3, SampleActors: []string{"John", "Sarah", "Oliver"},
+					Message: "John and 2 others commented on your post", Latest: full, UnreadCount: 2, UpdatedAt: created},
+			},
+		}},
 		{Kind: social.EventRevoke, UserID: u, SessionID: 1 << 40},
 		{Kind: social.EventRefresh, UserID: u, SessionID: 7, ExpiresAt: time.Date(2026, 5, 1, 12, 0, 0, 123456789, time.UTC)},
 		{Kind: social.EventResync, UserID: u},

@@ -136,7 +136,7 @@ func diff(got, want social.Event) string {
 		return fmt.Sprintf("ExpiresAt = %v, want %v", got.ExpiresAt, want.ExpiresAt)
 	case (got.Change == nil) != (want.Change == nil):
 		return fmt.Sprintf("Change = %v, want %v", got.Change, want.Change)
-	case got.Change != nil && !sameChange(*got.Change, *want.Change):
+	case got.Change != nil && !SameChange(*got.Change, *want.Change):
 		return fmt.Sprintf("Change = %+v, want %+v", *got.Change, *want.Change)
 	case got.Change != nil && got.Change.Notification != got.Notification:
 		return "Change.Notification is not the event's Notification"
@@ -145,12 +145,7 @@ func diff(got, want social.Event) string {
 	case got.Notification == nil || want.Notification == nil:
 		return fmt.Sprintf("Notification = %v, want %v", got.Notification, want.Notification)
 	}
-	g, w := *got.Notification, *want.Notification
-	if !g.CreatedAt.Equal(w.CreatedAt) {
-		return fmt.Sprintf("Notification.CreatedAt = %v, want %v", g.CreatedAt, w.CreatedAt)
-	}
-	g.CreatedAt, w.CreatedAt = time.Time{}, time.Time{}
-	if g != w {
+	if g, w := *got.Notification, *want.Notification; !sameNotification(g, w) {
 		return fmt.Sprintf("Notification = %+v, want %+v", g, w)
 	}
 	return ""
@@ -172,9 +167,31 @@ func short(b []byte) string {
 	return fmt.Sprintf("%q", b)
 }
 
-// sameChange compares two changes but for their Notification, which diff
-// compares as the event's.
-func sameChange(a, b social.Change) bool {
+// SameChange reports whether two changes have the same contents but for
+// their Notification, which a caller compares as its event's.
+func SameChange(a, b social.Change) bool {
 	return a.ID == b.ID && a.Seq == b.Seq && a.RecipientID == b.RecipientID && a.Kind == b.Kind &&
-		slices.Equal(a.IDs, b.IDs) && a.UnreadCount == b.UnreadCount
+		slices.Equal(a.IDs, b.IDs) && a.UnreadCount == b.UnreadCount &&
+		slices.EqualFunc(a.Groups, b.Groups, sameGroup)
+}
+
+// sameGroup compares two groups by content: instants with Equal, Latest by
+// what it points to.
+func sameGroup(a, b social.Group) bool {
+	if (a.Latest == nil) != (b.Latest == nil) || a.Latest != nil && !sameNotification(*a.Latest, *b.Latest) {
+		return false
+	}
+	return a.Key == b.Key && a.Action == b.Action && a.Affected == b.Affected && a.AffectedID == b.AffectedID &&
+		a.NotificationCount == b.NotificationCount && a.ActorCount == b.ActorCount &&
+		slices.Equal(a.SampleActors, b.SampleActors) && a.Message == b.Message &&
+		a.UnreadCount == b.UnreadCount && a.UpdatedAt.Equal(b.UpdatedAt)
+}
+
+// sameNotification compares two notifications, CreatedAt with Equal.
+func sameNotification(a, b social.Notification) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return false
+	}
+	a.CreatedAt, b.CreatedAt = time.Time{}, time.Time{}
+	return a == b
 }

@@ -32,7 +32,7 @@ import (
 // before it counts, so it counts after this one committed, or before this
 // one counted and then with a smaller Seq.
 func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Change, error) {
-	out, delta, err := t.apply(ctx, cs)
+	out, delta, keys, err := t.apply(ctx, cs)
 	if err != nil || len(out) == 0 {
 		return nil, err
 	}
@@ -79,6 +79,13 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 		return nil, fmt.Errorf("append changes: unread counts: %w", err)
 	}
 	social.FillUnreadCounts(out, delta, final)
+	emptied := stored(time.Now())
+	err = social.FillGroups(out, keys, func(recipientID int64, key string, bound int64) (social.Group, error) {
+		return t.group(ctx, recipientID, key, bound, emptied)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append changes: %w", err)
+	}
 	if err := t.insertChanges(ctx, out); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
@@ -88,20 +95,20 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 // apply carries out the REMOVED and READ changes of cs and returns the
 // changes to record, REMOVED and READ ones narrowed to the ids they changed
 // (in increasing order), with by how much each changed its recipient's
-// unread count.
-func (t *tx) apply(ctx context.Context, cs []social.Change) ([]social.Change, []int, error) {
+// unread count and the keys of the groups it touched (nil for ADDED).
+func (t *tx) apply(ctx context.Context, cs []social.Change) ([]social.Change, []int, [][]string, error) {
 	var b pgx.Batch
 	for _, c := range cs {
 		switch c.Kind {
 		case social.ChangeAdded:
 		case social.ChangeRemoved:
-			b.Queue(`DELETE FROM notifications WHERE recipient_id = $1 AND id = ANY($2) RETURNING id, read`,
+			b.Queue(`DELETE FROM notifications WHERE recipient_id = $1 AND id = ANY($2) RETURNING id, read, group_key`,
 				c.RecipientID, c.IDs)
 		case social.ChangeRead:
 			b.Queue(`UPDATE notifications SET read = true WHERE recipient_id = $1 AND NOT read AND id = ANY($2)
-				RETURNING id, false`, c.RecipientID, c.IDs)
+				RETURNING id, false, group_key`, c.RecipientID, c.IDs)
 		default:
-			return nil, nil, fmt.Errorf("append changes: unknown kind %q", c.Kind)
+			return nil, nil, nil, fmt.Errorf("append changes: unknown kind %q", c.Kind)
 		}
 	}
 	var res pgx.BatchResults
@@ -111,46 +118,51 @@ func (t *tx) apply(ctx context.Context, cs []social.Change) ([]social.Change, []
 	}
 	out := make([]social.Change, 0, len(cs))
 	delta := make([]int, 0, len(cs))
+	keys := make([][]string, 0, len(cs))
 	for _, c := range cs {
 		if c.Kind == social.ChangeAdded {
 			n := *c.Notification
 			n.Read = false
 			n.CreatedAt = stored(n.CreatedAt)
 			c.Notification, c.RecipientID = &n, n.RecipientID
-			out, delta = append(out, c), append(delta, 1)
+			out, delta, keys = append(out, c), append(delta, 1), append(keys, nil)
 			continue
 		}
 		rows, err := res.Query()
 		if err != nil {
-			return nil, nil, fmt.Errorf("append changes: %s: %w", strings.ToLower(string(c.Kind)), err)
+			return nil, nil, nil, fmt.Errorf("append changes: %s: %w", strings.ToLower(string(c.Kind)), err)
 		}
 		var changed []int64
+		var touched []string
 		d := 0
 		var id int64
 		var read bool
-		_, err = pgx.ForEachRow(rows, []any{&id, &read}, func() error {
+		var key string
+		_, err = pgx.ForEachRow(rows, []any{&id, &read, &key}, func() error {
 			changed = append(changed, id)
+			touched = social.AddKey(touched, key)
 			if !read {
 				d--
 			}
 			return nil
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("append changes: %s: %w", strings.ToLower(string(c.Kind)), err)
+			return nil, nil, nil, fmt.Errorf("append changes: %s: %w", strings.ToLower(string(c.Kind)), err)
 		}
 		if len(changed) == 0 {
 			continue
 		}
 		slices.Sort(changed)
+		slices.Sort(touched)
 		c.IDs = changed
-		out, delta = append(out, c), append(delta, d)
+		out, delta, keys = append(out, c), append(delta, d), append(keys, touched)
 	}
 	if res != nil {
 		if err := res.Close(); err != nil {
-			return nil, nil, fmt.Errorf("append changes: %w", err)
+			return nil, nil, nil, fmt.Errorf("append changes: %w", err)
 		}
 	}
-	return out, delta, nil
+	return out, delta, keys, nil
 }
 
 // insertChanges inserts the changes, whose IDs, Seqs and counts are set,
@@ -160,7 +172,12 @@ func (t *tx) insertChanges(ctx context.Context, cs []social.Change) error {
 	n := len(cs)
 	ids, recipients, seqs := make([]int64, n), make([]int64, n), make([]int64, n)
 	kinds, lists, counts := make([]string, n), make([]*string, n), make([]int32, n)
+	groups := make([]string, n)
 	for i, c := range cs {
+		var err error
+		if groups[i], err = social.MarshalGroups(c.Groups); err != nil {
+			return fmt.Errorf("insert changes: %w", err)
+		}
 		ids[i], recipients[i], seqs[i] = c.ID, c.RecipientID, c.Seq
 		kinds[i], counts[i] = string(c.Kind), int32(c.UnreadCount)
 		if c.Kind != social.ChangeAdded {
@@ -177,11 +194,11 @@ func (t *tx) insertChanges(ctx context.Context, cs []social.Change) error {
 			lists[i] = &s
 		}
 	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO inbox_changes (id, recipient_id, seq, kind, ids, unread_count)
-		SELECT id, recipient_id, seq, kind, ids::bigint[], unread_count
-		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::integer[])
-			AS c (id, recipient_id, seq, kind, ids, unread_count)`,
-		ids, recipients, seqs, kinds, lists, counts)
+	_, err := t.tx.Exec(ctx, `INSERT INTO inbox_changes (id, recipient_id, seq, kind, ids, unread_count, groups)
+		SELECT id, recipient_id, seq, kind, ids::bigint[], unread_count, groups
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::integer[], $7::text[])
+			AS c (id, recipient_id, seq, kind, ids, unread_count, groups)`,
+		ids, recipients, seqs, kinds, lists, counts, groups)
 	if err != nil {
 		return fmt.Errorf("insert changes: %w", err)
 	}
@@ -264,8 +281,9 @@ func (t *tx) insertNotifications(ctx context.Context, ns []social.Notification) 
 	messages, actions, actionIDs := make([]string, n), make([]string, n), make([]int64, n)
 	byUsers, contents := make([]string, n), make([]string, n)
 	affected, affectedIDs := make([]string, n), make([]int64, n)
-	created := make([]time.Time, n)
+	created, keys := make([]time.Time, n), make([]string, n)
 	for i, x := range ns {
+		keys[i] = social.GroupKey(x)
 		ids[i], recipients[i], seqs[i] = x.ID, x.RecipientID, x.Seq
 		messages[i], actions[i], actionIDs[i] = x.Message, string(x.Action), x.ActionID
 		byUsers[i], contents[i] = x.ByUser, x.ActionContent
@@ -273,14 +291,14 @@ func (t *tx) insertNotifications(ctx context.Context, ns []social.Notification) 
 		created[i] = x.CreatedAt
 	}
 	_, err := t.tx.Exec(ctx, `INSERT INTO notifications (id, recipient_id, seq, message, action, action_id,
-			by_user, action_content, affected, affected_id, created_at)
+			by_user, action_content, affected, affected_id, created_at, group_key)
 		SELECT id, recipient_id, seq, message, action, action_id,
-			by_user, nullif(action_content, ''), nullif(affected, ''), nullif(affected_id, 0), created_at
+			by_user, nullif(action_content, ''), nullif(affected, ''), nullif(affected_id, 0), created_at, group_key
 		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[],
-			$7::text[], $8::text[], $9::text[], $10::bigint[], $11::timestamptz[])
+			$7::text[], $8::text[], $9::text[], $10::bigint[], $11::timestamptz[], $12::text[])
 			AS n (id, recipient_id, seq, message, action, action_id,
-				by_user, action_content, affected, affected_id, created_at)`,
-		ids, recipients, seqs, messages, actions, actionIDs, byUsers, contents, affected, affectedIDs, created)
+				by_user, action_content, affected, affected_id, created_at, group_key)`,
+		ids, recipients, seqs, messages, actions, actionIDs, byUsers, contents, affected, affectedIDs, created, keys)
 	if err != nil {
 		return fmt.Errorf("insert: %w", err)
 	}

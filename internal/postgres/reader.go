@@ -296,9 +296,13 @@ func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, lim
 		var message, action, byUser *string
 		var read *bool
 		var created *time.Time
-		err := row.Scan(&c.ID, &c.Seq, &c.RecipientID, &c.Kind, &c.IDs, &c.UnreadCount,
+		var groups *string
+		err := row.Scan(&c.ID, &c.Seq, &c.RecipientID, &c.Kind, &c.IDs, &c.UnreadCount, &groups,
 			&nid, &seq, &recipient, &message, &action, &actionID, &byUser,
 			&content, &affected, &affectedID, &read, &created)
+		if err == nil && groups != nil {
+			c.Groups, err = social.UnmarshalGroups(*groups)
+		}
 		if err != nil || nid == nil {
 			return c, err
 		}
@@ -308,7 +312,7 @@ func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, lim
 			Read: *read, CreatedAt: created.UTC()}
 		c.Notification = &n
 		return c, nil
-	}, `SELECT c.id, c.seq, c.recipient_id, c.kind, coalesce(c.ids, ARRAY[c.id]), c.unread_count,
+	}, `SELECT c.id, c.seq, c.recipient_id, c.kind, coalesce(c.ids, ARRAY[c.id]), c.unread_count, c.groups,
 			n.id, n.seq, n.recipient_id, n.message, n.action, n.action_id, n.by_user,
 			coalesce(n.action_content, ''), coalesce(n.affected, ''), coalesce(n.affected_id, 0), n.read, n.created_at
 		FROM inbox_changes c LEFT JOIN notifications n ON c.kind = 'ADDED' AND n.id = c.id
@@ -317,7 +321,86 @@ func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, lim
 	if err != nil {
 		return nil, fmt.Errorf("changes after seq: %w", err)
 	}
+	if ids := social.LatestIDs(cs); len(ids) > 0 {
+		ns, err := list(ctx, r.q, scanNotification, `SELECT `+notificationColumns+` FROM notifications
+			WHERE recipient_id = $1 AND id = ANY($2)`, userID, ids)
+		if err != nil {
+			return nil, fmt.Errorf("changes after seq: latest: %w", err)
+		}
+		latest := make(map[int64]social.Notification, len(ns))
+		for _, n := range ns {
+			latest[n.ID] = n
+		}
+		social.FillLatest(cs, latest)
+	}
 	return cs, nil
+}
+
+// NotificationGroups lists a user's non-empty groups, the one with the
+// newest notification first; see social.Reader. The keys come from the
+// (recipient_id, group_key, id) index; each group is then read by key.
+func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.NotificationQuery) ([]social.Group, error) {
+	having := `max(id) < $2`
+	if q.UnreadOnly {
+		having += ` AND bool_or(NOT read)`
+	}
+	before := q.BeforeID
+	if before == 0 {
+		before = math.MaxInt64
+	}
+	keys, err := list(ctx, r.q, func(row pgx.Row) (string, error) {
+		var key string
+		return key, row.Scan(&key)
+	}, `SELECT group_key FROM notifications WHERE recipient_id = $1 GROUP BY group_key
+		HAVING `+having+` ORDER BY max(id) DESC LIMIT $3`, userID, before, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("notification groups: %w", err)
+	}
+	gs, err := social.NonEmptyGroups(keys, func(key string) (social.Group, error) {
+		return r.group(ctx, userID, key, math.MaxInt64, time.Time{})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notification groups: %w", err)
+	}
+	return gs, nil
+}
+
+// group reads the state of a user's group as of the notifications with
+// IDs up to bound; an empty one was emptied then.
+func (r reader) group(ctx context.Context, userID int64, key string, bound int64, emptied time.Time) (social.Group, error) {
+	actors, err := list(ctx, r.q, func(row pgx.Row) (social.GroupActor, error) {
+		var a social.GroupActor
+		return a, row.Scan(&a.Username, &a.LatestID, &a.Count, &a.Unread)
+	}, `SELECT by_user, max(id), count(*)::int, (count(*) FILTER (WHERE NOT read))::int FROM notifications
+		WHERE recipient_id = $1 AND group_key = $2 AND id <= $3 GROUP BY by_user ORDER BY max(id) DESC`,
+		userID, key, bound)
+	if err != nil {
+		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
+	}
+	var latest *social.Notification
+	if len(actors) > 0 {
+		n, err := scanNotification(r.q.QueryRow(ctx,
+			`SELECT `+notificationColumns+` FROM notifications WHERE id = $1`, actors[0].LatestID))
+		if err != nil {
+			return social.Group{}, fmt.Errorf("group %s: latest: %w", key, err)
+		}
+		latest = &n
+	}
+	return social.NewGroup(key, actors, latest, emptied), nil
+}
+
+// GroupUnreadIDs lists the IDs of the user's unread notifications in the
+// group with this key, oldest first.
+func (r reader) GroupUnreadIDs(ctx context.Context, userID int64, key string) ([]int64, error) {
+	ids, err := list(ctx, r.q, func(row pgx.Row) (int64, error) {
+		var id int64
+		return id, row.Scan(&id)
+	}, `SELECT id FROM notifications WHERE recipient_id = $1 AND group_key = $2 AND NOT read ORDER BY id`,
+		userID, key)
+	if err != nil {
+		return nil, fmt.Errorf("group unread ids: %w", err)
+	}
+	return ids, nil
 }
 
 // SeqAtID returns the greatest Seq among the user's changes with ID <= id

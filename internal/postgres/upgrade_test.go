@@ -32,3 +32,25 @@ func TestUpgradeKeepsSessions(t *testing.T) {
 	}
 	storetest.CheckUpgrade(t, MustOpen(t, url), u) // Open applies migration 10 and any after it
 }
+
+// TestUpgradeGroupsNotifications: migration 11 puts every notification
+// stored before it in its group; see storetest.WantMigratedGroups.
+func TestUpgradeGroupsNotifications(t *testing.T) {
+	u := MustSchema(t)
+	conn := MustConn(t, u)
+	if _, err := postgres.Migrate(t.Context(), conn, storetest.MigrationsBefore(t, postgres.Migrations, 11)); err != nil {
+		t.Fatalf("migrate to the old schema: %v", err)
+	}
+	MustExec(t, u, `INSERT INTO users (id, username, password_hash, notification_seq, created_at) OVERRIDING SYSTEM VALUE
+		VALUES (1, 'ann', '\x00', 7, now()), (2, 'bob', '\x00', 0, now()), (3, 'cid', '\x00', 0, now()), (4, 'dan', '\x00', 0, now())`)
+	for _, n := range storetest.GroupUpgrade() {
+		_, err := conn.Exec(t.Context(), `INSERT INTO notifications (id, recipient_id, seq, message, action, action_id, by_user,
+			affected, affected_id, read, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, 0), false, $10)`,
+			n.ID, n.RecipientID, n.Seq, n.Message, string(n.Action), n.ActionID, n.ByUser, string(n.Affected), n.AffectedID, n.CreatedAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	MustExec(t, u, `SELECT setval('notification_ids', 7)`)
+	storetest.WantMigratedGroups(t, MustOpen(t, u))
+}

@@ -13,7 +13,7 @@ import (
 // process that reads a version it does not know treats the message as lost
 // (see Broker), so a rolling upgrade that changes the format costs a resync,
 // not a crash.
-const wireVersion = 3
+const wireVersion = 4
 
 // Bits of the flags byte.
 const (
@@ -22,6 +22,13 @@ const (
 	flagPublishedAt              // PublishedAt follows (it is not zero)
 	flagExpiresAt                // ExpiresAt follows (it is not zero)
 	flagChange                   // a Change follows
+	flagGroups                   // the Change's Groups follow it
+)
+
+// Bits of a group's flags byte.
+const (
+	groupLatest     = 1 << iota // the group's Latest follows
+	groupLatestRead             // Latest.Read
 )
 
 // errMalformed is returned by decodeEvent for a payload it cannot read.
@@ -34,11 +41,12 @@ var errMalformed = errors.New("malformed event")
 //	user         varint
 //	frame        uvarint length, bytes
 //	session      varint (SessionID)
-//	flags        byte (flagNotification, flagRead, flagPublishedAt, flagExpiresAt, flagChange)
+//	flags        byte (flagNotification, flagRead, flagPublishedAt, flagExpiresAt, flagChange, flagGroups)
 //	published    time, if flagPublishedAt (PublishedAt)
 //	expires      time, if flagExpiresAt (ExpiresAt)
 //	notification if flagNotification
 //	change       if flagChange
+//	groups       if flagGroups: a uvarint count and each group
 //
 // where a time is one byte of length and time.Time.AppendBinary's encoding
 // (the instant to the nanosecond and the zone offset), and the notification
@@ -47,7 +55,11 @@ var errMalformed = errors.New("malformed event")
 // strings; AffectedID varint; CreatedAt as a time; and the change is ID,
 // Seq as varints, Kind as a string, IDs as a uvarint count and varints,
 // UnreadCount as a varint (its RecipientID is UserID, its Notification the
-// event's).
+// event's). A group is Key, Action and Affected as strings; AffectedID,
+// NotificationCount and ActorCount as varints; SampleActors as a uvarint
+// count and strings; Message as a string; UnreadCount as a varint;
+// UpdatedAt as a time; a flags byte (groupLatest, groupLatestRead); and
+// Latest as a notification, if groupLatest.
 //
 // It fails only for a time whose zone offset time.Time cannot encode.
 func appendEvent(b []byte, ev *social.Event) ([]byte, error) {
@@ -71,6 +83,9 @@ func appendEvent(b []byte, ev *social.Event) ([]byte, error) {
 	}
 	if ev.Change != nil {
 		flags |= flagChange
+		if len(ev.Change.Groups) > 0 {
+			flags |= flagGroups
+		}
 	}
 	b = append(b, flags)
 	var err error
@@ -99,6 +114,45 @@ func appendEvent(b []byte, ev *social.Event) ([]byte, error) {
 		}
 		b = binary.AppendVarint(b, int64(c.UnreadCount))
 	}
+	if flags&flagGroups != 0 {
+		b = binary.AppendUvarint(b, uint64(len(ev.Change.Groups)))
+		for i := range ev.Change.Groups {
+			if b, err = appendGroup(b, &ev.Change.Groups[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b, nil
+}
+
+func appendGroup(b []byte, g *social.Group) ([]byte, error) {
+	b = appendString(b, g.Key)
+	b = appendString(b, string(g.Action))
+	b = appendString(b, string(g.Affected))
+	b = binary.AppendVarint(b, g.AffectedID)
+	b = binary.AppendVarint(b, int64(g.NotificationCount))
+	b = binary.AppendVarint(b, int64(g.ActorCount))
+	b = binary.AppendUvarint(b, uint64(len(g.SampleActors)))
+	for _, a := range g.SampleActors {
+		b = appendString(b, a)
+	}
+	b = appendString(b, g.Message)
+	b = binary.AppendVarint(b, int64(g.UnreadCount))
+	b, err := appendTime(b, g.UpdatedAt)
+	if err != nil {
+		return nil, fmt.Errorf("encode group %s: %w", g.Key, err)
+	}
+	var flags byte
+	if g.Latest != nil {
+		flags |= groupLatest
+		if g.Latest.Read {
+			flags |= groupLatestRead
+		}
+	}
+	b = append(b, flags)
+	if g.Latest != nil {
+		return appendNotification(b, g.Latest)
+	}
 	return b, nil
 }
 
@@ -121,20 +175,45 @@ func appendNotification(b []byte, n *social.Notification) ([]byte, error) {
 }
 
 // maxFixedSize bounds the bytes of an encoded event other than its byte
-// slices, strings and change ids: 1+1 bytes, 9 varints of at most 10 bytes
-// each, 9 lengths of at most 10, the flags and 3 times of at most 17.
-const maxFixedSize = 2 + 9*10 + 9*10 + 1 + 3*17
+// slices, strings, change ids and groups: 1+1 bytes, 9 varints of at most
+// 10 bytes each, 9 lengths of at most 10, the flags and 3 times of at most
+// 17; and the count of its groups, at most 10.
+const maxFixedSize = 2 + 9*10 + 9*10 + 1 + 3*17 + 10
+
+// maxGroupFixedSize bounds the bytes of an encoded group other than its
+// strings and its Latest: 4 varints and 5 lengths of at most 10 bytes
+// each, a time of at most 17 and the flags; maxNotificationFixedSize, those
+// of a notification other than its strings: 5 varints and 5 lengths of at
+// most 10 and a time of at most 17.
+const (
+	maxGroupFixedSize        = 9*10 + 17 + 1
+	maxNotificationFixedSize = 10*10 + 17
+)
 
 // encodedSize returns at least the length of ev's encoding.
 func encodedSize(ev *social.Event) int {
 	size := maxFixedSize + len(ev.Frame)
 	if n := ev.Notification; n != nil {
-		size += len(n.Message) + len(n.Action) + len(n.ByUser) + len(n.ActionContent) + len(n.Affected)
+		size += notificationStrings(n)
 	}
 	if c := ev.Change; c != nil {
 		size += len(c.Kind) + 10*len(c.IDs)
+		for _, g := range c.Groups {
+			size += maxGroupFixedSize + len(g.Key) + len(g.Action) + len(g.Affected) + len(g.Message)
+			for _, a := range g.SampleActors {
+				size += 10 + len(a)
+			}
+			if g.Latest != nil {
+				size += maxNotificationFixedSize + notificationStrings(g.Latest)
+			}
+		}
 	}
 	return size
+}
+
+// notificationStrings is the length of n's strings.
+func notificationStrings(n *social.Notification) int {
+	return len(n.Message) + len(n.Action) + len(n.ByUser) + len(n.ActionContent) + len(n.Affected)
 }
 
 // appendTime appends t's length-prefixed binary encoding, at most 16 bytes:
@@ -159,9 +238,9 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// decodeEvent decodes a payload that appendEvent encoded. The Notification's
-// strings share payload's memory; Frame is a copy, nil when empty. It returns errMalformed for anything else, including trailing
-// bytes.
+// decodeEvent decodes a payload that appendEvent encoded. Its strings share
+// payload's memory; Frame is a copy, nil when empty. It returns
+// errMalformed for anything else, including trailing bytes.
 func decodeEvent(payload string) (social.Event, error) {
 	r := reader{s: payload}
 	if r.byte() != wireVersion {
@@ -178,35 +257,26 @@ func decodeEvent(payload string) (social.Event, error) {
 		ev.ExpiresAt = r.time()
 	}
 	if flags&flagNotification != 0 {
-		ev.Notification = &social.Notification{
-			ID:          r.varint(),
-			Seq:         r.varint(),
-			RecipientID: r.varint(),
-			Message:     r.string(),
-			Action:      social.Action(r.string()),
-			ActionID:    r.varint(),
-			ByUser:      r.string(),
-
-			ActionContent: r.string(),
-			Affected:      social.ContentKind(r.string()),
-			AffectedID:    r.varint(),
-			Read:          flags&flagRead != 0,
-			CreatedAt:     r.time(),
-		}
+		ev.Notification = r.notification(flags&flagRead != 0)
 	}
 	if flags&flagChange != 0 {
 		c := &social.Change{ID: r.varint(), Seq: r.varint(), RecipientID: ev.UserID, Kind: social.ChangeKind(r.string())}
-		if n := r.uvarint(); n <= uint64(len(r.s)-r.i) {
-			c.IDs = make([]int64, n)
-			for i := range c.IDs {
-				c.IDs[i] = r.varint()
-			}
-		} else {
-			r.bad = true
+		c.IDs = make([]int64, r.count())
+		for i := range c.IDs {
+			c.IDs[i] = r.varint()
 		}
 		c.UnreadCount = int(r.varint())
 		c.Notification = ev.Notification
 		ev.Change = c
+	}
+	if flags&flagGroups != 0 {
+		if ev.Change == nil {
+			return social.Event{}, fmt.Errorf("%w: groups without a change", errMalformed)
+		}
+		ev.Change.Groups = make([]social.Group, r.count())
+		for i := range ev.Change.Groups {
+			ev.Change.Groups[i] = r.group()
+		}
 	}
 	if r.bad || r.i != len(r.s) {
 		return social.Event{}, errMalformed
@@ -222,6 +292,46 @@ type reader struct {
 	s   string
 	i   int
 	bad bool
+}
+
+func (r *reader) notification(read bool) *social.Notification {
+	return &social.Notification{
+		ID:          r.varint(),
+		Seq:         r.varint(),
+		RecipientID: r.varint(),
+		Message:     r.string(),
+		Action:      social.Action(r.string()),
+		ActionID:    r.varint(),
+		ByUser:      r.string(),
+
+		ActionContent: r.string(),
+		Affected:      social.ContentKind(r.string()),
+		AffectedID:    r.varint(),
+		Read:          read,
+		CreatedAt:     r.time(),
+	}
+}
+
+func (r *reader) group() social.Group {
+	g := social.Group{
+		Key:               r.string(),
+		Action:            social.Action(r.string()),
+		Affected:          social.ContentKind(r.string()),
+		AffectedID:        r.varint(),
+		NotificationCount: int(r.varint()),
+		ActorCount:        int(r.varint()),
+	}
+	g.SampleActors = make([]string, r.count())
+	for i := range g.SampleActors {
+		g.SampleActors[i] = r.string()
+	}
+	g.Message = r.string()
+	g.UnreadCount = int(r.varint())
+	g.UpdatedAt = r.time()
+	if flags := r.byte(); flags&groupLatest != 0 {
+		g.Latest = r.notification(flags&groupLatestRead != 0)
+	}
+	return g
 }
 
 func (r *reader) byte() byte {
@@ -248,6 +358,17 @@ func (r *reader) uvarint() uint64 {
 	}
 	r.bad = true
 	return 0
+}
+
+// count reads the length of a list whose items take at least a byte each:
+// one longer than the bytes left is malformed, and reads as 0.
+func (r *reader) count() int {
+	n := r.uvarint()
+	if n > uint64(len(r.s)-r.i) {
+		r.bad = true
+		return 0
+	}
+	return int(n)
 }
 
 func (r *reader) varint() int64 {

@@ -49,7 +49,23 @@ func TestCodec(t *testing.T) {
 	empty := notice(7, 1)
 	*empty.Notification = social.Notification{}
 	empty.Frame, empty.PublishedAt = []byte{}, time.Time{}
-	for name, ev := range map[string]social.Event{"Full": full, "Bare": bare, "Empty": empty} {
+	grouped := notice(7, 3)
+	latest := *full.Notification
+	latest.ActionContent = strings.Repeat("a comment's body ", 64)
+	grouped.Change = &social.Change{ID: 3, Seq: 3, RecipientID: 7, Kind: social.ChangeAdded, Notification: grouped.Notification, IDs: []int64{3}, UnreadCount: 1}
+	grouped.Change.Groups = []social.Group{
+		{Key: "REACTION:COMMENT:79", Action: social.ActionReaction, Affected: social.ContentComment, AffectedID: 1 << 62,
+			NotificationCount: 1 << 40, ActorCount: 3, SampleActors: []string{"John", "Sarah", "Ölaf"},
+			Message: "John and 2 others reacted to your comment", Latest: &latest, UnreadCount: 1 << 40,
+			UpdatedAt: time.Date(2026, time.November, 25, 17, 3, 0, 1, time.FixedZone("IST", 5*3600+1800))},
+		{Key: "FOLLOWING:2026-11-25", Action: social.ActionFollowing, SampleActors: []string{}, UpdatedAt: time.Now()},
+	}
+	// Enough groups that an undercount per group shows past the slack of
+	// the event's fixed part.
+	for range 8 {
+		grouped.Change.Groups = append(grouped.Change.Groups, grouped.Change.Groups[0])
+	}
+	for name, ev := range map[string]social.Event{"Full": full, "Bare": bare, "Empty": empty, "Groups": grouped} {
 		t.Run(name, func(t *testing.T) {
 			payload, err := redisbroker.AppendEvent([]byte("prefix"), &ev)
 			if err != nil {
@@ -78,12 +94,15 @@ func TestCodec(t *testing.T) {
 	}
 }
 
-// TestCodecKnowsEveryField fails when social.Event, social.Notification or
-// social.Change gains a field: the wire encoding must carry it too.
+// TestCodecKnowsEveryField fails when social.Event, social.Notification,
+// social.Change or social.Group gains a field: the wire encoding must carry
+// it too.
 func TestCodecKnowsEveryField(t *testing.T) {
 	for typ, known := range map[reflect.Type][]string{
 		reflect.TypeFor[social.Event]():  {"Kind", "UserID", "Notification", "Change", "Frame", "SessionID", "ExpiresAt", "PublishedAt"},
-		reflect.TypeFor[social.Change](): {"ID", "Seq", "RecipientID", "Kind", "Notification", "IDs", "UnreadCount"},
+		reflect.TypeFor[social.Change](): {"ID", "Seq", "RecipientID", "Kind", "Notification", "IDs", "UnreadCount", "Groups"},
+		reflect.TypeFor[social.Group](): {"Key", "Action", "Affected", "AffectedID", "NotificationCount", "ActorCount",
+			"SampleActors", "Message", "Latest", "UnreadCount", "UpdatedAt"},
 		reflect.TypeFor[social.Notification](): {"ID", "Seq", "RecipientID", "Message", "Action", "ActionID",
 			"ByUser", "ActionContent", "Affected", "AffectedID", "Read", "CreatedAt"},
 	} {
@@ -862,7 +881,8 @@ func MustEqualEvent(tb testing.TB, got, want social.Event) {
 	tb.Helper()
 	same := got.Kind == want.Kind && got.UserID == want.UserID &&
 		bytes.Equal(got.Frame, want.Frame) && got.SessionID == want.SessionID && got.ExpiresAt.Equal(want.ExpiresAt) &&
-		got.PublishedAt.Equal(want.PublishedAt) && (got.Notification == nil) == (want.Notification == nil)
+		got.PublishedAt.Equal(want.PublishedAt) && (got.Notification == nil) == (want.Notification == nil) &&
+		(got.Change == nil) == (want.Change == nil) && (got.Change == nil || brokertest.SameChange(*got.Change, *want.Change))
 	if same && got.Notification != nil {
 		g, w := *got.Notification, *want.Notification
 		same = g.CreatedAt.Equal(w.CreatedAt)
@@ -870,6 +890,7 @@ func MustEqualEvent(tb testing.TB, got, want social.Event) {
 		same = same && g == w
 	}
 	if !same {
-		tb.Fatalf("got event %+v (notification %+v), want %+v (notification %+v)", got, got.Notification, want, want.Notification)
+		tb.Fatalf("got event %+v (notification %+v, change %+v), want %+v (notification %+v, change %+v)",
+			got, got.Notification, got.Change, want, want.Notification, want.Change)
 	}
 }

@@ -719,19 +719,25 @@ func (s *Service) MarkRead(ctx context.Context, userID int64, ids []int64, all b
 	if !all && ids == nil {
 		return 0, InputError("ids", "give the ids to mark read, or all: true")
 	}
+	return s.markRead(ctx, userID, func(tx Tx) ([]int64, error) {
+		if all {
+			return tx.UnreadIDs(ctx, userID, upTo)
+		}
+		return ids, nil
+	})
+}
+
+// markRead marks read, in one transaction, the notifications that pick
+// returns in it, and returns how many changed; a call that changed
+// anything appends one READ change, published after the commit.
+func (s *Service) markRead(ctx context.Context, userID int64, pick func(Tx) ([]int64, error)) (int, error) {
 	var stored []Change
 	err := s.store.Update(ctx, func(tx Tx) error {
 		stored = nil
-		if all {
-			var err error
-			if ids, err = tx.UnreadIDs(ctx, userID, upTo); err != nil {
-				return err
-			}
+		ids, err := pick(tx)
+		if err != nil || len(ids) == 0 {
+			return err
 		}
-		if len(ids) == 0 {
-			return nil
-		}
-		var err error
 		stored, err = tx.AppendChanges(ctx, []Change{{Kind: ChangeRead, RecipientID: userID, IDs: ids}})
 		return err
 	})

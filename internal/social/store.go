@@ -72,8 +72,10 @@ type Reader interface {
 	// when it is not 0, only unread ones when q.UnreadOnly.
 	Notifications(ctx context.Context, userID int64, q NotificationQuery) ([]Notification, error)
 	// ChangesAfterSeq lists a user's inbox changes with Seq > afterSeq,
-	// oldest first, at most limit of them. An ADDED change comes with its
-	// Notification, or with none once that was removed.
+	// oldest first, at most limit of them, with the Groups they were
+	// recorded with. An ADDED change comes with its Notification, or with
+	// none once that was removed; a group's Latest is nil once its
+	// notification was removed.
 	ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, limit int) ([]Change, error)
 	// SeqAtID returns the greatest Seq among the user's changes with
 	// ID <= id (0 if there is none). With id <= 0 it returns the greatest Seq
@@ -87,6 +89,16 @@ type Reader interface {
 	NotificationsCausedBy(ctx context.Context, causes []Cause) ([]Notification, error)
 	// UnreadCount counts the user's unread notifications.
 	UnreadCount(ctx context.Context, userID int64) (int, error)
+
+	// NotificationGroups lists a user's non-empty groups (see Group), the
+	// one with the newest notification first: at most q.Limit (at least 1)
+	// of them, only those whose newest notification's ID is < q.BeforeID
+	// when it is not 0, only those with unread notifications when
+	// q.UnreadOnly.
+	NotificationGroups(ctx context.Context, userID int64, q NotificationQuery) ([]Group, error)
+	// GroupUnreadIDs lists the IDs of the user's unread notifications in
+	// the group with this key, oldest first.
+	GroupUnreadIDs(ctx context.Context, userID int64, key string) ([]int64, error)
 }
 
 // NotificationQuery selects a page of notifications, newest first.
@@ -175,8 +187,11 @@ type Tx interface {
 	// recipient's unread notifications read. A REMOVED or READ change that
 	// changes nothing is not recorded; the others come back with IDs
 	// narrowed to the notifications they changed. Every change returned has
-	// ID, Seq and UnreadCount set; an ADDED change's ID and Seq are those of
-	// its Notification, which comes back stored. For each recipient,
+	// ID, Seq, UnreadCount and Groups set (each group as of the
+	// notifications with IDs up to the change's, which is the state right
+	// after it when a transaction's REMOVED changes come before its ADDED
+	// ones); an ADDED change's ID and Seq are those of its Notification,
+	// which comes back stored. For each recipient,
 	// IDs and Seqs increase in commit order even when transactions for the
 	// same recipient run concurrently. A recipient that is not a user is
 	// CodeNotFound.

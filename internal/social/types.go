@@ -203,6 +203,9 @@ type Change struct {
 	IDs []int64
 	// UnreadCount is the recipient's unread count right after the change.
 	UnreadCount int
+	// Groups are the groups the change touched, each as it was right after
+	// the change, in the order of their keys' first appearance.
+	Groups []Group
 }
 
 // Cause names what caused notifications: an action and the id of its post,

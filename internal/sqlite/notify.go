@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pulse-social/pulse/internal/social"
 )
@@ -110,8 +111,10 @@ func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n !=
 func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Change, error) {
 	out := make([]social.Change, 0, len(cs))
 	var delta []int
+	var keys [][]string
 	for _, c := range cs {
 		d := 1
+		var k []string
 		switch c.Kind {
 		case social.ChangeAdded:
 			n := *c.Notification
@@ -120,7 +123,7 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 			c.Notification, c.RecipientID = &n, n.RecipientID
 		case social.ChangeRemoved, social.ChangeRead:
 			var err error
-			if c.IDs, d, err = t.apply(ctx, c); err != nil {
+			if c.IDs, d, k, err = t.apply(ctx, c); err != nil {
 				return nil, fmt.Errorf("append changes: %w", err)
 			}
 			if len(c.IDs) == 0 {
@@ -131,6 +134,7 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 		}
 		out = append(out, c)
 		delta = append(delta, d)
+		keys = append(keys, k)
 	}
 	if len(out) == 0 {
 		return nil, nil
@@ -166,6 +170,13 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
 	social.FillUnreadCounts(out, delta, final)
+	emptied := stored(time.Now())
+	err = social.FillGroups(out, keys, func(recipientID int64, key string, bound int64) (social.Group, error) {
+		return t.group(ctx, recipientID, key, bound, emptied)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append changes: %w", err)
+	}
 	if err := t.insertChanges(ctx, out); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
@@ -173,18 +184,19 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 }
 
 // apply carries out a REMOVED or READ change and returns the ids it
-// changed, in increasing order, and by how much it changed the
-// recipient's unread count.
-func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, error) {
+// changed, in increasing order, by how much it changed the recipient's
+// unread count, and the keys of the groups it touched.
+func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, []string, error) {
 	var changed []int64
+	var keys []string
 	delta := 0
 	err := inBatches(ctx, t.w, len(c.IDs), func(rows int) string {
 		if c.Kind == social.ChangeRemoved {
 			return `DELETE FROM notifications WHERE recipient_id = ? AND id IN (` +
-				placeholders(rows) + `) RETURNING id, read`
+				placeholders(rows) + `) RETURNING id, read, group_key`
 		}
 		return `UPDATE notifications SET read = 1 WHERE recipient_id = ? AND read = 0 AND id IN (` +
-			placeholders(rows) + `) RETURNING id, 0`
+			placeholders(rows) + `) RETURNING id, 0, group_key`
 	}, func(stmt *sql.Stmt, lo, hi int) error {
 		args := make([]any, 0, 1+hi-lo)
 		args = append(args, c.RecipientID)
@@ -194,10 +206,12 @@ func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, error) {
 		return eachRow(ctx, stmt, args, func(row scanner) error {
 			var id int64
 			var read bool
-			if err := row.Scan(&id, &read); err != nil {
+			var key string
+			if err := row.Scan(&id, &read, &key); err != nil {
 				return err
 			}
 			changed = append(changed, id)
+			keys = social.AddKey(keys, key)
 			if !read {
 				delta--
 			}
@@ -205,10 +219,11 @@ func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, error) {
 		})
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", strings.ToLower(string(c.Kind)), err)
+		return nil, 0, nil, fmt.Errorf("%s: %w", strings.ToLower(string(c.Kind)), err)
 	}
 	slices.Sort(changed)
-	return changed, delta, nil
+	slices.Sort(keys)
+	return changed, delta, keys, nil
 }
 
 // unreadCounts counts the unread notifications of each of recipients.
@@ -239,10 +254,10 @@ func (t *tx) unreadCounts(ctx context.Context, recipients []int64) (map[int64]in
 
 // insertChanges inserts the changes, whose IDs, Seqs and counts are set.
 func (t *tx) insertChanges(ctx context.Context, cs []social.Change) error {
-	const cols = 6
+	const cols = 7
 	args := make([]any, 0, cols*batchRows)
 	err := inBatches(ctx, t.w, len(cs), func(rows int) string {
-		return `INSERT INTO inbox_changes (id, recipient_id, seq, kind, ids, unread_count)
+		return `INSERT INTO inbox_changes (id, recipient_id, seq, kind, ids, unread_count, groups)
 			VALUES ` + valueRows(rows, cols)
 	}, func(stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
@@ -251,7 +266,11 @@ func (t *tx) insertChanges(ctx context.Context, cs []social.Change) error {
 			if c.Kind != social.ChangeAdded {
 				ids = sql.NullString{String: joinIDs(c.IDs), Valid: true}
 			}
-			args = append(args, c.ID, c.RecipientID, c.Seq, string(c.Kind), ids, c.UnreadCount)
+			groups, err := social.MarshalGroups(c.Groups)
+			if err != nil {
+				return err
+			}
+			args = append(args, c.ID, c.RecipientID, c.Seq, string(c.Kind), ids, c.UnreadCount, groups)
 		}
 		_, err := stmt.ExecContext(ctx, args...)
 		return err
@@ -339,17 +358,18 @@ func (t *tx) nextSeqs(ctx context.Context, recipients []int64) (map[int64]int64,
 
 // insertNotifications inserts ns, whose IDs and Seqs are set, in order.
 func (t *tx) insertNotifications(ctx context.Context, ns []social.Notification) error {
-	const cols = 11
+	const cols = 12
 	args := make([]any, 0, cols*batchRows)
 	err := inBatches(ctx, t.w, len(ns), func(rows int) string {
 		return `INSERT INTO notifications (id, recipient_id, seq, message, action, action_id, by_user,
-			action_content, affected, affected_id, created_at)
+			action_content, affected, affected_id, created_at, group_key)
 			VALUES ` + valueRows(rows, cols)
 	}, func(stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
 		for _, n := range ns[lo:hi] {
 			args = append(args, n.ID, n.RecipientID, n.Seq, n.Message, n.Action, n.ActionID, n.ByUser,
-				nullString(n.ActionContent), nullString(string(n.Affected)), nullInt(n.AffectedID), millis(n.CreatedAt))
+				nullString(n.ActionContent), nullString(string(n.Affected)), nullInt(n.AffectedID), millis(n.CreatedAt),
+				social.GroupKey(n))
 		}
 		_, err := stmt.ExecContext(ctx, args...)
 		return err

@@ -331,7 +331,8 @@ func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, lim
 			read                                       sql.NullBool
 			created                                    sql.NullInt64
 		}
-		err := s.Scan(&c.ID, &c.Seq, &c.RecipientID, &c.Kind, &ids, &c.UnreadCount,
+		var groups sql.NullString
+		err := s.Scan(&c.ID, &c.Seq, &c.RecipientID, &c.Kind, &ids, &c.UnreadCount, &groups,
 			&n.id, &n.seq, &n.recipient, &n.message, &n.action, &n.actionID, &n.byUser,
 			&n.content, &n.affected, &n.affectedID, &n.read, &n.created)
 		if err != nil {
@@ -339,6 +340,11 @@ func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, lim
 		}
 		if c.IDs, err = splitIDs(ids.String); err != nil {
 			return c, err
+		}
+		if groups.Valid {
+			if c.Groups, err = social.UnmarshalGroups(groups.String); err != nil {
+				return c, err
+			}
 		}
 		if c.Kind == social.ChangeAdded {
 			c.IDs = []int64{c.ID}
@@ -353,7 +359,7 @@ func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, lim
 			}
 		}
 		return c, nil
-	}, `SELECT c.id, c.seq, c.recipient_id, c.kind, c.ids, c.unread_count,
+	}, `SELECT c.id, c.seq, c.recipient_id, c.kind, c.ids, c.unread_count, c.groups,
 			n.id, n.seq, n.recipient_id, n.message, n.action, n.action_id, n.by_user,
 			n.action_content, n.affected, n.affected_id, n.read, n.created_at
 		FROM inbox_changes c LEFT JOIN notifications n ON c.kind = 'ADDED' AND n.id = c.id
@@ -362,7 +368,99 @@ func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, lim
 	if err != nil {
 		return nil, fmt.Errorf("changes after seq: %w", err)
 	}
+	latest, err := r.notificationsByID(ctx, userID, social.LatestIDs(cs))
+	if err != nil {
+		return nil, fmt.Errorf("changes after seq: %w", err)
+	}
+	social.FillLatest(cs, latest)
 	return cs, nil
+}
+
+// notificationsByID returns those of the user's notifications with these
+// ids that are stored.
+func (r reader) notificationsByID(ctx context.Context, userID int64, ids []int64) (map[int64]social.Notification, error) {
+	out := make(map[int64]social.Notification, len(ids))
+	for lo := 0; lo < len(ids); lo += batchRows {
+		chunk := ids[lo:min(lo+batchRows, len(ids))]
+		args := make([]any, 0, 1+len(chunk))
+		args = append(args, userID)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		ns, err := list(ctx, r.q, scanNotification, `SELECT `+notificationColumns+` FROM notifications
+			WHERE recipient_id = ? AND id IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("notifications by id: %w", err)
+		}
+		for _, n := range ns {
+			out[n.ID] = n
+		}
+	}
+	return out, nil
+}
+
+// NotificationGroups lists a user's non-empty groups, the one with the
+// newest notification first; see social.Reader. The keys come from the
+// (recipient_id, group_key, id) index; each group is then read by key.
+func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.NotificationQuery) ([]social.Group, error) {
+	having := `max(id) < ?`
+	if q.UnreadOnly {
+		having += ` AND min(read) = 0`
+	}
+	keys, err := list(ctx, r.q, func(s scanner) (string, error) {
+		var key string
+		return key, s.Scan(&key)
+	}, `SELECT group_key FROM notifications WHERE recipient_id = ? GROUP BY group_key
+		HAVING `+having+` ORDER BY max(id) DESC LIMIT ?`,
+		userID, cmp.Or(q.BeforeID, math.MaxInt64), q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("notification groups: %w", err)
+	}
+	gs, err := social.NonEmptyGroups(keys, func(key string) (social.Group, error) {
+		return r.group(ctx, userID, key, math.MaxInt64, time.Time{})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notification groups: %w", err)
+	}
+	return gs, nil
+}
+
+// group reads the state of a user's group as of the notifications with
+// IDs up to bound; an empty one was emptied then.
+func (r reader) group(ctx context.Context, userID int64, key string, bound int64, emptied time.Time) (social.Group, error) {
+	actors, err := list(ctx, r.q, func(s scanner) (social.GroupActor, error) {
+		var a social.GroupActor
+		return a, s.Scan(&a.Username, &a.LatestID, &a.Count, &a.Unread)
+	}, `SELECT by_user, max(id), count(*), count(*) - sum(read) FROM notifications
+		WHERE recipient_id = ? AND group_key = ? AND id <= ? GROUP BY by_user ORDER BY max(id) DESC`,
+		userID, key, bound)
+	if err != nil {
+		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
+	}
+	var latest *social.Notification
+	if len(actors) > 0 {
+		n, err := scanNotification(r.q.QueryRowContext(ctx,
+			`SELECT `+notificationColumns+` FROM notifications WHERE id = ?`, actors[0].LatestID))
+		if err != nil {
+			return social.Group{}, fmt.Errorf("group %s: latest: %w", key, err)
+		}
+		latest = &n
+	}
+	return social.NewGroup(key, actors, latest, emptied), nil
+}
+
+// GroupUnreadIDs lists the IDs of the user's unread notifications in the
+// group with this key, oldest first.
+func (r reader) GroupUnreadIDs(ctx context.Context, userID int64, key string) ([]int64, error) {
+	ids, err := list(ctx, r.q, func(s scanner) (int64, error) {
+		var id int64
+		return id, s.Scan(&id)
+	}, `SELECT id FROM notifications WHERE recipient_id = ? AND group_key = ? AND read = 0 ORDER BY id`,
+		userID, key)
+	if err != nil {
+		return nil, fmt.Errorf("group unread ids: %w", err)
+	}
+	return ids, nil
 }
 
 // SeqAtID returns the greatest Seq among the user's changes with ID <= id

@@ -36,3 +36,31 @@ func TestUpgradeKeepsSessions(t *testing.T) {
 	db.Close()
 	storetest.CheckUpgrade(t, MustOpen(t, path), u) // Open applies migration 10 and any after it
 }
+
+// TestUpgradeGroupsNotifications: migration 11 puts every notification
+// stored before it in its group; see storetest.WantMigratedGroups.
+func TestUpgradeGroupsNotifications(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db := MustOpenRaw(t, path)
+	if _, err := sqlite.Migrate(t.Context(), db, storetest.MigrationsBefore(t, sqlite.Migrations, 11)); err != nil {
+		t.Fatalf("migrate to the old schema: %v", err)
+	}
+	if _, err := db.ExecContext(t.Context(), `INSERT INTO users (id, username, password_hash, created_at)
+		VALUES (1, 'ann', x'00', 0), (2, 'bob', x'00', 0), (3, 'cid', x'00', 0), (4, 'dan', x'00', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range storetest.GroupUpgrade() {
+		_, err := db.ExecContext(t.Context(), `INSERT INTO notifications (id, recipient_id, seq, message, action,
+			action_id, by_user, affected, affected_id, read, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, 0), 0, ?)`,
+			n.ID, n.RecipientID, n.Seq, n.Message, string(n.Action), n.ActionID, n.ByUser, string(n.Affected), n.AffectedID, n.CreatedAt.UnixMilli())
+		if err == nil {
+			_, err = db.ExecContext(t.Context(), `INSERT INTO inbox_changes (id, recipient_id, seq, kind, unread_count)
+				VALUES (?, ?, ?, 'ADDED', ?)`, n.ID, n.RecipientID, n.Seq, n.Seq)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	storetest.WantMigratedGroups(t, MustOpen(t, path))
+}

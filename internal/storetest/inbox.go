@@ -141,7 +141,7 @@ func WantChangeLog(tb testing.TB, s social.Store, userID int64) {
 func testInbox(t *testing.T, open opener) {
 	t.Run("Scenario", func(t *testing.T) {
 		// Follow, unfollow, follow, then LIKE, LOVE, LAUGH, LIKE: two
-		// notifications, not six.
+		// notifications, not six, one group each.
 		in := newInbox(t, open)
 		ctx := t.Context()
 		_, err := in.svc.Follow(ctx, in.bob, "ann")
@@ -157,6 +157,9 @@ func testInbox(t *testing.T, open opener) {
 			must(t, err)
 		}
 		wantInbox(t, in.inboxOf(t, in.ann.ID), "FOLLOWING ", "REACTION like")
+		wantGroups(t, in.groupsOf(t, in.ann.ID),
+			"bob reacted to your post 1/1/1 [bob]",
+			"bob started following you 1/1/1 [bob]")
 		page, err := in.svc.Notifications(ctx, in.ann.ID, 20, 0, false)
 		must(t, err)
 		if page.UnreadCount != 2 {
@@ -365,21 +368,7 @@ func testInboxConcurrent(t *testing.T, open opener) {
 		ctx := t.Context()
 		p, err := in.svc.CreatePost(ctx, in.ann, "p")
 		must(t, err)
-		run(t, 2, func(i int) error {
-			u := []social.User{in.bob, in.cid}[i]
-			for j := range 16 {
-				kind := []social.ReactionKind{social.ReactionLike, social.ReactionLove}[j%2]
-				if _, err := in.svc.React(ctx, u, social.ContentPost, p.ID, kind); err != nil {
-					return err
-				}
-				if j%3 == 2 {
-					if _, err := in.svc.Unreact(ctx, u, social.ContentPost, p.ID); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
+		run(t, 2, func(i int) error { return in.toggle(ctx, []social.User{in.bob, in.cid}[i], p.ID) })
 		// Each ends with a LOVE: the last round (j = 15) reacts and keeps it.
 		wantInbox(t, in.inboxOf(t, in.ann.ID), "REACTION love", "REACTION love")
 	})
@@ -431,6 +420,23 @@ func testInboxConcurrent(t *testing.T, open opener) {
 		})
 		WantChangeLog(t, in.s, in.ann.ID)
 	})
+}
+
+// toggle has u react to the post 16 times, LIKE and LOVE in turn, and
+// remove the reaction after every third; it ends with a LOVE.
+func (in *inbox) toggle(ctx context.Context, u social.User, postID int64) error {
+	for j := range 16 {
+		kind := []social.ReactionKind{social.ReactionLike, social.ReactionLove}[j%2]
+		if _, err := in.svc.React(ctx, u, social.ContentPost, postID, kind); err != nil {
+			return err
+		}
+		if j%3 == 2 {
+			if _, err := in.svc.Unreact(ctx, u, social.ContentPost, postID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // run runs fn(0), ..., fn(n-1) at once and fails t with any error.

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) social.Store) {
 	t.Run("EveryAction", func(t *testing.T) { testEveryAction(t, open) })
 	t.Run("Update", func(t *testing.T) { testUpdate(t, open) })
 	t.Run("Inbox", func(t *testing.T) { testInbox(t, open) })
+	t.Run("Groups", func(t *testing.T) { testGroups(t, open) })
 }
 
 func testPing(t *testing.T, open opener) {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"io/fs"
 	"testing"
 	"testing/fstest"
@@ -65,4 +66,54 @@ func MigrationsBefore(t *testing.T, fsys fs.FS, v int) fstest.MapFS {
 		t.Fatalf("no migrations before version %d", v)
 	}
 	return old
+}
+
+// GroupUpgrade lists what a store's upgrade test stores, with the schema of
+// before notification groups (migration 11 of both stores), for user 1
+// (ann; bob, cid and dan are users 2 to 4): notifications 1 to 7 of every
+// kind of group, follows on both sides of a UTC midnight among them.
+func GroupUpgrade() []social.Notification {
+	day := time.Date(2026, 11, 25, 23, 30, 0, 0, time.UTC)
+	n := func(id int64, action social.Action, actionID int64, by string, affected social.ContentKind, affectedID int64, at time.Time) social.Notification {
+		return social.Notification{ID: id, Seq: id, RecipientID: 1, Action: action, ActionID: actionID, ByUser: by,
+			Message: by + " did something", Affected: affected, AffectedID: affectedID, CreatedAt: at}
+	}
+	return []social.Notification{
+		n(1, social.ActionFollowing, 1, "bob", "", 0, day),
+		n(2, social.ActionFollowing, 2, "cid", "", 0, day.Add(time.Hour)),
+		n(3, social.ActionPost, 5, "bob", "", 0, day),
+		n(4, social.ActionReaction, 1, "bob", social.ContentPost, 5, day),
+		n(5, social.ActionComment, 8, "cid", social.ContentComment, 7, day),
+		n(6, social.ActionReaction, 2, "cid", social.ContentComment, 7, day),
+		n(7, social.ActionReaction, 3, "dan", social.ContentComment, 7, day),
+	}
+}
+
+// WantMigratedGroups checks s, upgraded with GroupUpgrade's notifications:
+// each is in the group that GroupKey names, and a notification added
+// after the upgrade joins the group of those before it.
+func WantMigratedGroups(t *testing.T, s social.Store) {
+	t.Helper()
+	want := map[string]int{}
+	for _, n := range GroupUpgrade() {
+		want[social.GroupKey(n)]++
+	}
+	got := map[string]int{}
+	gs, err := s.NotificationGroups(t.Context(), 1, social.NotificationQuery{Limit: 100})
+	must(t, err)
+	for _, g := range gs {
+		got[g.Key] = g.NotificationCount
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("groups after the upgrade %v, want %v", got, want)
+	}
+	add := GroupUpgrade()[6]
+	add.ActionID, add.ByUser = 4, "bob"
+	MustUpdate(t, s, func(tx social.Tx) error {
+		cs, err := tx.AppendChanges(t.Context(), []social.Change{{Kind: social.ChangeAdded, Notification: &add}})
+		if err == nil && (len(cs[0].Groups) != 1 || cs[0].Groups[0].NotificationCount != 3 || cs[0].Groups[0].ActorCount != 3) {
+			t.Errorf("a reaction after the upgrade: groups %+v, want 3 reactions by 3 actors", cs[0].Groups)
+		}
+		return err
+	})
 }

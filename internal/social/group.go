@@ -1,0 +1,263 @@
+package social
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxSampleActors is how many actors a Group names at most.
+const MaxSampleActors = 3
+
+// Group is a set of notifications of one user that read as one line: the
+// reactions to one post or comment, the comments on one post, the replies
+// to one comment, the follows of one UTC day, or a post notification alone.
+// Key names it for its whole life; the rest is its state at one moment.
+type Group struct {
+	Key        string
+	Action     Action
+	Affected   ContentKind // "" for POST and FOLLOWING
+	AffectedID int64
+	// NotificationCount is 0 once every notification of the group was
+	// removed; Latest is nil then, and Message "".
+	NotificationCount int
+	ActorCount        int
+	// SampleActors are usernames, most recent first, distinct, at most
+	// MaxSampleActors.
+	SampleActors []string
+	Message      string
+	Latest       *Notification
+	UnreadCount  int
+	// UpdatedAt is when the newest notification was added, or when the
+	// last one was removed.
+	UpdatedAt time.Time
+}
+
+// GroupKey returns the key of the group that n belongs to.
+func GroupKey(n Notification) string {
+	switch n.Action {
+	case ActionFollowing:
+		return string(ActionFollowing) + ":" + n.CreatedAt.UTC().Format(time.DateOnly)
+	case ActionPost:
+		return string(ActionPost) + ":" + strconv.FormatInt(n.ActionID, 10)
+	}
+	return string(n.Action) + ":" + string(n.Affected) + ":" + strconv.FormatInt(n.AffectedID, 10)
+}
+
+// groupOfKey returns the empty group of a key GroupKey made, and whether
+// the key is one.
+func groupOfKey(key string) (Group, bool) {
+	parts := strings.Split(key, ":")
+	g := Group{Key: key, Action: Action(parts[0])}
+	switch {
+	case g.Action == ActionFollowing && len(parts) == 2:
+		_, err := time.Parse(time.DateOnly, parts[1])
+		return g, err == nil
+	case g.Action == ActionPost && len(parts) == 2:
+		_, err := strconv.ParseInt(parts[1], 10, 64)
+		return g, err == nil
+	case (g.Action == ActionReaction || g.Action == ActionComment) && len(parts) == 3:
+		g.Affected = ContentKind(parts[1])
+		var err error
+		g.AffectedID, err = strconv.ParseInt(parts[2], 10, 64)
+		return g, err == nil && (g.Affected == ContentPost || g.Affected == ContentComment)
+	}
+	return g, false
+}
+
+// ValidGroupKey reports whether key is one that GroupKey makes.
+func ValidGroupKey(key string) bool {
+	_, ok := groupOfKey(key)
+	return ok
+}
+
+// GroupActor is one actor's part of a group, as stores count it.
+type GroupActor struct {
+	Username string
+	LatestID int64 // the ID of the actor's newest notification in the group
+	Count    int
+	Unread   int
+}
+
+// NewGroup returns the state of the group with this key from its actors,
+// most recent first (by LatestID descending), and its newest notification
+// (nil when actors is empty). A group without actors was updated at
+// emptied, when its last notification was removed.
+func NewGroup(key string, actors []GroupActor, latest *Notification, emptied time.Time) Group {
+	g, _ := groupOfKey(key)
+	g.ActorCount = len(actors)
+	g.SampleActors = []string{}
+	for i, a := range actors {
+		g.NotificationCount += a.Count
+		g.UnreadCount += a.Unread
+		if i < MaxSampleActors {
+			g.SampleActors = append(g.SampleActors, a.Username)
+		}
+	}
+	g.UpdatedAt = emptied
+	if latest != nil {
+		g.Latest, g.UpdatedAt = latest, latest.CreatedAt
+		g.Message = groupMessage(*latest, actors)
+	}
+	return g
+}
+
+// groupMessage is latest's own message for one actor, "A and B <verb>" for
+// two, and "A and n-1 others <verb>" for n.
+func groupMessage(latest Notification, actors []GroupActor) string {
+	switch len(actors) {
+	case 0:
+		return ""
+	case 1:
+		return latest.Message
+	}
+	verb := strings.TrimPrefix(latest.Message, latest.ByUser+" ")
+	if len(actors) == 2 {
+		return actors[0].Username + " and " + actors[1].Username + " " + verb
+	}
+	return fmt.Sprintf("%s and %d others %s", actors[0].Username, len(actors)-1, verb)
+}
+
+// storedGroup is a Group as a change keeps it: without its newest
+// notification's content, which may be deleted after the change.
+type storedGroup struct {
+	Key          string    `json:"key"`
+	Count        int       `json:"count"`
+	ActorCount   int       `json:"actors"`
+	SampleActors []string  `json:"sample"`
+	Message      string    `json:"message"`
+	UnreadCount  int       `json:"unread"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	LatestID     int64     `json:"latest,omitempty"`
+}
+
+// MarshalGroups returns the form in which stores keep a change's groups.
+func MarshalGroups(gs []Group) (string, error) {
+	out := make([]storedGroup, len(gs))
+	for i, g := range gs {
+		out[i] = storedGroup{
+			Key: g.Key, Count: g.NotificationCount, ActorCount: g.ActorCount, SampleActors: g.SampleActors,
+			Message: g.Message, UnreadCount: g.UnreadCount, UpdatedAt: g.UpdatedAt,
+		}
+		if g.Latest != nil {
+			out[i].LatestID = g.Latest.ID
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return "", fmt.Errorf("marshal groups: %w", err)
+	}
+	return string(b), nil
+}
+
+// UnmarshalGroups parses what MarshalGroups returned. Each group's Latest
+// holds only the notification's ID: the store reads the notification with
+// FillLatest.
+func UnmarshalGroups(s string) ([]Group, error) {
+	var in []storedGroup
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, fmt.Errorf("unmarshal groups: %w", err)
+	}
+	gs := make([]Group, len(in))
+	for i, x := range in {
+		g, _ := groupOfKey(x.Key)
+		g.NotificationCount, g.ActorCount, g.SampleActors = x.Count, x.ActorCount, x.SampleActors
+		g.Message, g.UnreadCount, g.UpdatedAt = x.Message, x.UnreadCount, x.UpdatedAt.UTC()
+		if x.LatestID != 0 {
+			g.Latest = &Notification{ID: x.LatestID}
+		}
+		gs[i] = g
+	}
+	return gs, nil
+}
+
+// LatestIDs returns the IDs of the newest notifications of the groups of
+// cs, for FillLatest.
+func LatestIDs(cs []Change) []int64 {
+	var ids []int64
+	for _, c := range cs {
+		for _, g := range c.Groups {
+			if g.Latest != nil {
+				ids = append(ids, g.Latest.ID)
+			}
+		}
+	}
+	return ids
+}
+
+// FillLatest replaces the Latest of each group of cs, as UnmarshalGroups
+// left it, with the stored notification of that ID, or with nil when it has
+// been removed since the change.
+func FillLatest(cs []Change, stored map[int64]Notification) {
+	for i := range cs {
+		for j := range cs[i].Groups {
+			g := &cs[i].Groups[j]
+			if g.Latest == nil {
+				continue
+			}
+			if n, ok := stored[g.Latest.ID]; ok {
+				g.Latest = &n
+			} else {
+				g.Latest = nil
+			}
+		}
+	}
+}
+
+// FillGroups sets the Groups of cs, one transaction's changes as a store
+// recorded them (IDs set, notifications stored), from keys[i], the group
+// keys of the notifications that cs[i] removed or marked read (ADDED:
+// unused). group reads the state of the recipient's group as of the
+// notifications with IDs up to bound. A post notification's group is the
+// notification alone, so its ADDED change reads nothing.
+func FillGroups(cs []Change, keys [][]string, group func(recipientID int64, key string, bound int64) (Group, error)) error {
+	for i := range cs {
+		c := &cs[i]
+		if c.Kind == ChangeAdded {
+			n := c.Notification
+			key := GroupKey(*n)
+			if n.Action == ActionPost {
+				c.Groups = []Group{NewGroup(key, []GroupActor{{Username: n.ByUser, LatestID: n.ID, Count: 1, Unread: 1}}, n, n.CreatedAt)}
+				continue
+			}
+			keys[i] = []string{key}
+		}
+		c.Groups = make([]Group, 0, len(keys[i]))
+		for _, key := range keys[i] {
+			g, err := group(c.RecipientID, key, c.ID)
+			if err != nil {
+				return fmt.Errorf("group %s: %w", key, err)
+			}
+			c.Groups = append(c.Groups, g)
+		}
+	}
+	return nil
+}
+
+// AddKey appends key to keys unless it is there already.
+func AddKey(keys []string, key string) []string {
+	if slices.Contains(keys, key) {
+		return keys
+	}
+	return append(keys, key)
+}
+
+// NonEmptyGroups reads the group of each of keys with read and returns the
+// non-empty ones, in order: a store lists a page of keys, then reads each
+// group, which a change may empty in between.
+func NonEmptyGroups(keys []string, read func(key string) (Group, error)) ([]Group, error) {
+	gs := make([]Group, 0, len(keys))
+	for _, key := range keys {
+		g, err := read(key)
+		if err != nil {
+			return nil, err
+		}
+		if g.NotificationCount > 0 {
+			gs = append(gs, g)
+		}
+	}
+	return gs, nil
+}
