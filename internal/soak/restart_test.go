@@ -22,25 +22,33 @@ type storedNotification struct {
 // MustAllNotifications pages through every notification of token's user.
 func (s *server) MustAllNotifications(tb testing.TB, token string) []storedNotification {
 	tb.Helper()
-	var all []storedNotification
+	all, _ := mustPages[storedNotification](tb, s, token, "notifications", `id action actionId byUser actionContent affected affectedId`)
+	return all
+}
+
+// mustPages pages through field, a connection of token's (notifications
+// or notificationGroups), 100 nodes with these fields at a time, and
+// returns the nodes and the unread count.
+func mustPages[T any](tb testing.TB, s *server, token, field, fields string) ([]T, int) {
+	tb.Helper()
+	var all []T
 	var after *string
 	for {
 		var c struct {
-			Edges []struct {
-				Node storedNotification
-			}
+			Edges    []struct{ Node T }
 			PageInfo struct {
 				HasNextPage bool
 				EndCursor   *string
 			}
+			UnreadCount int
 		}
-		s.MustDo(tb, token, `query($a:String){notifications(first:100,after:$a){edges{node{id action actionId byUser actionContent affected affectedId}} pageInfo{hasNextPage endCursor}}}`,
-			map[string]any{"a": after}, "notifications", &c)
+		s.MustDo(tb, token, `query($a:String){`+field+`(first:100,after:$a){edges{node{`+fields+`}} pageInfo{hasNextPage endCursor} unreadCount}}`,
+			map[string]any{"a": after}, field, &c)
 		for _, e := range c.Edges {
 			all = append(all, e.Node)
 		}
 		if !c.PageInfo.HasNextPage {
-			return all
+			return all, c.UnreadCount
 		}
 		after = c.PageInfo.EndCursor
 	}
