@@ -2,6 +2,7 @@
 // through playwright-core, headless, with a fresh profile that is removed
 // on close.
 
+import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,5 +71,32 @@ export async function launch({ viewport = { width: 1400, height: 900 } } = {}) {
         );
       }
     },
+  };
+}
+
+/**
+ * servePage serves files (path to content; `/` is HTML, the rest
+ * JavaScript) over HTTP on 127.0.0.1: a page on an origin of its own, which
+ * the pulse server must allow with --allowed-origins. It returns { origin,
+ * close }.
+ */
+export async function servePage(files) {
+  const srv = http.createServer((req, res) => {
+    const { pathname } = new URL(req.url, 'http://x');
+    if (!(pathname in files)) return res.writeHead(404).end();
+    const type = pathname === '/' ? 'text/html' : 'text/javascript';
+    res.writeHead(200, { 'Content-Type': `${type}; charset=utf-8` }).end(files[pathname]);
+  });
+  await new Promise((resolve, reject) => srv.listen(0, '127.0.0.1', resolve).on('error', reject));
+  return {
+    origin: `http://127.0.0.1:${srv.address().port}`,
+    close: () =>
+      within(
+        new Promise((resolve) => {
+          srv.close(resolve);
+          srv.closeAllConnections(); // the browser's keep-alive connections
+        }),
+        'the page server to close',
+      ),
   };
 }

@@ -4,14 +4,13 @@
 // server is started to allow with --allowed-origins.
 
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 
 import { BAD_TOKEN, createPost, reactToPost, register, startServer, within } from '../harness.mjs';
-import { launch, noChromium } from '../browser.mjs';
+import { launch, noChromium, servePage as serveFiles } from '../browser.mjs';
 
 const snippet = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'snippets', 'browser-socket.js');
 
@@ -51,31 +50,9 @@ const PAGE = `<!doctype html>
 </script>
 `;
 
-/** servePage starts an HTTP server on 127.0.0.1 serving PAGE at / and the snippet; returns its origin and close. */
+/** servePage serves PAGE at / and the snippet; returns its origin and close. */
 async function servePage() {
-  const js = await readFile(snippet);
-  const srv = http.createServer((req, res) => {
-    const { pathname } = new URL(req.url, 'http://x');
-    if (pathname === '/') {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(PAGE);
-    } else if (pathname === '/browser-socket.js') {
-      res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' }).end(js);
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((resolve, reject) => srv.listen(0, '127.0.0.1', resolve).on('error', reject));
-  return {
-    origin: `http://127.0.0.1:${srv.address().port}`,
-    close: () =>
-      within(
-        new Promise((resolve) => {
-          srv.close(resolve);
-          srv.closeAllConnections(); // the browser's keep-alive connections
-        }),
-        'the page server to close',
-      ),
-  };
+  return serveFiles({ '/': PAGE, '/browser-socket.js': await readFile(snippet) });
 }
 
 // One setup for the file, in order, and its teardown in reverse order.
