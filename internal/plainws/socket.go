@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pulse-social/pulse/internal/admit"
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/pushconn"
@@ -33,11 +34,9 @@ type socket struct {
 	ctx      context.Context // ends at server shutdown; see wsconn.SocketContext
 	userID   int64
 	pingSlot *map[*socket]struct{} // the tracker's, between join and leave
-	feed     *social.Feed          // the writer's
 	changes  bool                  // ?changes=1: every change, not additions only
-	releases []func()              // the socket's slots under the caps
 	opened   func()                // counts the socket out of the metrics
-	hold     *social.Hold          // the session's expiry; the writer observes its events
+	adm      *admit.Conn           // its slots, session and feed (the writer's)
 	pollID   uint64                // the socket's key at the poller; 0 if none
 
 	frames  frameReader // the reader's
@@ -167,7 +166,7 @@ func (s *socket) onEvent(ev social.Event) {
 	if s.core.EndedLocked() {
 		return
 	}
-	if len(s.events) >= s.feed.QueueSize() {
+	if len(s.events) >= s.adm.Feed().QueueSize() {
 		s.core.EndLocked(wsconn.CloseTooSlow, reasonTooSlow, true)
 		return
 	}
@@ -408,12 +407,11 @@ func (s *socket) Close() error {
 }
 
 // Closed is the last writer's, once the connection is closed: it waits
-// for the readers, closes the feed, and counts the socket out: metrics,
-// log line, slots under the caps, and the tracker.
+// for the readers, releases the feed, the session and the slots under the
+// caps, and counts the socket out: metrics, log line and the tracker.
 func (s *socket) Closed(info pushconn.CloseInfo) {
 	s.readers.Wait()
-	s.feed.Close()
-	s.hold.Stop()
+	s.adm.Release()
 
 	s.opened()
 	if info.Code == wsconn.CloseTooSlow {
@@ -421,9 +419,6 @@ func (s *socket) Closed(info pushconn.CloseInfo) {
 	}
 	s.h.log.InfoContext(s.ctx, "plain socket closed", "path", redactedPath, "user_id", s.userID,
 		"code", info.Code, "reason", info.Reason, "duration", info.Duration)
-	for _, release := range s.releases {
-		release()
-	}
 	s.h.sockets.leave(s)
 }
 
@@ -431,7 +426,7 @@ func (s *socket) Closed(info pushconn.CloseInfo) {
 func (s *socket) event(ev social.Event) bool {
 	switch ev.Kind {
 	case social.EventNotification, social.EventChange:
-		cs, err := s.feed.Admit(s.ctx, ev)
+		cs, err := s.adm.Feed().Admit(s.ctx, ev)
 		if !s.sendChanges(cs, ev) {
 			return false
 		}
@@ -445,7 +440,7 @@ func (s *socket) event(ev social.Event) bool {
 			return false
 		}
 	case social.EventRevoke, social.EventRefresh:
-		if s.hold.Observe(ev) {
+		if s.adm.Observe(ev) {
 			s.finish(wsconn.CloseLoggedOut, wsconn.ReasonLoggedOut)
 			return false
 		}
@@ -462,7 +457,7 @@ func (s *socket) catchup() bool {
 		if s.core.Ended() {
 			return false
 		}
-		cs, err := s.feed.Catchup(s.ctx)
+		cs, err := s.adm.Feed().Catchup(s.ctx)
 		if err != nil {
 			s.storeFailed(err)
 			return false

@@ -80,6 +80,22 @@ func (f *Feed) Close() { f.sub.Close() }
 // starting point: the cursor a client resumes from.
 func (f *Feed) LastID() int64 { return f.lastID }
 
+// Cursor returns the ID of the change the feed starts after (0 for none):
+// for a feed opened with afterID nil, the user's newest change then.
+func (f *Feed) Cursor(ctx context.Context) (int64, error) {
+	if f.lastID != 0 || f.lastSeq == 0 {
+		return f.lastID, nil
+	}
+	cs, err := f.store.ChangesAfterSeq(ctx, f.userID, f.lastSeq-1, 1)
+	if err != nil {
+		return 0, fmt.Errorf("read the cursor: %w", err)
+	}
+	if len(cs) == 0 {
+		return 0, nil
+	}
+	return cs[0].ID, nil
+}
+
 // Catchup returns the next stored changes after the last one the feed
 // returned, oldest first, at most a few hundred at a time; it returns none
 // when the feed is up to date. Call it until then after OpenFeed with an

@@ -692,20 +692,6 @@ func (s *Service) Notifications(ctx context.Context, userID int64, first int, be
 	return page, nil
 }
 
-// LatestCursor returns the ID of the user's newest inbox change, or 0 if
-// there is none: a cursor that means "from now on".
-func (s *Service) LatestCursor(ctx context.Context, userID int64) (int64, error) {
-	seq, err := s.store.SeqAtID(ctx, userID, 0)
-	if err != nil || seq == 0 {
-		return 0, err
-	}
-	cs, err := s.store.ChangesAfterSeq(ctx, userID, seq-1, 1)
-	if err != nil || len(cs) == 0 {
-		return 0, err
-	}
-	return cs[0].ID, nil
-}
-
 // UnreadCount counts the user's unread notifications.
 func (s *Service) UnreadCount(ctx context.Context, userID int64) (int, error) {
 	return s.store.UnreadCount(ctx, userID)
