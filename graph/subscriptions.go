@@ -11,7 +11,6 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/pulse-social/pulse/graph/model"
-	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
 )
@@ -87,7 +86,7 @@ func streamChanges[T any](r *Resolver, ctx context.Context, userID int64, afterI
 		ctx:      ctx,
 		feed:     feed,
 		convert:  convert,
-		notify:   notifier(ctx),
+		notify:   r.notifier(ctx),
 		out:      make(chan T, 1),
 		maxQueue: feed.QueueSize(),
 		catchup:  afterID != nil,
@@ -326,7 +325,7 @@ func (r *Resolver) streamUnreadCount(ctx context.Context, userID int64) (<-chan 
 		sub.Close()
 		return nil, err
 	}
-	notify := notifier(ctx)
+	notify := r.notifier(ctx)
 	out := make(chan int, 1)
 	out <- count
 	notify()
@@ -369,12 +368,14 @@ func (r *Resolver) streamUnreadCount(ctx context.Context, userID int64) (<-chan 
 	return out, nil
 }
 
-// notifier returns the function that tells the socket of a subscription's
-// context that its channel has something (see gqlws.Notifier), or one that
-// does nothing when the subscription runs elsewhere.
-func notifier(ctx context.Context) func() {
-	if f := gqlws.Notifier(ctx); f != nil {
-		return f
+// notifier returns the function that tells the transport of a
+// subscription's context that its channel has something (see
+// Streams.Notifier), or one that does nothing when gqlgen reads it.
+func (r *Resolver) notifier(ctx context.Context) func() {
+	if r.Streams != nil {
+		if f := r.Streams.Notifier(ctx); f != nil {
+			return f
+		}
 	}
 	return func() {}
 }
@@ -413,5 +414,7 @@ func (r *Resolver) endWithError(ctx context.Context, err error, lastID int64) {
 	default:
 		r.Logger.ErrorContext(ctx, "subscription failed", "err", err)
 	}
-	gqlws.AddError(ctx, gerr)
+	if r.Streams != nil {
+		r.Streams.AddError(ctx, gerr)
+	}
 }

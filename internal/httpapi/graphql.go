@@ -31,7 +31,7 @@ const DefaultParserTokenLimit = 10_000
 // the domain's codes, and panics turned into GraphQL errors.
 func newGraphQL(cfg Config, adm *admit.Admitter) *handler.Server {
 	schema := graph.NewExecutableSchema(graph.Config{
-		Resolvers:  &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics},
+		Resolvers:  &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics, Streams: gqlws.Streams{}},
 		Complexity: graph.Complexity(),
 	})
 	srv := handler.New(schema)
