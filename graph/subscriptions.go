@@ -195,12 +195,12 @@ func (st *changeStream[T]) wakeLocked() {
 }
 
 // pump sends the backlog (the first pump of a subscription with after),
-// then the queued events, until the queue is empty; or finishes the stream
-// once it has ended.
+// then the queued events, each through the feed's reader (social.Feed.Read),
+// until the queue is empty; or finishes the stream once it has ended.
 func (st *changeStream[T]) pump() {
 	if st.catchup {
 		st.catchup = false
-		if err := st.sendBacklog(); err != nil {
+		if err := st.feed.Read(st.ctx, nil, st); err != nil {
 			st.fail(err)
 		}
 	}
@@ -219,8 +219,8 @@ func (st *changeStream[T]) pump() {
 			return
 		}
 		st.mu.Unlock()
-		for _, ev := range events {
-			if err := st.handle(ev); err != nil {
+		for i := range events {
+			if err := st.feed.Read(st.ctx, &events[i], st); err != nil {
 				st.fail(err)
 				break
 			}
@@ -228,59 +228,25 @@ func (st *changeStream[T]) pump() {
 	}
 }
 
-// handle sends what one live event brings.
-func (st *changeStream[T]) handle(ev social.Event) error {
-	switch ev.Kind {
-	case social.EventNotification, social.EventChange:
-		cs, err := st.feed.Admit(st.ctx, ev)
-		if serr := st.send(cs, ev); serr != nil {
-			return serr
-		}
-		return err
-	case social.EventResync:
-		return st.sendBacklog()
+// WriteChange hands what convert makes of c to gqlgen, which writes it in
+// order (see social.ChangeWriter); the live event's own change is counted
+// with its publish-to-write latency.
+func (st *changeStream[T]) WriteChange(c *social.Change, live *social.Event) error {
+	v, keep := st.convert(c)
+	if !keep {
+		return nil
 	}
-	return nil
-}
-
-// sendBacklog sends the stored changes the feed has not returned yet,
-// until it has none.
-func (st *changeStream[T]) sendBacklog() error {
-	for {
-		cs, err := st.feed.Catchup(st.ctx)
-		if err != nil {
-			return err
-		}
-		if len(cs) == 0 {
-			return nil
-		}
-		if err := st.send(cs, social.Event{}); err != nil {
-			return err
-		}
+	select {
+	case st.out <- v:
+		st.notify()
+	case <-st.ctx.Done():
+		return st.ctx.Err()
 	}
-}
-
-// send hands what convert makes of cs to gqlgen, which writes them in
-// order; live is the event that brought them (its own change is counted
-// with its publish-to-write latency), or the zero Event for a replay.
-func (st *changeStream[T]) send(cs []social.Change, live social.Event) error {
-	for i := range cs {
-		v, keep := st.convert(&cs[i])
-		if !keep {
-			continue
-		}
-		select {
-		case st.out <- v:
-			st.notify()
-		case <-st.ctx.Done():
-			return st.ctx.Err()
-		}
-		var publishedAt time.Time
-		if live.Change != nil && live.Change.ID == cs[i].ID {
-			publishedAt = live.PublishedAt
-		}
-		st.r.Metrics.Delivered(metrics.GraphQL, publishedAt)
+	var publishedAt time.Time
+	if live != nil {
+		publishedAt = live.PublishedAt
 	}
+	st.r.Metrics.Delivered(metrics.GraphQL, publishedAt)
 	return nil
 }
 

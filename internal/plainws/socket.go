@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"syscall"
@@ -380,8 +381,8 @@ func (s *socket) work(events []social.Event, replies []reply, ping bool) {
 			return
 		}
 	}
-	for _, ev := range events {
-		if !s.event(ev) {
+	for i := range events {
+		if !s.event(&events[i]) {
 			return
 		}
 	}
@@ -423,53 +424,43 @@ func (s *socket) Closed(info pushconn.CloseInfo) {
 }
 
 // event handles one live event; it returns false when the socket ends.
-func (s *socket) event(ev social.Event) bool {
+func (s *socket) event(ev *social.Event) bool {
 	switch ev.Kind {
-	case social.EventNotification, social.EventChange:
-		cs, err := s.adm.Feed().Admit(s.ctx, ev)
-		if !s.sendChanges(cs, ev) {
-			return false
-		}
-		if err != nil {
-			s.storeFailed(err)
-			return false
-		}
+	case social.EventNotification, social.EventChange, social.EventResync:
+		return s.read(ev)
 	case social.EventMessage:
 		if s.send(ev.Frame) != nil {
 			s.writeFailed()
 			return false
 		}
 	case social.EventRevoke, social.EventRefresh:
-		if s.adm.Observe(ev) {
+		if s.adm.Observe(*ev) {
 			s.finish(wsconn.CloseLoggedOut, wsconn.ReasonLoggedOut)
 			return false
 		}
-	case social.EventResync:
-		return s.catchup()
 	}
 	return true
 }
 
-// catchup sends the stored changes the feed has not returned yet, until
-// it has none; it returns false when the socket ends.
-func (s *socket) catchup() bool {
-	for {
-		if s.core.Ended() {
-			return false
-		}
-		cs, err := s.adm.Feed().Catchup(s.ctx)
-		if err != nil {
-			s.storeFailed(err)
-			return false
-		}
-		if len(cs) == 0 {
-			return true
-		}
-		if !s.sendChanges(cs, social.Event{}) {
-			return false
-		}
+// catchup sends the stored changes the feed has not returned yet; it
+// returns false when the socket ends.
+func (s *socket) catchup() bool { return s.read(nil) }
+
+// read writes what ev brings, or the backlog for nil (see
+// social.Feed.Read); it returns false when the socket ends.
+func (s *socket) read(ev *social.Event) bool {
+	err := s.adm.Feed().Read(s.ctx, ev, s)
+	if err == nil {
+		return true
 	}
+	if !errors.Is(err, errEnded) {
+		s.storeFailed(err)
+	}
+	return false
 }
+
+// errEnded stops a read once the socket has ended.
+var errEnded = errors.New("socket ended")
 
 // frameBufs holds buffers for encoding notifications that come from the
 // store; live ones come encoded.
@@ -478,57 +469,54 @@ var frameBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-// sendChanges sends cs in order: every change with ?changes=1, else the
-// ADDED ones only, as today's notification frames. ev's own notification
-// goes out as ev.Frame, encoded once for all of the recipient's sockets
-// (with ?changes=1, extended with the change's keys); any other one is
-// encoded here. It returns false when a write failed.
-func (s *socket) sendChanges(cs []social.Change, ev social.Event) bool {
-	if len(cs) == 0 {
-		return true
+// WriteChange sends c (see social.ChangeWriter): every change with
+// ?changes=1, else the ADDED ones only, as today's notification frames.
+// The live event's own notification goes out as its Frame, encoded once
+// for all of the recipient's sockets (with ?changes=1, extended with the
+// change's keys); any other one is encoded here.
+func (s *socket) WriteChange(c *social.Change, live *social.Event) error {
+	if c.Kind != social.ChangeAdded && !s.changes {
+		return nil
 	}
-	bp := frameBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
-	defer func() {
-		*bp = buf[:0]
-		frameBufs.Put(bp)
-	}()
-	for i := range cs {
-		c := &cs[i]
-		if c.Kind != social.ChangeAdded && !s.changes {
-			continue
-		}
-		live := ev.Change != nil && c.ID == ev.Change.ID
-		frame := ev.Frame
+	if s.core.Ended() {
+		return errEnded
+	}
+	var frame []byte
+	cached := live != nil && len(live.Frame) > 0
+	if cached {
+		frame = live.Frame // as it is, without ?changes=1
+	}
+	if !cached || s.changes || c.Kind != social.ChangeAdded {
+		bp := frameBufs.Get().(*[]byte)
+		buf := (*bp)[:0]
 		switch {
 		case c.Kind != social.ChangeAdded:
-			buf = appendChangeFrame(buf[:0], c)
-			frame = buf
-		case live && len(ev.Frame) > 0 && !s.changes:
-		case live && len(ev.Frame) > 0:
-			buf = extendAdded(append(buf[:0], ev.Frame...), c)
-			frame = buf
+			buf = appendChangeFrame(buf, c)
+		case cached:
+			buf = extendAdded(append(buf, live.Frame...), c)
 		case s.changes:
-			buf = extendAdded(social.AppendFrame(buf[:0], c.Notification), c)
-			frame = buf
+			buf = extendAdded(social.AppendFrame(buf, c.Notification), c)
 		default:
-			buf = social.AppendFrame(buf[:0], c.Notification)
-			frame = buf
+			buf = social.AppendFrame(buf, c.Notification)
 		}
-		if s.send(frame) != nil {
-			s.writeFailed()
-			return false
-		}
-		if c.Kind != social.ChangeAdded {
-			continue
-		}
+		frame = buf
+		defer func() {
+			*bp = buf[:0]
+			frameBufs.Put(bp)
+		}()
+	}
+	if s.send(frame) != nil {
+		s.writeFailed()
+		return errEnded
+	}
+	if c.Kind == social.ChangeAdded {
 		var publishedAt time.Time
-		if live {
-			publishedAt = ev.PublishedAt
+		if live != nil {
+			publishedAt = live.PublishedAt
 		}
 		s.h.metrics.Delivered(metrics.Plain, publishedAt)
 	}
-	return true
+	return nil
 }
 
 // send writes one text frame within the write timeout.

@@ -114,6 +114,56 @@ func (f *Feed) Catchup(ctx context.Context) ([]Change, error) {
 	}
 }
 
+// ChangeWriter is a transport's side of Feed.Read: it encodes and writes
+// one change.
+type ChangeWriter interface {
+	// WriteChange writes c. live is the event that brought it, for the
+	// event's own change (its PublishedAt gives the publish-to-write
+	// latency, and a transport may reuse what it cached of the event's
+	// encoding), and nil for a change read from the store.
+	WriteChange(c *Change, live *Event) error
+}
+
+// Read hands w, in order, what ev brings: for an EventNotification or
+// EventChange, what Admit returns; for EventResync or nil (the backlog
+// after OpenFeed with an afterID), what Catchup returns until it returns
+// none; for any other kind, nothing. It returns w's first error, at once,
+// or else the store's, after writing what came before it. It is the one
+// catch-up loop of every transport.
+func (f *Feed) Read(ctx context.Context, ev *Event, w ChangeWriter) error {
+	var kind EventKind
+	if ev != nil {
+		kind = ev.Kind
+	}
+	switch kind {
+	case EventNotification, EventChange:
+		cs, err := f.Admit(ctx, *ev)
+		for i := range cs {
+			var live *Event
+			if cs[i].ID == ev.Change.ID {
+				live = ev
+			}
+			if werr := w.WriteChange(&cs[i], live); werr != nil {
+				return werr
+			}
+		}
+		return err
+	case 0, EventResync:
+		for {
+			cs, err := f.Catchup(ctx)
+			if err != nil || len(cs) == 0 {
+				return err
+			}
+			for i := range cs {
+				if err := w.WriteChange(&cs[i], nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // Admit takes a live EventNotification or EventChange and returns what to
 // deliver now, in order: nothing if it was delivered already, the event's
 // change if it is the next one, or else the missed ones from the store up
