@@ -19,7 +19,7 @@
 //
 // # Frames
 //
-// Server to client, one text frame each: a notification (social.AppendFrame:
+// Server to client, one text frame each: a notification (appendFrame:
 // every key present, ids as strings, absent values null), a message
 // {"message": "..."} sent by any socket of the same user (the sender's
 // included), {"type": "pong"} answering {"type": "ping"}, or {"error":

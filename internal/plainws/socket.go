@@ -429,7 +429,7 @@ func (s *socket) event(ev *social.Event) bool {
 	case social.EventNotification, social.EventChange, social.EventResync:
 		return s.read(ev)
 	case social.EventMessage:
-		if s.send(ev.Frame) != nil {
+		if s.send(ev.Encodings.Get(messageFrameOf{}, ev)) != nil {
 			s.writeFailed()
 			return false
 		}
@@ -471,9 +471,9 @@ var frameBufs = sync.Pool{New: func() any {
 
 // WriteChange sends c (see social.ChangeWriter): every change with
 // ?changes=1, else the ADDED ones only, as today's notification frames.
-// The live event's own notification goes out as its Frame, encoded once
-// for all of the recipient's sockets (with ?changes=1, extended with the
-// change's keys); any other one is encoded here.
+// The live event's own notification is encoded once for all of the
+// recipient's sockets, in its Encodings (with ?changes=1, extended with
+// the change's keys); any other one is encoded here.
 func (s *socket) WriteChange(c *social.Change, live *social.Event) error {
 	if c.Kind != social.ChangeAdded && !s.changes {
 		return nil
@@ -482,22 +482,22 @@ func (s *socket) WriteChange(c *social.Change, live *social.Event) error {
 		return errEnded
 	}
 	var frame []byte
-	cached := live != nil && len(live.Frame) > 0
-	if cached {
-		frame = live.Frame // as it is, without ?changes=1
+	live = liveNotification(live, c)
+	if live != nil {
+		frame = live.Encodings.Get(notificationFrame{}, live)
 	}
-	if !cached || s.changes || c.Kind != social.ChangeAdded {
+	if live == nil || s.changes {
 		bp := frameBufs.Get().(*[]byte)
 		buf := (*bp)[:0]
 		switch {
 		case c.Kind != social.ChangeAdded:
 			buf = appendChangeFrame(buf, c)
-		case cached:
-			buf = extendAdded(append(buf, live.Frame...), c)
+		case live != nil:
+			buf = extendAdded(append(buf, frame...), c)
 		case s.changes:
-			buf = extendAdded(social.AppendFrame(buf, c.Notification), c)
+			buf = extendAdded(appendFrame(buf, c.Notification), c)
 		default:
-			buf = social.AppendFrame(buf, c.Notification)
+			buf = appendFrame(buf, c.Notification)
 		}
 		frame = buf
 		defer func() {
@@ -517,6 +517,15 @@ func (s *socket) WriteChange(c *social.Change, live *social.Event) error {
 		s.h.metrics.Delivered(metrics.Plain, publishedAt)
 	}
 	return nil
+}
+
+// liveNotification returns live if it is an EventNotification of c, an
+// ADDED change, whose frame its Encodings may cache; else nil.
+func liveNotification(live *social.Event, c *social.Change) *social.Event {
+	if live == nil || live.Kind != social.EventNotification || c.Kind != social.ChangeAdded || live.Notification == nil {
+		return nil
+	}
+	return live
 }
 
 // send writes one text frame within the write timeout.

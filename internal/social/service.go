@@ -560,24 +560,19 @@ func (s *Service) publishChanges(ctx context.Context, cs []Change) {
 		return
 	}
 	events := make([]Event, len(cs))
-	var added []Notification
+	added := 0
 	for i := range cs {
 		c := &cs[i]
 		if c.Kind != ChangeAdded {
 			events[i] = Event{Kind: EventChange, UserID: c.RecipientID, Change: c}
 			continue
 		}
-		added = append(added, *c.Notification)
-		events[i] = Event{Kind: EventNotification, UserID: c.RecipientID, Notification: c.Notification, Change: c}
+		added++
+		events[i] = Event{Kind: EventNotification, UserID: c.RecipientID, Notification: c.Notification, Change: c,
+			Encodings: new(Encodings)}
 	}
-	frames := AppendFrames(nil, added)
-	for i := range events {
-		if events[i].Kind == EventNotification {
-			events[i].Frame, frames = frames[0], frames[1:]
-		}
-	}
-	if s.publish(ctx, events...) && len(added) > 0 && s.cfg.OnPublished != nil {
-		s.cfg.OnPublished(len(added))
+	if s.publish(ctx, events...) && added > 0 && s.cfg.OnPublished != nil {
+		s.cfg.OnPublished(added)
 	}
 }
 
@@ -737,7 +732,7 @@ func (s *Service) SendMessage(ctx context.Context, userID int64, text string) er
 	if !utf8.ValidString(text) {
 		return InputError("message", "message must be valid UTF-8")
 	}
-	s.publish(ctx, Event{Kind: EventMessage, UserID: userID, Frame: MessageFrame(text)})
+	s.publish(ctx, Event{Kind: EventMessage, UserID: userID, Message: text, Encodings: new(Encodings)})
 	return nil
 }
 
