@@ -12,7 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/pulse-social/pulse/internal/social"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // operation is one operation a client started on the socket. A query or
@@ -47,7 +47,7 @@ func (s *socket) startOperation(id string, payload json.RawMessage) {
 	s.mu.Lock()
 	if s.initState != initDone {
 		s.mu.Unlock()
-		s.end(wsconn.CloseUnauthorized, "Unauthorized", true)
+		s.end(wspolicy.CloseUnauthorized, "Unauthorized", true)
 		return
 	}
 	if old := s.ops[id]; old != nil {

@@ -19,7 +19,7 @@ import (
 	"github.com/pulse-social/pulse/internal/admit"
 	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/social"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // DefaultParserTokenLimit bounds how many tokens of a GraphQL document the
@@ -144,7 +144,7 @@ func initFunc(adm *admit.Admitter, log *slog.Logger) func(context.Context, map[s
 			}
 		}
 		if session.refused != nil {
-			return nil, &gqlws.CloseError{Code: wsconn.CloseTooMany, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
+			return nil, &gqlws.CloseError{Code: wspolicy.CloseTooMany, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
 		}
 		conn := session.conn
 		var cred admit.Credential
@@ -165,14 +165,14 @@ func initFunc(adm *admit.Admitter, log *slog.Logger) func(context.Context, map[s
 			if admit.ReasonOf(err) != admit.BadCredential {
 				log.ErrorContext(ctx, "graphql websocket: authenticate", "err", err)
 			}
-			return nil, &gqlws.CloseError{Code: wsconn.CloseForbidden, Reason: "Forbidden: invalid access token", Message: "invalid access token"}
+			return nil, &gqlws.CloseError{Code: wspolicy.CloseForbidden, Reason: "Forbidden: invalid access token", Message: "invalid access token"}
 		}
 		err = conn.Open(ctx, admit.Options{
 			Cursor: true,
 			OnEvent: func(ev social.Event) {
 				if conn.Observe(ev) {
 					// Close never blocks: the socket's writer sends the frame.
-					gqlws.Close(ctx, wsconn.CloseLoggedOut, wsconn.ReasonLoggedOut)
+					gqlws.Close(ctx, wspolicy.CloseLoggedOut, wspolicy.ReasonLoggedOut)
 				}
 			},
 			Expired: func() { expire(ctx) },
@@ -180,10 +180,10 @@ func initFunc(adm *admit.Admitter, log *slog.Logger) func(context.Context, map[s
 		switch admit.ReasonOf(err) {
 		case 0:
 		case admit.TooManyForUser:
-			return nil, &gqlws.CloseError{Code: wsconn.CloseTooMany, Reason: "Too many sockets for this user", Message: "too many sockets for this user"}
+			return nil, &gqlws.CloseError{Code: wspolicy.CloseTooMany, Reason: "Too many sockets for this user", Message: "too many sockets for this user"}
 		case admit.LoggedOut:
 			// Logged out before the subscription went live.
-			return nil, &gqlws.CloseError{Code: wsconn.CloseLoggedOut, Reason: wsconn.ReasonLoggedOut, Message: wsconn.ReasonLoggedOut}
+			return nil, &gqlws.CloseError{Code: wspolicy.CloseLoggedOut, Reason: wspolicy.ReasonLoggedOut, Message: wspolicy.ReasonLoggedOut}
 		default:
 			log.ErrorContext(ctx, "graphql websocket: open", "err", err)
 			return nil, errInternal
@@ -200,7 +200,7 @@ func initFunc(adm *admit.Admitter, log *slog.Logger) func(context.Context, map[s
 // running operation ends with social.ErrTokenExpired, then the socket
 // closes with 4401 "token expired". It never blocks.
 func expire(ctx context.Context) {
-	gqlws.CloseWithError(ctx, expiredError(), wsconn.CloseTokenExpired, wsconn.ReasonTokenExpired)
+	gqlws.CloseWithError(ctx, expiredError(), wspolicy.CloseTokenExpired, wspolicy.ReasonTokenExpired)
 }
 
 // expiredError is social.ErrTokenExpired as a GraphQL error.

@@ -13,7 +13,7 @@ import (
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/social"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // Config is what the HTTP surface needs. Zero values are documented per
@@ -25,7 +25,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Websocket is the policy shared by both sockets (origins, buffers,
 	// write timeout).
-	Websocket wsconn.Config
+	Websocket wspolicy.Config
 	// PlainSocket serves /ws/{token}/. Required.
 	PlainSocket http.Handler
 	// Playground serves the GraphiQL page at / and its assets under

@@ -15,7 +15,7 @@
 // committed after its handshake completes: the token is checked and the
 // user's feed opened before the server answers the upgrade. A browser
 // origin the policy does not allow is refused with HTTP 403 before the
-// upgrade (see wsconn).
+// upgrade (see wspolicy).
 //
 // # Frames
 //

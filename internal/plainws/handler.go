@@ -15,7 +15,7 @@ import (
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/social"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // Defaults of Config's zero values.
@@ -42,7 +42,7 @@ const ReadLimit = 64 << 10
 // redactedPath is how the socket's path appears in logs.
 const redactedPath = "/ws/<redacted>/"
 
-// Close reasons of the plain socket (the codes are wsconn's); see the
+// Close reasons of the plain socket (the codes are wspolicy's); see the
 // package doc.
 const (
 	reasonTooManySockets = "too many sockets"
@@ -61,7 +61,7 @@ const (
 type Config struct {
 	// Websocket is the policy shared with the GraphQL socket: allowed
 	// origins, buffer sizes, write timeout.
-	Websocket wsconn.Config
+	Websocket wspolicy.Config
 
 	// Logger gets one line per socket opened and one per socket closed,
 	// and the errors of the store; nil discards them.
@@ -247,7 +247,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// once it runs; until then the feed's events wait in its queue.
 	s := &socket{
 		h:       h,
-		ctx:     wsconn.SocketContext(h.ctx, values),
+		ctx:     wspolicy.SocketContext(h.ctx, values),
 		changes: r.URL.Query().Get("changes") == "1",
 		frames:  frameReader{limit: ReadLimit},
 		backlog: true,
@@ -299,11 +299,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) refusal(ctx context.Context, err error, userID int64) (int, string) {
 	switch admit.ReasonOf(err) {
 	case admit.TooManyForAddress, admit.TooManyForUser:
-		return wsconn.CloseTooMany, reasonTooManySockets
+		return wspolicy.CloseTooMany, reasonTooManySockets
 	case admit.BadCredential:
-		return wsconn.CloseUnauthorized, reasonInvalidToken
+		return wspolicy.CloseUnauthorized, reasonInvalidToken
 	case admit.LoggedOut:
-		return wsconn.CloseLoggedOut, wsconn.ReasonLoggedOut
+		return wspolicy.CloseLoggedOut, wspolicy.ReasonLoggedOut
 	case admit.ShuttingDown:
 		return websocket.CloseGoingAway, reasonShuttingDown
 	}
@@ -324,7 +324,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, rea
 // waits (at most CloseTimeout) for the client's answer, and logs the close.
 func (h *Handler) reject(ctx context.Context, conn *websocket.Conn, start time.Time, userID int64, code int, reason string) {
 	defer conn.Close()
-	err := conn.WriteControl(websocket.CloseMessage, wsconn.FormatClose(code, reason), time.Now().Add(h.writeTimeout))
+	err := conn.WriteControl(websocket.CloseMessage, wspolicy.FormatClose(code, reason), time.Now().Add(h.writeTimeout))
 	if err == nil {
 		_ = conn.SetReadDeadline(time.Now().Add(h.closeTimeout))
 		for {

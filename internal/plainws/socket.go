@@ -17,7 +17,7 @@ import (
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/social"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // socket is one open plain socket. It has no goroutine of its own while
@@ -32,7 +32,7 @@ type socket struct {
 	h        *Handler
 	conn     *websocket.Conn
 	raw      syscall.RawConn // conn's, for reads that do not wait
-	ctx      context.Context // ends at server shutdown; see wsconn.SocketContext
+	ctx      context.Context // ends at server shutdown; see wspolicy.SocketContext
 	userID   int64
 	pingSlot *map[*socket]struct{} // the tracker's, between join and leave
 	changes  bool                  // ?changes=1: every change, not additions only
@@ -168,7 +168,7 @@ func (s *socket) onEvent(ev social.Event) {
 		return
 	}
 	if len(s.events) >= s.adm.Feed().QueueSize() {
-		s.core.EndLocked(wsconn.CloseTooSlow, reasonTooSlow, true)
+		s.core.EndLocked(wspolicy.CloseTooSlow, reasonTooSlow, true)
 		return
 	}
 	s.events = append(s.events, ev)
@@ -177,7 +177,7 @@ func (s *socket) onEvent(ev social.Event) {
 
 // expired is called by the timer of the session's expiry.
 func (s *socket) expired() {
-	s.end(wsconn.CloseTokenExpired, wsconn.ReasonTokenExpired, true)
+	s.end(wspolicy.CloseTokenExpired, wspolicy.ReasonTokenExpired, true)
 }
 
 // onFeedEnded is called, under the broker's lock, when the broker ends
@@ -206,7 +206,7 @@ func (s *socket) reply(r reply) {
 	switch {
 	case s.core.EndedLocked():
 	case len(s.replies) >= s.h.replyQueue:
-		s.core.EndLocked(wsconn.CloseTooSlow, reasonTooSlow, true)
+		s.core.EndLocked(wspolicy.CloseTooSlow, reasonTooSlow, true)
 	default:
 		s.replies = append(s.replies, r)
 		s.core.WakeLocked()
@@ -317,7 +317,7 @@ func (s *socket) allowMessage(text string) bool {
 	}
 	s.h.metrics.RateLimited("message")
 	if s.refused++; s.refused > s.h.refusedMax {
-		s.end(wsconn.CloseTooMany, reasonTooManyMessages, true)
+		s.end(wspolicy.CloseTooMany, reasonTooManyMessages, true)
 		return false
 	}
 	secs := limit.RetryAfterSeconds(wait)
@@ -394,7 +394,7 @@ func (s *socket) work(events []social.Event, replies []reply, ping bool) {
 
 // WriteClose sends the close frame (see pushconn.Transport).
 func (s *socket) WriteClose(code int, reason string) error {
-	return s.conn.WriteControl(websocket.CloseMessage, wsconn.FormatClose(code, reason), time.Now().Add(s.h.writeTimeout))
+	return s.conn.WriteControl(websocket.CloseMessage, wspolicy.FormatClose(code, reason), time.Now().Add(s.h.writeTimeout))
 }
 
 // Close stops reading and closes the connection (see pushconn.Transport):
@@ -415,7 +415,7 @@ func (s *socket) Closed(info pushconn.CloseInfo) {
 	s.adm.Release()
 
 	s.opened()
-	if info.Code == wsconn.CloseTooSlow {
+	if info.Code == wspolicy.CloseTooSlow {
 		s.h.metrics.SlowCutoff(metrics.Plain)
 	}
 	s.h.log.InfoContext(s.ctx, "plain socket closed", "path", redactedPath, "user_id", s.userID,
@@ -435,7 +435,7 @@ func (s *socket) event(ev *social.Event) bool {
 		}
 	case social.EventRevoke, social.EventRefresh:
 		if s.adm.Observe(*ev) {
-			s.finish(wsconn.CloseLoggedOut, wsconn.ReasonLoggedOut)
+			s.finish(wspolicy.CloseLoggedOut, wspolicy.ReasonLoggedOut)
 			return false
 		}
 	}
