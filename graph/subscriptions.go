@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -242,11 +241,7 @@ func (st *changeStream[T]) WriteChange(c *social.Change, live *social.Event) err
 	case <-st.ctx.Done():
 		return st.ctx.Err()
 	}
-	var publishedAt time.Time
-	if live != nil {
-		publishedAt = live.PublishedAt
-	}
-	st.r.Metrics.Delivered(metrics.GraphQL, publishedAt)
+	st.r.Metrics.Delivered(metrics.GraphQL, live.Published())
 	return nil
 }
 

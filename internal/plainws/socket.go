@@ -510,11 +510,7 @@ func (s *socket) WriteChange(c *social.Change, live *social.Event) error {
 		return errEnded
 	}
 	if c.Kind == social.ChangeAdded {
-		var publishedAt time.Time
-		if live != nil {
-			publishedAt = live.PublishedAt
-		}
-		s.h.metrics.Delivered(metrics.Plain, publishedAt)
+		s.h.metrics.Delivered(metrics.Plain, live.Published())
 	}
 	return nil
 }

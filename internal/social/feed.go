@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // catchupBatch is how many stored notifications one store read returns.
@@ -122,6 +123,15 @@ type ChangeWriter interface {
 	// latency, and a transport may reuse what it cached of the event's
 	// encoding), and nil for a change read from the store.
 	WriteChange(c *Change, live *Event) error
+}
+
+// Published returns when live was published, or the zero time for nil (a
+// change read from the store): where the publish-to-write latency starts.
+func (live *Event) Published() time.Time {
+	if live == nil {
+		return time.Time{}
+	}
+	return live.PublishedAt
 }
 
 // Read hands w, in order, what ev brings: for an EventNotification or
