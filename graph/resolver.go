@@ -6,7 +6,10 @@ package graph
 //go:generate go run github.com/99designs/gqlgen generate
 
 import (
+	"context"
 	"log/slog"
+
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
@@ -19,4 +22,20 @@ type Resolver struct {
 	// Metrics counts the notifications subscriptions deliver; nil counts
 	// nothing.
 	Metrics *metrics.Metrics
+	// Streams is the transport that reads subscriptions' channels itself
+	// (gqlws); nil when gqlgen reads them all.
+	Streams Streams
+}
+
+// Streams is what a transport that reads subscriptions' channels itself
+// offers their resolvers; the resolvers know no transport by name.
+type Streams interface {
+	// Notifier returns the function a subscription's resolver calls each
+	// time it has put a value on its channel, and once when it has closed
+	// it; nil if ctx's subscription is not the transport's. The function
+	// never blocks.
+	Notifier(ctx context.Context) func()
+	// AddError adds an error that ctx's subscription ends with; it reports
+	// false if the subscription is not the transport's.
+	AddError(ctx context.Context, err *gqlerror.Error) bool
 }

@@ -6,12 +6,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/pulse-social/pulse/graph/model"
-	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
 )
@@ -87,7 +85,7 @@ func streamChanges[T any](r *Resolver, ctx context.Context, userID int64, afterI
 		ctx:      ctx,
 		feed:     feed,
 		convert:  convert,
-		notify:   notifier(ctx),
+		notify:   r.notifier(ctx),
 		out:      make(chan T, 1),
 		maxQueue: feed.QueueSize(),
 		catchup:  afterID != nil,
@@ -196,12 +194,12 @@ func (st *changeStream[T]) wakeLocked() {
 }
 
 // pump sends the backlog (the first pump of a subscription with after),
-// then the queued events, until the queue is empty; or finishes the stream
-// once it has ended.
+// then the queued events, each through the feed's reader (social.Feed.Read),
+// until the queue is empty; or finishes the stream once it has ended.
 func (st *changeStream[T]) pump() {
 	if st.catchup {
 		st.catchup = false
-		if err := st.sendBacklog(); err != nil {
+		if err := st.feed.Read(st.ctx, nil, st); err != nil {
 			st.fail(err)
 		}
 	}
@@ -220,8 +218,8 @@ func (st *changeStream[T]) pump() {
 			return
 		}
 		st.mu.Unlock()
-		for _, ev := range events {
-			if err := st.handle(ev); err != nil {
+		for i := range events {
+			if err := st.feed.Read(st.ctx, &events[i], st); err != nil {
 				st.fail(err)
 				break
 			}
@@ -229,59 +227,21 @@ func (st *changeStream[T]) pump() {
 	}
 }
 
-// handle sends what one live event brings.
-func (st *changeStream[T]) handle(ev social.Event) error {
-	switch ev.Kind {
-	case social.EventNotification, social.EventChange:
-		cs, err := st.feed.Admit(st.ctx, ev)
-		if serr := st.send(cs, ev); serr != nil {
-			return serr
-		}
-		return err
-	case social.EventResync:
-		return st.sendBacklog()
+// WriteChange hands what convert makes of c to gqlgen, which writes it in
+// order (see social.ChangeWriter); the live event's own change is counted
+// with its publish-to-write latency.
+func (st *changeStream[T]) WriteChange(c *social.Change, live *social.Event) error {
+	v, keep := st.convert(c)
+	if !keep {
+		return nil
 	}
-	return nil
-}
-
-// sendBacklog sends the stored changes the feed has not returned yet,
-// until it has none.
-func (st *changeStream[T]) sendBacklog() error {
-	for {
-		cs, err := st.feed.Catchup(st.ctx)
-		if err != nil {
-			return err
-		}
-		if len(cs) == 0 {
-			return nil
-		}
-		if err := st.send(cs, social.Event{}); err != nil {
-			return err
-		}
+	select {
+	case st.out <- v:
+		st.notify()
+	case <-st.ctx.Done():
+		return st.ctx.Err()
 	}
-}
-
-// send hands what convert makes of cs to gqlgen, which writes them in
-// order; live is the event that brought them (its own change is counted
-// with its publish-to-write latency), or the zero Event for a replay.
-func (st *changeStream[T]) send(cs []social.Change, live social.Event) error {
-	for i := range cs {
-		v, keep := st.convert(&cs[i])
-		if !keep {
-			continue
-		}
-		select {
-		case st.out <- v:
-			st.notify()
-		case <-st.ctx.Done():
-			return st.ctx.Err()
-		}
-		var publishedAt time.Time
-		if live.Change != nil && live.Change.ID == cs[i].ID {
-			publishedAt = live.PublishedAt
-		}
-		st.r.Metrics.Delivered(metrics.GraphQL, publishedAt)
-	}
+	st.r.Metrics.Delivered(metrics.GraphQL, live.Published())
 	return nil
 }
 
@@ -326,7 +286,7 @@ func (r *Resolver) streamUnreadCount(ctx context.Context, userID int64) (<-chan 
 		sub.Close()
 		return nil, err
 	}
-	notify := notifier(ctx)
+	notify := r.notifier(ctx)
 	out := make(chan int, 1)
 	out <- count
 	notify()
@@ -369,12 +329,14 @@ func (r *Resolver) streamUnreadCount(ctx context.Context, userID int64) (<-chan 
 	return out, nil
 }
 
-// notifier returns the function that tells the socket of a subscription's
-// context that its channel has something (see gqlws.Notifier), or one that
-// does nothing when the subscription runs elsewhere.
-func notifier(ctx context.Context) func() {
-	if f := gqlws.Notifier(ctx); f != nil {
-		return f
+// notifier returns the function that tells the transport of a
+// subscription's context that its channel has something (see
+// Streams.Notifier), or one that does nothing when gqlgen reads it.
+func (r *Resolver) notifier(ctx context.Context) func() {
+	if r.Streams != nil {
+		if f := r.Streams.Notifier(ctx); f != nil {
+			return f
+		}
 	}
 	return func() {}
 }
@@ -413,5 +375,7 @@ func (r *Resolver) endWithError(ctx context.Context, err error, lastID int64) {
 	default:
 		r.Logger.ErrorContext(ctx, "subscription failed", "err", err)
 	}
-	gqlws.AddError(ctx, gerr)
+	if r.Streams != nil {
+		r.Streams.AddError(ctx, gerr)
+	}
 }

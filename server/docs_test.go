@@ -147,12 +147,12 @@ func TestDocsCodes(t *testing.T) {
 	graphQL := docSection(doc, "Close codes of the GraphQL websocket")
 	sections := map[string]string{
 		// The close codes both sockets share: each is in one section or both.
-		"../internal/wsconn":  plain + graphQL,
-		"../internal/plainws": plain,
-		"../internal/gqlws":   graphQL,
-		"../internal/httpapi": graphQL,
-		"../internal/social":  "",
-		"../graph":            "",
+		"../internal/wspolicy": plain + graphQL,
+		"../internal/plainws":  plain,
+		"../internal/gqlws":    graphQL,
+		"../internal/httpapi":  graphQL,
+		"../internal/social":   "",
+		"../graph":             "",
 	}
 	var checked int
 	for dir, closes := range sections {

@@ -34,7 +34,7 @@ import (
 	"github.com/pulse-social/pulse/internal/redisbroker"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/sqlite"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 func main() {
@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		<-swept
 	}()
 	var draining atomic.Bool
-	ws := wsconn.Config{AllowedOrigins: cfg.AllowedOrigins}
+	ws := wspolicy.Config{AllowedOrigins: cfg.AllowedOrigins}
 	limits := cfg.limits()
 	messages, messageBytes := cfg.messageLimits(nil)
 	// Cancelling baseCtx ends every request, including the websockets that

@@ -88,7 +88,7 @@ func notice(userID, seq int64) social.Event {
 		CreatedAt:   time.Date(2026, time.November, 25, 17, 3, 0, 0, time.UTC),
 	}
 	c := &social.Change{ID: seq, Seq: seq, RecipientID: userID, Kind: social.ChangeAdded, Notification: n, IDs: []int64{seq}, UnreadCount: int(seq)}
-	return social.Event{Kind: social.EventNotification, UserID: userID, Notification: n, Change: c, Frame: social.AppendFrame(nil, n)}
+	return social.Event{Kind: social.EventNotification, UserID: userID, Notification: n, Change: c, Encodings: new(social.Encodings)}
 }
 
 // notices returns notice(userID, from), notice(userID, from+1), ...: n of them.
@@ -188,14 +188,14 @@ func testRoundTrip(t *testing.T, b social.Broker) {
 		ByUser:    "Oliver",
 		CreatedAt: created.In(time.FixedZone("IST", 5*3600+1800)),
 	}
-	// About 64 KiB of text that JSON must escape.
-	long := social.MessageFrame(strings.Repeat("é\u2028<&>\"\\\n\x00", 1<<13))
+	// About 64 KiB of text, of bytes of every kind.
+	long := strings.Repeat("é\u2028<&>\"\\\n\x00", 1<<13)
 	evs := []social.Event{
-		{Kind: social.EventNotification, UserID: u, Notification: full, Frame: social.AppendFrame(nil, full)},
-		{Kind: social.EventNotification, UserID: u, Notification: bare, Frame: social.AppendFrame(nil, bare)},
-		{Kind: social.EventMessage, UserID: u, Frame: social.MessageFrame("héllo <b>\"wörld\"</b> 👋")},
-		{Kind: social.EventMessage, UserID: u, Frame: long},
-		{Kind: social.EventNotification, UserID: u, Notification: full, Frame: social.AppendFrame(nil, full), Change: &social.Change{
+		{Kind: social.EventNotification, UserID: u, Notification: full},
+		{Kind: social.EventNotification, UserID: u, Notification: bare},
+		{Kind: social.EventMessage, UserID: u, Message: "héllo <b>\"wörld\"</b> 👋"},
+		{Kind: social.EventMessage, UserID: u, Message: long},
+		{Kind: social.EventNotification, UserID: u, Notification: full, Change: &social.Change{
 			ID: full.ID, Seq: full.Seq, RecipientID: u, Kind: social.ChangeAdded, Notification: full, IDs: []int64{full.ID}, UnreadCount: 7,
 		}},
 		{Kind: social.EventChange, UserID: u, Change: &social.Change{
@@ -204,7 +204,7 @@ func testRoundTrip(t *testing.T, b social.Broker) {
 		{Kind: social.EventChange, UserID: u, Change: &social.Change{
 			ID: 1<<62 + 3, Seq: 1<<53 + 3, RecipientID: u, Kind: social.ChangeRead, IDs: []int64{23}, UnreadCount: 0,
 		}},
-		{Kind: social.EventNotification, UserID: u, Notification: bare, Frame: social.AppendFrame(nil, bare), Change: &social.Change{
+		{Kind: social.EventNotification, UserID: u, Notification: bare, Change: &social.Change{
 			ID: bare.ID, Seq: bare.Seq, RecipientID: u, Kind: social.ChangeAdded, Notification: bare, IDs: []int64{bare.ID}, UnreadCount: 1,
 			Groups: []social.Group{{
 				Key: "FOLLOWING:2026-11-25", Action: social.ActionFollowing, NotificationCount: 2, ActorCount: 2,
@@ -225,7 +225,7 @@ func testRoundTrip(t *testing.T, b social.Broker) {
 		{Kind: social.EventRevoke, UserID: u, SessionID: 1 << 40},
 		{Kind: social.EventRefresh, UserID: u, SessionID: 7, ExpiresAt: time.Date(2026, 5, 1, 12, 0, 0, 123456789, time.UTC)},
 		{Kind: social.EventResync, UserID: u},
-		{Kind: social.EventNotification, UserID: u, Notification: full, Frame: []byte("every field at once"), SessionID: -3,
+		{Kind: social.EventNotification, UserID: u, Notification: full, Message: "every field at once", SessionID: -3,
 			ExpiresAt: time.Date(2026, 5, 1, 12, 0, 0, 0, time.FixedZone("", 3600))},
 	}
 	sub := MustSubscribe(t, b, u)
@@ -432,7 +432,7 @@ func testResubscribeAfterCutOff(t *testing.T, b social.Broker) {
 	mustCutOff(t, b, u, MustSubscribe(t, b, u))
 
 	again := MustSubscribe(t, b, u)
-	marker := social.Event{Kind: social.EventMessage, UserID: u, Frame: social.MessageFrame("marker")}
+	marker := social.Event{Kind: social.EventMessage, UserID: u, Message: "marker"}
 	MustPublish(t, b, marker)
 	// Events published before Subscribe returned may still arrive first.
 	for {

@@ -1,7 +1,6 @@
 package brokertest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -128,8 +127,8 @@ func diff(got, want social.Event) string {
 		return fmt.Sprintf("Kind = %d, want %d", got.Kind, want.Kind)
 	case got.UserID != want.UserID:
 		return fmt.Sprintf("UserID = %d, want %d", got.UserID, want.UserID)
-	case !bytes.Equal(got.Frame, want.Frame):
-		return fmt.Sprintf("Frame = %s, want %s", short(got.Frame), short(want.Frame))
+	case got.Message != want.Message:
+		return fmt.Sprintf("Message = %s, want %s", short(got.Message), short(want.Message))
 	case got.SessionID != want.SessionID:
 		return fmt.Sprintf("SessionID = %d, want %d", got.SessionID, want.SessionID)
 	case !got.ExpiresAt.Equal(want.ExpiresAt):
@@ -156,11 +155,11 @@ func describe(ev social.Event) string {
 	if n := ev.Notification; n != nil {
 		return fmt.Sprintf("event kind %d of user %d, notification id %d seq %d", ev.Kind, ev.UserID, n.ID, n.Seq)
 	}
-	return fmt.Sprintf("event kind %d of user %d, frame %s", ev.Kind, ev.UserID, short(ev.Frame))
+	return fmt.Sprintf("event kind %d of user %d, frame %s", ev.Kind, ev.UserID, short(ev.Message))
 }
 
 // short quotes b, or its start and length when it is long.
-func short(b []byte) string {
+func short(b string) string {
 	if len(b) > 64 {
 		return fmt.Sprintf("%q... (%d bytes)", b[:64], len(b))
 	}

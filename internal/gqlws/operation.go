@@ -12,7 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/pulse-social/pulse/internal/social"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // operation is one operation a client started on the socket. A query or
@@ -47,7 +47,7 @@ func (s *socket) startOperation(id string, payload json.RawMessage) {
 	s.mu.Lock()
 	if s.initState != initDone {
 		s.mu.Unlock()
-		s.end(wsconn.CloseUnauthorized, "Unauthorized", true)
+		s.end(wspolicy.CloseUnauthorized, "Unauthorized", true)
 		return
 	}
 	if old := s.ops[id]; old != nil {
@@ -315,6 +315,16 @@ func AddError(ctx context.Context, err *gqlerror.Error) bool {
 	op.errs = append(op.errs, err)
 	return true
 }
+
+// Streams offers Notifier and AddError as methods, for a resolver that
+// takes them as an interface (graph.Streams) and names no transport.
+type Streams struct{}
+
+// Notifier is the package's Notifier.
+func (Streams) Notifier(ctx context.Context) func() { return Notifier(ctx) }
+
+// AddError is the package's AddError.
+func (Streams) AddError(ctx context.Context, err *gqlerror.Error) bool { return AddError(ctx, err) }
 
 // OnSocket reports whether ctx belongs to an operation that runs on one of
 // this package's sockets.

@@ -11,7 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pulse-social/pulse/internal/gqlws"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // TestSubprotocol checks which subprotocol the server picks, and that the
@@ -251,7 +251,7 @@ func TestOrigin(t *testing.T) {
 	c.Close()
 
 	// A listed origin: allowed.
-	listed := MustEnv(t, gqlws.Config{Websocket: wsconn.Config{AllowedOrigins: []string{"https://app.example.com"}}})
+	listed := MustEnv(t, gqlws.Config{Websocket: wspolicy.Config{AllowedOrigins: []string{"https://app.example.com"}}})
 	c, _, err = d.Dial(listed.URL(), http.Header{"Origin": {"https://app.example.com"}})
 	if err != nil {
 		t.Fatalf("dial from a listed origin: %v", err)

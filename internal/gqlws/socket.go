@@ -16,7 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/pulse-social/pulse/internal/pushconn"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // socket is one open GraphQL socket. Its reader is a goroutine that waits
@@ -76,7 +76,7 @@ func newSocket(t *Transport, conn *websocket.Conn, exec graphql.GraphExecutor, r
 	} else {
 		values = context.WithoutCancel(r.Context())
 	}
-	ctx, cancel := context.WithCancel(wsconn.SocketContext(t.cfg.Sockets.Context(), values))
+	ctx, cancel := context.WithCancel(wspolicy.SocketContext(t.cfg.Sockets.Context(), values))
 	s.ctx, s.cancel = context.WithValue(ctx, socketKey{}, s), cancel
 	return s
 }
@@ -226,7 +226,7 @@ func (s *socket) init(payload json.RawMessage) {
 	}
 	s.mu.Unlock()
 	if state != initNone {
-		s.end(wsconn.CloseTooMany, "Too many initialisation requests", true)
+		s.end(wspolicy.CloseTooMany, "Too many initialisation requests", true)
 		return
 	}
 	var p map[string]any
@@ -317,7 +317,7 @@ func (s *socket) queueLocked(msg []byte) {
 	switch {
 	case s.core.EndedLocked():
 	case len(s.out) >= s.t.cfg.QueueSize:
-		s.core.EndLocked(wsconn.CloseTooSlow, "too slow", true)
+		s.core.EndLocked(wspolicy.CloseTooSlow, "too slow", true)
 	default:
 		s.out = append(s.out, msg)
 		s.core.WakeLocked()
@@ -364,7 +364,7 @@ func (s *socket) flush() {
 	out := s.out
 	s.out = nil
 	s.mu.Unlock()
-	if e := s.core.Ending(); !e.SendClose || e.Code == wsconn.CloseTooSlow {
+	if e := s.core.Ending(); !e.SendClose || e.Code == wspolicy.CloseTooSlow {
 		return
 	}
 	for _, msg := range out {
@@ -422,7 +422,7 @@ func (s *socket) send(msg []byte) bool {
 
 // WriteClose sends the close frame (see pushconn.Transport).
 func (s *socket) WriteClose(code int, reason string) error {
-	return s.conn.WriteControl(websocket.CloseMessage, wsconn.FormatClose(code, reason), time.Now().Add(s.t.cfg.Websocket.WriteTimeout))
+	return s.conn.WriteControl(websocket.CloseMessage, wspolicy.FormatClose(code, reason), time.Now().Add(s.t.cfg.Websocket.WriteTimeout))
 }
 
 // Close closes the connection (see pushconn.Transport).

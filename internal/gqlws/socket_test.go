@@ -17,7 +17,7 @@ import (
 
 	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/pushconn"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 func TestClose(t *testing.T) {
@@ -305,7 +305,7 @@ func mustNotRead(tb testing.TB, c *Client) {
 
 func TestSlowClient(t *testing.T) {
 	t.Run("WriteTimeout", func(t *testing.T) {
-		e := MustEnv(t, gqlws.Config{Websocket: wsconn.Config{WriteTimeout: 200 * time.Millisecond}})
+		e := MustEnv(t, gqlws.Config{Websocket: wspolicy.Config{WriteTimeout: 200 * time.Millisecond}})
 		c := e.MustConnect(t, transportWS)
 		mustNotRead(t, c)
 		sub := c.MustSubscribe(t, e, "1")
@@ -322,7 +322,7 @@ func TestSlowClient(t *testing.T) {
 	// frame: the reader's end of the connection unblocks the writer, long
 	// before its write timeout.
 	t.Run("ConnectionLost", func(t *testing.T) {
-		e := MustEnv(t, gqlws.Config{Websocket: wsconn.Config{WriteTimeout: time.Minute}})
+		e := MustEnv(t, gqlws.Config{Websocket: wspolicy.Config{WriteTimeout: time.Minute}})
 		c := e.MustConnect(t, transportWS)
 		mustNotRead(t, c)
 		sub := c.MustSubscribe(t, e, "1")
@@ -342,7 +342,7 @@ func TestSlowClient(t *testing.T) {
 	// A client that does not read but keeps asking (pings) fills the queue
 	// of answers while the writer waits: the socket ends as too slow.
 	t.Run("QueueFull", func(t *testing.T) {
-		e := MustEnv(t, gqlws.Config{QueueSize: 2, Websocket: wsconn.Config{WriteTimeout: time.Second}})
+		e := MustEnv(t, gqlws.Config{QueueSize: 2, Websocket: wspolicy.Config{WriteTimeout: time.Second}})
 		c := e.MustConnect(t, transportWS)
 		mustNotRead(t, c)
 		sub := c.MustSubscribe(t, e, "1")

@@ -10,7 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pulse-social/pulse/internal/pushconn"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // Defaults of Config's zero values.
@@ -32,7 +32,7 @@ const readBufferSize = 512
 type Config struct {
 	// Websocket is the policy shared with the plain socket: allowed
 	// origins, buffer sizes, write timeout.
-	Websocket wsconn.Config
+	Websocket wspolicy.Config
 
 	// Init runs at connection_init, with the socket's context (which holds
 	// the upgrade request's values) and the message's payload (nil if it

@@ -3,12 +3,9 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -19,11 +16,10 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/pulse-social/pulse/graph"
+	"github.com/pulse-social/pulse/internal/admit"
 	"github.com/pulse-social/pulse/internal/gqlws"
-	"github.com/pulse-social/pulse/internal/limit"
-	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // DefaultParserTokenLimit bounds how many tokens of a GraphQL document the
@@ -33,15 +29,15 @@ const DefaultParserTokenLimit = 10_000
 // newGraphQL builds the gqlgen server for production: explicit transports,
 // a query cache, persisted queries, the cost limits, errors that carry
 // the domain's codes, and panics turned into GraphQL errors.
-func newGraphQL(cfg Config) *handler.Server {
+func newGraphQL(cfg Config, adm *admit.Admitter) *handler.Server {
 	schema := graph.NewExecutableSchema(graph.Config{
-		Resolvers:  &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics},
+		Resolvers:  &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics, Streams: gqlws.Streams{}},
 		Complexity: graph.Complexity(),
 	})
 	srv := handler.New(schema)
 	srv.AddTransport(gqlws.New(gqlws.Config{
 		Websocket:     cfg.Websocket,
-		Init:          initFunc(cfg.Service, cfg.Logger, cfg.Limits, cfg.Metrics),
+		Init:          initFunc(adm, cfg.Logger),
 		PingInterval:  cfg.PingInterval,
 		MaxOperations: cfg.Limits.OperationsPerSocket,
 		OnOperationRefused: func(context.Context) {
@@ -134,18 +130,26 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 // user fail with UNAUTHENTICATED); a bad token or ticket closes it with
 // 4403. An authenticated socket belongs to its session: it is closed with
 // 4401 when the session ends, and expires with it. A socket over its
-// address's or its user's cap is closed with 4429.
-func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.Metrics) func(context.Context, map[string]any) (context.Context, error) {
+// address's or its user's cap is closed with 4429. The rules are admit's;
+// only the close codes are this socket's.
+func initFunc(adm *admit.Admitter, log *slog.Logger) func(context.Context, map[string]any) (context.Context, error) {
 	return func(ctx context.Context, payload map[string]any) (context.Context, error) {
 		session := sessionFrom(ctx)
-		if session != nil && session.refused {
-			m.SocketRefused(metrics.GraphQL, "per_address")
-			return nil, &gqlws.CloseError{Code: wsconn.CloseTooMany, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
+		if session == nil {
+			// Not through socketCaps: the socket counts from here.
+			session = &wsSession{}
+			session.conn, session.refused = adm.Arrive(clientAddr(ctx))
+			if session.conn != nil {
+				context.AfterFunc(ctx, session.conn.Release)
+			}
 		}
-		var a social.Auth
-		var err error
+		if session.refused != nil {
+			return nil, &gqlws.CloseError{Code: wspolicy.CloseTooMany, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
+		}
+		conn := session.conn
+		var cred admit.Credential
 		if ticket := payloadString(payload, "ticket"); ticket != "" {
-			a, err = svc.AuthenticateTicket(ctx, ticket)
+			cred = admit.Ticket(ticket)
 		} else {
 			token := payloadString(payload, "authorization")
 			if token == "" {
@@ -154,118 +158,49 @@ func initFunc(svc *social.Service, log *slog.Logger, limits Limits, m *metrics.M
 			if token == "" {
 				return ctx, nil
 			}
-			a, err = svc.Authenticate(ctx, social.TokenFromAuthorization(token))
+			cred = admit.Token(social.TokenFromAuthorization(token))
 		}
+		a, err := conn.Authenticate(ctx, cred)
 		if err != nil {
-			if social.ErrorCode(err) != social.CodeUnauthenticated {
+			if admit.ReasonOf(err) != admit.BadCredential {
 				log.ErrorContext(ctx, "graphql websocket: authenticate", "err", err)
 			}
-			return nil, &gqlws.CloseError{Code: wsconn.CloseForbidden, Reason: "Forbidden: invalid access token", Message: "invalid access token"}
+			return nil, &gqlws.CloseError{Code: wspolicy.CloseForbidden, Reason: "Forbidden: invalid access token", Message: "invalid access token"}
 		}
-		release, ok := limits.SocketsPerUser.Acquire(limit.UserKey(a.User.ID))
-		if !ok {
-			m.SocketRefused(metrics.GraphQL, "per_user")
-			return nil, &gqlws.CloseError{Code: wsconn.CloseTooMany, Reason: "Too many sockets for this user", Message: "too many sockets for this user"}
-		}
-		start, err := svc.LatestCursor(ctx, a.User.ID)
-		if err != nil {
-			release()
-			log.ErrorContext(ctx, "graphql websocket: read the user's cursor", "err", err)
+		err = conn.Open(ctx, admit.Options{
+			Cursor: true,
+			OnEvent: func(ev social.Event) {
+				if conn.Observe(ev) {
+					// Close never blocks: the socket's writer sends the frame.
+					gqlws.Close(ctx, wspolicy.CloseLoggedOut, wspolicy.ReasonLoggedOut)
+				}
+			},
+			Expired: func() { expire(ctx) },
+		})
+		switch admit.ReasonOf(err) {
+		case 0:
+		case admit.TooManyForUser:
+			return nil, &gqlws.CloseError{Code: wspolicy.CloseTooMany, Reason: "Too many sockets for this user", Message: "too many sockets for this user"}
+		case admit.LoggedOut:
+			// Logged out before the subscription went live.
+			return nil, &gqlws.CloseError{Code: wspolicy.CloseLoggedOut, Reason: wspolicy.ReasonLoggedOut, Message: wspolicy.ReasonLoggedOut}
+		default:
+			log.ErrorContext(ctx, "graphql websocket: open", "err", err)
 			return nil, errInternal
 		}
-		sub, err := svc.Subscribe(ctx, a.User.ID)
-		if err != nil {
-			release()
-			log.ErrorContext(ctx, "graphql websocket: subscribe to revocations", "err", err)
-			return nil, errInternal
-		}
-		hold, err := watchSession(ctx, svc, sub, a, release)
-		if err != nil {
-			if social.ErrorCode(err) == social.CodeUnauthenticated {
-				// Logged out before the subscription went live.
-				return nil, &gqlws.CloseError{Code: wsconn.CloseLoggedOut, Reason: wsconn.ReasonLoggedOut, Message: wsconn.ReasonLoggedOut}
-			}
-			log.ErrorContext(ctx, "graphql websocket: watch the session", "err", err)
-			return nil, errInternal
-		}
-		a.Hold = hold
-		if session != nil {
-			session.userID.Store(a.User.ID)
-		}
-		return graph.WithConnectionStart(social.WithAuth(ctx, a), start), nil
+		// The socket's end releases what it holds.
+		context.AfterFunc(ctx, conn.Release)
+		a.Hold = conn.Hold()
+		session.userID.Store(a.User.ID)
+		return graph.WithConnectionStart(social.WithAuth(ctx, a), conn.Start()), nil
 	}
-}
-
-// watchSession ends the connection of ctx when a's session ends, until ctx
-// ends (the connection closed): with 4401 "logged out" when it is ended,
-// and when it expires with 4401 after an UNAUTHENTICATED error for each
-// running operation (see expire); a refresh of the session moves the
-// expiry on. sub is a live subscription to the user's events; an end
-// published before it went live is caught by HoldSession
-// (CodeUnauthenticated), and so is a refresh (HoldSession reads the
-// session's expiry after). When ctx ends, it closes the subscription, stops
-// the expiry timer and calls release; if it cannot watch, it does so at
-// once and returns why.
-func watchSession(ctx context.Context, svc *social.Service, sub social.Subscription, a social.Auth, release func()) (*social.Hold, error) {
-	// Until the hold exists, the latest refresh waits for it: HoldSession
-	// may have read the session just before that refresh committed.
-	var mu sync.Mutex
-	var hold *social.Hold
-	var refreshed social.Event
-	var ended atomic.Bool
-	onEvent := func(ev social.Event) {
-		if ev.SessionID != a.SessionID {
-			return
-		}
-		mu.Lock()
-		end := ev.Kind == social.EventRevoke
-		switch {
-		case hold != nil:
-			end = hold.Observe(ev)
-		case ev.Kind == social.EventRefresh:
-			refreshed = ev
-		}
-		mu.Unlock()
-		if end && ended.CompareAndSwap(false, true) {
-			// Close never blocks: the socket's writer sends the frame.
-			gqlws.Close(ctx, wsconn.CloseLoggedOut, wsconn.ReasonLoggedOut)
-		}
-	}
-	fail := func(err error) (*social.Hold, error) {
-		sub.Close()
-		release()
-		return nil, err
-	}
-	fs, ok := sub.(social.FuncSubscription)
-	if !ok {
-		return fail(fmt.Errorf("a %T cannot hand events to a function", sub))
-	}
-	if !fs.SetFunc(onEvent, nil) {
-		return fail(fmt.Errorf("subscription ended: %w", sub.Err()))
-	}
-	h, err := svc.HoldSession(ctx, a, func() { expire(ctx) })
-	if err != nil {
-		return fail(err)
-	}
-	mu.Lock()
-	hold = h
-	if refreshed.Kind != 0 {
-		h.Observe(refreshed)
-	}
-	mu.Unlock()
-	context.AfterFunc(ctx, func() {
-		h.Stop()
-		sub.Close()
-		release()
-	})
-	return h, nil
 }
 
 // expire closes the GraphQL socket of ctx, whose token has expired: each
 // running operation ends with social.ErrTokenExpired, then the socket
 // closes with 4401 "token expired". It never blocks.
 func expire(ctx context.Context) {
-	gqlws.CloseWithError(ctx, expiredError(), wsconn.CloseTokenExpired, wsconn.ReasonTokenExpired)
+	gqlws.CloseWithError(ctx, expiredError(), wspolicy.CloseTokenExpired, wspolicy.ReasonTokenExpired)
 }
 
 // expiredError is social.ErrTokenExpired as a GraphQL error.

@@ -17,7 +17,7 @@ import (
 	"github.com/pulse-social/pulse/internal/plainws"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/sqlite"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // testServer is the whole HTTP surface on a real SQLite store and the
@@ -31,12 +31,12 @@ type testServer struct {
 
 func MustServer(tb testing.TB) *testServer {
 	tb.Helper()
-	return MustServerWith(tb, fanout.Config{}, wsconn.Config{})
+	return MustServerWith(tb, fanout.Config{}, wspolicy.Config{})
 }
 
 // MustServerWith is MustServer with the broker and websocket policy
 // configured by cfg and ws.
-func MustServerWith(tb testing.TB, cfg fanout.Config, ws wsconn.Config) *testServer {
+func MustServerWith(tb testing.TB, cfg fanout.Config, ws wspolicy.Config) *testServer {
 	tb.Helper()
 	return MustServerOpts(tb, ServerOptions{Fanout: cfg, Websocket: ws})
 }
@@ -44,7 +44,7 @@ func MustServerWith(tb testing.TB, cfg fanout.Config, ws wsconn.Config) *testSer
 // ServerOptions configure MustServerOpts; zero values are the defaults.
 type ServerOptions struct {
 	Fanout    fanout.Config
-	Websocket wsconn.Config
+	Websocket wspolicy.Config
 	// Configure, if set, changes the httpapi.Config before the server
 	// starts (limits, metrics, logger, ...). PlainSocket is built after it,
 	// with the same logger, metrics and socket caps.

@@ -13,7 +13,7 @@ import (
 	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/httpapi"
 	"github.com/pulse-social/pulse/internal/limit"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // slow is a rate that refills too slowly to matter within a test.
@@ -166,7 +166,7 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestOriginPolicy(t *testing.T) {
-	s := MustServerOpts(t, ServerOptions{Websocket: wsconn.Config{AllowedOrigins: []string{"https://app.example"}}})
+	s := MustServerOpts(t, ServerOptions{Websocket: wspolicy.Config{AllowedOrigins: []string{"https://app.example"}}})
 	for _, tc := range []struct {
 		origin string
 		status int
@@ -302,7 +302,7 @@ func TestSocketCaps(t *testing.T) {
 	first := s.MustDial(t, "graphql-transport-ws", nil, map[string]any{"authorization": alice})
 	first.MustAck()
 	second := s.MustDial(t, "graphql-transport-ws", nil, map[string]any{"authorization": alice})
-	if code, _ := second.MustClose(); code != wsconn.CloseTooMany {
+	if code, _ := second.MustClose(); code != wspolicy.CloseTooMany {
 		t.Fatalf("second socket of a user closed with %d, want 4429", code)
 	}
 	// The plain socket counts against the same cap.
@@ -310,7 +310,7 @@ func TestSocketCaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code := readCloseCode(t, plain); code != wsconn.CloseTooMany {
+	if code := readCloseCode(t, plain); code != wspolicy.CloseTooMany {
 		t.Fatalf("plain socket over the user cap closed with %d, want 4429", code)
 	}
 	// Closing the first frees its slot.
@@ -343,7 +343,7 @@ func TestSocketCaps(t *testing.T) {
 		open = append(open, ws)
 	}
 	over := s.MustDial(t, "graphql-transport-ws", nil, nil)
-	if code, reason := over.MustClose(); code != wsconn.CloseTooMany {
+	if code, reason := over.MustClose(); code != wspolicy.CloseTooMany {
 		t.Fatalf("fourth socket of an address closed with %d %q, want 4429", code, reason)
 	}
 	_ = open

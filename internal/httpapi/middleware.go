@@ -16,7 +16,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/pulse-social/pulse/internal/social"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // RedactPath returns the path with the plain socket's token replaced, so
@@ -206,7 +206,7 @@ func securityHeaders(next http.Handler) http.Handler {
 // apps) pass. Websocket upgrades are checked by the upgrader, with the
 // same policy.
 func cors(origins []string) func(http.Handler) http.Handler {
-	policy := wsconn.NewOriginPolicy(origins)
+	policy := wspolicy.NewOriginPolicy(origins)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			origin := r.Header.Get("Origin")

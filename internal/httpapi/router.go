@@ -9,10 +9,11 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/pulse-social/pulse/internal/admit"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/social"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // Config is what the HTTP surface needs. Zero values are documented per
@@ -24,7 +25,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Websocket is the policy shared by both sockets (origins, buffers,
 	// write timeout).
-	Websocket wsconn.Config
+	Websocket wspolicy.Config
 	// PlainSocket serves /ws/{token}/. Required.
 	PlainSocket http.Handler
 	// Playground serves the GraphiQL page at / and its assets under
@@ -124,9 +125,13 @@ func New(cfg Config) http.Handler {
 		r.Get("/metrics", cfg.Metrics.Handler().ServeHTTP)
 	}
 
-	gql := newGraphQL(cfg)
+	adm := admit.New(admit.Config{
+		Service: cfg.Service, PerAddress: cfg.Limits.SocketsPerAddress, PerUser: cfg.Limits.SocketsPerUser,
+		Metrics: cfg.Metrics, Transport: metrics.GraphQL,
+	})
+	gql := newGraphQL(cfg, adm)
 	r.With(cors(cfg.Websocket.AllowedOrigins), limitBody(cfg.MaxBodyBytes), refusals, authenticate(cfg.Service, cfg.Logger),
-		socketCaps(cfg.Limits)).
+		socketCaps(adm)).
 		Handle("/query", gql)
 
 	r.Handle("/ws/{token}", cfg.PlainSocket)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/pulse-social/pulse/internal/admit"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/pushconn"
 )
@@ -14,16 +15,17 @@ import (
 // wsSession is what the middleware of a GraphQL websocket, its InitFunc
 // and its close share, in the upgrade request's context.
 type wsSession struct {
-	// refused is set before the upgrade when the client address holds
-	// too many sockets; InitFunc then closes the socket with 4429.
-	refused bool
+	// conn is the socket's admission from its arrival on: InitFunc goes on
+	// with it, and the socket's close (or the middleware, if it never
+	// opened) releases it. It is nil when the client address holds too many
+	// sockets, and refused says so; InitFunc then closes the socket with
+	// 4429.
+	conn    *admit.Conn
+	refused error
 	userID  atomic.Int64
 
-	mu sync.Mutex
-	// release frees the socket's slot under its address's cap: the
-	// socket's once it is open, else the middleware's.
-	release func()
-	opened  bool
+	mu     sync.Mutex
+	opened bool
 }
 
 type wsSessionKey struct{}
@@ -37,7 +39,7 @@ func sessionFrom(ctx context.Context) *wsSession {
 // for as long as it is open, and marks it refused when the address is over
 // the cap. The refusal itself comes after the upgrade, at connection_init
 // (a browser can read a close code, not a refused handshake).
-func socketCaps(l Limits) func(http.Handler) http.Handler {
+func socketCaps(adm *admit.Admitter) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Header.Get("Upgrade") == "" {
@@ -45,18 +47,14 @@ func socketCaps(l Limits) func(http.Handler) http.Handler {
 				return
 			}
 			s := new(wsSession)
-			if release, ok := l.SocketsPerAddress.Acquire(clientAddr(r.Context())); ok {
-				s.release = release
-			} else {
-				s.refused = true
-			}
+			s.conn, s.refused = adm.Arrive(clientAddr(r.Context()))
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), wsSessionKey{}, s)))
-			// The socket, if one opened, outlives this call and frees its
-			// slot when it closes.
+			// The socket, if one opened, outlives this call and releases
+			// its admission when it closes.
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			if !s.opened && s.release != nil {
-				s.release()
+			if !s.opened && s.conn != nil {
+				s.conn.Release()
 			}
 		})
 	}
@@ -79,17 +77,17 @@ func socketValues(r *http.Request) context.Context {
 
 // socketOpened logs one line when a GraphQL websocket opens and one when it
 // closes (user id, close code and reason, duration), keeps the open-sockets
-// gauge, and frees the socket's slot under its address's cap when it
-// closes.
+// gauge, and releases the socket's admission (its slots, its subscription
+// and its session) when it closes.
 func socketOpened(log *slog.Logger, m *metrics.Metrics) func(r *http.Request) func(pushconn.CloseInfo) {
 	return func(r *http.Request) func(pushconn.CloseInfo) {
 		ctx := LogContext(r.Context())
 		gauge := m.SocketOpened(metrics.GraphQL)
-		var release func()
+		var conn *admit.Conn
 		s := sessionFrom(r.Context())
 		if s != nil {
 			s.mu.Lock()
-			s.opened, release = true, s.release
+			s.opened, conn = true, s.conn
 			s.mu.Unlock()
 		}
 		log.InfoContext(ctx, "graphql socket open", "remote", r.RemoteAddr)
@@ -99,8 +97,8 @@ func socketOpened(log *slog.Logger, m *metrics.Metrics) func(r *http.Request) fu
 				userID = s.userID.Load()
 			}
 			gauge()
-			if release != nil {
-				release()
+			if conn != nil {
+				conn.Release()
 			}
 			log.InfoContext(ctx, "graphql socket closed", "user_id", userID,
 				"code", info.Code, "reason", info.Reason, "duration", info.Duration)

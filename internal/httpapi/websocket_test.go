@@ -14,7 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pulse-social/pulse/internal/fanout"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // gqlSocket is a GraphQL websocket client speaking either
@@ -318,7 +318,7 @@ func TestGraphQLSocketAuth(t *testing.T) {
 func TestGraphQLSlowSubscriber(t *testing.T) {
 	// A long write timeout: the slow socket must be cut off for being slow,
 	// not dropped for a write that timed out.
-	s := MustServerWith(t, fanout.Config{QueueSize: 8}, wsconn.Config{WriteTimeout: 2 * time.Minute})
+	s := MustServerWith(t, fanout.Config{QueueSize: 8}, wspolicy.Config{WriteTimeout: 2 * time.Minute})
 	author, _ := s.MustRegister(t, "Author")
 	slowToken, _ := s.MustRegister(t, "Slow")
 	fastToken, _ := s.MustRegister(t, "Fast")

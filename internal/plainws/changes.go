@@ -13,7 +13,7 @@ import (
 //	{"type":"removed","cursor":"41","ids":["12","17"],"unread_count":3}
 //	{"type":"read","cursor":"42","ids":["18"],"unread_count":0}
 
-// extendAdded turns frame, a notification frame (social.AppendFrame) that
+// extendAdded turns frame, a notification frame (appendFrame) that
 // the caller owns, into c's ADDED frame: it adds "type", "cursor" and
 // "unread_count" before the closing brace.
 func extendAdded(frame []byte, c *social.Change) []byte {

@@ -15,11 +15,11 @@
 // committed after its handshake completes: the token is checked and the
 // user's feed opened before the server answers the upgrade. A browser
 // origin the policy does not allow is refused with HTTP 403 before the
-// upgrade (see wsconn).
+// upgrade (see wspolicy).
 //
 // # Frames
 //
-// Server to client, one text frame each: a notification (social.AppendFrame:
+// Server to client, one text frame each: a notification (appendFrame:
 // every key present, ids as strings, absent values null), a message
 // {"message": "..."} sent by any socket of the same user (the sender's
 // included), {"type": "pong"} answering {"type": "ping"}, or {"error":

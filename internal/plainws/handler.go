@@ -2,7 +2,6 @@ package plainws
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -11,11 +10,12 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pulse-social/pulse/internal/admit"
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/social"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // Defaults of Config's zero values.
@@ -42,7 +42,7 @@ const ReadLimit = 64 << 10
 // redactedPath is how the socket's path appears in logs.
 const redactedPath = "/ws/<redacted>/"
 
-// Close reasons of the plain socket (the codes are wsconn's); see the
+// Close reasons of the plain socket (the codes are wspolicy's); see the
 // package doc.
 const (
 	reasonTooManySockets = "too many sockets"
@@ -61,7 +61,7 @@ const (
 type Config struct {
 	// Websocket is the policy shared with the GraphQL socket: allowed
 	// origins, buffer sizes, write timeout.
-	Websocket wsconn.Config
+	Websocket wspolicy.Config
 
 	// Logger gets one line per socket opened and one per socket closed,
 	// and the errors of the store; nil discards them.
@@ -137,8 +137,7 @@ type Handler struct {
 	pingInterval time.Duration
 	replyQueue   int
 	closeTimeout time.Duration
-	perUser      *limit.Slots
-	perAddress   *limit.Slots
+	admit        *admit.Admitter
 	messages     *limit.Rates
 	messageBytes *limit.Rates
 	refusedMax   int
@@ -185,8 +184,10 @@ func New(svc *social.Service, cfg Config) *Handler {
 		pingInterval: cfg.PingInterval,
 		replyQueue:   cfg.ReplyQueue,
 		closeTimeout: cfg.CloseTimeout,
-		perUser:      cfg.SocketsPerUser,
-		perAddress:   cfg.SocketsPerAddress,
+		admit: admit.New(admit.Config{
+			Service: svc, PerAddress: cfg.SocketsPerAddress, PerUser: cfg.SocketsPerUser,
+			Metrics: cfg.Metrics, Transport: metrics.Plain,
+		}),
 		messages:     cfg.Messages,
 		messageBytes: cfg.MessageBytes,
 		refusedMax:   cfg.RefusedMessages,
@@ -236,59 +237,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reason string
 		userID int64
 	}
-	refuse := func(code int, reason string, userID int64) {
-		refused.code, refused.reason, refused.userID = code, reason, userID
-	}
-	// releases are the socket's slots under the caps: the socket's
-	// goroutine runs them when it ends, or this call when it serves none.
-	var releases []func()
-	release := func() {
-		for _, f := range releases {
-			f()
-		}
-		releases = nil
-	}
-	defer release()
-	var auth social.Auth
-	var user social.User
-	var feed *social.Feed
-	if releaseAddr, ok := h.perAddress.Acquire(limit.Address(r.RemoteAddr)); !ok {
-		h.metrics.SocketRefused(metrics.Plain, "per_address")
-		refuse(wsconn.CloseTooMany, reasonTooManySockets, 0)
-	} else {
-		releases = append(releases, releaseAddr)
-	}
-	if refused.code == 0 {
-		var err error
-		auth, err = h.svc.AuthenticateSocket(ctx, token)
-		user = auth.User
-		switch {
-		case social.ErrorCode(err) == social.CodeUnauthenticated:
-			refuse(wsconn.CloseUnauthorized, reasonInvalidToken, 0)
-		case err != nil:
-			h.log.ErrorContext(ctx, "plain socket: authenticate", "path", redactedPath, "err", err)
-			refuse(h.failCode(ctx), h.failReason(ctx), 0)
-		}
-	}
-	after, ok := parseAfter(r)
-	if refused.code == 0 && !ok {
-		refuse(websocket.ClosePolicyViolation, reasonInvalidAfter, user.ID)
-	}
-	if refused.code == 0 {
-		if releaseUser, ok := h.perUser.Acquire(limit.UserKey(user.ID)); !ok {
-			h.metrics.SocketRefused(metrics.Plain, "per_user")
-			refuse(wsconn.CloseTooMany, reasonTooManySockets, user.ID)
-		} else {
-			releases = append(releases, releaseUser)
-		}
-	}
-	if refused.code == 0 {
-		var err error
-		if feed, err = h.svc.OpenFeed(ctx, user.ID, after); err != nil {
-			h.log.ErrorContext(ctx, "plain socket: open feed", "path", redactedPath, "user_id", user.ID, "err", err)
-			refuse(h.failCode(ctx), h.failReason(ctx), user.ID)
-		}
-	}
 	// The request's values, for the logs; the request itself ends when
 	// this call returns.
 	values := context.WithoutCancel(ctx)
@@ -299,49 +247,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// once it runs; until then the feed's events wait in its queue.
 	s := &socket{
 		h:       h,
-		ctx:     wsconn.SocketContext(h.ctx, values),
-		userID:  user.ID,
-		feed:    feed,
+		ctx:     wspolicy.SocketContext(h.ctx, values),
 		changes: r.URL.Query().Get("changes") == "1",
 		frames:  frameReader{limit: ReadLimit},
 		backlog: true,
 	}
 	s.core.Init(&s.mu, s, &h.policy, start)
-	if feed != nil {
-		if err := feed.SetFunc(s.onEvent, s.onFeedEnded); err != nil {
-			feed.Close()
-			if errors.Is(err, social.ErrBrokerClosed) {
-				refuse(websocket.CloseGoingAway, reasonShuttingDown, user.ID)
+	adm, err := h.admit.Arrive(limit.Address(r.RemoteAddr))
+	served := false
+	if err == nil {
+		// The socket's once it is open, else this call's.
+		defer func() {
+			if !served {
+				adm.Release()
+			}
+		}()
+		s.adm = adm
+		_, err = adm.Authenticate(ctx, admit.TokenOrTicket(token))
+		if err == nil {
+			if after, ok := parseAfter(r); !ok {
+				refused.code, refused.reason = websocket.ClosePolicyViolation, reasonInvalidAfter
 			} else {
-				h.log.ErrorContext(ctx, "plain socket: open feed", "path", redactedPath, "user_id", user.ID, "err", err)
-				refuse(websocket.CloseInternalServerErr, reasonInternalError, user.ID)
+				err = adm.Open(ctx, admit.Options{After: after, OnEvent: s.onEvent, OnEnded: s.onFeedEnded, Expired: s.expired})
 			}
 		}
+		refused.userID = adm.UserID()
 	}
-	if refused.code == 0 {
-		// Now that the feed hears of every end and refresh of the session,
-		// check that it did not end before, and close the socket when it
-		// expires.
-		hold, err := h.svc.HoldSession(ctx, auth, s.expired)
-		switch {
-		case social.ErrorCode(err) == social.CodeUnauthenticated:
-			feed.Close()
-			refuse(wsconn.CloseLoggedOut, wsconn.ReasonLoggedOut, user.ID)
-		case err != nil:
-			feed.Close()
-			h.log.ErrorContext(ctx, "plain socket: check the session", "path", redactedPath, "user_id", user.ID, "err", err)
-			refuse(h.failCode(ctx), h.failReason(ctx), user.ID)
-		default:
-			s.hold = hold
-		}
+	if err != nil {
+		refused.code, refused.reason = h.refusal(ctx, err, refused.userID)
 	}
 
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		if refused.code == 0 {
-			s.hold.Stop()
-			feed.Close()
-		}
 		return // the upgrader has answered (see refuse)
 	}
 	if refused.code != 0 {
@@ -350,10 +287,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.policy.Group.Done()
 		return
 	}
-	h.log.InfoContext(ctx, "plain socket open", "path", redactedPath, "user_id", user.ID, "remote", r.RemoteAddr)
+	h.log.InfoContext(ctx, "plain socket open", "path", redactedPath, "user_id", adm.UserID(), "remote", r.RemoteAddr)
 	s.conn = conn
-	s.releases, releases = releases, nil // the socket's now
+	s.userID = adm.UserID()
+	served = true
 	s.open()
+}
+
+// refusal returns the close code and reason of a socket that admit
+// refused, and logs a failure of the server's.
+func (h *Handler) refusal(ctx context.Context, err error, userID int64) (int, string) {
+	switch admit.ReasonOf(err) {
+	case admit.TooManyForAddress, admit.TooManyForUser:
+		return wspolicy.CloseTooMany, reasonTooManySockets
+	case admit.BadCredential:
+		return wspolicy.CloseUnauthorized, reasonInvalidToken
+	case admit.LoggedOut:
+		return wspolicy.CloseLoggedOut, wspolicy.ReasonLoggedOut
+	case admit.ShuttingDown:
+		return websocket.CloseGoingAway, reasonShuttingDown
+	}
+	h.log.ErrorContext(ctx, "plain socket: admit", "path", redactedPath, "user_id", userID, "err", err)
+	return websocket.CloseInternalServerErr, reasonInternalError
 }
 
 // refuse answers a failed upgrade (403 for a refused origin, 400 for a
@@ -365,27 +320,11 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, rea
 	http.Error(w, http.StatusText(status), status)
 }
 
-// failCode and failReason close a socket whose store call failed: 1001 if
-// that was because the server is shutting down, else 1011.
-func (h *Handler) failCode(ctx context.Context) int {
-	if ctx.Err() != nil {
-		return websocket.CloseGoingAway
-	}
-	return websocket.CloseInternalServerErr
-}
-
-func (h *Handler) failReason(ctx context.Context) string {
-	if ctx.Err() != nil {
-		return reasonShuttingDown
-	}
-	return reasonInternalError
-}
-
 // reject closes a socket that never got going: it sends the close frame,
 // waits (at most CloseTimeout) for the client's answer, and logs the close.
 func (h *Handler) reject(ctx context.Context, conn *websocket.Conn, start time.Time, userID int64, code int, reason string) {
 	defer conn.Close()
-	err := conn.WriteControl(websocket.CloseMessage, wsconn.FormatClose(code, reason), time.Now().Add(h.writeTimeout))
+	err := conn.WriteControl(websocket.CloseMessage, wspolicy.FormatClose(code, reason), time.Now().Add(h.writeTimeout))
 	if err == nil {
 		_ = conn.SetReadDeadline(time.Now().Add(h.closeTimeout))
 		for {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"syscall"
@@ -11,11 +12,12 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pulse-social/pulse/internal/admit"
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/social"
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // socket is one open plain socket. It has no goroutine of its own while
@@ -30,14 +32,12 @@ type socket struct {
 	h        *Handler
 	conn     *websocket.Conn
 	raw      syscall.RawConn // conn's, for reads that do not wait
-	ctx      context.Context // ends at server shutdown; see wsconn.SocketContext
+	ctx      context.Context // ends at server shutdown; see wspolicy.SocketContext
 	userID   int64
 	pingSlot *map[*socket]struct{} // the tracker's, between join and leave
-	feed     *social.Feed          // the writer's
 	changes  bool                  // ?changes=1: every change, not additions only
-	releases []func()              // the socket's slots under the caps
 	opened   func()                // counts the socket out of the metrics
-	hold     *social.Hold          // the session's expiry; the writer observes its events
+	adm      *admit.Conn           // its slots, session and feed (the writer's)
 	pollID   uint64                // the socket's key at the poller; 0 if none
 
 	frames  frameReader // the reader's
@@ -167,8 +167,8 @@ func (s *socket) onEvent(ev social.Event) {
 	if s.core.EndedLocked() {
 		return
 	}
-	if len(s.events) >= s.feed.QueueSize() {
-		s.core.EndLocked(wsconn.CloseTooSlow, reasonTooSlow, true)
+	if len(s.events) >= s.adm.Feed().QueueSize() {
+		s.core.EndLocked(wspolicy.CloseTooSlow, reasonTooSlow, true)
 		return
 	}
 	s.events = append(s.events, ev)
@@ -177,7 +177,7 @@ func (s *socket) onEvent(ev social.Event) {
 
 // expired is called by the timer of the session's expiry.
 func (s *socket) expired() {
-	s.end(wsconn.CloseTokenExpired, wsconn.ReasonTokenExpired, true)
+	s.end(wspolicy.CloseTokenExpired, wspolicy.ReasonTokenExpired, true)
 }
 
 // onFeedEnded is called, under the broker's lock, when the broker ends
@@ -206,7 +206,7 @@ func (s *socket) reply(r reply) {
 	switch {
 	case s.core.EndedLocked():
 	case len(s.replies) >= s.h.replyQueue:
-		s.core.EndLocked(wsconn.CloseTooSlow, reasonTooSlow, true)
+		s.core.EndLocked(wspolicy.CloseTooSlow, reasonTooSlow, true)
 	default:
 		s.replies = append(s.replies, r)
 		s.core.WakeLocked()
@@ -317,7 +317,7 @@ func (s *socket) allowMessage(text string) bool {
 	}
 	s.h.metrics.RateLimited("message")
 	if s.refused++; s.refused > s.h.refusedMax {
-		s.end(wsconn.CloseTooMany, reasonTooManyMessages, true)
+		s.end(wspolicy.CloseTooMany, reasonTooManyMessages, true)
 		return false
 	}
 	secs := limit.RetryAfterSeconds(wait)
@@ -381,8 +381,8 @@ func (s *socket) work(events []social.Event, replies []reply, ping bool) {
 			return
 		}
 	}
-	for _, ev := range events {
-		if !s.event(ev) {
+	for i := range events {
+		if !s.event(&events[i]) {
 			return
 		}
 	}
@@ -394,7 +394,7 @@ func (s *socket) work(events []social.Event, replies []reply, ping bool) {
 
 // WriteClose sends the close frame (see pushconn.Transport).
 func (s *socket) WriteClose(code int, reason string) error {
-	return s.conn.WriteControl(websocket.CloseMessage, wsconn.FormatClose(code, reason), time.Now().Add(s.h.writeTimeout))
+	return s.conn.WriteControl(websocket.CloseMessage, wspolicy.FormatClose(code, reason), time.Now().Add(s.h.writeTimeout))
 }
 
 // Close stops reading and closes the connection (see pushconn.Transport):
@@ -408,73 +408,59 @@ func (s *socket) Close() error {
 }
 
 // Closed is the last writer's, once the connection is closed: it waits
-// for the readers, closes the feed, and counts the socket out: metrics,
-// log line, slots under the caps, and the tracker.
+// for the readers, releases the feed, the session and the slots under the
+// caps, and counts the socket out: metrics, log line and the tracker.
 func (s *socket) Closed(info pushconn.CloseInfo) {
 	s.readers.Wait()
-	s.feed.Close()
-	s.hold.Stop()
+	s.adm.Release()
 
 	s.opened()
-	if info.Code == wsconn.CloseTooSlow {
+	if info.Code == wspolicy.CloseTooSlow {
 		s.h.metrics.SlowCutoff(metrics.Plain)
 	}
 	s.h.log.InfoContext(s.ctx, "plain socket closed", "path", redactedPath, "user_id", s.userID,
 		"code", info.Code, "reason", info.Reason, "duration", info.Duration)
-	for _, release := range s.releases {
-		release()
-	}
 	s.h.sockets.leave(s)
 }
 
 // event handles one live event; it returns false when the socket ends.
-func (s *socket) event(ev social.Event) bool {
+func (s *socket) event(ev *social.Event) bool {
 	switch ev.Kind {
-	case social.EventNotification, social.EventChange:
-		cs, err := s.feed.Admit(s.ctx, ev)
-		if !s.sendChanges(cs, ev) {
-			return false
-		}
-		if err != nil {
-			s.storeFailed(err)
-			return false
-		}
+	case social.EventNotification, social.EventChange, social.EventResync:
+		return s.read(ev)
 	case social.EventMessage:
-		if s.send(ev.Frame) != nil {
+		if s.send(ev.Encodings.Get(messageFrameOf{}, ev)) != nil {
 			s.writeFailed()
 			return false
 		}
 	case social.EventRevoke, social.EventRefresh:
-		if s.hold.Observe(ev) {
-			s.finish(wsconn.CloseLoggedOut, wsconn.ReasonLoggedOut)
+		if s.adm.Observe(*ev) {
+			s.finish(wspolicy.CloseLoggedOut, wspolicy.ReasonLoggedOut)
 			return false
 		}
-	case social.EventResync:
-		return s.catchup()
 	}
 	return true
 }
 
-// catchup sends the stored changes the feed has not returned yet, until
-// it has none; it returns false when the socket ends.
-func (s *socket) catchup() bool {
-	for {
-		if s.core.Ended() {
-			return false
-		}
-		cs, err := s.feed.Catchup(s.ctx)
-		if err != nil {
-			s.storeFailed(err)
-			return false
-		}
-		if len(cs) == 0 {
-			return true
-		}
-		if !s.sendChanges(cs, social.Event{}) {
-			return false
-		}
+// catchup sends the stored changes the feed has not returned yet; it
+// returns false when the socket ends.
+func (s *socket) catchup() bool { return s.read(nil) }
+
+// read writes what ev brings, or the backlog for nil (see
+// social.Feed.Read); it returns false when the socket ends.
+func (s *socket) read(ev *social.Event) bool {
+	err := s.adm.Feed().Read(s.ctx, ev, s)
+	if err == nil {
+		return true
 	}
+	if !errors.Is(err, errEnded) {
+		s.storeFailed(err)
+	}
+	return false
 }
+
+// errEnded stops a read once the socket has ended.
+var errEnded = errors.New("socket ended")
 
 // frameBufs holds buffers for encoding notifications that come from the
 // store; live ones come encoded.
@@ -483,57 +469,59 @@ var frameBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-// sendChanges sends cs in order: every change with ?changes=1, else the
-// ADDED ones only, as today's notification frames. ev's own notification
-// goes out as ev.Frame, encoded once for all of the recipient's sockets
-// (with ?changes=1, extended with the change's keys); any other one is
-// encoded here. It returns false when a write failed.
-func (s *socket) sendChanges(cs []social.Change, ev social.Event) bool {
-	if len(cs) == 0 {
-		return true
+// WriteChange sends c (see social.ChangeWriter): every change with
+// ?changes=1, else the ADDED ones only, as today's notification frames.
+// The live event's own notification is encoded once for all of the
+// recipient's sockets, in its Encodings (with ?changes=1, extended with
+// the change's keys); any other one is encoded here.
+func (s *socket) WriteChange(c *social.Change, live *social.Event) error {
+	if c.Kind != social.ChangeAdded && !s.changes {
+		return nil
 	}
-	bp := frameBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
-	defer func() {
-		*bp = buf[:0]
-		frameBufs.Put(bp)
-	}()
-	for i := range cs {
-		c := &cs[i]
-		if c.Kind != social.ChangeAdded && !s.changes {
-			continue
-		}
-		live := ev.Change != nil && c.ID == ev.Change.ID
-		frame := ev.Frame
+	if s.core.Ended() {
+		return errEnded
+	}
+	var frame []byte
+	live = liveNotification(live, c)
+	if live != nil {
+		frame = live.Encodings.Get(notificationFrame{}, live)
+	}
+	if live == nil || s.changes {
+		bp := frameBufs.Get().(*[]byte)
+		buf := (*bp)[:0]
 		switch {
 		case c.Kind != social.ChangeAdded:
-			buf = appendChangeFrame(buf[:0], c)
-			frame = buf
-		case live && len(ev.Frame) > 0 && !s.changes:
-		case live && len(ev.Frame) > 0:
-			buf = extendAdded(append(buf[:0], ev.Frame...), c)
-			frame = buf
+			buf = appendChangeFrame(buf, c)
+		case live != nil:
+			buf = extendAdded(append(buf, frame...), c)
 		case s.changes:
-			buf = extendAdded(social.AppendFrame(buf[:0], c.Notification), c)
-			frame = buf
+			buf = extendAdded(appendFrame(buf, c.Notification), c)
 		default:
-			buf = social.AppendFrame(buf[:0], c.Notification)
-			frame = buf
+			buf = appendFrame(buf, c.Notification)
 		}
-		if s.send(frame) != nil {
-			s.writeFailed()
-			return false
-		}
-		if c.Kind != social.ChangeAdded {
-			continue
-		}
-		var publishedAt time.Time
-		if live {
-			publishedAt = ev.PublishedAt
-		}
-		s.h.metrics.Delivered(metrics.Plain, publishedAt)
+		frame = buf
+		defer func() {
+			*bp = buf[:0]
+			frameBufs.Put(bp)
+		}()
 	}
-	return true
+	if s.send(frame) != nil {
+		s.writeFailed()
+		return errEnded
+	}
+	if c.Kind == social.ChangeAdded {
+		s.h.metrics.Delivered(metrics.Plain, live.Published())
+	}
+	return nil
+}
+
+// liveNotification returns live if it is an EventNotification of c, an
+// ADDED change, whose frame its Encodings may cache; else nil.
+func liveNotification(live *social.Event, c *social.Change) *social.Event {
+	if live == nil || live.Kind != social.EventNotification || c.Kind != social.ChangeAdded || live.Notification == nil {
+		return nil
+	}
+	return live
 }
 
 // send writes one text frame within the write timeout.

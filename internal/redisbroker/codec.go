@@ -13,7 +13,7 @@ import (
 // process that reads a version it does not know treats the message as lost
 // (see Broker), so a rolling upgrade that changes the format costs a resync,
 // not a crash.
-const wireVersion = 4
+const wireVersion = 5
 
 // Bits of the flags byte.
 const (
@@ -39,7 +39,7 @@ var errMalformed = errors.New("malformed event")
 //	version      byte (wireVersion)
 //	kind         byte
 //	user         varint
-//	frame        uvarint length, bytes
+//	message      uvarint length, bytes (Message)
 //	session      varint (SessionID)
 //	flags        byte (flagNotification, flagRead, flagPublishedAt, flagExpiresAt, flagChange, flagGroups)
 //	published    time, if flagPublishedAt (PublishedAt)
@@ -65,7 +65,7 @@ var errMalformed = errors.New("malformed event")
 func appendEvent(b []byte, ev *social.Event) ([]byte, error) {
 	b = append(b, wireVersion, byte(ev.Kind))
 	b = binary.AppendVarint(b, ev.UserID)
-	b = appendBytes(b, ev.Frame)
+	b = appendString(b, ev.Message)
 	b = binary.AppendVarint(b, ev.SessionID)
 	n := ev.Notification
 	var flags byte
@@ -192,7 +192,7 @@ const (
 
 // encodedSize returns at least the length of ev's encoding.
 func encodedSize(ev *social.Event) int {
-	size := maxFixedSize + len(ev.Frame)
+	size := maxFixedSize + len(ev.Message)
 	if n := ev.Notification; n != nil {
 		size += notificationStrings(n)
 	}
@@ -228,26 +228,26 @@ func appendTime(b []byte, t time.Time) ([]byte, error) {
 	return b, nil
 }
 
-func appendBytes(b, p []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(p)))
-	return append(b, p...)
-}
-
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
 
-// decodeEvent decodes a payload that appendEvent encoded. Its strings share
-// payload's memory; Frame is a copy, nil when empty. It returns
-// errMalformed for anything else, including trailing bytes.
+// decodeEvent decodes a payload that appendEvent encoded. The strings of
+// Message and the Notification share payload's memory. An
+// EventNotification or EventMessage gets Encodings of its own, shared by
+// its subscribers in this process. It returns errMalformed for anything
+// else, including trailing bytes.
 func decodeEvent(payload string) (social.Event, error) {
 	r := reader{s: payload}
 	if r.byte() != wireVersion {
 		return social.Event{}, fmt.Errorf("%w: unknown version", errMalformed)
 	}
 	ev := social.Event{Kind: social.EventKind(r.byte()), UserID: r.varint()}
-	ev.Frame = r.bytes()
+	ev.Message = r.string()
+	if ev.Kind == social.EventNotification || ev.Kind == social.EventMessage {
+		ev.Encodings = new(social.Encodings)
+	}
 	ev.SessionID = r.varint()
 	flags := r.byte()
 	if flags&flagPublishedAt != 0 {
@@ -396,11 +396,4 @@ func (r *reader) time() time.Time {
 		r.bad = true
 	}
 	return t
-}
-
-func (r *reader) bytes() []byte {
-	if s := r.string(); s != "" {
-		return []byte(s)
-	}
-	return nil
 }

@@ -1,7 +1,6 @@
 package redisbroker_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,7 +47,7 @@ func TestCodec(t *testing.T) {
 	bare := social.Event{Kind: social.EventResync, UserID: -1}
 	empty := notice(7, 1)
 	*empty.Notification = social.Notification{}
-	empty.Frame, empty.PublishedAt = []byte{}, time.Time{}
+	empty.Message, empty.PublishedAt = "", time.Time{}
 	grouped := notice(7, 3)
 	latest := *full.Notification
 	latest.ActionContent = strings.Repeat("a comment's body ", 64)
@@ -99,7 +98,7 @@ func TestCodec(t *testing.T) {
 // it too.
 func TestCodecKnowsEveryField(t *testing.T) {
 	for typ, known := range map[reflect.Type][]string{
-		reflect.TypeFor[social.Event]():  {"Kind", "UserID", "Notification", "Change", "Frame", "SessionID", "ExpiresAt", "PublishedAt"},
+		reflect.TypeFor[social.Event]():  {"Kind", "UserID", "Notification", "Change", "Message", "SessionID", "ExpiresAt", "PublishedAt", "Encodings"},
 		reflect.TypeFor[social.Change](): {"ID", "Seq", "RecipientID", "Kind", "Notification", "IDs", "UnreadCount", "Groups"},
 		reflect.TypeFor[social.Group](): {"Key", "Action", "Affected", "AffectedID", "NotificationCount", "ActorCount",
 			"SampleActors", "Message", "Latest", "UnreadCount", "UpdatedAt"},
@@ -152,7 +151,7 @@ func TestAcrossProcesses(t *testing.T) {
 	MustEqualEvent(t, brokertest.MustReceive(t, sub2, 1)[0], ev)
 	brokertest.MustNotReceive(t, sub1, sub2, other)
 
-	msg := social.Event{Kind: social.EventMessage, UserID: only1, Frame: social.MessageFrame("hi")}
+	msg := social.Event{Kind: social.EventMessage, UserID: only1, Message: "hi"}
 	brokertest.MustPublish(t, p2, msg)
 	MustEqualEvent(t, brokertest.MustReceive(t, other, 1)[0], msg)
 	brokertest.MustNotReceive(t, sub1, sub2, other)
@@ -349,11 +348,11 @@ func TestChurn(t *testing.T) {
 					t.Errorf("Subscribe: %v", err)
 					return
 				}
-				marker := social.MessageFrame(fmt.Sprintf("worker %d round %d", w, r))
-				if err := b.Publish(ctx, social.Event{Kind: social.EventMessage, UserID: u, Frame: marker}); err != nil {
+				marker := fmt.Sprintf("worker %d round %d", w, r)
+				if err := b.Publish(ctx, social.Event{Kind: social.EventMessage, UserID: u, Message: marker}); err != nil {
 					t.Errorf("Publish: %v", err)
 				}
-				if err := receivesFrame(sub, marker); err != nil {
+				if err := receivesMessage(sub, marker); err != nil {
 					t.Errorf("worker %d round %d: %v", w, r, err)
 				}
 				sub.Close()
@@ -363,10 +362,10 @@ func TestChurn(t *testing.T) {
 	wg.Wait()
 }
 
-// receivesFrame reads sub until an event with frame arrives. It fails on an
+// receivesMessage reads sub until an event with text arrives. It fails on an
 // EventResync, which nothing here calls for, and if Events closes or
 // brokertest.Timeout passes first.
-func receivesFrame(sub social.Subscription, frame []byte) error {
+func receivesMessage(sub social.Subscription, text string) error {
 	timeout := time.After(brokertest.Timeout)
 	for {
 		select {
@@ -376,7 +375,7 @@ func receivesFrame(sub social.Subscription, frame []byte) error {
 				return fmt.Errorf("Events closed (Err: %v)", sub.Err())
 			case ev.Kind == social.EventResync:
 				return errors.New("got EventResync without a reconnect")
-			case bytes.Equal(ev.Frame, frame):
+			case ev.Message == text:
 				return nil
 			}
 		case <-timeout:
@@ -871,7 +870,7 @@ func notice(userID, seq int64) social.Event {
 		CreatedAt:     time.Date(2026, time.November, 25, 17, 3, 0, 0, time.UTC),
 	}
 	return social.Event{
-		Kind: social.EventNotification, UserID: userID, Notification: n, Frame: social.AppendFrame(nil, n),
+		Kind: social.EventNotification, UserID: userID, Notification: n,
 		PublishedAt: time.Date(2026, time.November, 25, 17, 3, 0, 123456789, time.FixedZone("CET", 3600)),
 	}
 }
@@ -880,7 +879,7 @@ func notice(userID, seq int64) social.Event {
 func MustEqualEvent(tb testing.TB, got, want social.Event) {
 	tb.Helper()
 	same := got.Kind == want.Kind && got.UserID == want.UserID &&
-		bytes.Equal(got.Frame, want.Frame) && got.SessionID == want.SessionID && got.ExpiresAt.Equal(want.ExpiresAt) &&
+		got.Message == want.Message && got.SessionID == want.SessionID && got.ExpiresAt.Equal(want.ExpiresAt) &&
 		got.PublishedAt.Equal(want.PublishedAt) && (got.Notification == nil) == (want.Notification == nil) &&
 		(got.Change == nil) == (want.Change == nil) && (got.Change == nil || brokertest.SameChange(*got.Change, *want.Change))
 	if same && got.Notification != nil {

@@ -80,7 +80,7 @@ const (
 	// an ADDED change.
 	EventNotification EventKind = iota + 1
 	// EventMessage: a message one of the user's plain sockets sent to all of
-	// the user's plain sockets; Frame holds the frame to send.
+	// the user's plain sockets; Message holds its text.
 	EventMessage
 	// EventChange: a REMOVED or READ change to the user's inbox, already
 	// stored.
@@ -106,9 +106,8 @@ type Event struct {
 	// Change is set for EventNotification (its Notification is the event's)
 	// and EventChange.
 	Change *Change
-	// Frame is the plain socket's JSON frame for EventNotification (encoded
-	// once per recipient, not once per socket) and EventMessage.
-	Frame []byte
+	// Message is the text of an EventMessage.
+	Message string
 	// SessionID is set for EventRevoke and EventRefresh.
 	SessionID int64
 	// ExpiresAt is set for EventRefresh.
@@ -117,4 +116,9 @@ type Event struct {
 	// for the publish-to-write latency; zero if unknown. A broker that
 	// carries events between processes should carry it too.
 	PublishedAt time.Time
+	// Encodings caches what transports encode of an EventNotification or
+	// EventMessage, once for all of its subscribers in this process (nil:
+	// each encodes its own). It is not carried between processes: a
+	// broker that does gives each event it receives a new one.
+	Encodings *Encodings
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // catchupBatch is how many stored notifications one store read returns.
@@ -80,6 +81,22 @@ func (f *Feed) Close() { f.sub.Close() }
 // starting point: the cursor a client resumes from.
 func (f *Feed) LastID() int64 { return f.lastID }
 
+// Cursor returns the ID of the change the feed starts after (0 for none):
+// for a feed opened with afterID nil, the user's newest change then.
+func (f *Feed) Cursor(ctx context.Context) (int64, error) {
+	if f.lastID != 0 || f.lastSeq == 0 {
+		return f.lastID, nil
+	}
+	cs, err := f.store.ChangesAfterSeq(ctx, f.userID, f.lastSeq-1, 1)
+	if err != nil {
+		return 0, fmt.Errorf("read the cursor: %w", err)
+	}
+	if len(cs) == 0 {
+		return 0, nil
+	}
+	return cs[0].ID, nil
+}
+
 // Catchup returns the next stored changes after the last one the feed
 // returned, oldest first, at most a few hundred at a time; it returns none
 // when the feed is up to date. Call it until then after OpenFeed with an
@@ -96,6 +113,65 @@ func (f *Feed) Catchup(ctx context.Context) ([]Change, error) {
 			return cs, nil
 		}
 	}
+}
+
+// ChangeWriter is a transport's side of Feed.Read: it encodes and writes
+// one change.
+type ChangeWriter interface {
+	// WriteChange writes c. live is the event that brought it, for the
+	// event's own change (its PublishedAt gives the publish-to-write
+	// latency, and a transport may reuse what it cached of the event's
+	// encoding), and nil for a change read from the store.
+	WriteChange(c *Change, live *Event) error
+}
+
+// Published returns when live was published, or the zero time for nil (a
+// change read from the store): where the publish-to-write latency starts.
+func (live *Event) Published() time.Time {
+	if live == nil {
+		return time.Time{}
+	}
+	return live.PublishedAt
+}
+
+// Read hands w, in order, what ev brings: for an EventNotification or
+// EventChange, what Admit returns; for EventResync or nil (the backlog
+// after OpenFeed with an afterID), what Catchup returns until it returns
+// none; for any other kind, nothing. It returns w's first error, at once,
+// or else the store's, after writing what came before it. It is the one
+// catch-up loop of every transport.
+func (f *Feed) Read(ctx context.Context, ev *Event, w ChangeWriter) error {
+	var kind EventKind
+	if ev != nil {
+		kind = ev.Kind
+	}
+	switch kind {
+	case EventNotification, EventChange:
+		cs, err := f.Admit(ctx, *ev)
+		for i := range cs {
+			var live *Event
+			if cs[i].ID == ev.Change.ID {
+				live = ev
+			}
+			if werr := w.WriteChange(&cs[i], live); werr != nil {
+				return werr
+			}
+		}
+		return err
+	case 0, EventResync:
+		for {
+			cs, err := f.Catchup(ctx)
+			if err != nil || len(cs) == 0 {
+				return err
+			}
+			for i := range cs {
+				if err := w.WriteChange(&cs[i], nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Admit takes a live EventNotification or EventChange and returns what to

@@ -560,24 +560,19 @@ func (s *Service) publishChanges(ctx context.Context, cs []Change) {
 		return
 	}
 	events := make([]Event, len(cs))
-	var added []Notification
+	added := 0
 	for i := range cs {
 		c := &cs[i]
 		if c.Kind != ChangeAdded {
 			events[i] = Event{Kind: EventChange, UserID: c.RecipientID, Change: c}
 			continue
 		}
-		added = append(added, *c.Notification)
-		events[i] = Event{Kind: EventNotification, UserID: c.RecipientID, Notification: c.Notification, Change: c}
+		added++
+		events[i] = Event{Kind: EventNotification, UserID: c.RecipientID, Notification: c.Notification, Change: c,
+			Encodings: new(Encodings)}
 	}
-	frames := AppendFrames(nil, added)
-	for i := range events {
-		if events[i].Kind == EventNotification {
-			events[i].Frame, frames = frames[0], frames[1:]
-		}
-	}
-	if s.publish(ctx, events...) && len(added) > 0 && s.cfg.OnPublished != nil {
-		s.cfg.OnPublished(len(added))
+	if s.publish(ctx, events...) && added > 0 && s.cfg.OnPublished != nil {
+		s.cfg.OnPublished(added)
 	}
 }
 
@@ -692,20 +687,6 @@ func (s *Service) Notifications(ctx context.Context, userID int64, first int, be
 	return page, nil
 }
 
-// LatestCursor returns the ID of the user's newest inbox change, or 0 if
-// there is none: a cursor that means "from now on".
-func (s *Service) LatestCursor(ctx context.Context, userID int64) (int64, error) {
-	seq, err := s.store.SeqAtID(ctx, userID, 0)
-	if err != nil || seq == 0 {
-		return 0, err
-	}
-	cs, err := s.store.ChangesAfterSeq(ctx, userID, seq-1, 1)
-	if err != nil || len(cs) == 0 {
-		return 0, err
-	}
-	return cs[0].ID, nil
-}
-
 // UnreadCount counts the user's unread notifications.
 func (s *Service) UnreadCount(ctx context.Context, userID int64) (int, error) {
 	return s.store.UnreadCount(ctx, userID)
@@ -757,7 +738,7 @@ func (s *Service) SendMessage(ctx context.Context, userID int64, text string) er
 	if !utf8.ValidString(text) {
 		return InputError("message", "message must be valid UTF-8")
 	}
-	s.publish(ctx, Event{Kind: EventMessage, UserID: userID, Frame: MessageFrame(text)})
+	s.publish(ctx, Event{Kind: EventMessage, UserID: userID, Message: text, Encodings: new(Encodings)})
 	return nil
 }
 

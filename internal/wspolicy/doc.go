@@ -1,4 +1,4 @@
-// Package wsconn is the one websocket policy of the server, shared by the
+// Package wspolicy is the one websocket policy of the server, shared by the
 // plain notification socket (/ws/{token}/, package plainws) and the GraphQL
 // socket (/query, package gqlws), on github.com/gorilla/websocket.
 //
@@ -20,4 +20,4 @@
 // the protocol allows. SocketContext is the context of a socket that
 // outlives the request that opened it: the request's values, the server's
 // end.
-package wsconn
+package wspolicy

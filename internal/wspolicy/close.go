@@ -1,4 +1,4 @@
-package wsconn
+package wspolicy
 
 // The application close codes both sockets send (RFC 6455 leaves
 // 4000-4999 to applications). Clients act on them, so their values never

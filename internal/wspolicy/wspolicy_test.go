@@ -1,4 +1,4 @@
-package wsconn_test
+package wspolicy_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
-	"github.com/pulse-social/pulse/internal/wsconn"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 func TestMain(m *testing.M) {
@@ -56,7 +56,7 @@ func MustDial(tb testing.TB, url string, header http.Header, subprotocols ...str
 
 // plainHandler upgrades with Config.Upgrader and waits for the client to
 // close.
-func plainHandler(cfg wsconn.Config) http.Handler {
+func plainHandler(cfg wspolicy.Config) http.Handler {
 	up := cfg.Upgrader()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r, nil)
@@ -99,7 +99,7 @@ func TestOrigin(t *testing.T) {
 		{name: "Star", allowed: []string{"*"}, origin: "https://evil.example", ok: true},
 	}
 	for _, tt := range tests {
-		cfg := wsconn.Config{AllowedOrigins: tt.allowed}
+		cfg := wspolicy.Config{AllowedOrigins: tt.allowed}
 		if err := cfg.Validate(); err != nil {
 			t.Fatalf("%s: Validate: %v", tt.name, err)
 		}
@@ -151,7 +151,7 @@ func TestValidate(t *testing.T) {
 		{"https://app.example.com?q=1", false},
 	}
 	for _, tt := range tests {
-		err := wsconn.Config{AllowedOrigins: []string{tt.origin}}.Validate()
+		err := wspolicy.Config{AllowedOrigins: []string{tt.origin}}.Validate()
 		if (err == nil) != tt.ok {
 			t.Fatalf("Validate(%q) = %v, want ok %v", tt.origin, err, tt.ok)
 		}
@@ -160,7 +160,7 @@ func TestValidate(t *testing.T) {
 
 func TestFormatClose(t *testing.T) {
 	long := strings.Repeat("é", 100) // 200 bytes
-	p := wsconn.FormatClose(4401, long)
+	p := wspolicy.FormatClose(4401, long)
 	if len(p) > 125 {
 		t.Fatalf("payload is %d bytes, want at most 125", len(p))
 	}
@@ -172,7 +172,7 @@ func TestFormatClose(t *testing.T) {
 // TestUpgrader checks that Config.Upgrader negotiates no subprotocol, even
 // when the client offers some, and that the socket it opens works.
 func TestUpgrader(t *testing.T) {
-	srv := MustServer(t, plainHandler(wsconn.Config{}))
+	srv := MustServer(t, plainHandler(wspolicy.Config{}))
 	for _, offered := range [][]string{nil, {"graphql-transport-ws", "graphql-ws"}} {
 		c := MustDial(t, wsURL(srv), nil, offered...)
 		if got := c.Subprotocol(); got != "" {
@@ -191,12 +191,12 @@ func TestUpgrader(t *testing.T) {
 func TestWithDefaults(t *testing.T) {
 	tests := []struct {
 		name string
-		in   wsconn.Config
-		want wsconn.Config
+		in   wspolicy.Config
+		want wspolicy.Config
 	}{
-		{"Zero", wsconn.Config{}, wsconn.Config{WriteBufferSize: wsconn.DefaultWriteBufferSize, WriteTimeout: wsconn.DefaultWriteTimeout}},
-		{"NegativeReadBuffer", wsconn.Config{ReadBufferSize: -1}, wsconn.Config{WriteBufferSize: wsconn.DefaultWriteBufferSize, WriteTimeout: wsconn.DefaultWriteTimeout}},
-		{"Set", wsconn.Config{ReadBufferSize: 256, WriteBufferSize: 2048, WriteTimeout: time.Second}, wsconn.Config{ReadBufferSize: 256, WriteBufferSize: 2048, WriteTimeout: time.Second}},
+		{"Zero", wspolicy.Config{}, wspolicy.Config{WriteBufferSize: wspolicy.DefaultWriteBufferSize, WriteTimeout: wspolicy.DefaultWriteTimeout}},
+		{"NegativeReadBuffer", wspolicy.Config{ReadBufferSize: -1}, wspolicy.Config{WriteBufferSize: wspolicy.DefaultWriteBufferSize, WriteTimeout: wspolicy.DefaultWriteTimeout}},
+		{"Set", wspolicy.Config{ReadBufferSize: 256, WriteBufferSize: 2048, WriteTimeout: time.Second}, wspolicy.Config{ReadBufferSize: 256, WriteBufferSize: 2048, WriteTimeout: time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,7 +215,7 @@ func TestSocketContext(t *testing.T) {
 	type key struct{}
 	request, endRequest := context.WithCancel(context.WithValue(context.Background(), key{}, "from the request"))
 	server, shutdown := context.WithCancel(context.Background())
-	ctx := wsconn.SocketContext(server, context.WithoutCancel(request))
+	ctx := wspolicy.SocketContext(server, context.WithoutCancel(request))
 	derived, cancel := context.WithCancel(ctx)
 	defer cancel()
 	endRequest()

@@ -1,16 +1,30 @@
-package social
+package plainws
 
 import (
 	"encoding/json"
-	"slices"
 	"strconv"
 	"time"
+
+	"github.com/pulse-social/pulse/internal/social"
 )
 
-// AppendFrame appends n's plain socket frame to b: a JSON object with every
+// The plain socket's encodings of an event, cached in its Encodings: made
+// once per event for all of the recipient's sockets in this process.
+type (
+	notificationFrame struct{} // an EventNotification's frame (appendFrame)
+	messageFrameOf    struct{} // an EventMessage's frame (messageFrame)
+)
+
+// Encode implements social.Encoder.
+func (notificationFrame) Encode(ev *social.Event) []byte { return appendFrame(nil, ev.Notification) }
+
+// Encode implements social.Encoder.
+func (messageFrameOf) Encode(ev *social.Event) []byte { return messageFrame(ev.Message) }
+
+// appendFrame appends n's plain socket frame to b: a JSON object with every
 // key present, ids as strings, action and affected in lower case, absent
 // values null.
-func AppendFrame(b []byte, n *Notification) []byte {
+func appendFrame(b []byte, n *social.Notification) []byte {
 	b = append(b, `{"id":"`...)
 	b = strconv.AppendInt(b, n.ID, 10)
 	b = append(b, `","message":`...)
@@ -43,34 +57,8 @@ func AppendFrame(b []byte, n *Notification) []byte {
 	return b
 }
 
-// AppendFrames appends to frames the plain socket frame of each of ns, as
-// AppendFrame encodes it. The frames share one backing array, allocated
-// once for all of them (a frame built alone grows its buffer several
-// times), so that any one of them keeps the others' memory alive.
-func AppendFrames(frames [][]byte, ns []Notification) [][]byte {
-	size := 0
-	for i := range ns {
-		size += frameSizeHint(&ns[i])
-	}
-	buf := make([]byte, 0, size)
-	frames = slices.Grow(frames, len(ns))
-	for i := range ns {
-		start := len(buf)
-		buf = AppendFrame(buf, &ns[i])
-		frames = append(frames, buf[start:len(buf):len(buf)])
-	}
-	return frames
-}
-
-// frameSizeHint is about the size of n's frame, usually a little more: its
-// keys, ids and time take at most 230 bytes; its strings, their length
-// (more when they must be escaped).
-func frameSizeHint(n *Notification) int {
-	return 230 + len(n.Message) + len(n.Action) + len(n.ByUser) + len(n.ActionContent) + len(n.Affected)
-}
-
-// MessageFrame returns the plain socket frame {"message": text}.
-func MessageFrame(text string) []byte {
+// messageFrame returns the plain socket frame {"message": text}.
+func messageFrame(text string) []byte {
 	b := append([]byte(`{"message":`), appendJSONString(nil, text)...)
 	return append(b, '}')
 }
