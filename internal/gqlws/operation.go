@@ -60,12 +60,16 @@ func (s *socket) startOperation(id string, payload json.RawMessage) {
 		s.stopLocked(old)
 	}
 	if max := s.t.cfg.MaxOperations; max > 0 && len(s.ops) >= max {
-		s.refuseLocked(id, max)
+		// The hook runs outside the lock, and before the refusal is queued,
+		// so that what it counts is counted when the client reads it.
 		ctx := s.opCtx
 		s.mu.Unlock()
 		if s.t.cfg.OnOperationRefused != nil {
 			s.t.cfg.OnOperationRefused(ctx)
 		}
+		s.mu.Lock()
+		s.refuseLocked(id, max)
+		s.mu.Unlock()
 		return
 	}
 	ctx, cancel := context.WithCancel(s.opCtx)
