@@ -29,7 +29,7 @@ const DefaultParserTokenLimit = 10_000
 // newGraphQL builds the gqlgen server for production: explicit transports,
 // a query cache, persisted queries, the cost limits, errors that carry
 // the domain's codes, and panics turned into GraphQL errors.
-func newGraphQL(cfg Config, adm *admit.Admitter) *handler.Server {
+func newGraphQL(cfg Config) *handler.Server {
 	schema := graph.NewExecutableSchema(graph.Config{
 		Resolvers:  &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics, Streams: gqlws.Streams{}},
 		Complexity: graph.Complexity(),
@@ -37,7 +37,7 @@ func newGraphQL(cfg Config, adm *admit.Admitter) *handler.Server {
 	srv := handler.New(schema)
 	srv.AddTransport(gqlws.New(gqlws.Config{
 		Websocket:     cfg.Websocket,
-		Init:          initFunc(adm, cfg.Logger),
+		Init:          initFunc(cfg.Logger),
 		PingInterval:  cfg.PingInterval,
 		MaxOperations: cfg.Limits.OperationsPerSocket,
 		OnOperationRefused: func(context.Context) {
@@ -132,17 +132,11 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 // 4401 when the session ends, and expires with it. A socket over its
 // address's or its user's cap is closed with 4429. The rules are admit's;
 // only the close codes are this socket's.
-func initFunc(adm *admit.Admitter, log *slog.Logger) func(context.Context, map[string]any) (context.Context, error) {
+func initFunc(log *slog.Logger) func(context.Context, map[string]any) (context.Context, error) {
 	return func(ctx context.Context, payload map[string]any) (context.Context, error) {
+		// socketCaps, on the route of every GraphQL websocket, admitted the
+		// socket's address before the upgrade.
 		session := sessionFrom(ctx)
-		if session == nil {
-			// Not through socketCaps: the socket counts from here.
-			session = &wsSession{}
-			session.conn, session.refused = adm.Arrive(clientAddr(ctx))
-			if session.conn != nil {
-				context.AfterFunc(ctx, session.conn.Release)
-			}
-		}
 		if session.refused != nil {
 			return nil, &gqlws.CloseError{Code: wspolicy.CloseTooMany, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
 		}

@@ -129,7 +129,7 @@ func New(cfg Config) http.Handler {
 		Service: cfg.Service, PerAddress: cfg.Limits.SocketsPerAddress, PerUser: cfg.Limits.SocketsPerUser,
 		Metrics: cfg.Metrics, Transport: metrics.GraphQL,
 	})
-	gql := newGraphQL(cfg, adm)
+	gql := newGraphQL(cfg)
 	r.With(cors(cfg.Websocket.AllowedOrigins), limitBody(cfg.MaxBodyBytes), refusals, authenticate(cfg.Service, cfg.Logger),
 		socketCaps(adm)).
 		Handle("/query", gql)
