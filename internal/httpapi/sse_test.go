@@ -5,15 +5,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pulse-social/pulse/internal/fanout"
 	"github.com/pulse-social/pulse/internal/httpapi"
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
+	"github.com/pulse-social/pulse/internal/testlog"
+	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
 // sseEvent is one event of a GraphQL event stream; a comment line (the
@@ -38,6 +42,11 @@ type sseStream struct {
 // an optional bearer token, and returns the response as it is.
 func (s *testServer) PostStream(tb testing.TB, token, query string, vars map[string]any) *http.Response {
 	tb.Helper()
+	return s.postStreamWith(tb, s.Client(), token, query, vars)
+}
+
+func (s *testServer) postStreamWith(tb testing.TB, client *http.Client, token, query string, vars map[string]any) *http.Response {
+	tb.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, _ := http.NewRequestWithContext(tb.Context(), http.MethodPost, s.URL+"/query", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
@@ -45,7 +54,7 @@ func (s *testServer) PostStream(tb testing.TB, token, query string, vars map[str
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := s.Client().Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		tb.Fatalf("post: %v", err)
 	}
@@ -56,7 +65,12 @@ func (s *testServer) PostStream(tb testing.TB, token, query string, vars map[str
 // MustStream is PostStream that expects an event stream, and reads it.
 func (s *testServer) MustStream(tb testing.TB, token, query string, vars map[string]any) *sseStream {
 	tb.Helper()
-	resp := s.PostStream(tb, token, query, vars)
+	return s.mustStreamWith(tb, s.Client(), token, query, vars)
+}
+
+func (s *testServer) mustStreamWith(tb testing.TB, client *http.Client, token, query string, vars map[string]any) *sseStream {
+	tb.Helper()
+	resp := s.postStreamWith(tb, client, token, query, vars)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 		b, _ := io.ReadAll(resp.Body)
 		tb.Fatalf("status %d, Content-Type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
@@ -314,6 +328,9 @@ func TestStreamCaps(t *testing.T) {
 	if got := counterValue(t, m, "pulse_sockets_refused_total", map[string]string{"transport": metrics.GraphQLSSE, "reason": "per_user"}); got != 1 {
 		t.Fatalf("per_user refusals of graphql_sse: %v, want 1", got)
 	}
+	if got := counterValue(t, m, "pulse_sockets_open", map[string]string{"transport": metrics.GraphQLSSE}); got != 2 {
+		t.Fatalf("open graphql_sse streams: %v, want 2", got)
+	}
 }
 
 // TestStreamQuery: queries and mutations over an event stream are
@@ -399,6 +416,83 @@ func TestStreamTimeouts(t *testing.T) {
 	s.MustFollow(t, john, "oliver")
 	var n struct{ ID string }
 	st.MustData("notifications", &n)
+}
+
+// TestStreamSlowConsumer: a stream whose client stops reading is cut off
+// with a SLOW_CONSUMER error that says where to resume, and resuming there
+// loses nothing.
+func TestStreamSlowConsumer(t *testing.T) {
+	// A long write timeout: the stream must be cut off for being slow, not
+	// dropped for a write that timed out.
+	s := MustServerWith(t, fanout.Config{QueueSize: 8}, wspolicy.Config{WriteTimeout: 2 * time.Minute})
+	author, _ := s.MustRegister(t, "Author")
+	slowToken, _ := s.MustRegister(t, "Slow")
+	s.MustFollow(t, slowToken, "author")
+
+	dialer := &net.Dialer{Control: smallReceiveBuffer}
+	client := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, ReadBufferSize: 4096}}
+	t.Cleanup(client.CloseIdleConnections)
+	slow := s.mustStreamWith(t, client, slowToken, `subscription{notifications{id actionContent}}`, nil)
+	// The reader takes no more once its 64 events wait unread: then 300
+	// posts of 5,000 four-byte characters (6 MB) overflow the client's
+	// small receive buffer and the server's send buffer, then the
+	// subscription's queue at the broker.
+	body := strings.Repeat("😀", 5000)
+	const posts = 300
+	for range posts {
+		s.MustPost(t, author, body)
+	}
+
+	var received int
+	var after string
+	for {
+		r := slow.MustNext()
+		if len(r.Errors) == 0 {
+			received++
+			continue
+		}
+		if r.Code() != "SLOW_CONSUMER" {
+			t.Fatalf("after %d results: %+v, want SLOW_CONSUMER", received, r.Errors)
+		}
+		after, _ = r.Errors[0].Extensions["after"].(string)
+		break
+	}
+	slow.MustComplete()
+	if after == "" || received == 0 || received >= posts {
+		t.Fatalf("received %d of %d, resume after %q", received, posts, after)
+	}
+	again := s.MustStream(t, slowToken, `subscription($a:ID){notifications(after:$a){id}}`, map[string]any{"a": after})
+	for range posts - received {
+		var n struct{ ID string }
+		again.MustData("notifications", &n)
+	}
+	select {
+	case ev := <-again.events:
+		if ev.Comment == "" {
+			t.Fatalf("got more than the %d posts: %+v", posts, ev)
+		}
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// TestStreamLogs: a stream's log lines carry no token, and a refused or
+// ended stream logs no ERROR.
+func TestStreamLogs(t *testing.T) {
+	var logs testlog.Buffer
+	s := MustServerOpts(t, ServerOptions{Configure: logTo(&logs)})
+	token, _ := s.MustRegister(t, "alice")
+	st := s.MustStream(t, token, `subscription{unreadCount}`, nil)
+	var n int
+	st.MustData("unreadCount", &n)
+	mustStatusError(t, s.PostStream(t, token+"x", `subscription{unreadCount}`, nil), http.StatusUnauthorized, "UNAUTHENTICATED")
+	s.MustDo(t, token, `mutation{logout}`, nil, "logout", nil)
+	st.MustNext()
+	st.MustComplete()
+	waitForLine(t, &logs, "graphql stream ended", "reason=\"logged out\"")
+	if strings.Contains(logs.String(), token) {
+		t.Fatalf("a log line holds the token:\n%s", logs.String())
+	}
+	mustNoErrorLines(t, &logs)
 }
 
 // counterValue returns the value of the metric name with labels, or 0.
