@@ -495,6 +495,21 @@ func TestStreamLogs(t *testing.T) {
 	mustNoErrorLines(t, &logs)
 }
 
+// TestStreamShutdown: the server's shutdown (the end of every request's
+// context) ends a stream without complete, which tells the graphql-sse
+// client to connect again.
+func TestStreamShutdown(t *testing.T) {
+	s := MustServer(t)
+	token, _ := s.MustRegister(t, "alice")
+	st := s.MustStream(t, token, `subscription{unreadCount}`, nil)
+	var n int
+	st.MustData("unreadCount", &n)
+	s.cancel()
+	if ev, ok := st.next(); ok {
+		t.Fatalf("got %+v at shutdown, want the end of the response", ev)
+	}
+}
+
 // counterValue returns the value of the metric name with labels, or 0.
 func counterValue(tb testing.TB, m *metrics.Metrics, name string, labels map[string]string) float64 {
 	tb.Helper()
