@@ -91,6 +91,13 @@ func (s *stream) stream(ctx context.Context, responses graphql.ResponseHandler, 
 				return
 			}
 		case <-s.wake:
+			if ctx.Err() != nil {
+				// The resolver ended because the stream's context did:
+				// no complete, which would tell the client not to
+				// connect again.
+				s.reason = "client gone"
+				return
+			}
 			n, end, reason := s.take()
 			if end != nil {
 				if s.next(&graphql.Response{Errors: gqlerror.List{end}}) && s.complete() {
@@ -100,6 +107,10 @@ func (s *stream) stream(ctx context.Context, responses graphql.ResponseHandler, 
 			}
 			for range n {
 				resp := responses(rctx)
+				if resp == nil && ctx.Err() != nil {
+					s.reason = "client gone"
+					return
+				}
 				if resp == nil {
 					s.finish()
 					return

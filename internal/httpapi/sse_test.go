@@ -424,7 +424,12 @@ func TestStreamTimeouts(t *testing.T) {
 func TestStreamSlowConsumer(t *testing.T) {
 	// A long write timeout: the stream must be cut off for being slow, not
 	// dropped for a write that timed out.
-	s := MustServerWith(t, fanout.Config{QueueSize: 8}, wspolicy.Config{WriteTimeout: 2 * time.Minute})
+	m := metrics.New()
+	s := MustServerOpts(t, ServerOptions{
+		Fanout:    fanout.Config{QueueSize: 8},
+		Websocket: wspolicy.Config{WriteTimeout: 2 * time.Minute},
+		Configure: func(c *httpapi.Config) { c.Metrics = m },
+	})
 	author, _ := s.MustRegister(t, "Author")
 	slowToken, _ := s.MustRegister(t, "Slow")
 	s.MustFollow(t, slowToken, "author")
@@ -460,6 +465,13 @@ func TestStreamSlowConsumer(t *testing.T) {
 	slow.MustComplete()
 	if after == "" || received == 0 || received >= posts {
 		t.Fatalf("received %d of %d, resume after %q", received, posts, after)
+	}
+	sse := map[string]string{"transport": metrics.GraphQLSSE}
+	if got := counterValue(t, m, "pulse_slow_client_cutoffs_total", sse); got != 1 {
+		t.Fatalf("graphql_sse slow cutoffs: %v, want 1", got)
+	}
+	if got := counterValue(t, m, "pulse_notifications_delivered_total", sse); got < float64(received) {
+		t.Fatalf("graphql_sse deliveries: %v, want at least the %d received", got, received)
 	}
 	again := s.MustStream(t, slowToken, `subscription($a:ID){notifications(after:$a){id}}`, map[string]any{"a": after})
 	for range posts - received {
