@@ -22,8 +22,9 @@ type Resolver struct {
 	// Metrics counts the notifications subscriptions deliver; nil counts
 	// nothing.
 	Metrics *metrics.Metrics
-	// Streams is the transport that reads subscriptions' channels itself
-	// (gqlws); nil when gqlgen reads them all.
+	// Streams is the transports that read subscriptions' channels
+	// themselves (the GraphQL websocket, GraphQL over SSE); nil when gqlgen
+	// reads them all.
 	Streams Streams
 }
 
@@ -38,4 +39,8 @@ type Streams interface {
 	// AddError adds an error that ctx's subscription ends with; it reports
 	// false if the subscription is not the transport's.
 	AddError(ctx context.Context, err *gqlerror.Error) bool
+	// Transport returns the transport label (metrics.GraphQL,
+	// metrics.GraphQLSSE) that ctx's subscription counts its deliveries
+	// and cutoffs under.
+	Transport(ctx context.Context) string
 }

@@ -86,6 +86,7 @@ func streamChanges[T any](r *Resolver, ctx context.Context, userID int64, afterI
 		feed:     feed,
 		convert:  convert,
 		notify:   r.notifier(ctx),
+		label:    r.transport(ctx),
 		out:      make(chan T, 1),
 		maxQueue: feed.QueueSize(),
 		catchup:  afterID != nil,
@@ -117,6 +118,7 @@ type changeStream[T any] struct {
 	feed     *social.Feed
 	convert  func(*social.Change) (T, bool) // what to send of a change, if anything
 	notify   func()                         // called after each send on out, and after its close
+	label    string                         // its transport, for the metrics
 	out      chan T
 	maxQueue int
 	catchup  bool // the pump is to send the backlog first
@@ -153,7 +155,7 @@ func (st *changeStream[T]) onEvent(ev social.Event) {
 			if v, keep := st.convert(c); keep {
 				st.out <- v
 				st.notify()
-				st.r.Metrics.Delivered(metrics.GraphQL, ev.PublishedAt)
+				st.r.Metrics.Delivered(st.label, ev.PublishedAt)
 			}
 			return
 		}
@@ -241,7 +243,7 @@ func (st *changeStream[T]) WriteChange(c *social.Change, live *social.Event) err
 	case <-st.ctx.Done():
 		return st.ctx.Err()
 	}
-	st.r.Metrics.Delivered(metrics.GraphQL, live.Published())
+	st.r.Metrics.Delivered(st.label, live.Published())
 	return nil
 }
 
@@ -341,6 +343,14 @@ func (r *Resolver) notifier(ctx context.Context) func() {
 	return func() {}
 }
 
+// transport returns the transport label of ctx's subscription.
+func (r *Resolver) transport(ctx context.Context) string {
+	if r.Streams != nil {
+		return r.Streams.Transport(ctx)
+	}
+	return metrics.GraphQL
+}
+
 // drain takes whatever is queued on ch without waiting.
 func drain(ch <-chan social.Event) {
 	for {
@@ -366,7 +376,7 @@ func (r *Resolver) endWithError(ctx context.Context, err error, lastID int64) {
 	gerr := &gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": string(social.CodeInternal)}}
 	switch {
 	case errors.Is(err, social.ErrSlowConsumer):
-		r.Metrics.SlowCutoff(metrics.GraphQL)
+		r.Metrics.SlowCutoff(r.transport(ctx))
 		gerr.Message = "too slow to keep up: subscribe again with after set to the last id received"
 		gerr.Extensions = map[string]any{"code": string(social.CodeSlowConsumer), "after": strconv.FormatInt(lastID, 10)}
 	case errors.Is(err, social.ErrBrokerClosed):

@@ -16,6 +16,7 @@ import (
 	"github.com/pulse-social/pulse/graph/model"
 	"github.com/pulse-social/pulse/internal/fanout"
 	"github.com/pulse-social/pulse/internal/inproc"
+	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/sqlite"
 )
@@ -51,6 +52,8 @@ func (s *fakeStreams) AddError(_ context.Context, err *gqlerror.Error) bool {
 	s.poke()
 	return true
 }
+
+func (*fakeStreams) Transport(context.Context) string { return metrics.GraphQL }
 
 func (s *fakeStreams) poke() {
 	select {

@@ -320,16 +320,6 @@ func AddError(ctx context.Context, err *gqlerror.Error) bool {
 	return true
 }
 
-// Streams offers Notifier and AddError as methods, for a resolver that
-// takes them as an interface (graph.Streams) and names no transport.
-type Streams struct{}
-
-// Notifier is the package's Notifier.
-func (Streams) Notifier(ctx context.Context) func() { return Notifier(ctx) }
-
-// AddError is the package's AddError.
-func (Streams) AddError(ctx context.Context, err *gqlerror.Error) bool { return AddError(ctx, err) }
-
 // OnSocket reports whether ctx belongs to an operation that runs on one of
 // this package's sockets.
 func OnSocket(ctx context.Context) bool {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pulse-social/pulse/graph"
 	"github.com/pulse-social/pulse/internal/admit"
+	"github.com/pulse-social/pulse/internal/gqlsse"
 	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/wspolicy"
@@ -31,7 +32,7 @@ const DefaultParserTokenLimit = 10_000
 // the domain's codes, and panics turned into GraphQL errors.
 func newGraphQL(cfg Config) *handler.Server {
 	schema := graph.NewExecutableSchema(graph.Config{
-		Resolvers:  &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics, Streams: gqlws.Streams{}},
+		Resolvers:  &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics, Streams: streams{}},
 		Complexity: graph.Complexity(),
 	})
 	srv := handler.New(schema)
@@ -48,6 +49,15 @@ func newGraphQL(cfg Config) *handler.Server {
 		Opened:    socketOpened(cfg.Logger, cfg.Metrics),
 		Logger:    cfg.Logger,
 		Sockets:   cfg.GraphQLSockets,
+	}))
+	// Before POST, which would take the requests that ask for an event
+	// stream too.
+	srv.AddTransport(gqlsse.New(gqlsse.Config{
+		Subscribe:    subscribeStream(),
+		KeepAlive:    cfg.StreamKeepAlive,
+		WriteTimeout: cfg.Websocket.WithDefaults().WriteTimeout,
+		Opened:       streamOpened(cfg.Logger, cfg.Metrics),
+		Logger:       cfg.Logger,
 	}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})

@@ -56,6 +56,9 @@ type ServerOptions struct {
 	Social social.Config
 	// Broker, if set, wraps the broker the service uses.
 	Broker func(social.Broker) social.Broker
+	// HTTPServer, if set, configures the server before it starts (its
+	// timeouts).
+	HTTPServer func(*http.Server)
 }
 
 // MustServerOpts starts the whole HTTP surface with opts.
@@ -97,6 +100,9 @@ func MustServerOpts(tb testing.TB, opts ServerOptions) *testServer {
 	h := httpapi.New(cfg)
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	if opts.HTTPServer != nil {
+		opts.HTTPServer(srv.Config)
+	}
 	srv.Start()
 	tb.Cleanup(func() {
 		cancel()

@@ -12,6 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/pulse-social/pulse/internal/gqlsse"
 	"github.com/pulse-social/pulse/internal/gqlws"
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
@@ -105,7 +106,7 @@ func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // rateLimit is the gqlgen extension that applies Limits.Auth and
 // Limits.Mutations to every mutation, whatever its transport, refuses a
 // mutation with more than maxAuthFields register or login fields, and
-// refuses subscriptions outside a websocket.
+// refuses subscriptions outside a websocket or an event stream.
 type rateLimit struct {
 	limits        Limits
 	maxAuthFields int
@@ -125,10 +126,10 @@ func (l rateLimit) InterceptOperation(ctx context.Context, next graphql.Operatio
 	if oc.Operation == nil {
 		return next(ctx)
 	}
-	if oc.Operation.Operation == ast.Subscription && !gqlws.OnSocket(ctx) {
-		// Over plain HTTP a subscription would hold the request open until
-		// its first event: refuse it.
-		return badInput("subscriptions need a websocket: connect to /query with graphql-ws")
+	if oc.Operation.Operation == ast.Subscription && !gqlws.OnSocket(ctx) && !gqlsse.OnStream(ctx) {
+		// Over a plain POST a subscription would hold the request open
+		// until its first event: refuse it.
+		return badInput("subscriptions need a websocket or an event stream: connect to /query with graphql-ws, or POST with Accept: text/event-stream (graphql-sse)")
 	}
 	if oc.Operation.Operation != ast.Mutation {
 		return next(ctx)

@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pulse-social/pulse/internal/admit"
+	"github.com/pulse-social/pulse/internal/gqlsse"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/social"
@@ -44,6 +45,9 @@ type Config struct {
 	Costs CostLimits
 	// PingInterval is the GraphQL websocket keepalive; 0 means 25s.
 	PingInterval time.Duration
+	// StreamKeepAlive is how often a GraphQL event stream with nothing to
+	// send gets a comment line; 0 means gqlsse.DefaultKeepAlive (15s).
+	StreamKeepAlive time.Duration
 	// MaxBodyBytes bounds a GraphQL request body and a GraphQL websocket
 	// message; 0 means 1 MiB. A bigger body is answered with 413.
 	MaxBodyBytes int64
@@ -129,9 +133,13 @@ func New(cfg Config) http.Handler {
 		Service: cfg.Service, PerAddress: cfg.Limits.SocketsPerAddress, PerUser: cfg.Limits.SocketsPerUser,
 		Metrics: cfg.Metrics, Transport: metrics.GraphQL,
 	})
+	streamAdm := admit.New(admit.Config{
+		Service: cfg.Service, PerAddress: cfg.Limits.SocketsPerAddress, PerUser: cfg.Limits.SocketsPerUser,
+		Metrics: cfg.Metrics, Transport: metrics.GraphQLSSE,
+	})
 	gql := newGraphQL(cfg)
 	r.With(cors(cfg.Websocket.AllowedOrigins), limitBody(cfg.MaxBodyBytes), refusals, authenticate(cfg.Service, cfg.Logger),
-		socketCaps(adm)).
+		socketCaps(adm), streamAdmission(streamAdm, cfg.Logger)).
 		Handle("/query", gql)
 
 	r.Handle("/ws/{token}", cfg.PlainSocket)
@@ -150,7 +158,8 @@ type authorizationKey struct{}
 // header: the request goes on anonymous, and fields that need a user fail
 // with UNAUTHENTICATED. A bad, expired or revoked token: HTTP 401 before
 // anything runs. Websocket upgrades are authenticated at connection_init,
-// where the header is one of the two places the token may come from.
+// where the header is one of the two places the token may come from, and
+// event streams by streamAdmission.
 func authenticate(svc *social.Service, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -163,6 +172,10 @@ func authenticate(svc *social.Service, log *slog.Logger) func(http.Handler) http
 			}
 			if r.Header.Get("Upgrade") != "" {
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authorizationKey{}, h)))
+				return
+			}
+			if gqlsse.Accepts(r) {
+				next.ServeHTTP(w, r)
 				return
 			}
 			a, err := svc.Authenticate(r.Context(), social.TokenFromAuthorization(h))

@@ -21,8 +21,9 @@ import (
 
 // The transports, as the transport label names them.
 const (
-	Plain   = "plain"   // the /ws/{token}/ socket
-	GraphQL = "graphql" // the GraphQL websocket at /query
+	Plain      = "plain"       // the /ws/{token}/ socket
+	GraphQL    = "graphql"     // the GraphQL websocket at /query
+	GraphQLSSE = "graphql_sse" // GraphQL over server-sent events at /query
 )
 
 // Metrics holds the collectors. Create it with New.
@@ -42,8 +43,8 @@ type Metrics struct {
 	rateLimited      *prometheus.CounterVec
 	httpRequests     *prometheus.CounterVec
 
-	// byTransport holds the delivered and latency series of Plain and
-	// GraphQL, looked up once: Delivered runs for every notification
+	// byTransport holds the delivered and latency series of each
+	// transport, looked up once: Delivered runs for every notification
 	// written, and WithLabelValues hashes the label and takes a lock each
 	// time. Read-only after New.
 	byTransport map[string]transportSeries
@@ -62,11 +63,11 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		socketsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pulse_sockets_open",
-			Help: "Open websockets by transport (plain: /ws/{token}/, graphql: /query).",
+			Help: "Open websockets and event streams by transport (plain: /ws/{token}/, graphql: /query, graphql_sse: /query over server-sent events).",
 		}, []string{"transport"}),
 		socketsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_sockets_refused_total",
-			Help: "Websockets closed at once because their user or client address holds too many (reason: per_user, per_address).",
+			Help: "Websockets closed at once, or event streams refused, because their user or client address holds too many (reason: per_user, per_address).",
 		}, []string{"transport", "reason"}),
 		stored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pulse_notifications_stored_total",
@@ -86,7 +87,7 @@ func New() *Metrics {
 		}, []string{"transport"}),
 		slowCutoffs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_slow_client_cutoffs_total",
-			Help: "Sockets (plain) or subscriptions (graphql) cut off because the client did not keep up.",
+			Help: "Sockets (plain) or subscriptions (graphql, graphql_sse) cut off because the client did not keep up.",
 		}, []string{"transport"}),
 		brokerReconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pulse_broker_reconnects_total",
@@ -120,8 +121,8 @@ func New() *Metrics {
 		m.slowCutoffs, m.brokerReconnects, m.latency, m.graphqlOps, m.rateLimited, m.httpRequests,
 	)
 	// Make the transport series exist from the start, at zero.
-	m.byTransport = make(map[string]transportSeries, 2)
-	for _, t := range []string{Plain, GraphQL} {
+	m.byTransport = make(map[string]transportSeries, 3)
+	for _, t := range []string{Plain, GraphQL, GraphQLSSE} {
 		m.socketsOpen.WithLabelValues(t)
 		m.slowCutoffs.WithLabelValues(t)
 		m.byTransport[t] = transportSeries{delivered: m.delivered.WithLabelValues(t), latency: m.latency.WithLabelValues(t)}
