@@ -14,14 +14,19 @@ import (
 
 // requestState is the context node that withRequest puts under each
 // request, once: it answers for the request's id, its client address and,
-// on /query, the rate limiter's refusal, which would otherwise take a
-// context and a copy of the request each.
+// on /query, the rate limiter's refusal and a GraphQL websocket's
+// session, which would otherwise take a context and a copy of the request
+// each.
 type requestState struct {
 	context.Context
 	id       string
 	addr     string
 	refusing bool // refusals answers for this request; see refusalKey
 	refusal  refusal
+	// A GraphQL websocket's: what socketCaps admitted, and the upgrade
+	// request's Authorization header (see headerAuthorization).
+	session       *wsSession
+	authorization string
 }
 
 // Value answers for the keys of requestState and asks its parent for the
@@ -35,6 +40,14 @@ func (s *requestState) Value(key any) any {
 	case refusalKey{}:
 		if s.refusing {
 			return &s.refusal
+		}
+	case wsSessionKey{}:
+		if s.session != nil {
+			return s.session
+		}
+	case authorizationKey{}:
+		if s.authorization != "" {
+			return s.authorization
 		}
 	case requestStateKey{}:
 		return s

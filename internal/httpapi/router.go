@@ -161,7 +161,8 @@ func authenticate(svc *social.Service, log *slog.Logger) func(http.Handler) http
 				return
 			}
 			if r.Header.Get("Upgrade") != "" {
-				next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, authorizationKey{}, h)))
+				stateFrom(ctx).authorization = h
+				next.ServeHTTP(w, r.WithContext(ctx))
 				return
 			}
 			a, err := svc.Authenticate(ctx, social.TokenFromAuthorization(h))
