@@ -16,23 +16,28 @@ import (
 
 	"github.com/pulse-social/pulse/internal/httpapi"
 	"github.com/pulse-social/pulse/internal/metrics"
+	"github.com/pulse-social/pulse/internal/social"
 )
 
 // BenchmarkReactToPost measures one reactToPost request, as the load
 // generator's W3 sends it, end to end through the router (every
 // middleware, gqlgen, the service, a real in-memory SQLite store and the
 // in-process broker) but without a network: the handler is called
-// directly. Its logger formats every access line as the server's does,
-// into io.Discard. allocs/op and B/op are the figures to compare; ns/op
+// directly. The service caches sessions, as the server does on SQLite.
+// Its logger formats every access line as the server's does, into
+// io.Discard. allocs/op and B/op are the figures to compare; ns/op
 // includes the store.
 //
 //	go test -run '^$' -bench ReactToPost -benchmem ./internal/httpapi/
 func BenchmarkReactToPost(b *testing.B) {
 	const reactors = 64
-	s := MustServerOpts(b, ServerOptions{Configure: func(c *httpapi.Config) {
-		c.Logger = slog.New(httpapi.LogHandler(slog.NewTextHandler(io.Discard, nil)))
-		c.Metrics = metrics.New()
-	}})
+	s := MustServerOpts(b, ServerOptions{
+		Social: social.Config{CacheSessions: true},
+		Configure: func(c *httpapi.Config) {
+			c.Logger = slog.New(httpapi.LogHandler(slog.NewTextHandler(io.Discard, nil)))
+			c.Metrics = metrics.New()
+		},
+	})
 	owner, _ := s.MustRegister(b, "owner")
 	post := s.MustPost(b, owner, "react to me")
 	tokens := make([]string, reactors)

@@ -144,7 +144,9 @@ func limitBody(n int64) func(http.Handler) http.Handler {
 				return
 			}
 			var body bytes.Buffer
-			body.Grow(int(max(r.ContentLength, 0)))
+			// ReadFrom wants MinRead bytes of room before each read: with
+			// them, a body of known length takes one allocation.
+			body.Grow(int(max(r.ContentLength, 0)) + bytes.MinRead)
 			_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, n))
 			var over *http.MaxBytesError
 			switch {
