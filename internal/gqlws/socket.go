@@ -223,6 +223,7 @@ func (s *socket) init(payload json.RawMessage) {
 	if state == initNone {
 		s.initState = initRunning
 		s.initTimer.Stop()
+		s.initTimer = nil // an idle socket keeps no timer it is done with
 	}
 	s.mu.Unlock()
 	if state != initNone {

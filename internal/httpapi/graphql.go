@@ -192,8 +192,7 @@ func initFunc(log *slog.Logger) func(context.Context, map[string]any) (context.C
 			log.ErrorContext(ctx, "graphql websocket: open", "err", err)
 			return nil, errInternal
 		}
-		// The socket's end releases what it holds.
-		context.AfterFunc(ctx, conn.Release)
+		// The socket's close (socketOpened's) releases what conn holds.
 		a.Hold = conn.Hold()
 		session.userID.Store(a.User.ID)
 		return graph.WithConnectionStart(social.WithAuth(ctx, a), conn.Start()), nil

@@ -40,22 +40,6 @@ type Limits struct {
 	OperationsPerSocket int
 }
 
-type clientAddrKey struct{}
-
-// withClientAddr puts the request's client address, as limit.Address
-// reduces it, into the context.
-func withClientAddr(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), clientAddrKey{}, limit.Address(r.RemoteAddr))
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-func clientAddr(ctx context.Context) string {
-	a, _ := ctx.Value(clientAddrKey{}).(string)
-	return a
-}
-
 // refusal is where the rate limiter tells the HTTP layer that it refused
 // the whole request, so that the response goes out as 429 with a
 // Retry-After header.
@@ -71,9 +55,9 @@ func refusals(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // over a websocket each operation answers for itself
 			return
 		}
-		ref := new(refusal)
-		rw := &refusalWriter{ResponseWriter: w, ref: ref}
-		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), refusalKey{}, ref)))
+		s := stateFrom(r.Context())
+		s.refusing = true
+		next.ServeHTTP(&refusalWriter{ResponseWriter: w, ref: &s.refusal}, r)
 	})
 }
 

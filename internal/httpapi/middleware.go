@@ -76,41 +76,16 @@ func percentDecode(s string) string {
 	return b.String()
 }
 
-// maxRequestIDLen is the longest X-Request-Id taken from a client.
-const maxRequestIDLen = 64
-
-// requestID gives each request an id, the client's X-Request-Id if it is
-// at most maxRequestIDLen bytes of visible ASCII and a generated one
-// otherwise: every log line of the request carries it.
-func requestID(next http.Handler) http.Handler {
-	withID := middleware.RequestID(next)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id := r.Header.Get(middleware.RequestIDHeader); id != "" && !validRequestID(id) {
-			r.Header.Del(middleware.RequestIDHeader)
-		}
-		withID.ServeHTTP(w, r)
-	})
-}
-
-func validRequestID(id string) bool {
-	if len(id) > maxRequestIDLen {
-		return false
-	}
-	for i := range len(id) {
-		if id[i] <= ' ' || id[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
-
 // accessLog logs one line per request, after it ends (for a websocket: when
 // the socket closes).
 func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			ww, ok := w.(middleware.WrapResponseWriter) // countRequests's
+			if !ok {
+				ww = middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			}
 			next.ServeHTTP(ww, r)
 			status := ww.Status()
 			if status == 0 {
@@ -169,7 +144,9 @@ func limitBody(n int64) func(http.Handler) http.Handler {
 				return
 			}
 			var body bytes.Buffer
-			body.Grow(int(max(r.ContentLength, 0)))
+			// ReadFrom wants MinRead bytes of room before each read: with
+			// them, a body of known length takes one allocation.
+			body.Grow(int(max(r.ContentLength, 0)) + bytes.MinRead)
 			_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, n))
 			var over *http.MaxBytesError
 			switch {

@@ -105,8 +105,7 @@ func New(cfg Config) http.Handler {
 	cfg.Costs = cfg.Costs.withDefaults()
 
 	r := chi.NewRouter()
-	r.Use(requestID)
-	r.Use(withClientAddr)
+	r.Use(withRequest)
 	r.Use(countRequests(cfg.Metrics))
 	r.Use(accessLog(cfg.Logger))
 	r.Use(securityHeaders)
@@ -164,21 +163,22 @@ func authenticate(svc *social.Service, log *slog.Logger) func(http.Handler) http
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// A login records it with its session.
-			r = r.WithContext(social.WithUserAgent(r.Context(), r.UserAgent()))
+			ctx := social.WithUserAgent(r.Context(), r.UserAgent())
 			h := r.Header.Get("Authorization")
 			if h == "" {
-				next.ServeHTTP(w, r)
+				next.ServeHTTP(w, r.WithContext(ctx))
 				return
 			}
 			if r.Header.Get("Upgrade") != "" {
-				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authorizationKey{}, h)))
+				stateFrom(ctx).authorization = h
+				next.ServeHTTP(w, r.WithContext(ctx))
 				return
 			}
 			if gqlsse.Accepts(r) {
-				next.ServeHTTP(w, r)
+				next.ServeHTTP(w, r.WithContext(ctx))
 				return
 			}
-			a, err := svc.Authenticate(r.Context(), social.TokenFromAuthorization(h))
+			a, err := svc.Authenticate(ctx, social.TokenFromAuthorization(h))
 			if err != nil && r.Context().Err() != nil {
 				log.DebugContext(r.Context(), "authenticate: request ended", "err", err)
 				return
@@ -193,7 +193,7 @@ func authenticate(svc *social.Service, log *slog.Logger) func(http.Handler) http
 				writeGraphQLError(w, status, social.ErrorMessage(err), social.ErrorCode(err))
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(social.WithAuth(r.Context(), a)))
+			next.ServeHTTP(w, r.WithContext(social.WithAuth(ctx, a)))
 		})
 	}
 }

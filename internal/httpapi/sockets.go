@@ -48,7 +48,8 @@ func socketCaps(adm *admit.Admitter) func(http.Handler) http.Handler {
 			}
 			s := new(wsSession)
 			s.conn, s.refused = adm.Arrive(clientAddr(r.Context()))
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), wsSessionKey{}, s)))
+			stateFrom(r.Context()).session = s
+			next.ServeHTTP(w, r)
 			// The socket, if one opened, outlives this call and releases
 			// its admission when it closes.
 			s.mu.Lock()
@@ -61,18 +62,12 @@ func socketCaps(adm *admit.Admitter) func(http.Handler) http.Handler {
 }
 
 // socketValues is what a GraphQL socket keeps of its upgrade request's
-// context: the values its InitFunc, its operations and its log lines read.
+// context: the values its InitFunc, its operations and its log lines read
+// (the request's id and address, its session and Authorization header),
+// in one node.
 func socketValues(r *http.Request) context.Context {
-	ctx := r.Context()
-	v := LogContext(ctx)
-	v = context.WithValue(v, clientAddrKey{}, clientAddr(ctx))
-	if s := sessionFrom(ctx); s != nil {
-		v = context.WithValue(v, wsSessionKey{}, s)
-	}
-	if h := headerAuthorization(ctx); h != "" {
-		v = context.WithValue(v, authorizationKey{}, h)
-	}
-	return v
+	s := stateFrom(r.Context())
+	return &requestState{Context: context.Background(), id: s.id, addr: s.addr, session: s.session, authorization: s.authorization}
 }
 
 // socketOpened logs one line when a GraphQL websocket opens and one when it

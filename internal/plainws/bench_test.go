@@ -98,3 +98,41 @@ func mustRawSocket(tb testing.TB, addr, token string) net.Conn {
 	_ = c.SetDeadline(time.Time{})
 	return c
 }
+
+// BenchmarkDeliver measures one event delivered to 100 plain sockets of
+// one user: a message one of them sent (Service.SendMessage), published
+// through the in-process broker, encoded once and written by each
+// socket's writer; an op ends when every socket's client has read its
+// frame. allocs/op and B/op are the server's and the clients' together
+// (the clients, bare TCP connections in this process, allocate nothing
+// per frame).
+//
+//	go test -run '^$' -bench Deliver -benchmem ./internal/plainws/
+func BenchmarkDeliver(b *testing.B) {
+	const sockets = 100
+	env := MustEnv(b, EnvOptions{})
+	u := env.MustRegister(b, "reader")
+	addr := env.Server.Listener.Addr().String()
+	conns := make([]net.Conn, sockets)
+	for i := range conns {
+		conns[i] = mustRawSocket(b, addr, u.Token)
+		defer conns[i].Close()
+	}
+	text := strings.Repeat("x", 64)
+	frame := make([]byte, 128)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := env.Svc.SendMessage(b.Context(), u.ID, text); err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range conns {
+			if _, err := io.ReadFull(c, frame[:2]); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, frame[:frame[1]&0x7f]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -10,3 +10,6 @@ var (
 	AppendFrame  = appendFrame
 	MessageFrame = messageFrame
 )
+
+// AppendTextFrame is the writer's encoder of a text frame.
+var AppendTextFrame = appendTextFrame

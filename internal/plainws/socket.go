@@ -3,6 +3,7 @@ package plainws
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,7 @@ type socket struct {
 	pollID   uint64                // the socket's key at the poller; 0 if none
 
 	frames  frameReader // the reader's
+	out     *[]byte     // the writer's: text frames not yet written, from outBufs
 	refused int         // the reader's: messages refused in a row
 	// readers counts the running readers; it is waited for once reading
 	// has stopped.
@@ -364,6 +366,9 @@ func (s *socket) Write() {
 		if !backlog || s.catchup() {
 			s.work(events, replies, ping)
 		}
+		if s.flush() != nil {
+			s.writeFailed()
+		}
 	}
 }
 
@@ -372,7 +377,7 @@ func (s *socket) work(events []social.Event, replies []reply, ping bool) {
 	for _, r := range replies {
 		var err error
 		if r.pong {
-			err = s.conn.WriteControl(websocket.PongMessage, r.data, time.Now().Add(s.h.writeTimeout))
+			err = s.control(websocket.PongMessage, r.data)
 		} else {
 			err = s.send(r.data)
 		}
@@ -386,15 +391,16 @@ func (s *socket) work(events []social.Event, replies []reply, ping bool) {
 			return
 		}
 	}
-	if ping && s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.h.writeTimeout)) != nil {
+	if ping && s.control(websocket.PingMessage, nil) != nil {
 		s.writeFailed()
 		return
 	}
 }
 
-// WriteClose sends the close frame (see pushconn.Transport).
+// WriteClose sends the close frame (see pushconn.Transport), after the
+// text frames queued before it.
 func (s *socket) WriteClose(code int, reason string) error {
-	return s.conn.WriteControl(websocket.CloseMessage, wspolicy.FormatClose(code, reason), time.Now().Add(s.h.writeTimeout))
+	return s.control(websocket.CloseMessage, wspolicy.FormatClose(code, reason))
 }
 
 // Close stops reading and closes the connection (see pushconn.Transport):
@@ -524,12 +530,76 @@ func liveNotification(live *social.Event, c *social.Change) *social.Event {
 	return live
 }
 
-// send writes one text frame within the write timeout.
-func (s *socket) send(frame []byte) error {
-	if err := s.conn.SetWriteDeadline(time.Now().Add(s.h.writeTimeout)); err != nil {
+// maxPending is how many bytes of text frames a writer gathers before it
+// writes them.
+const maxPending = 32 << 10
+
+// outBufs holds the buffers in which a writer gathers its text frames; an
+// idle socket holds none.
+var outBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4096)
+	return &b
+}}
+
+// send queues one text frame with payload for the writer's next flush,
+// which comes before the writer rests, before a control frame, and once
+// maxPending bytes are waiting: the frames that one wake of the writer
+// sends (a backlog, a burst of notifications) leave in one write system
+// call rather than one each.
+func (s *socket) send(payload []byte) error {
+	if s.out == nil {
+		s.out = outBufs.Get().(*[]byte)
+	}
+	*s.out = appendTextFrame(*s.out, payload)
+	if len(*s.out) >= maxPending {
+		return s.flush()
+	}
+	return nil
+}
+
+// flush writes the text frames that send queued, within the write
+// timeout, and gives their buffer back.
+func (s *socket) flush() error {
+	if s.out == nil {
+		return nil
+	}
+	bp := s.out
+	s.out = nil
+	defer func() {
+		if cap(*bp) <= 4*maxPending {
+			*bp = (*bp)[:0]
+			outBufs.Put(bp)
+		}
+	}()
+	c := s.conn.NetConn()
+	if err := c.SetWriteDeadline(time.Now().Add(s.h.writeTimeout)); err != nil {
 		return err
 	}
-	return s.conn.WriteMessage(websocket.TextMessage, frame)
+	_, err := c.Write(*bp)
+	return err
+}
+
+// control writes a control frame after the text frames queued before it.
+func (s *socket) control(typ int, data []byte) error {
+	if err := s.flush(); err != nil {
+		return err
+	}
+	return s.conn.WriteControl(typ, data, time.Now().Add(s.h.writeTimeout))
+}
+
+// appendTextFrame appends a final, unmasked text frame holding payload, as
+// a server sends it (RFC 6455, section 5.2).
+func appendTextFrame(b, payload []byte) []byte {
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x81, byte(n))
+	case n <= 0xffff:
+		b = append(b, 0x81, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x81, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, payload...)
 }
 
 // storeFailed ends the socket after a store error: 1001 if the server is

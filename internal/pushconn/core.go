@@ -1,7 +1,6 @@
 package pushconn
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,7 +84,6 @@ type Core struct {
 	start      time.Time
 	lastRead   atomic.Int64  // when the peer last sent something, UnixNano
 	readClosed chan struct{} // closed when the peer will send nothing more
-	unwatch    func() bool   // stops watching the group's context
 
 	// Guarded by mu. How the connection ends is set once (ended), and read
 	// without the lock by the writer that Next told to Finish.
@@ -110,13 +108,10 @@ func (c *Core) Init(mu *sync.Mutex, t Transport, p *Policy, start time.Time) {
 // it, and lets writers start: one at once if wake is set, or if the
 // connection has ended already.
 func (c *Core) Open(wake bool) {
-	c.p.Group.Add()
 	c.lastRead.Store(time.Now().UnixNano())
-	// Set before any writer may run: the last one calls it.
-	c.unwatch = context.AfterFunc(c.p.Group.ctx, func() {
-		e := c.p.Shutdown
-		c.End(e.Code, e.Reason, e.SendClose)
-	})
+	if !c.p.Group.join(c) {
+		c.shutdown()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writing = false
@@ -243,7 +238,13 @@ func (c *Core) Finish() {
 		t.Stop()
 	}
 	_ = c.t.Close()
-	c.unwatch()
 	c.t.Closed(CloseInfo{Code: e.Code, Reason: e.Reason, Duration: time.Since(c.start)})
-	c.p.Group.Done()
+	c.p.Group.leave(c)
+}
+
+// shutdown ends the connection as Policy.Shutdown says, for the group's
+// context has ended.
+func (c *Core) shutdown() {
+	e := c.p.Shutdown
+	c.End(e.Code, e.Reason, e.SendClose)
 }

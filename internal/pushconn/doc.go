@@ -25,9 +25,10 @@
 // connection counted out of its Group, whose owner (the server) cancels
 // its context at shutdown and waits for it: Group.Wait returning means
 // every goroutine of every connection has returned. The core starts no
-// goroutine while the connection is idle: the shutdown watch is a
-// context.AfterFunc, and whoever calls PingLocked when a ping is due (a
-// ticker, a timer) is the transport's. The one channel, closed when the
+// goroutine while the connection is idle: the shutdown watch is one
+// context.AfterFunc per Group, which ends the connections open in it, and
+// whoever calls PingLocked when a ping is due (a ticker, a timer) is the
+// transport's. The one channel, closed when the
 // peer will send nothing more, is closed once, by ReadStopped.
 //
 // The core's state is guarded by the lock the transport gives Init, the

@@ -14,22 +14,70 @@ type Group struct {
 	mu   sync.Mutex
 	n    int
 	idle chan struct{} // closed when n drops to 0; nil while it is 0
+	// The open connections, for ctx's end to end them: one watch of ctx
+	// for the group rather than a context.AfterFunc per connection, which
+	// each idle connection would keep.
+	open     map[*Core]struct{}
+	ended    bool // ctx has ended
+	watching bool // ctx's end runs shutdown; from the first join on
 }
 
 // NewGroup returns a Group whose connections end when ctx does.
 func NewGroup(ctx context.Context) *Group {
-	return &Group{ctx: ctx}
+	return &Group{ctx: ctx, open: make(map[*Core]struct{})}
+}
+
+// join counts in c and has ctx's end end it; it reports false if ctx has
+// ended already, and c is to end at once.
+func (g *Group) join(c *Core) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.addLocked()
+	if !g.watching {
+		g.watching = true
+		context.AfterFunc(g.ctx, g.shutdown)
+	}
+	if g.ended {
+		return false
+	}
+	g.open[c] = struct{}{}
+	return true
+}
+
+// leave counts out what join counted in.
+func (g *Group) leave(c *Core) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.open, c)
+	g.doneLocked()
+}
+
+// shutdown ends every open connection, each as its Policy.Shutdown says,
+// once the group's context has ended. End never blocks.
+func (g *Group) shutdown() {
+	g.mu.Lock()
+	g.ended = true
+	open := g.open
+	g.open = make(map[*Core]struct{})
+	g.mu.Unlock()
+	for c := range open {
+		c.shutdown()
+	}
 }
 
 // Context is the group's context: it ends at shutdown.
 func (g *Group) Context() context.Context { return g.ctx }
 
-// Add counts in one connection (Core.Open does), or other work of the
-// server's that Wait is to wait for, such as the close handshake of a
-// connection refused before it opened.
+// Add counts in work of the server's that Wait is to wait for, such as
+// the close handshake of a connection refused before it opened (Core.Open
+// counts in a connection).
 func (g *Group) Add() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.addLocked()
+}
+
+func (g *Group) addLocked() {
 	if g.n == 0 {
 		g.idle = make(chan struct{})
 	}
@@ -40,6 +88,10 @@ func (g *Group) Add() {
 func (g *Group) Done() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.doneLocked()
+}
+
+func (g *Group) doneLocked() {
 	g.n--
 	if g.n == 0 {
 		close(g.idle)
