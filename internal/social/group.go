@@ -218,12 +218,11 @@ func FillGroups(cs []Change, keys [][]string, group func(recipientID int64, key 
 		c := &cs[i]
 		if c.Kind == ChangeAdded {
 			n := c.Notification
-			key := GroupKey(*n)
 			if n.Action == ActionPost {
-				c.Groups = []Group{NewGroup(key, []GroupActor{{Username: n.ByUser, LatestID: n.ID, Count: 1, Unread: 1}}, n, n.CreatedAt)}
+				c.Groups = []Group{PostGroup(n)}
 				continue
 			}
-			keys[i] = []string{key}
+			keys[i] = []string{GroupKey(*n)}
 		}
 		c.Groups = make([]Group, 0, len(keys[i]))
 		for _, key := range keys[i] {
@@ -235,6 +234,13 @@ func FillGroups(cs []Change, keys [][]string, group func(recipientID int64, key 
 		}
 	}
 	return nil
+}
+
+// PostGroup returns the group of a post notification right after it was
+// added: the notification alone, unread. Stores may derive an ADDED
+// change's group from its notification with it rather than keep it.
+func PostGroup(n *Notification) Group {
+	return NewGroup(GroupKey(*n), []GroupActor{{Username: n.ByUser, LatestID: n.ID, Count: 1, Unread: 1}}, n, n.CreatedAt)
 }
 
 // AddKey appends key to keys unless it is there already.

@@ -261,8 +261,12 @@ func (r reader) ReactionOf(ctx context.Context, userID int64, target social.Cont
 	return x, nil
 }
 
-const notificationColumns = `id, seq, recipient_id, message, action, action_id, by_user,
-	action_content, affected, affected_id, read, created_at`
+// notificationColumns are a notification's, read from notificationsFrom:
+// the recipient's row (n) joined with its event (e).
+const notificationColumns = `n.id, n.seq, n.recipient_id, e.message, e.action, e.action_id, e.by_user,
+	e.action_content, e.affected, e.affected_id, n.read, e.created_at`
+
+const notificationsFrom = `notifications n JOIN notification_events e ON e.id = n.event_id`
 
 func scanNotification(s scanner) (social.Notification, error) {
 	var n social.Notification
@@ -291,8 +295,8 @@ func (r reader) Notifications(ctx context.Context, userID int64, q social.Notifi
 	switch {
 	case q.UnreadOnly:
 		// Literally "read = 0", so that the partial index serves it.
-		query = `SELECT ` + notificationColumns + ` FROM notifications
-			WHERE recipient_id = ? AND read = 0 AND id < ? ORDER BY id DESC LIMIT ?`
+		query = `SELECT ` + notificationColumns + ` FROM ` + notificationsFrom + `
+			WHERE n.recipient_id = ? AND n.read = 0 AND n.id < ? ORDER BY n.id DESC LIMIT ?`
 		args = append(args, cmp.Or(q.BeforeID, math.MaxInt64))
 	case q.BeforeID != 0:
 		var seq int64 // IDs are positive: nothing is before 1
@@ -302,12 +306,12 @@ func (r reader) Notifications(ctx context.Context, userID int64, q social.Notifi
 				return nil, fmt.Errorf("notifications: %w", err)
 			}
 		}
-		query = `SELECT ` + notificationColumns + ` FROM notifications
-			WHERE recipient_id = ? AND seq <= ? ORDER BY seq DESC LIMIT ?`
+		query = `SELECT ` + notificationColumns + ` FROM ` + notificationsFrom + `
+			WHERE n.recipient_id = ? AND n.seq <= ? ORDER BY n.seq DESC LIMIT ?`
 		args = append(args, seq)
 	default:
-		query = `SELECT ` + notificationColumns + ` FROM notifications
-			WHERE recipient_id = ? ORDER BY seq DESC LIMIT ?`
+		query = `SELECT ` + notificationColumns + ` FROM ` + notificationsFrom + `
+			WHERE n.recipient_id = ? ORDER BY n.seq DESC LIMIT ?`
 	}
 	args = append(args, q.Limit)
 	ns, err := list(ctx, r.q, scanNotification, query, args...)
@@ -323,18 +327,15 @@ func (r reader) Notifications(ctx context.Context, userID int64, q social.Notifi
 func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, limit int) ([]social.Change, error) {
 	cs, err := list(ctx, r.q, func(s scanner) (social.Change, error) {
 		var c social.Change
-		var ids sql.NullString
-		var n struct {
-			id, seq, recipient, actionID               sql.NullInt64
+		var ids, groups sql.NullString
+		var stored sql.NullInt64 // the notification's id, if it is still there
+		var read sql.NullBool
+		var e struct {
 			message, action, byUser, content, affected sql.NullString
-			affectedID                                 sql.NullInt64
-			read                                       sql.NullBool
-			created                                    sql.NullInt64
+			actionID, affectedID, created              sql.NullInt64
 		}
-		var groups sql.NullString
-		err := s.Scan(&c.ID, &c.Seq, &c.RecipientID, &c.Kind, &ids, &c.UnreadCount, &groups,
-			&n.id, &n.seq, &n.recipient, &n.message, &n.action, &n.actionID, &n.byUser,
-			&n.content, &n.affected, &n.affectedID, &n.read, &n.created)
+		err := s.Scan(&c.ID, &c.Seq, &c.RecipientID, &c.Kind, &ids, &c.UnreadCount, &groups, &stored, &read,
+			&e.message, &e.action, &e.actionID, &e.byUser, &e.content, &e.affected, &e.affectedID, &e.created)
 		if err != nil {
 			return c, err
 		}
@@ -346,23 +347,30 @@ func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, lim
 				return c, err
 			}
 		}
-		if c.Kind == social.ChangeAdded {
-			c.IDs = []int64{c.ID}
+		if c.Kind != social.ChangeAdded {
+			return c, nil
 		}
-		if n.id.Valid {
-			c.Notification = &social.Notification{
-				ID: n.id.Int64, Seq: n.seq.Int64, RecipientID: n.recipient.Int64,
-				Message: n.message.String, Action: social.Action(n.action.String), ActionID: n.actionID.Int64,
-				ByUser: n.byUser.String, ActionContent: n.content.String,
-				Affected: social.ContentKind(n.affected.String), AffectedID: n.affectedID.Int64,
-				Read: n.read.Bool, CreatedAt: fromMillis(n.created.Int64),
-			}
+		c.IDs = []int64{c.ID}
+		n := social.Notification{
+			ID: c.ID, Seq: c.Seq, RecipientID: c.RecipientID,
+			Message: e.message.String, Action: social.Action(e.action.String), ActionID: e.actionID.Int64,
+			ByUser: e.byUser.String, ActionContent: e.content.String,
+			Affected: social.ContentKind(e.affected.String), AffectedID: e.affectedID.Int64,
+			Read: read.Bool, CreatedAt: fromMillis(e.created.Int64),
+		}
+		if stored.Valid {
+			c.Notification = &n
+		}
+		if !groups.Valid && e.action.Valid && n.Action == social.ActionPost {
+			// Not stored: the notification alone, as it was added. FillLatest
+			// below drops its Latest if it was removed since.
+			c.Groups = []social.Group{social.PostGroup(&n)}
 		}
 		return c, nil
-	}, `SELECT c.id, c.seq, c.recipient_id, c.kind, c.ids, c.unread_count, c.groups,
-			n.id, n.seq, n.recipient_id, n.message, n.action, n.action_id, n.by_user,
-			n.action_content, n.affected, n.affected_id, n.read, n.created_at
+	}, `SELECT c.id, c.seq, c.recipient_id, c.kind, c.ids, c.unread_count, c.groups, n.id, n.read,
+			e.message, e.action, e.action_id, e.by_user, e.action_content, e.affected, e.affected_id, e.created_at
 		FROM inbox_changes c LEFT JOIN notifications n ON c.kind = 'ADDED' AND n.id = c.id
+			LEFT JOIN notification_events e ON e.id = c.event_id
 		WHERE c.recipient_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?`,
 		userID, afterSeq, limit)
 	if err != nil {
@@ -387,8 +395,8 @@ func (r reader) notificationsByID(ctx context.Context, userID int64, ids []int64
 		for _, id := range chunk {
 			args = append(args, id)
 		}
-		ns, err := list(ctx, r.q, scanNotification, `SELECT `+notificationColumns+` FROM notifications
-			WHERE recipient_id = ? AND id IN (`+placeholders(len(chunk))+`)`, args...)
+		ns, err := list(ctx, r.q, scanNotification, `SELECT `+notificationColumns+` FROM `+notificationsFrom+`
+			WHERE n.recipient_id = ? AND n.id IN (`+placeholders(len(chunk))+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("notifications by id: %w", err)
 		}
@@ -431,8 +439,8 @@ func (r reader) group(ctx context.Context, userID int64, key string, bound int64
 	actors, err := list(ctx, r.q, func(s scanner) (social.GroupActor, error) {
 		var a social.GroupActor
 		return a, s.Scan(&a.Username, &a.LatestID, &a.Count, &a.Unread)
-	}, `SELECT by_user, max(id), count(*), count(*) - sum(read) FROM notifications
-		WHERE recipient_id = ? AND group_key = ? AND id <= ? GROUP BY by_user ORDER BY max(id) DESC`,
+	}, `SELECT e.by_user, max(n.id), count(*), count(*) - sum(n.read) FROM `+notificationsFrom+`
+		WHERE n.recipient_id = ? AND n.group_key = ? AND n.id <= ? GROUP BY e.by_user ORDER BY max(n.id) DESC`,
 		userID, key, bound)
 	if err != nil {
 		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
@@ -440,7 +448,7 @@ func (r reader) group(ctx context.Context, userID int64, key string, bound int64
 	var latest *social.Notification
 	if len(actors) > 0 {
 		n, err := scanNotification(r.q.QueryRowContext(ctx,
-			`SELECT `+notificationColumns+` FROM notifications WHERE id = ?`, actors[0].LatestID))
+			`SELECT `+notificationColumns+` FROM `+notificationsFrom+` WHERE n.id = ?`, actors[0].LatestID))
 		if err != nil {
 			return social.Group{}, fmt.Errorf("group %s: latest: %w", key, err)
 		}
@@ -508,7 +516,9 @@ func (r reader) NotificationsCausedBy(ctx context.Context, causes []social.Cause
 	var out []social.Notification
 	for _, c := range causes {
 		ns, err := list(ctx, r.q, scanNotification,
-			`SELECT `+notificationColumns+` FROM notifications WHERE action = ? AND action_id = ?`,
+			`SELECT `+notificationColumns+` FROM notification_events e
+			JOIN notifications n ON n.id BETWEEN e.first_id AND e.last_id AND n.event_id = e.id
+			WHERE e.action = ? AND e.action_id = ?`,
 			string(c.Action), c.ActionID)
 		if err != nil {
 			return nil, fmt.Errorf("notifications caused by: %w", err)
@@ -519,11 +529,12 @@ func (r reader) NotificationsCausedBy(ctx context.Context, causes []social.Cause
 	return out, nil
 }
 
-// UnreadCount counts the user's unread notifications.
+// UnreadCount returns the user's unread count, which its inbox_state row
+// keeps (0 for a user that does not exist).
 func (r reader) UnreadCount(ctx context.Context, userID int64) (int, error) {
 	var n int
 	err := r.q.QueryRowContext(ctx,
-		`SELECT count(*) FROM notifications WHERE recipient_id = ? AND read = 0`, userID).Scan(&n)
+		`SELECT coalesce((SELECT unread FROM inbox_state WHERE user_id = ?), 0)`, userID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("unread count: %w", err)
 	}

@@ -1,0 +1,86 @@
+-- Each notification stored once (issue 16). A post to 10,000 followers
+-- wrote 10,000 full copies of one notification; now it writes one event
+-- (what happened, who did it, to what) and 10,000 thin rows (recipient,
+-- position, read flag). Every notification stored so far becomes an event
+-- of its own, with its id.
+CREATE TABLE notification_events (
+    id             INTEGER PRIMARY KEY,
+    message        TEXT    NOT NULL,
+    action         TEXT    NOT NULL CHECK (action IN ('POST', 'COMMENT', 'REACTION', 'FOLLOWING')),
+    action_id      INTEGER NOT NULL,
+    by_user        TEXT    NOT NULL,
+    action_content TEXT,
+    affected       TEXT    CHECK (affected IN ('POST', 'COMMENT')),
+    affected_id    INTEGER,
+    created_at     INTEGER NOT NULL,
+    group_key      TEXT    NOT NULL,
+    -- The ids of the event's notifications are in [first_id, last_id]: one
+    -- transaction stores them all, and its changes' ids are consecutive.
+    -- That finds them without an index entry per notification.
+    first_id       INTEGER NOT NULL,
+    last_id        INTEGER NOT NULL
+) STRICT;
+
+-- The events an action caused, to remove their notifications with it.
+CREATE INDEX notification_events_cause ON notification_events (action, action_id);
+
+INSERT INTO notification_events (id, message, action, action_id, by_user, action_content, affected,
+    affected_id, created_at, group_key, first_id, last_id)
+SELECT id, message, action, action_id, by_user, action_content, affected, affected_id, created_at, group_key, id, id
+FROM notifications;
+
+ALTER TABLE notifications RENAME TO old_notifications;
+
+-- One recipient's notification of an event. Its id is the id of the
+-- inbox change that added it, taken from that table's high-water mark,
+-- which never loses a row: ids are never reused.
+CREATE TABLE notifications (
+    id           INTEGER PRIMARY KEY,
+    recipient_id INTEGER NOT NULL REFERENCES users (id),
+    -- 1, 2, 3, ... per recipient, without gaps (shared with inbox_changes).
+    seq          INTEGER NOT NULL,
+    event_id     INTEGER NOT NULL REFERENCES notification_events (id),
+    read         INTEGER NOT NULL DEFAULT 0 CHECK (read IN (0, 1)),
+    -- The event's, copied for the index below.
+    group_key    TEXT    NOT NULL,
+    UNIQUE (recipient_id, seq)
+) STRICT;
+
+INSERT INTO notifications (id, recipient_id, seq, event_id, read, group_key)
+SELECT id, recipient_id, seq, id, read, group_key FROM old_notifications;
+
+DROP TABLE old_notifications;
+
+-- A user's unread notifications newest first; only unread rows are in it.
+CREATE INDEX notifications_unread ON notifications (recipient_id) WHERE read = 0;
+-- A group's notifications, and a user's groups by their newest one.
+CREATE INDEX notifications_group ON notifications (recipient_id, group_key, id);
+
+-- Each user's inbox in one row: the Seq of its latest change and its
+-- unread count, bumped by the transaction that records changes, instead of
+-- max(seq) and count(*) over the user's rows on every change. Every user
+-- has one, made with the user.
+CREATE TABLE inbox_state (
+    user_id  INTEGER PRIMARY KEY REFERENCES users (id),
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    unread   INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+INSERT INTO inbox_state (user_id, last_seq, unread)
+SELECT id,
+    coalesce((SELECT max(seq) FROM inbox_changes WHERE recipient_id = users.id), 0),
+    (SELECT count(*) FROM notifications WHERE recipient_id = users.id AND read = 0)
+FROM users;
+
+CREATE TRIGGER users_inbox_state AFTER INSERT ON users BEGIN
+    INSERT INTO inbox_state (user_id) VALUES (new.id);
+END;
+
+-- The event of an ADDED change, kept when its notification is removed. A
+-- post notification's group is the notification alone: its ADDED change
+-- does not store it (groups is NULL) but derives it from the event, which
+-- also gives the post notifications added before migration 11 theirs.
+ALTER TABLE inbox_changes ADD COLUMN event_id INTEGER REFERENCES notification_events (id);
+
+UPDATE inbox_changes SET event_id = (SELECT event_id FROM notifications n WHERE n.id = inbox_changes.id)
+WHERE kind = 'ADDED';
