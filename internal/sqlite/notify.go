@@ -100,17 +100,19 @@ func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n !=
 // A recipient that is not a user is CodeNotFound.
 //
 // It first applies the REMOVED and READ changes (DELETE or UPDATE ...
-// RETURNING, which narrows their ids), then bumps each recipient's
-// inbox_state row by how many changes it keeps for it and by how much they
-// change its unread count, which returns the recipient's latest Seq and
-// unread count after them all; each change's Seq and count follow from
-// those, in input order. Ids go on from the greatest change id, in input
-// order, so that each recipient's IDs increase with its Seqs. The
+// RETURNING, which narrows their ids; a removed notification's ADDED
+// change moves to inbox_changes), then bumps each recipient's inbox_state
+// row by how many changes it keeps for it and by how much they change its
+// unread count, which returns the recipient's latest Seq and unread count
+// after them all; each change's Seq and count follow from those, in input
+// order. Ids go on from the greatest id of notifications and changes, in
+// input order, so that each recipient's IDs increase with its Seqs. The
 // transaction holds SQLite's only write lock, so neither can change before
 // it commits. It then stores each distinct event of the added
-// notifications once, a thin row per recipient that points to it, and the
-// changes. Each step runs multi-row statements of up to batchRows rows: a
-// post to 10,000 followers takes a few hundred statements, not 20,000.
+// notifications once and a row per recipient that points to it (the
+// notification and its ADDED change in one), and the other changes. Each
+// step runs multi-row statements of up to batchRows rows: a post to 10,000
+// followers takes a few hundred statements, not 20,000.
 func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Change, error) {
 	out := make([]social.Change, 0, len(cs))
 	var delta []int
@@ -148,8 +150,8 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 	}
 	var lastID, lastEvent int64
 	err = t.w.QueryRowContext(ctx, `SELECT
-			(SELECT coalesce(max(id), 0) FROM inbox_changes),
-			(SELECT coalesce(max(id), 0) FROM notification_events)`).Scan(&lastID, &lastEvent)
+			max(coalesce((SELECT max(id) FROM inbox_changes), 0), coalesce((SELECT max(id) FROM notifications), 0)),
+			coalesce((SELECT max(id) FROM notification_events), 0)`).Scan(&lastID, &lastEvent)
 	if err != nil {
 		return nil, fmt.Errorf("append changes: last ids: %w", err)
 	}
@@ -157,9 +159,9 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 	for id, in := range inboxes {
 		unread[id] = in.unread
 	}
+	social.FillUnreadCounts(out, delta, unread)
 	events := make(map[eventKey]*event)
 	var added []delivery
-	eventIDs := make([]int64, len(out))
 	for i := range out {
 		c := &out[i]
 		in := inboxes[c.RecipientID]
@@ -179,8 +181,7 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 			events[k] = e
 		}
 		e.lastID = c.ID
-		added = append(added, delivery{n: n, event: e})
-		eventIDs[i] = e.id
+		added = append(added, delivery{n: n, event: e, unread: c.UnreadCount})
 	}
 	if err := t.insertEvents(ctx, events); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
@@ -188,15 +189,25 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 	if err := t.insertNotifications(ctx, added); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
-	social.FillUnreadCounts(out, delta, unread)
 	emptied := stored(time.Now())
+	// An added notification is the newest of its group as of its change
+	// (bound is the change's ID): the group need not read it back.
+	newest := make(map[int64]*social.Notification)
+	for _, d := range added {
+		if d.n.Action != social.ActionPost { // whose group reads nothing
+			newest[d.n.ID] = d.n
+		}
+	}
 	err = social.FillGroups(out, keys, func(recipientID int64, key string, bound int64) (social.Group, error) {
-		return t.group(ctx, recipientID, key, bound, emptied)
+		return t.group(ctx, recipientID, key, bound, emptied, newest[bound])
 	})
 	if err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
-	if err := t.insertChanges(ctx, out, eventIDs); err != nil {
+	if err := t.setGroups(ctx, out); err != nil {
+		return nil, fmt.Errorf("append changes: %w", err)
+	}
+	if err := t.insertChanges(ctx, out); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
 	return out, nil
@@ -226,10 +237,12 @@ type event struct {
 	firstID, lastID int64
 }
 
-// delivery is an added notification, whose ID and Seq are set, and its event.
+// delivery is an added notification, whose ID and Seq are set, its event,
+// and the unread count of its ADDED change.
 type delivery struct {
-	n     *social.Notification
-	event *event
+	n      *social.Notification
+	event  *event
+	unread int
 }
 
 // inbox is a recipient's inbox_state after a transaction's changes, and the
@@ -332,18 +345,20 @@ func (t *tx) insertEvents(ctx context.Context, events map[eventKey]*event) error
 
 // apply carries out a REMOVED or READ change and returns the ids it
 // changed, in increasing order, by how much it changed the recipient's
-// unread count, and the keys of the groups it touched.
+// unread count, and the keys of the groups it touched. The ADDED changes of
+// the notifications it removes move to inbox_changes.
 func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, []string, error) {
 	var changed []int64
 	var keys []string
+	var moved []changeRow
 	delta := 0
 	err := inBatches(ctx, t.w, len(c.IDs), func(rows int) string {
 		if c.Kind == social.ChangeRemoved {
 			return `DELETE FROM notifications WHERE recipient_id = ? AND id IN (` +
-				placeholders(rows) + `) RETURNING id, read, group_key`
+				placeholders(rows) + `) RETURNING id, read, group_key, seq, unread_count, groups, event_id`
 		}
 		return `UPDATE notifications SET read = 1 WHERE recipient_id = ? AND read = 0 AND id IN (` +
-			placeholders(rows) + `) RETURNING id, 0, group_key`
+			placeholders(rows) + `) RETURNING id, 0, group_key, seq, unread_count, groups, event_id`
 	}, func(stmt *sql.Stmt, lo, hi int) error {
 		args := make([]any, 0, 1+hi-lo)
 		args = append(args, c.RecipientID)
@@ -351,20 +366,27 @@ func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, []string
 			args = append(args, id)
 		}
 		return eachRow(ctx, stmt, args, func(row scanner) error {
-			var id int64
 			var read bool
 			var key string
-			if err := row.Scan(&id, &read, &key); err != nil {
+			added := changeRow{recipientID: c.RecipientID, kind: social.ChangeAdded}
+			err := row.Scan(&added.id, &read, &key, &added.seq, &added.unread, &added.groups, &added.eventID)
+			if err != nil {
 				return err
 			}
-			changed = append(changed, id)
+			changed = append(changed, added.id)
 			keys = social.AddKey(keys, key)
 			if !read {
 				delta--
 			}
+			if c.Kind == social.ChangeRemoved {
+				moved = append(moved, added)
+			}
 			return nil
 		})
 	})
+	if err == nil {
+		err = t.insertChangeRows(ctx, moved)
+	}
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("%s: %w", strings.ToLower(string(c.Kind)), err)
 	}
@@ -373,31 +395,47 @@ func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, []string
 	return changed, delta, keys, nil
 }
 
-// insertChanges inserts the changes, whose IDs, Seqs, counts and groups
-// are set, each ADDED one with its event's id in eventIDs. A post
-// notification's group is not stored: the reader derives it.
-func (t *tx) insertChanges(ctx context.Context, cs []social.Change, eventIDs []int64) error {
+// insertChanges inserts the REMOVED and READ changes of cs, whose IDs,
+// Seqs, counts and groups are set; an ADDED change is its notification's
+// row.
+func (t *tx) insertChanges(ctx context.Context, cs []social.Change) error {
+	var rows []changeRow
+	for _, c := range cs {
+		if c.Kind == social.ChangeAdded {
+			continue
+		}
+		groups, err := social.MarshalGroups(c.Groups)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, changeRow{id: c.ID, recipientID: c.RecipientID, seq: c.Seq, kind: c.Kind,
+			ids: sql.NullString{String: joinIDs(c.IDs), Valid: true}, unread: c.UnreadCount,
+			groups: sql.NullString{String: groups, Valid: true}})
+	}
+	return t.insertChangeRows(ctx, rows)
+}
+
+// changeRow is a row of inbox_changes.
+type changeRow struct {
+	id, recipientID, seq int64
+	kind                 social.ChangeKind
+	ids                  sql.NullString
+	unread               int
+	groups               sql.NullString
+	eventID              sql.NullInt64
+}
+
+// insertChangeRows inserts rows into inbox_changes.
+func (t *tx) insertChangeRows(ctx context.Context, rows []changeRow) error {
 	const cols = 8
-	args := make([]any, 0, cols*min(len(cs), batchRows))
-	err := inBatches(ctx, t.w, len(cs), func(rows int) string {
+	args := make([]any, 0, cols*min(len(rows), batchRows))
+	err := inBatches(ctx, t.w, len(rows), func(n int) string {
 		return `INSERT INTO inbox_changes (id, recipient_id, seq, kind, ids, unread_count, groups, event_id)
-			VALUES ` + valueRows(rows, cols)
+			VALUES ` + valueRows(n, cols)
 	}, func(stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
-		for i, c := range cs[lo:hi] {
-			var ids, groups sql.NullString
-			if c.Kind != social.ChangeAdded {
-				ids = sql.NullString{String: joinIDs(c.IDs), Valid: true}
-			}
-			if c.Kind != social.ChangeAdded || c.Notification.Action != social.ActionPost {
-				s, err := social.MarshalGroups(c.Groups)
-				if err != nil {
-					return err
-				}
-				groups = sql.NullString{String: s, Valid: true}
-			}
-			args = append(args, c.ID, c.RecipientID, c.Seq, string(c.Kind), ids, c.UnreadCount, groups,
-				nullInt(eventIDs[lo+i]))
+		for _, r := range rows[lo:hi] {
+			args = append(args, r.id, r.recipientID, r.seq, string(r.kind), r.ids, r.unread, r.groups, r.eventID)
 		}
 		_, err := stmt.ExecContext(ctx, args...)
 		return err
@@ -436,22 +474,43 @@ func splitIDs(s string) ([]int64, error) {
 	return ids, nil
 }
 
-// insertNotifications inserts the recipients' rows of ds, in order.
+// insertNotifications inserts the recipients' rows of ds, in order, without
+// their ADDED changes' groups (see setGroups).
 func (t *tx) insertNotifications(ctx context.Context, ds []delivery) error {
-	const cols = 5
+	const cols = 6
 	args := make([]any, 0, cols*min(len(ds), batchRows))
 	err := inBatches(ctx, t.w, len(ds), func(rows int) string {
-		return `INSERT INTO notifications (id, recipient_id, seq, event_id, group_key) VALUES ` + valueRows(rows, cols)
+		return `INSERT INTO notifications (id, recipient_id, seq, event_id, group_key, unread_count) VALUES ` +
+			valueRows(rows, cols)
 	}, func(stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
 		for _, d := range ds[lo:hi] {
-			args = append(args, d.n.ID, d.n.RecipientID, d.n.Seq, d.event.id, d.event.groupKey)
+			args = append(args, d.n.ID, d.n.RecipientID, d.n.Seq, d.event.id, d.event.groupKey, d.unread)
 		}
 		_, err := stmt.ExecContext(ctx, args...)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("insert notifications: %w", err)
+	}
+	return nil
+}
+
+// setGroups stores the groups of the ADDED changes of cs in their
+// notifications' rows, but for post notifications: a post's group is the
+// notification alone, which the reader derives (social.PostGroup).
+func (t *tx) setGroups(ctx context.Context, cs []social.Change) error {
+	for _, c := range cs {
+		if c.Kind != social.ChangeAdded || c.Notification.Action == social.ActionPost {
+			continue
+		}
+		groups, err := social.MarshalGroups(c.Groups)
+		if err != nil {
+			return err
+		}
+		if _, err := t.w.ExecContext(ctx, `UPDATE notifications SET groups = ? WHERE id = ?`, groups, c.ID); err != nil {
+			return fmt.Errorf("set groups: %w", err)
+		}
 	}
 	return nil
 }

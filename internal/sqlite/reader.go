@@ -324,21 +324,25 @@ func (r reader) Notifications(ctx context.Context, userID int64, q social.Notifi
 // ChangesAfterSeq lists a user's inbox changes with Seq > afterSeq, oldest
 // first, at most limit of them, each ADDED one with its notification if it
 // is still there.
+//
+// A notification's row is its ADDED change; inbox_changes holds the other
+// changes, and the ADDED changes of notifications removed since. The query
+// takes the first limit changes of each by Seq and merges them.
 func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, limit int) ([]social.Change, error) {
 	cs, err := list(ctx, r.q, func(s scanner) (social.Change, error) {
 		var c social.Change
 		var ids, groups sql.NullString
-		var stored sql.NullInt64 // the notification's id, if it is still there
-		var read sql.NullBool
+		var read sql.NullBool // NULL: no notification (removed, or not ADDED)
 		var e struct {
 			message, action, byUser, content, affected sql.NullString
 			actionID, affectedID, created              sql.NullInt64
 		}
-		err := s.Scan(&c.ID, &c.Seq, &c.RecipientID, &c.Kind, &ids, &c.UnreadCount, &groups, &stored, &read,
+		err := s.Scan(&c.ID, &c.Seq, &c.Kind, &ids, &c.UnreadCount, &groups, &read,
 			&e.message, &e.action, &e.actionID, &e.byUser, &e.content, &e.affected, &e.affectedID, &e.created)
 		if err != nil {
 			return c, err
 		}
+		c.RecipientID = userID
 		if c.IDs, err = splitIDs(ids.String); err != nil {
 			return c, err
 		}
@@ -358,7 +362,7 @@ func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, lim
 			Affected: social.ContentKind(e.affected.String), AffectedID: e.affectedID.Int64,
 			Read: read.Bool, CreatedAt: fromMillis(e.created.Int64),
 		}
-		if stored.Valid {
+		if read.Valid {
 			c.Notification = &n
 		}
 		if !groups.Valid && e.action.Valid && n.Action == social.ActionPost {
@@ -367,11 +371,16 @@ func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, lim
 			c.Groups = []social.Group{social.PostGroup(&n)}
 		}
 		return c, nil
-	}, `SELECT c.id, c.seq, c.recipient_id, c.kind, c.ids, c.unread_count, c.groups, n.id, n.read,
+	}, `SELECT c.id, c.seq, c.kind, c.ids, c.unread_count, c.groups, c.read,
 			e.message, e.action, e.action_id, e.by_user, e.action_content, e.affected, e.affected_id, e.created_at
-		FROM inbox_changes c LEFT JOIN notifications n ON c.kind = 'ADDED' AND n.id = c.id
-			LEFT JOIN notification_events e ON e.id = c.event_id
-		WHERE c.recipient_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?`,
+		FROM (
+			SELECT * FROM (SELECT id, seq, kind, ids, unread_count, groups, event_id, NULL AS read
+				FROM inbox_changes WHERE recipient_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
+			UNION ALL
+			SELECT * FROM (SELECT id, seq, 'ADDED', NULL, unread_count, groups, event_id, read
+				FROM notifications WHERE recipient_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
+		) c LEFT JOIN notification_events e ON e.id = c.event_id
+		ORDER BY c.seq LIMIT ?3`,
 		userID, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("changes after seq: %w", err)
@@ -425,7 +434,7 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 		return nil, fmt.Errorf("notification groups: %w", err)
 	}
 	gs, err := social.NonEmptyGroups(keys, func(key string) (social.Group, error) {
-		return r.group(ctx, userID, key, math.MaxInt64, time.Time{})
+		return r.group(ctx, userID, key, math.MaxInt64, time.Time{}, nil)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("notification groups: %w", err)
@@ -434,8 +443,10 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 }
 
 // group reads the state of a user's group as of the notifications with
-// IDs up to bound; an empty one was emptied then.
-func (r reader) group(ctx context.Context, userID int64, key string, bound int64, emptied time.Time) (social.Group, error) {
+// IDs up to bound; an empty one was emptied then. known, if not nil, is a
+// notification the caller has, which need not be read again if it is the
+// group's newest.
+func (r reader) group(ctx context.Context, userID int64, key string, bound int64, emptied time.Time, known *social.Notification) (social.Group, error) {
 	actors, err := list(ctx, r.q, func(s scanner) (social.GroupActor, error) {
 		var a social.GroupActor
 		return a, s.Scan(&a.Username, &a.LatestID, &a.Count, &a.Unread)
@@ -446,7 +457,10 @@ func (r reader) group(ctx context.Context, userID int64, key string, bound int64
 		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
 	}
 	var latest *social.Notification
-	if len(actors) > 0 {
+	if len(actors) > 0 && known != nil && known.ID == actors[0].LatestID {
+		n := *known
+		latest = &n
+	} else if len(actors) > 0 {
 		n, err := scanNotification(r.q.QueryRowContext(ctx,
 			`SELECT `+notificationColumns+` FROM `+notificationsFrom+` WHERE n.id = ?`, actors[0].LatestID))
 		if err != nil {
@@ -477,17 +491,19 @@ func (r reader) GroupUnreadIDs(ctx context.Context, userID int64, key string) ([
 func (r reader) SeqAtID(ctx context.Context, userID, id int64) (int64, error) {
 	// A recipient's Seq and ID increase together. When id is one of the
 	// user's changes (a client's cursor), its Seq is the answer: a lookup by
-	// primary key. Otherwise the user's changes are read newest first,
-	// skipping those newer than id.
+	// primary key, in notifications (ADDED) or inbox_changes (the others,
+	// and the ADDED changes of removed notifications). Otherwise the user's
+	// changes in each are read newest first, skipping those newer than id.
 	var row *sql.Row
 	if id <= 0 {
-		row = r.q.QueryRowContext(ctx,
-			`SELECT seq FROM inbox_changes WHERE recipient_id = ? ORDER BY seq DESC LIMIT 1`, userID)
+		row = r.q.QueryRowContext(ctx, `SELECT last_seq FROM inbox_state WHERE user_id = ?`, userID)
 	} else {
 		row = r.q.QueryRowContext(ctx, `SELECT coalesce(
+			(SELECT seq FROM notifications WHERE id = ?2 AND recipient_id = ?1),
 			(SELECT seq FROM inbox_changes WHERE id = ?2 AND recipient_id = ?1),
-			(SELECT seq FROM inbox_changes WHERE recipient_id = ?1 AND id <= ?2 ORDER BY seq DESC LIMIT 1),
-			0)`, userID, id)
+			max(coalesce((SELECT seq FROM notifications WHERE recipient_id = ?1 AND id <= ?2 ORDER BY seq DESC LIMIT 1), 0),
+				coalesce((SELECT seq FROM inbox_changes WHERE recipient_id = ?1 AND id <= ?2 ORDER BY seq DESC LIMIT 1), 0)))`,
+			userID, id)
 	}
 	var seq int64
 	if err := row.Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {

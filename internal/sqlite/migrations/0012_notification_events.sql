@@ -31,9 +31,11 @@ FROM notifications;
 
 ALTER TABLE notifications RENAME TO old_notifications;
 
--- One recipient's notification of an event. Its id is the id of the
--- inbox change that added it, taken from that table's high-water mark,
--- which never loses a row: ids are never reused.
+-- One recipient's notification of an event, which is also the ADDED change
+-- that added it: its id and Seq are the change's, and it keeps the
+-- change's unread count and groups. When the notification is removed, the
+-- ADDED change moves to inbox_changes. So a fan-out writes one row per
+-- recipient, not a notification and a change.
 CREATE TABLE notifications (
     id           INTEGER PRIMARY KEY,
     recipient_id INTEGER NOT NULL REFERENCES users (id),
@@ -43,11 +45,17 @@ CREATE TABLE notifications (
     read         INTEGER NOT NULL DEFAULT 0 CHECK (read IN (0, 1)),
     -- The event's, copied for the index below.
     group_key    TEXT    NOT NULL,
+    -- The ADDED change's: the recipient's unread count right after it, and
+    -- the groups it touched (social.MarshalGroups); NULL for a post
+    -- notification, whose group is the notification alone (social.PostGroup).
+    unread_count INTEGER NOT NULL,
+    groups       TEXT,
     UNIQUE (recipient_id, seq)
 ) STRICT;
 
-INSERT INTO notifications (id, recipient_id, seq, event_id, read, group_key)
-SELECT id, recipient_id, seq, id, read, group_key FROM old_notifications;
+INSERT INTO notifications (id, recipient_id, seq, event_id, read, group_key, unread_count, groups)
+SELECT n.id, n.recipient_id, n.seq, n.id, n.read, n.group_key, coalesce(c.unread_count, 0), c.groups
+FROM old_notifications n LEFT JOIN inbox_changes c ON c.id = n.id;
 
 DROP TABLE old_notifications;
 
@@ -68,7 +76,8 @@ CREATE TABLE inbox_state (
 
 INSERT INTO inbox_state (user_id, last_seq, unread)
 SELECT id,
-    coalesce((SELECT max(seq) FROM inbox_changes WHERE recipient_id = users.id), 0),
+    max(coalesce((SELECT max(seq) FROM inbox_changes WHERE recipient_id = users.id), 0),
+        coalesce((SELECT max(seq) FROM notifications WHERE recipient_id = users.id), 0)),
     (SELECT count(*) FROM notifications WHERE recipient_id = users.id AND read = 0)
 FROM users;
 
@@ -76,11 +85,9 @@ CREATE TRIGGER users_inbox_state AFTER INSERT ON users BEGIN
     INSERT INTO inbox_state (user_id) VALUES (new.id);
 END;
 
--- The event of an ADDED change, kept when its notification is removed. A
--- post notification's group is the notification alone: its ADDED change
--- does not store it (groups is NULL) but derives it from the event, which
--- also gives the post notifications added before migration 11 theirs.
-ALTER TABLE inbox_changes ADD COLUMN event_id INTEGER REFERENCES notification_events (id);
+-- Changes to inboxes other than the notifications there: REMOVED and READ
+-- changes, and the ADDED changes of notifications removed since, with the
+-- event they added (NULL for those removed before this migration).
+DELETE FROM inbox_changes WHERE kind = 'ADDED' AND id IN (SELECT id FROM notifications);
 
-UPDATE inbox_changes SET event_id = (SELECT event_id FROM notifications n WHERE n.id = inbox_changes.id)
-WHERE kind = 'ADDED';
+ALTER TABLE inbox_changes ADD COLUMN event_id INTEGER REFERENCES notification_events (id);
