@@ -41,7 +41,10 @@ CREATE TABLE notifications (
     recipient_id INTEGER NOT NULL REFERENCES users (id),
     -- 1, 2, 3, ... per recipient, without gaps (shared with inbox_changes).
     seq          INTEGER NOT NULL,
-    event_id     INTEGER NOT NULL REFERENCES notification_events (id),
+    -- Not a foreign key, nor inbox_changes.event_id: events are never
+    -- deleted, and a migration can rebuild notification_events (to change
+    -- its CHECK) without its children in the way.
+    event_id     INTEGER NOT NULL,
     read         INTEGER NOT NULL DEFAULT 0 CHECK (read IN (0, 1)),
     -- The event's, copied for the index below.
     group_key    TEXT    NOT NULL,
@@ -90,4 +93,4 @@ END;
 -- event they added (NULL for those removed before this migration).
 DELETE FROM inbox_changes WHERE kind = 'ADDED' AND id IN (SELECT id FROM notifications);
 
-ALTER TABLE inbox_changes ADD COLUMN event_id INTEGER REFERENCES notification_events (id);
+ALTER TABLE inbox_changes ADD COLUMN event_id INTEGER;
