@@ -447,12 +447,15 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 // notification the caller has, which need not be read again if it is the
 // group's newest.
 func (r reader) group(ctx context.Context, userID int64, key string, bound int64, emptied time.Time, known *social.Notification) (social.Group, error) {
+	// The most recent actors, and the totals over all of them.
+	var totals social.GroupTotals
 	actors, err := list(ctx, r.q, func(s scanner) (social.GroupActor, error) {
 		var a social.GroupActor
-		return a, s.Scan(&a.Username, &a.LatestID, &a.Count, &a.Unread)
-	}, `SELECT e.by_user, max(n.id), count(*), count(*) - sum(n.read) FROM `+notificationsFrom+`
-		WHERE n.recipient_id = ? AND n.group_key = ? AND n.id <= ? GROUP BY e.by_user ORDER BY max(n.id) DESC`,
-		userID, key, bound)
+		return a, s.Scan(&a.Username, &a.LatestID, &totals.Actors, &totals.Notifications, &totals.Unread)
+	}, `SELECT e.by_user, max(n.id), count(*) OVER (), sum(count(*)) OVER (), sum(count(*) - sum(n.read)) OVER ()
+		FROM `+notificationsFrom+`
+		WHERE n.recipient_id = ? AND n.group_key = ? AND n.id <= ? GROUP BY e.by_user ORDER BY max(n.id) DESC LIMIT ?`,
+		userID, key, bound, social.MaxSampleActors)
 	if err != nil {
 		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
 	}
@@ -468,7 +471,7 @@ func (r reader) group(ctx context.Context, userID int64, key string, bound int64
 		}
 		latest = &n
 	}
-	return social.NewGroup(key, actors, latest, emptied), nil
+	return social.NewGroupOf(key, actors, totals, latest, emptied), nil
 }
 
 // GroupUnreadIDs lists the IDs of the user's unread notifications in the
