@@ -87,12 +87,29 @@ type GroupActor struct {
 // (nil when actors is empty). A group without actors was updated at
 // emptied, when its last notification was removed.
 func NewGroup(key string, actors []GroupActor, latest *Notification, emptied time.Time) Group {
+	t := GroupTotals{Actors: len(actors)}
+	for _, a := range actors {
+		t.Notifications += a.Count
+		t.Unread += a.Unread
+	}
+	return NewGroupOf(key, actors[:min(len(actors), MaxSampleActors)], t, latest, emptied)
+}
+
+// GroupTotals are a group's counts: distinct actors, notifications, and
+// unread notifications.
+type GroupTotals struct {
+	Actors, Notifications, Unread int
+}
+
+// NewGroupOf is NewGroup from the group's totals and its most recent
+// actors only (the first MaxSampleActors, or all if there are fewer; their
+// Count and Unread are not used), so that a store need not read every
+// actor of a large group.
+func NewGroupOf(key string, recent []GroupActor, t GroupTotals, latest *Notification, emptied time.Time) Group {
 	g, _ := groupOfKey(key)
-	g.ActorCount = len(actors)
+	g.ActorCount, g.NotificationCount, g.UnreadCount = t.Actors, t.Notifications, t.Unread
 	g.SampleActors = []string{}
-	for i, a := range actors {
-		g.NotificationCount += a.Count
-		g.UnreadCount += a.Unread
+	for i, a := range recent {
 		if i < MaxSampleActors {
 			g.SampleActors = append(g.SampleActors, a.Username)
 		}
@@ -100,25 +117,26 @@ func NewGroup(key string, actors []GroupActor, latest *Notification, emptied tim
 	g.UpdatedAt = emptied
 	if latest != nil {
 		g.Latest, g.UpdatedAt = latest, latest.CreatedAt
-		g.Message = groupMessage(*latest, actors)
+		g.Message = groupMessage(*latest, recent, t.Actors)
 	}
 	return g
 }
 
 // groupMessage is latest's own message for one actor, "A and B <verb>" for
-// two, and "A and n-1 others <verb>" for n.
-func groupMessage(latest Notification, actors []GroupActor) string {
-	switch len(actors) {
+// two, and "A and n-1 others <verb>" for n, recent being the most recent
+// actors.
+func groupMessage(latest Notification, recent []GroupActor, n int) string {
+	switch n {
 	case 0:
 		return ""
 	case 1:
 		return latest.Message
 	}
 	verb := strings.TrimPrefix(latest.Message, latest.ByUser+" ")
-	if len(actors) == 2 {
-		return actors[0].Username + " and " + actors[1].Username + " " + verb
+	if n == 2 {
+		return recent[0].Username + " and " + recent[1].Username + " " + verb
 	}
-	return fmt.Sprintf("%s and %d others %s", actors[0].Username, len(actors)-1, verb)
+	return fmt.Sprintf("%s and %d others %s", recent[0].Username, n-1, verb)
 }
 
 // storedGroup is a Group as a change keeps it: without its newest
@@ -218,12 +236,11 @@ func FillGroups(cs []Change, keys [][]string, group func(recipientID int64, key 
 		c := &cs[i]
 		if c.Kind == ChangeAdded {
 			n := c.Notification
-			key := GroupKey(*n)
 			if n.Action == ActionPost {
-				c.Groups = []Group{NewGroup(key, []GroupActor{{Username: n.ByUser, LatestID: n.ID, Count: 1, Unread: 1}}, n, n.CreatedAt)}
+				c.Groups = []Group{PostGroup(n)}
 				continue
 			}
-			keys[i] = []string{key}
+			keys[i] = []string{GroupKey(*n)}
 		}
 		c.Groups = make([]Group, 0, len(keys[i]))
 		for _, key := range keys[i] {
@@ -235,6 +252,13 @@ func FillGroups(cs []Change, keys [][]string, group func(recipientID int64, key 
 		}
 	}
 	return nil
+}
+
+// PostGroup returns the group of a post notification right after it was
+// added: the notification alone, unread. Stores may derive an ADDED
+// change's group from its notification with it rather than keep it.
+func PostGroup(n *Notification) Group {
+	return NewGroup(GroupKey(*n), []GroupActor{{Username: n.ByUser, LatestID: n.ID, Count: 1, Unread: 1}}, n, n.CreatedAt)
 }
 
 // AddKey appends key to keys unless it is there already.

@@ -29,16 +29,33 @@
 // # Notifications and inbox changes
 //
 // Every change to a user's inbox (a notification added, removed or marked
-// read) is a row of inbox_changes, written by AppendChanges in the
-// action's transaction. Each recipient's changes are numbered on from its
-// latest Seq, read from the (recipient_id, seq) index, so that a
-// recipient's Seqs are 1, 2, 3, ... without gaps, also when a transaction
-// rolls back: the write lock keeps the latest Seq from changing before the
-// commit. Ids are numbered by the transaction from the high-water mark of
-// notification ids and change ids, and as SQLite runs one write
-// transaction at a time, increase in commit order. An added notification
-// takes its change's id and Seq. Rows are written with multi-row
-// statements of up to 100 rows each.
+// read) is recorded by AppendChanges in the action's transaction, in four
+// tables:
+//
+//   - notification_events: what happened (message, action, actor, content,
+//     what was acted on, time, group key), once per event however many
+//     users it notifies: a post to 10,000 followers is one row. Its
+//     notifications' ids lie in [first_id, last_id], which finds them
+//     without an index entry per notification.
+//   - notifications: one row per recipient (id, seq, event, read flag,
+//     group key), which is also the ADDED change that added it: it keeps
+//     that change's unread count and groups. A post notification's group is
+//     the notification alone, derived from the event rather than stored.
+//   - inbox_changes: the REMOVED and READ changes, and the ADDED change of a
+//     notification removed since, which moves there with the removal.
+//   - inbox_state: each user's latest Seq and unread count, one row per
+//     user (a trigger makes it with the user). AppendChanges bumps it with
+//     UPDATE ... RETURNING and numbers the user's changes from it, so that
+//     a recipient's Seqs are 1, 2, 3, ... without gaps, also when a
+//     transaction rolls back: the write lock keeps it from changing before
+//     the commit.
+//
+// Ids are numbered by the transaction from the high-water mark of
+// notification and change ids, and as SQLite runs one write transaction at
+// a time, increase in commit order. Rows are written with multi-row
+// statements of up to 100 rows each. The writer keeps its statement journal
+// in memory and has a 32 MiB page cache, so that a large fan-out does not
+// go through system calls before its commit.
 //
 // # Errors
 //

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -99,15 +100,19 @@ func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n !=
 // A recipient that is not a user is CodeNotFound.
 //
 // It first applies the REMOVED and READ changes (DELETE or UPDATE ...
-// RETURNING, which narrows their ids), then numbers the changes it keeps:
-// each recipient's on from its latest Seq, ids on from the greatest id
-// taken, both in input order, so that each recipient's IDs increase with
-// its Seqs. The transaction holds SQLite's only write lock, so neither can
-// change before it commits. It then inserts the added notifications, counts
-// each recipient's unread notifications, derives every change's count from
-// that, and inserts the changes. Each step runs multi-row statements of up
-// to batchRows rows: a post to 10,000 followers takes a few hundred
-// statements, not 20,000.
+// RETURNING, which narrows their ids; a removed notification's ADDED
+// change moves to inbox_changes), then bumps each recipient's inbox_state
+// row by how many changes it keeps for it and by how much they change its
+// unread count, which returns the recipient's latest Seq and unread count
+// after them all; each change's Seq and count follow from those, in input
+// order. Ids go on from the greatest id of notifications and changes, in
+// input order, so that each recipient's IDs increase with its Seqs. The
+// transaction holds SQLite's only write lock, so neither can change before
+// it commits. It then stores each distinct event of the added
+// notifications once and a row per recipient that points to it (the
+// notification and its ADDED change in one), and the other changes. Each
+// step runs multi-row statements of up to batchRows rows: a post to 10,000
+// followers takes a few hundred statements, not 20,000.
 func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Change, error) {
 	out := make([]social.Change, 0, len(cs))
 	var delta []int
@@ -139,42 +144,67 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 	if len(out) == 0 {
 		return nil, nil
 	}
-	recipients := social.Recipients(out)
-	next, err := t.nextSeqs(ctx, recipients)
+	inboxes, err := t.bumpInboxes(ctx, out, delta)
 	if err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
-	var last int64
-	err = t.w.QueryRowContext(ctx, `SELECT max(
-			coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'notifications'), 0),
-			coalesce((SELECT max(id) FROM inbox_changes), 0))`).Scan(&last)
+	var lastID, lastEvent int64
+	err = t.w.QueryRowContext(ctx, `SELECT
+			max(coalesce((SELECT max(id) FROM inbox_changes), 0), coalesce((SELECT max(id) FROM notifications), 0)),
+			coalesce((SELECT max(id) FROM notification_events), 0)`).Scan(&lastID, &lastEvent)
 	if err != nil {
-		return nil, fmt.Errorf("append changes: last id: %w", err)
+		return nil, fmt.Errorf("append changes: last ids: %w", err)
 	}
-	var added []social.Notification
+	unread := make(map[int64]int, len(inboxes))
+	for id, in := range inboxes {
+		unread[id] = in.unread
+	}
+	social.FillUnreadCounts(out, delta, unread)
+	events := make(map[eventKey]*event)
+	var added []delivery
 	for i := range out {
 		c := &out[i]
-		c.ID, c.Seq = last+1+int64(i), next[c.RecipientID]
-		next[c.RecipientID]++
-		if c.Kind == social.ChangeAdded {
-			c.Notification.ID, c.Notification.Seq = c.ID, c.Seq
-			c.IDs = []int64{c.ID}
-			added = append(added, *c.Notification)
+		in := inboxes[c.RecipientID]
+		c.ID, c.Seq = lastID+1+int64(i), in.nextSeq
+		in.nextSeq++
+		if c.Kind != social.ChangeAdded {
+			continue
 		}
+		n := c.Notification
+		n.ID, n.Seq = c.ID, c.Seq
+		c.IDs = []int64{c.ID}
+		k := keyOf(*n)
+		e := events[k]
+		if e == nil {
+			lastEvent++
+			e = &event{n: *n, id: lastEvent, groupKey: social.GroupKey(*n), firstID: c.ID}
+			events[k] = e
+		}
+		e.lastID = c.ID
+		added = append(added, delivery{n: n, event: e, unread: c.UnreadCount})
+	}
+	if err := t.insertEvents(ctx, events); err != nil {
+		return nil, fmt.Errorf("append changes: %w", err)
 	}
 	if err := t.insertNotifications(ctx, added); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
-	final, err := t.unreadCounts(ctx, recipients)
+	emptied := stored(time.Now())
+	// An added notification is the newest of its group as of its change
+	// (bound is the change's ID): the group need not read it back.
+	newest := make(map[int64]*social.Notification)
+	for _, d := range added {
+		if d.n.Action != social.ActionPost { // whose group reads nothing
+			newest[d.n.ID] = d.n
+		}
+	}
+	err = social.FillGroups(out, keys, func(recipientID int64, key string, bound int64) (social.Group, error) {
+		return t.group(ctx, recipientID, key, bound, emptied, newest[bound])
+	})
 	if err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
-	social.FillUnreadCounts(out, delta, final)
-	emptied := stored(time.Now())
-	err = social.FillGroups(out, keys, func(recipientID int64, key string, bound int64) (social.Group, error) {
-		return t.group(ctx, recipientID, key, bound, emptied)
-	})
-	if err != nil {
+	if err := t.setGroups(ctx, out); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
 	if err := t.insertChanges(ctx, out); err != nil {
@@ -183,20 +213,152 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 	return out, nil
 }
 
+// eventKey is what the notifications of one event have in common: all but
+// their recipient, id, Seq and read flag.
+type eventKey struct {
+	message, byUser, content string
+	action                   social.Action
+	affected                 social.ContentKind
+	actionID, affectedID     int64
+	created                  int64
+}
+
+func keyOf(n social.Notification) eventKey {
+	return eventKey{message: n.Message, byUser: n.ByUser, content: n.ActionContent, action: n.Action,
+		affected: n.Affected, actionID: n.ActionID, affectedID: n.AffectedID, created: millis(n.CreatedAt)}
+}
+
+// event is an event to store: one of its notifications, its id, its
+// group's key, and the ids of its first and last notifications.
+type event struct {
+	n               social.Notification
+	id              int64
+	groupKey        string
+	firstID, lastID int64
+}
+
+// delivery is an added notification, whose ID and Seq are set, its event,
+// and the unread count of its ADDED change.
+type delivery struct {
+	n      *social.Notification
+	event  *event
+	unread int
+}
+
+// inbox is a recipient's inbox_state after a transaction's changes, and the
+// Seq of its next change as AppendChanges numbers them.
+type inbox struct {
+	nextSeq int64
+	unread  int
+}
+
+// bumpInboxes adds to each recipient's inbox_state row the number of cs
+// that are its and the sum of their deltas, and returns every recipient's
+// inbox with nextSeq at its first change's Seq. Recipients with the same
+// pair of increments share statements: one per batchRows recipients for a
+// post to its author's followers. A recipient that is not a user (without
+// a row) is CodeNotFound.
+func (t *tx) bumpInboxes(ctx context.Context, cs []social.Change, delta []int) (map[int64]*inbox, error) {
+	type bump struct{ seqs, unread int }
+	bumps := make(map[int64]bump, len(cs))
+	var recipients []int64
+	for i, c := range cs {
+		b, ok := bumps[c.RecipientID]
+		if !ok {
+			recipients = append(recipients, c.RecipientID)
+		}
+		b.seqs++
+		b.unread += delta[i]
+		bumps[c.RecipientID] = b
+	}
+	byBump := make(map[bump][]int64)
+	var order []bump
+	for _, id := range recipients {
+		b := bumps[id]
+		if _, ok := byBump[b]; !ok {
+			order = append(order, b)
+		}
+		byBump[b] = append(byBump[b], id)
+	}
+	inboxes := make(map[int64]*inbox, len(recipients))
+	args := make([]any, 0, 2+batchRows)
+	for _, b := range order {
+		ids := byBump[b]
+		err := inBatches(ctx, t.w, len(ids), func(rows int) string {
+			return `UPDATE inbox_state SET last_seq = last_seq + ?, unread = unread + ?
+				WHERE user_id IN (` + placeholders(rows) + `) RETURNING user_id, last_seq, unread`
+		}, func(stmt *sql.Stmt, lo, hi int) error {
+			args = append(args[:0], b.seqs, b.unread)
+			for _, id := range ids[lo:hi] {
+				args = append(args, id)
+			}
+			found := 0
+			err := eachRow(ctx, stmt, args, func(row scanner) error {
+				var id, last int64
+				var unread int
+				if err := row.Scan(&id, &last, &unread); err != nil {
+					return err
+				}
+				inboxes[id] = &inbox{nextSeq: last - int64(b.seqs) + 1, unread: unread}
+				found++
+				return nil
+			})
+			if err == nil && found != hi-lo {
+				return social.Errorf(social.CodeNotFound, "recipient not found")
+			}
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bump inboxes: %w", err)
+		}
+	}
+	return inboxes, nil
+}
+
+// insertEvents inserts the events, whose ids are set, in id order.
+func (t *tx) insertEvents(ctx context.Context, events map[eventKey]*event) error {
+	es := make([]*event, 0, len(events))
+	for _, e := range events {
+		es = append(es, e)
+	}
+	slices.SortFunc(es, func(a, b *event) int { return cmp.Compare(a.id, b.id) })
+	const cols = 12
+	args := make([]any, 0, cols*min(len(es), batchRows))
+	err := inBatches(ctx, t.w, len(es), func(rows int) string {
+		return `INSERT INTO notification_events (id, message, action, action_id, by_user, action_content,
+			affected, affected_id, created_at, group_key, first_id, last_id) VALUES ` + valueRows(rows, cols)
+	}, func(stmt *sql.Stmt, lo, hi int) error {
+		args = args[:0]
+		for _, e := range es[lo:hi] {
+			n := e.n
+			args = append(args, e.id, n.Message, n.Action, n.ActionID, n.ByUser, nullString(n.ActionContent),
+				nullString(string(n.Affected)), nullInt(n.AffectedID), millis(n.CreatedAt), e.groupKey, e.firstID, e.lastID)
+		}
+		_, err := stmt.ExecContext(ctx, args...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	return nil
+}
+
 // apply carries out a REMOVED or READ change and returns the ids it
 // changed, in increasing order, by how much it changed the recipient's
-// unread count, and the keys of the groups it touched.
+// unread count, and the keys of the groups it touched. The ADDED changes of
+// the notifications it removes move to inbox_changes.
 func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, []string, error) {
 	var changed []int64
 	var keys []string
+	var moved []changeRow
 	delta := 0
 	err := inBatches(ctx, t.w, len(c.IDs), func(rows int) string {
 		if c.Kind == social.ChangeRemoved {
 			return `DELETE FROM notifications WHERE recipient_id = ? AND id IN (` +
-				placeholders(rows) + `) RETURNING id, read, group_key`
+				placeholders(rows) + `) RETURNING id, read, group_key, seq, unread_count, groups, event_id`
 		}
 		return `UPDATE notifications SET read = 1 WHERE recipient_id = ? AND read = 0 AND id IN (` +
-			placeholders(rows) + `) RETURNING id, 0, group_key`
+			placeholders(rows) + `) RETURNING id, 0, group_key, seq, unread_count, groups, event_id`
 	}, func(stmt *sql.Stmt, lo, hi int) error {
 		args := make([]any, 0, 1+hi-lo)
 		args = append(args, c.RecipientID)
@@ -204,20 +366,27 @@ func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, []string
 			args = append(args, id)
 		}
 		return eachRow(ctx, stmt, args, func(row scanner) error {
-			var id int64
 			var read bool
 			var key string
-			if err := row.Scan(&id, &read, &key); err != nil {
+			added := changeRow{recipientID: c.RecipientID, kind: social.ChangeAdded}
+			err := row.Scan(&added.id, &read, &key, &added.seq, &added.unread, &added.groups, &added.eventID)
+			if err != nil {
 				return err
 			}
-			changed = append(changed, id)
+			changed = append(changed, added.id)
 			keys = social.AddKey(keys, key)
 			if !read {
 				delta--
 			}
+			if c.Kind == social.ChangeRemoved {
+				moved = append(moved, added)
+			}
 			return nil
 		})
 	})
+	if err == nil {
+		err = t.insertChangeRows(ctx, moved)
+	}
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("%s: %w", strings.ToLower(string(c.Kind)), err)
 	}
@@ -226,51 +395,47 @@ func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, []string
 	return changed, delta, keys, nil
 }
 
-// unreadCounts counts the unread notifications of each of recipients.
-func (t *tx) unreadCounts(ctx context.Context, recipients []int64) (map[int64]int, error) {
-	counts := make(map[int64]int, len(recipients))
-	args := make([]any, 0, batchRows)
-	err := inBatches(ctx, t.w, len(recipients), func(rows int) string {
-		return `SELECT recipient_id, count(*) FROM notifications
-			WHERE recipient_id IN (` + placeholders(rows) + `) AND read = 0 GROUP BY recipient_id`
-	}, func(stmt *sql.Stmt, lo, hi int) error {
-		args = args[:0]
-		for _, id := range recipients[lo:hi] {
-			args = append(args, id)
+// insertChanges inserts the REMOVED and READ changes of cs, whose IDs,
+// Seqs, counts and groups are set; an ADDED change is its notification's
+// row.
+func (t *tx) insertChanges(ctx context.Context, cs []social.Change) error {
+	var rows []changeRow
+	for _, c := range cs {
+		if c.Kind == social.ChangeAdded {
+			continue
 		}
-		return eachRow(ctx, stmt, args, func(row scanner) error {
-			var id int64
-			var n int
-			err := row.Scan(&id, &n)
-			counts[id] = n
+		groups, err := social.MarshalGroups(c.Groups)
+		if err != nil {
 			return err
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("unread counts: %w", err)
+		}
+		rows = append(rows, changeRow{id: c.ID, recipientID: c.RecipientID, seq: c.Seq, kind: c.Kind,
+			ids: sql.NullString{String: joinIDs(c.IDs), Valid: true}, unread: c.UnreadCount,
+			groups: sql.NullString{String: groups, Valid: true}})
 	}
-	return counts, nil
+	return t.insertChangeRows(ctx, rows)
 }
 
-// insertChanges inserts the changes, whose IDs, Seqs and counts are set.
-func (t *tx) insertChanges(ctx context.Context, cs []social.Change) error {
-	const cols = 7
-	args := make([]any, 0, cols*batchRows)
-	err := inBatches(ctx, t.w, len(cs), func(rows int) string {
-		return `INSERT INTO inbox_changes (id, recipient_id, seq, kind, ids, unread_count, groups)
-			VALUES ` + valueRows(rows, cols)
+// changeRow is a row of inbox_changes.
+type changeRow struct {
+	id, recipientID, seq int64
+	kind                 social.ChangeKind
+	ids                  sql.NullString
+	unread               int
+	groups               sql.NullString
+	eventID              sql.NullInt64
+}
+
+// insertChangeRows inserts rows into inbox_changes.
+func (t *tx) insertChangeRows(ctx context.Context, rows []changeRow) error {
+	const cols = 8
+	args := make([]any, 0, cols*min(len(rows), batchRows))
+	err := inBatches(ctx, t.w, len(rows), func(n int) string {
+		return `INSERT INTO inbox_changes (id, recipient_id, seq, kind, ids, unread_count, groups, event_id)
+			VALUES ` + valueRows(n, cols)
 	}, func(stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
-		for _, c := range cs[lo:hi] {
-			var ids sql.NullString
-			if c.Kind != social.ChangeAdded {
-				ids = sql.NullString{String: joinIDs(c.IDs), Valid: true}
-			}
-			groups, err := social.MarshalGroups(c.Groups)
-			if err != nil {
-				return err
-			}
-			args = append(args, c.ID, c.RecipientID, c.Seq, string(c.Kind), ids, c.UnreadCount, groups)
+		for _, r := range rows[lo:hi] {
+			args = append(args, r.id, r.recipientID, r.seq, string(r.kind), r.ids, r.unread, r.groups, r.eventID)
 		}
 		_, err := stmt.ExecContext(ctx, args...)
 		return err
@@ -309,73 +474,43 @@ func splitIDs(s string) ([]int64, error) {
 	return ids, nil
 }
 
-// nextSeqs returns, for each of recipients (distinct), the Seq its next
-// change takes: one more than its latest, read from the (recipient_id, seq)
-// index, one lookup per recipient:
-//
-//	SELECT id, coalesce((SELECT max(seq) FROM inbox_changes WHERE recipient_id = users.id), 0)
-//	FROM users WHERE id IN (...)
-//
-// A recipient missing from users is CodeNotFound.
-func (t *tx) nextSeqs(ctx context.Context, recipients []int64) (map[int64]int64, error) {
-	next := make(map[int64]int64, len(recipients))
-	args := make([]any, 0, batchRows)
-	err := inBatches(ctx, t.w, len(recipients), func(rows int) string {
-		return `SELECT id, coalesce((SELECT max(seq) FROM inbox_changes WHERE recipient_id = users.id), 0)
-			FROM users WHERE id IN (` + placeholders(rows) + `)`
+// insertNotifications inserts the recipients' rows of ds, in order, without
+// their ADDED changes' groups (see setGroups).
+func (t *tx) insertNotifications(ctx context.Context, ds []delivery) error {
+	const cols = 6
+	args := make([]any, 0, cols*min(len(ds), batchRows))
+	err := inBatches(ctx, t.w, len(ds), func(rows int) string {
+		return `INSERT INTO notifications (id, recipient_id, seq, event_id, group_key, unread_count) VALUES ` +
+			valueRows(rows, cols)
 	}, func(stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
-		for _, id := range recipients[lo:hi] {
-			args = append(args, id)
-		}
-		rows, err := stmt.QueryContext(ctx, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		found := 0
-		for rows.Next() {
-			var id, latest int64
-			if err := rows.Scan(&id, &latest); err != nil {
-				return err
-			}
-			next[id] = latest + 1
-			found++
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if found != hi-lo {
-			return social.Errorf(social.CodeNotFound, "recipient not found")
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("next seqs: %w", err)
-	}
-	return next, nil
-}
-
-// insertNotifications inserts ns, whose IDs and Seqs are set, in order.
-func (t *tx) insertNotifications(ctx context.Context, ns []social.Notification) error {
-	const cols = 12
-	args := make([]any, 0, cols*batchRows)
-	err := inBatches(ctx, t.w, len(ns), func(rows int) string {
-		return `INSERT INTO notifications (id, recipient_id, seq, message, action, action_id, by_user,
-			action_content, affected, affected_id, created_at, group_key)
-			VALUES ` + valueRows(rows, cols)
-	}, func(stmt *sql.Stmt, lo, hi int) error {
-		args = args[:0]
-		for _, n := range ns[lo:hi] {
-			args = append(args, n.ID, n.RecipientID, n.Seq, n.Message, n.Action, n.ActionID, n.ByUser,
-				nullString(n.ActionContent), nullString(string(n.Affected)), nullInt(n.AffectedID), millis(n.CreatedAt),
-				social.GroupKey(n))
+		for _, d := range ds[lo:hi] {
+			args = append(args, d.n.ID, d.n.RecipientID, d.n.Seq, d.event.id, d.event.groupKey, d.unread)
 		}
 		_, err := stmt.ExecContext(ctx, args...)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("insert: %w", err)
+		return fmt.Errorf("insert notifications: %w", err)
+	}
+	return nil
+}
+
+// setGroups stores the groups of the ADDED changes of cs in their
+// notifications' rows, but for post notifications: a post's group is the
+// notification alone, which the reader derives (social.PostGroup).
+func (t *tx) setGroups(ctx context.Context, cs []social.Change) error {
+	for _, c := range cs {
+		if c.Kind != social.ChangeAdded || c.Notification.Action == social.ActionPost {
+			continue
+		}
+		groups, err := social.MarshalGroups(c.Groups)
+		if err != nil {
+			return err
+		}
+		if _, err := t.w.ExecContext(ctx, `UPDATE notifications SET groups = ? WHERE id = ?`, groups, c.ID); err != nil {
+			return fmt.Errorf("set groups: %w", err)
+		}
 	}
 	return nil
 }

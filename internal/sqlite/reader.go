@@ -261,8 +261,12 @@ func (r reader) ReactionOf(ctx context.Context, userID int64, target social.Cont
 	return x, nil
 }
 
-const notificationColumns = `id, seq, recipient_id, message, action, action_id, by_user,
-	action_content, affected, affected_id, read, created_at`
+// notificationColumns are a notification's, read from notificationsFrom:
+// the recipient's row (n) joined with its event (e).
+const notificationColumns = `n.id, n.seq, n.recipient_id, e.message, e.action, e.action_id, e.by_user,
+	e.action_content, e.affected, e.affected_id, n.read, e.created_at`
+
+const notificationsFrom = `notifications n JOIN notification_events e ON e.id = n.event_id`
 
 func scanNotification(s scanner) (social.Notification, error) {
 	var n social.Notification
@@ -291,8 +295,8 @@ func (r reader) Notifications(ctx context.Context, userID int64, q social.Notifi
 	switch {
 	case q.UnreadOnly:
 		// Literally "read = 0", so that the partial index serves it.
-		query = `SELECT ` + notificationColumns + ` FROM notifications
-			WHERE recipient_id = ? AND read = 0 AND id < ? ORDER BY id DESC LIMIT ?`
+		query = `SELECT ` + notificationColumns + ` FROM ` + notificationsFrom + `
+			WHERE n.recipient_id = ? AND n.read = 0 AND n.id < ? ORDER BY n.id DESC LIMIT ?`
 		args = append(args, cmp.Or(q.BeforeID, math.MaxInt64))
 	case q.BeforeID != 0:
 		var seq int64 // IDs are positive: nothing is before 1
@@ -302,12 +306,12 @@ func (r reader) Notifications(ctx context.Context, userID int64, q social.Notifi
 				return nil, fmt.Errorf("notifications: %w", err)
 			}
 		}
-		query = `SELECT ` + notificationColumns + ` FROM notifications
-			WHERE recipient_id = ? AND seq <= ? ORDER BY seq DESC LIMIT ?`
+		query = `SELECT ` + notificationColumns + ` FROM ` + notificationsFrom + `
+			WHERE n.recipient_id = ? AND n.seq <= ? ORDER BY n.seq DESC LIMIT ?`
 		args = append(args, seq)
 	default:
-		query = `SELECT ` + notificationColumns + ` FROM notifications
-			WHERE recipient_id = ? ORDER BY seq DESC LIMIT ?`
+		query = `SELECT ` + notificationColumns + ` FROM ` + notificationsFrom + `
+			WHERE n.recipient_id = ? ORDER BY n.seq DESC LIMIT ?`
 	}
 	args = append(args, q.Limit)
 	ns, err := list(ctx, r.q, scanNotification, query, args...)
@@ -320,24 +324,25 @@ func (r reader) Notifications(ctx context.Context, userID int64, q social.Notifi
 // ChangesAfterSeq lists a user's inbox changes with Seq > afterSeq, oldest
 // first, at most limit of them, each ADDED one with its notification if it
 // is still there.
+//
+// A notification's row is its ADDED change; inbox_changes holds the other
+// changes, and the ADDED changes of notifications removed since. The query
+// takes the first limit changes of each by Seq and merges them.
 func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, limit int) ([]social.Change, error) {
 	cs, err := list(ctx, r.q, func(s scanner) (social.Change, error) {
 		var c social.Change
-		var ids sql.NullString
-		var n struct {
-			id, seq, recipient, actionID               sql.NullInt64
+		var ids, groups sql.NullString
+		var read sql.NullBool // NULL: no notification (removed, or not ADDED)
+		var e struct {
 			message, action, byUser, content, affected sql.NullString
-			affectedID                                 sql.NullInt64
-			read                                       sql.NullBool
-			created                                    sql.NullInt64
+			actionID, affectedID, created              sql.NullInt64
 		}
-		var groups sql.NullString
-		err := s.Scan(&c.ID, &c.Seq, &c.RecipientID, &c.Kind, &ids, &c.UnreadCount, &groups,
-			&n.id, &n.seq, &n.recipient, &n.message, &n.action, &n.actionID, &n.byUser,
-			&n.content, &n.affected, &n.affectedID, &n.read, &n.created)
+		err := s.Scan(&c.ID, &c.Seq, &c.Kind, &ids, &c.UnreadCount, &groups, &read,
+			&e.message, &e.action, &e.actionID, &e.byUser, &e.content, &e.affected, &e.affectedID, &e.created)
 		if err != nil {
 			return c, err
 		}
+		c.RecipientID = userID
 		if c.IDs, err = splitIDs(ids.String); err != nil {
 			return c, err
 		}
@@ -346,24 +351,36 @@ func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, lim
 				return c, err
 			}
 		}
-		if c.Kind == social.ChangeAdded {
-			c.IDs = []int64{c.ID}
+		if c.Kind != social.ChangeAdded {
+			return c, nil
 		}
-		if n.id.Valid {
-			c.Notification = &social.Notification{
-				ID: n.id.Int64, Seq: n.seq.Int64, RecipientID: n.recipient.Int64,
-				Message: n.message.String, Action: social.Action(n.action.String), ActionID: n.actionID.Int64,
-				ByUser: n.byUser.String, ActionContent: n.content.String,
-				Affected: social.ContentKind(n.affected.String), AffectedID: n.affectedID.Int64,
-				Read: n.read.Bool, CreatedAt: fromMillis(n.created.Int64),
-			}
+		c.IDs = []int64{c.ID}
+		n := social.Notification{
+			ID: c.ID, Seq: c.Seq, RecipientID: c.RecipientID,
+			Message: e.message.String, Action: social.Action(e.action.String), ActionID: e.actionID.Int64,
+			ByUser: e.byUser.String, ActionContent: e.content.String,
+			Affected: social.ContentKind(e.affected.String), AffectedID: e.affectedID.Int64,
+			Read: read.Bool, CreatedAt: fromMillis(e.created.Int64),
+		}
+		if read.Valid {
+			c.Notification = &n
+		}
+		if !groups.Valid && e.action.Valid && n.Action == social.ActionPost {
+			// Not stored: the notification alone, as it was added. FillLatest
+			// below drops its Latest if it was removed since.
+			c.Groups = []social.Group{social.PostGroup(&n)}
 		}
 		return c, nil
-	}, `SELECT c.id, c.seq, c.recipient_id, c.kind, c.ids, c.unread_count, c.groups,
-			n.id, n.seq, n.recipient_id, n.message, n.action, n.action_id, n.by_user,
-			n.action_content, n.affected, n.affected_id, n.read, n.created_at
-		FROM inbox_changes c LEFT JOIN notifications n ON c.kind = 'ADDED' AND n.id = c.id
-		WHERE c.recipient_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?`,
+	}, `SELECT c.id, c.seq, c.kind, c.ids, c.unread_count, c.groups, c.read,
+			e.message, e.action, e.action_id, e.by_user, e.action_content, e.affected, e.affected_id, e.created_at
+		FROM (
+			SELECT * FROM (SELECT id, seq, kind, ids, unread_count, groups, event_id, NULL AS read
+				FROM inbox_changes WHERE recipient_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
+			UNION ALL
+			SELECT * FROM (SELECT id, seq, 'ADDED', NULL, unread_count, groups, event_id, read
+				FROM notifications WHERE recipient_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
+		) c LEFT JOIN notification_events e ON e.id = c.event_id
+		ORDER BY c.seq LIMIT ?3`,
 		userID, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("changes after seq: %w", err)
@@ -387,8 +404,8 @@ func (r reader) notificationsByID(ctx context.Context, userID int64, ids []int64
 		for _, id := range chunk {
 			args = append(args, id)
 		}
-		ns, err := list(ctx, r.q, scanNotification, `SELECT `+notificationColumns+` FROM notifications
-			WHERE recipient_id = ? AND id IN (`+placeholders(len(chunk))+`)`, args...)
+		ns, err := list(ctx, r.q, scanNotification, `SELECT `+notificationColumns+` FROM `+notificationsFrom+`
+			WHERE n.recipient_id = ? AND n.id IN (`+placeholders(len(chunk))+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("notifications by id: %w", err)
 		}
@@ -417,7 +434,7 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 		return nil, fmt.Errorf("notification groups: %w", err)
 	}
 	gs, err := social.NonEmptyGroups(keys, func(key string) (social.Group, error) {
-		return r.group(ctx, userID, key, math.MaxInt64, time.Time{})
+		return r.group(ctx, userID, key, math.MaxInt64, time.Time{}, nil)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("notification groups: %w", err)
@@ -426,27 +443,35 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 }
 
 // group reads the state of a user's group as of the notifications with
-// IDs up to bound; an empty one was emptied then.
-func (r reader) group(ctx context.Context, userID int64, key string, bound int64, emptied time.Time) (social.Group, error) {
+// IDs up to bound; an empty one was emptied then. known, if not nil, is a
+// notification the caller has, which need not be read again if it is the
+// group's newest.
+func (r reader) group(ctx context.Context, userID int64, key string, bound int64, emptied time.Time, known *social.Notification) (social.Group, error) {
+	// The most recent actors, and the totals over all of them.
+	var totals social.GroupTotals
 	actors, err := list(ctx, r.q, func(s scanner) (social.GroupActor, error) {
 		var a social.GroupActor
-		return a, s.Scan(&a.Username, &a.LatestID, &a.Count, &a.Unread)
-	}, `SELECT by_user, max(id), count(*), count(*) - sum(read) FROM notifications
-		WHERE recipient_id = ? AND group_key = ? AND id <= ? GROUP BY by_user ORDER BY max(id) DESC`,
-		userID, key, bound)
+		return a, s.Scan(&a.Username, &a.LatestID, &totals.Actors, &totals.Notifications, &totals.Unread)
+	}, `SELECT e.by_user, max(n.id), count(*) OVER (), sum(count(*)) OVER (), sum(count(*) - sum(n.read)) OVER ()
+		FROM `+notificationsFrom+`
+		WHERE n.recipient_id = ? AND n.group_key = ? AND n.id <= ? GROUP BY e.by_user ORDER BY max(n.id) DESC LIMIT ?`,
+		userID, key, bound, social.MaxSampleActors)
 	if err != nil {
 		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
 	}
 	var latest *social.Notification
-	if len(actors) > 0 {
+	if len(actors) > 0 && known != nil && known.ID == actors[0].LatestID {
+		n := *known
+		latest = &n
+	} else if len(actors) > 0 {
 		n, err := scanNotification(r.q.QueryRowContext(ctx,
-			`SELECT `+notificationColumns+` FROM notifications WHERE id = ?`, actors[0].LatestID))
+			`SELECT `+notificationColumns+` FROM `+notificationsFrom+` WHERE n.id = ?`, actors[0].LatestID))
 		if err != nil {
 			return social.Group{}, fmt.Errorf("group %s: latest: %w", key, err)
 		}
 		latest = &n
 	}
-	return social.NewGroup(key, actors, latest, emptied), nil
+	return social.NewGroupOf(key, actors, totals, latest, emptied), nil
 }
 
 // GroupUnreadIDs lists the IDs of the user's unread notifications in the
@@ -469,17 +494,19 @@ func (r reader) GroupUnreadIDs(ctx context.Context, userID int64, key string) ([
 func (r reader) SeqAtID(ctx context.Context, userID, id int64) (int64, error) {
 	// A recipient's Seq and ID increase together. When id is one of the
 	// user's changes (a client's cursor), its Seq is the answer: a lookup by
-	// primary key. Otherwise the user's changes are read newest first,
-	// skipping those newer than id.
+	// primary key, in notifications (ADDED) or inbox_changes (the others,
+	// and the ADDED changes of removed notifications). Otherwise the user's
+	// changes in each are read newest first, skipping those newer than id.
 	var row *sql.Row
 	if id <= 0 {
-		row = r.q.QueryRowContext(ctx,
-			`SELECT seq FROM inbox_changes WHERE recipient_id = ? ORDER BY seq DESC LIMIT 1`, userID)
+		row = r.q.QueryRowContext(ctx, `SELECT last_seq FROM inbox_state WHERE user_id = ?`, userID)
 	} else {
 		row = r.q.QueryRowContext(ctx, `SELECT coalesce(
+			(SELECT seq FROM notifications WHERE id = ?2 AND recipient_id = ?1),
 			(SELECT seq FROM inbox_changes WHERE id = ?2 AND recipient_id = ?1),
-			(SELECT seq FROM inbox_changes WHERE recipient_id = ?1 AND id <= ?2 ORDER BY seq DESC LIMIT 1),
-			0)`, userID, id)
+			max(coalesce((SELECT seq FROM notifications WHERE recipient_id = ?1 AND id <= ?2 ORDER BY seq DESC LIMIT 1), 0),
+				coalesce((SELECT seq FROM inbox_changes WHERE recipient_id = ?1 AND id <= ?2 ORDER BY seq DESC LIMIT 1), 0)))`,
+			userID, id)
 	}
 	var seq int64
 	if err := row.Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -508,7 +535,9 @@ func (r reader) NotificationsCausedBy(ctx context.Context, causes []social.Cause
 	var out []social.Notification
 	for _, c := range causes {
 		ns, err := list(ctx, r.q, scanNotification,
-			`SELECT `+notificationColumns+` FROM notifications WHERE action = ? AND action_id = ?`,
+			`SELECT `+notificationColumns+` FROM notification_events e
+			JOIN notifications n ON n.id BETWEEN e.first_id AND e.last_id AND n.event_id = e.id
+			WHERE e.action = ? AND e.action_id = ?`,
 			string(c.Action), c.ActionID)
 		if err != nil {
 			return nil, fmt.Errorf("notifications caused by: %w", err)
@@ -519,11 +548,12 @@ func (r reader) NotificationsCausedBy(ctx context.Context, causes []social.Cause
 	return out, nil
 }
 
-// UnreadCount counts the user's unread notifications.
+// UnreadCount returns the user's unread count, which its inbox_state row
+// keeps (0 for a user that does not exist).
 func (r reader) UnreadCount(ctx context.Context, userID int64) (int, error) {
 	var n int
 	err := r.q.QueryRowContext(ctx,
-		`SELECT count(*) FROM notifications WHERE recipient_id = ? AND read = 0`, userID).Scan(&n)
+		`SELECT coalesce((SELECT unread FROM inbox_state WHERE user_id = ?), 0)`, userID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("unread count: %w", err)
 	}

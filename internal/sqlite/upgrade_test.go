@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -63,4 +64,39 @@ func TestUpgradeGroupsNotifications(t *testing.T) {
 	}
 	db.Close()
 	storetest.WantMigratedGroups(t, MustOpen(t, path))
+}
+
+// TestUpgradeStoresEventsOnce: migration 12 turns every notification into
+// an event of its own and a recipient's row, and every user's inbox into an
+// inbox_state row; see storetest.WantUpgradedInbox.
+func TestUpgradeStoresEventsOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db := MustOpenRaw(t, path)
+	if _, err := sqlite.Migrate(t.Context(), db, storetest.MigrationsBefore(t, sqlite.Migrations, 12)); err != nil {
+		t.Fatalf("migrate to the old schema: %v", err)
+	}
+	exec := func(query string, args ...any) {
+		t.Helper()
+		if _, err := db.ExecContext(t.Context(), query, args...); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+	}
+	exec(`INSERT INTO users (id, username, password_hash, created_at) VALUES (1, 'ann', x'00', 0), (2, 'bob', x'00', 0), (3, 'cid', x'00', 0)`)
+	ns, cs := storetest.InboxUpgrade()
+	for _, n := range ns {
+		exec(`INSERT INTO notifications (id, recipient_id, seq, message, action, action_id, by_user, action_content,
+			affected, affected_id, read, created_at, group_key) VALUES (?, ?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), nullif(?, 0), ?, ?, ?)`,
+			n.ID, n.RecipientID, n.Seq, n.Message, string(n.Action), n.ActionID, n.ByUser, n.ActionContent,
+			string(n.Affected), n.AffectedID, n.Read, n.CreatedAt.UnixMilli(), social.GroupKey(n))
+	}
+	for _, c := range cs {
+		var ids any
+		if c.Kind != social.ChangeAdded {
+			ids = fmt.Sprint(c.IDs[0])
+		}
+		exec(`INSERT INTO inbox_changes (id, recipient_id, seq, kind, ids, unread_count) VALUES (?, ?, ?, ?, ?, ?)`,
+			c.ID, c.RecipientID, c.Seq, string(c.Kind), ids, c.UnreadCount)
+	}
+	db.Close()
+	storetest.WantUpgradedInbox(t, MustOpen(t, path))
 }

@@ -147,6 +147,33 @@ func testGroups(t *testing.T, open opener) {
 			"ann created a new post 1/1/1 [ann]",
 			"ann created a new post 1/1/1 [ann]")
 	})
+	t.Run("PostRemoved", func(t *testing.T) {
+		// A post notification's ADDED change keeps its group, as it was
+		// then, once the post and the notification are gone.
+		in := newInbox(t, open)
+		ctx := t.Context()
+		_, err := in.svc.Follow(ctx, in.bob, "ann")
+		must(t, err)
+		p, err := in.svc.CreatePost(ctx, in.ann, "gone soon")
+		must(t, err)
+		added := lastChange(t, in.s, in.bob.ID)
+		must(t, in.svc.DeletePost(ctx, in.ann, p.ID))
+		cs, err := in.s.ChangesAfterSeq(ctx, in.bob.ID, added.Seq-1, 10)
+		must(t, err)
+		if len(cs) != 2 || cs[0].ID != added.ID || cs[0].Notification != nil || cs[1].Kind != social.ChangeRemoved {
+			t.Fatalf("bob's changes %+v, want the ADDED one without its notification, then REMOVED", cs)
+		}
+		if g := cs[0].Groups; len(g) != 1 || describeGroup(g[0]) != "ann created a new post 1/1/1 [ann]" ||
+			g[0].Latest != nil || !g[0].UpdatedAt.Equal(added.Notification.CreatedAt) || g[0].Key != "POST:"+fmt.Sprint(p.ID) {
+			t.Fatalf("the ADDED change's groups %+v, want the post alone as it was, without its latest", g)
+		}
+		if g := added.Groups; len(g) != 1 || g[0].Latest == nil || g[0].Latest.ID != added.ID || g[0].Latest.ActionContent != "gone soon" {
+			t.Fatalf("the ADDED change's groups before the removal %+v, want the notification as latest", g)
+		}
+		if g := cs[1].Groups; len(g) != 1 || g[0].NotificationCount != 0 || g[0].Key != "POST:"+fmt.Sprint(p.ID) {
+			t.Fatalf("the REMOVED change's groups %+v, want the post's, emptied", g)
+		}
+	})
 	t.Run("RemovedToEmpty", func(t *testing.T) {
 		in := newInbox(t, open)
 		ctx := t.Context()

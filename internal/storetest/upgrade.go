@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"io/fs"
+	"slices"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -116,4 +117,103 @@ func WantMigratedGroups(t *testing.T, s social.Store) {
 		}
 		return err
 	})
+}
+
+// InboxUpgrade is what a store's upgrade test stores with the schema of
+// before each notification event was stored once (migration 12 of the
+// SQLite store): users 1 to 3 (ann, bob and cid), the notifications still
+// there (Read as stored), and every change, ADDED ones at their
+// notification's ID and Seq. ann's first post notification is unread, her
+// reaction notification read, and her comment notification removed; bob
+// has one notification, cid none.
+func InboxUpgrade() (ns []social.Notification, cs []social.Change) {
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	ns = []social.Notification{
+		{ID: 1, Seq: 1, RecipientID: 1, Message: "bob created a new post", Action: social.ActionPost, ActionID: 5,
+			ByUser: "bob", ActionContent: "hello", CreatedAt: at},
+		{ID: 2, Seq: 2, RecipientID: 1, Message: "cid reacted to your post", Action: social.ActionReaction, ActionID: 3,
+			ByUser: "cid", ActionContent: "wow", Affected: social.ContentPost, AffectedID: 9, Read: true, CreatedAt: at},
+		{ID: 6, Seq: 1, RecipientID: 2, Message: "ann started following you", Action: social.ActionFollowing, ActionID: 4,
+			ByUser: "ann", CreatedAt: at},
+	}
+	change := func(kind social.ChangeKind, id, recipient, seq int64, unread int, ids ...int64) social.Change {
+		return social.Change{Kind: kind, ID: id, RecipientID: recipient, Seq: seq, UnreadCount: unread, IDs: ids}
+	}
+	cs = []social.Change{
+		change(social.ChangeAdded, 1, 1, 1, 1),
+		change(social.ChangeAdded, 2, 1, 2, 2),
+		change(social.ChangeRead, 3, 1, 3, 1, 2),
+		change(social.ChangeAdded, 4, 1, 4, 2),
+		change(social.ChangeRemoved, 5, 1, 5, 1, 4),
+		change(social.ChangeAdded, 6, 2, 1, 1),
+	}
+	return ns, cs
+}
+
+// WantUpgradedInbox checks s, upgraded with InboxUpgrade's rows: the
+// notifications, unread counts, positions and change log read as before,
+// an action's notifications are found by their cause, and changes go on
+// from there for every user, also one created after the upgrade.
+func WantUpgradedInbox(t *testing.T, s social.Store) {
+	t.Helper()
+	ctx := t.Context()
+	ns, _ := InboxUpgrade()
+	got, err := s.Notifications(ctx, 1, social.NotificationQuery{Limit: 10})
+	must(t, err)
+	if want := []social.Notification{ns[1], ns[0]}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ann's notifications after the upgrade\n%+v, want\n%+v", got, want)
+	}
+	cs, err := s.ChangesAfterSeq(ctx, 1, 0, 10)
+	must(t, err)
+	var log []string
+	for _, c := range cs {
+		log = append(log, fmt.Sprintf("%s %d@%d unread %d ids %v with notification %t", c.Kind, c.ID, c.Seq, c.UnreadCount, c.IDs, c.Notification != nil))
+	}
+	want := []string{"ADDED 1@1 unread 1 ids [1] with notification true", "ADDED 2@2 unread 2 ids [2] with notification true",
+		"READ 3@3 unread 1 ids [2] with notification false", "ADDED 4@4 unread 2 ids [4] with notification false",
+		"REMOVED 5@5 unread 1 ids [4] with notification false"}
+	if !slices.Equal(log, want) {
+		t.Fatalf("ann's changes after the upgrade\n%q, want\n%q", log, want)
+	}
+	if n := cs[1].Notification; n == nil || fmt.Sprint(*n) != fmt.Sprint(ns[1]) {
+		t.Errorf("the reaction notification's change has notification %+v, want %+v", n, ns[1])
+	}
+	if g := cs[0].Groups; len(g) != 1 || g[0].Key != "POST:5" || g[0].Latest == nil || g[0].Latest.ID != 1 {
+		t.Errorf("the post notification's change has groups %+v, want the post alone", g)
+	}
+	for id, want := range map[int64][2]int64{1: {5, 1}, 2: {1, 1}, 3: {0, 0}} {
+		seq, err := s.SeqAtID(ctx, id, 0)
+		must(t, err)
+		unread, err := s.UnreadCount(ctx, id)
+		must(t, err)
+		if seq != want[0] || int64(unread) != want[1] {
+			t.Errorf("user %d after the upgrade: latest seq %d, unread %d; want %d, %d", id, seq, unread, want[0], want[1])
+		}
+	}
+	caused, err := s.NotificationsCausedBy(ctx, []social.Cause{{Action: social.ActionPost, ActionID: 5}})
+	must(t, err)
+	if len(caused) != 1 || caused[0].ID != 1 {
+		t.Errorf("the notifications caused by post 5: %+v, want notification 1", caused)
+	}
+	dan := MustCreateUser(t, s, "dan")
+	post := social.Notification{Message: "dan created a new post", Action: social.ActionPost, ActionID: 8, ByUser: "dan", CreatedAt: t0}
+	var added []social.Change
+	MustUpdate(t, s, func(tx social.Tx) error {
+		var in []social.Change
+		for _, r := range []int64{1, 2, 3, dan.ID} {
+			n := post
+			n.RecipientID = r
+			in = append(in, social.Change{Kind: social.ChangeAdded, Notification: &n})
+		}
+		added, err = tx.AppendChanges(ctx, in)
+		return err
+	})
+	log = nil
+	for _, c := range added {
+		log = append(log, fmt.Sprintf("%d: %d@%d unread %d", c.RecipientID, c.ID, c.Seq, c.UnreadCount))
+	}
+	want = []string{"1: 7@6 unread 2", "2: 8@2 unread 2", "3: 9@1 unread 1", fmt.Sprintf("%d: 10@1 unread 1", dan.ID)}
+	if !slices.Equal(log, want) {
+		t.Fatalf("changes after the upgrade %q, want %q", log, want)
+	}
 }
