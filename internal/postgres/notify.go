@@ -17,14 +17,15 @@ import (
 // A recipient that is not a user is CodeNotFound, and then no counter has
 // moved.
 //
-// It takes two round trips, whatever the number of changes. The first
-// calls append_changes (migration 12), which applies the REMOVED and READ
+// It takes one round trip, whatever the number of changes: it calls
+// append_changes (migration 12), which applies the REMOVED and READ
 // changes, narrowing their ids; numbers the changes it keeps (the
 // recipients' rows locked in ID order, their notification_seq and
 // unread_count counters moved, ids taken from notification_ids under those
 // locks; see the package doc for why this orders them by commit); inserts
 // the added notifications; and reads the state of every group the changes
-// touched. The second inserts the changes with their groups.
+// touched. The insert of the changes with their groups goes with the
+// transaction's next statement or its COMMIT.
 //
 // The counts are consistent with the order of the changes: they come from
 // the recipient's counter, which each transaction moves under the row lock
@@ -89,7 +90,7 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 	if err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
-	if err := t.insertChanges(ctx, out); err != nil {
+	if err := t.queueChanges(out); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
 	return out, nil
@@ -188,10 +189,13 @@ func (r *appendRow) group() social.Group {
 	return social.NewGroup(r.keys[0], actors, latest, time.Time{})
 }
 
-// insertChanges inserts the changes, whose IDs, Seqs and counts are set,
-// with one statement. An ADDED change's ids are NULL (its id is its
-// notification's); the others' are an array literal cast per row.
-func (t *tx) insertChanges(ctx context.Context, cs []social.Change) error {
+// queueChanges queues the insert of the changes, whose IDs, Seqs and
+// counts are set, as one statement to send with the transaction's next
+// one or its COMMIT (txConn.queue): nothing the action does next depends
+// on its result, and a failure fails the transaction. An ADDED change's
+// ids are NULL (its id is its notification's); the others' are an array
+// literal cast per row.
+func (t *tx) queueChanges(cs []social.Change) error {
 	n := len(cs)
 	ids, recipients, seqs := make([]int64, n), make([]int64, n), make([]int64, n)
 	kinds, lists, counts := make([]string, n), make([]*string, n), make([]int32, n)
@@ -208,13 +212,10 @@ func (t *tx) insertChanges(ctx context.Context, cs []social.Change) error {
 			lists[i] = &s
 		}
 	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO inbox_changes (id, recipient_id, seq, kind, ids, unread_count, groups)
+	t.tx.queue("append changes: insert changes", `INSERT INTO inbox_changes (id, recipient_id, seq, kind, ids, unread_count, groups)
 		SELECT id, recipient_id, seq, kind, ids::bigint[], unread_count, groups
 		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::integer[], $7::text[])
 			AS c (id, recipient_id, seq, kind, ids, unread_count, groups)`,
 		ids, recipients, seqs, kinds, lists, counts, groups)
-	if err != nil {
-		return fmt.Errorf("insert changes: %w", err)
-	}
 	return nil
 }

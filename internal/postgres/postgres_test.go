@@ -581,3 +581,38 @@ func TestMigrateInboxChanges(t *testing.T) {
 	s := MustOpen(t, u)
 	storetest.WantMigratedChanges(t, s)
 }
+
+// TestAppendChangesUnknownRecipient: a call naming a user and a recipient
+// that is not one fails with CodeNotFound and moves no counter, so that
+// the transaction can go on with gapless Seqs.
+func TestAppendChangesUnknownRecipient(t *testing.T) {
+	s := MustOpen(t, MustSchema(t))
+	ann := storetest.MustCreateUser(t, s, "ann")
+	bob := storetest.MustCreateUser(t, s, "bob")
+	add := func(recipients ...int64) []social.Change {
+		var cs []social.Change
+		for _, r := range recipients {
+			n := social.Notification{RecipientID: r, Message: "x followed you", Action: social.ActionFollowing,
+				ActionID: 1, ByUser: "x", CreatedAt: time.Now()}
+			cs = append(cs, social.Change{Kind: social.ChangeAdded, Notification: &n})
+		}
+		return cs
+	}
+	storetest.MustUpdate(t, s, func(tx social.Tx) error {
+		for _, recipients := range [][]int64{{ann.ID, bob.ID + 100}, {bob.ID + 100}, {ann.ID, bob.ID, bob.ID + 100}} {
+			if _, err := tx.AppendChanges(t.Context(), add(recipients...)); social.ErrorCode(err) != social.CodeNotFound {
+				t.Errorf("AppendChanges to %v = %v, want CodeNotFound", recipients, err)
+			}
+		}
+		cs, err := tx.AppendChanges(t.Context(), add(bob.ID, ann.ID))
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.Seq != 1 || c.UnreadCount != 1 {
+				t.Errorf("change for %d: seq %d, unread %d; want 1 and 1", c.RecipientID, c.Seq, c.UnreadCount)
+			}
+		}
+		return nil
+	})
+}

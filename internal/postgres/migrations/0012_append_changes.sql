@@ -41,7 +41,7 @@ RETURNS TABLE (
     n_id bigint, n_seq bigint, n_recipient bigint, n_message text, n_action text, n_action_id bigint,
     n_by_user text, n_content text, n_affected text, n_affected_id bigint, n_read boolean,
     n_created timestamptz)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $fn$
 #variable_conflict use_column
 DECLARE
     -- The REMOVED and READ changes that changed anything.
@@ -61,6 +61,9 @@ DECLARE
     firsts bigint[];
     starts bigint[];
     locked integer;
+    j integer;
+    first_seq bigint;
+    start_unread bigint;
     new_ids bigint[];
     -- The kept changes in input order.
     o_idx integer[];
@@ -108,24 +111,39 @@ BEGIN
           FROM unnest(o_idx, o_delta) AS o (i, delta) GROUP BY 1) g;
 
     -- Lock the recipients in one order, so that transactions with
-    -- overlapping recipients do not deadlock; one row needs no order.
-    IF cardinality(rs) > 1 THEN
+    -- overlapping recipients do not deadlock, and move their counters. A
+    -- few recipients are updated one by one, which takes each lock in
+    -- order with a plan fixed on the primary key; many with one statement,
+    -- planned for their number (EXECUTE), after locking them in order.
+    IF cardinality(rs) <= 8 THEN
+        firsts := '{}';
+        starts := '{}';
+        FOR j IN 1..cardinality(rs) LOOP
+            UPDATE users SET notification_seq = notification_seq + cnt[j], unread_count = unread_count + dsum[j]
+            WHERE users.id = rs[j]
+            RETURNING notification_seq - cnt[j] + 1, unread_count - dsum[j] INTO first_seq, start_unread;
+            IF NOT FOUND THEN
+                -- Not a user: put back the counters moved so far.
+                UPDATE users SET notification_seq = notification_seq - g.c, unread_count = unread_count - g.s
+                FROM unnest(rs[1:j - 1], cnt[1:j - 1], dsum[1:j - 1]) AS g (id, c, s) WHERE users.id = g.id;
+                EXIT;
+            END IF;
+            firsts := firsts || first_seq;
+            starts := starts || start_unread;
+        END LOOP;
+    ELSE
         PERFORM FROM users WHERE users.id = ANY (rs) ORDER BY users.id FOR NO KEY UPDATE;
         GET DIAGNOSTICS locked = ROW_COUNT;
-        IF locked < cardinality(rs) THEN
-            RETURN QUERY SELECT 'N'::text, 0, 0::bigint, 0::bigint, NULL::bigint[], 0::bigint, NULL::text[],
-                NULL::text[], NULL::bigint[], NULL::integer[], NULL::integer[],
-                0::bigint, 0::bigint, 0::bigint, ''::text, ''::text, 0::bigint, ''::text, ''::text, ''::text,
-                0::bigint, false, 'epoch'::timestamptz;
-            RETURN;
+        IF locked = cardinality(rs) THEN
+            EXECUTE 'WITH up AS (
+                    UPDATE users u SET notification_seq = u.notification_seq + g.c, unread_count = u.unread_count + g.s
+                    FROM unnest($1, $2, $3) AS g (id, c, s) WHERE u.id = g.id
+                    RETURNING u.id, u.notification_seq - g.c + 1 AS first, u.unread_count - g.s AS start)
+                SELECT array_agg(up.first ORDER BY up.id), array_agg(up.start ORDER BY up.id) FROM up'
+            INTO firsts, starts USING rs, cnt, dsum;
         END IF;
     END IF;
-    WITH up AS (
-        UPDATE users u SET notification_seq = u.notification_seq + g.c, unread_count = u.unread_count + g.s
-        FROM unnest(rs, cnt, dsum) AS g (id, c, s) WHERE u.id = g.id
-        RETURNING u.id, u.notification_seq - g.c + 1 AS first, u.unread_count - g.s AS start)
-    SELECT array_agg(up.first ORDER BY up.id), array_agg(up.start ORDER BY up.id) INTO firsts, starts FROM up;
-    IF firsts IS NULL THEN
+    IF cardinality(firsts) IS DISTINCT FROM cardinality(rs) THEN
         RETURN QUERY SELECT 'N'::text, 0, 0::bigint, 0::bigint, NULL::bigint[], 0::bigint, NULL::text[],
             NULL::text[], NULL::bigint[], NULL::integer[], NULL::integer[],
             0::bigint, 0::bigint, 0::bigint, ''::text, ''::text, 0::bigint, ''::text, ''::text, ''::text,
