@@ -9,7 +9,8 @@
 // statement once and reuses it (pgx's statement cache). Reads outside
 // transactions run on any pooled connection, each statement seeing what
 // was committed when it started; every Store.Update is one READ COMMITTED
-// transaction on one connection. A transaction that PostgreSQL aborts for a
+// transaction on one connection, whose BEGIN goes with its first statement
+// (one pgx batch) and whose last insert goes with its COMMIT. A transaction that PostgreSQL aborts for a
 // deadlock or a serialization failure is run again, fn included, a few
 // times.
 //
@@ -41,9 +42,10 @@
 // in another order.
 //
 // AppendChanges therefore, in the calling transaction, first locks the
-// recipients' user rows in ID order (SELECT ... ORDER BY id FOR NO KEY
-// UPDATE; a consistent order, so that transactions with overlapping
-// recipients do not deadlock), then moves each recipient's counters, and
+// recipients' user rows in ID order (a consistent order, so that
+// transactions with overlapping recipients do not deadlock: a few rows
+// are updated one by one in that order, more are locked with SELECT ...
+// ORDER BY id FOR NO KEY UPDATE), moves each recipient's counters, and
 // only then takes ids from the sequence. Each row lock is held until
 // commit, so of two transactions changing the same inbox, the one that
 // locked first commits first, and the other one gets the lock only after
@@ -55,9 +57,10 @@
 // All of that, the inserts of the added notifications and the reads of the
 // groups the changes touched run in one call of the PL/pgSQL function
 // append_changes (migrations/0012_append_changes.sql), with column arrays
-// for arguments: an action takes one round trip for its notifications
-// whether it has one recipient or 10,000, and the locks are taken by its
-// last statements, so they are held for little more than the commit.
+// for arguments, and the insert of the changes goes with COMMIT: an action
+// takes one round trip for its notifications whether it has one recipient
+// or 10,000, and as AppendChanges is the last call of an action, the locks
+// are held for that round trip and the commit.
 //
 // # Deletes
 //

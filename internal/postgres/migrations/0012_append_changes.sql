@@ -30,6 +30,12 @@ WHERE u.id = c.recipient_id;
 --   'N', alone, when a recipient is not a user; no counter has moved then.
 -- Scalars are never NULL. See the package doc for why ids are taken under
 -- the recipients' row locks.
+--
+-- Its statements keep generic plans, made once per connection: PostgreSQL
+-- would otherwise plan the statements on unnest() again on every call,
+-- which costs more than running them. The one statement whose best plan
+-- depends on the number of rows, the update of many recipients, is
+-- planned for each call (EXECUTE).
 CREATE FUNCTION append_changes(
     p_recipients bigint[],
     p_rm_idx integer[], p_rm_read boolean[], p_rm_ids text[],
