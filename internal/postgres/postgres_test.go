@@ -616,3 +616,55 @@ func TestAppendChangesUnknownRecipient(t *testing.T) {
 		return nil
 	})
 }
+
+// TestQueuedInsert: the insert of the changes, which goes with the
+// transaction's next statement or its COMMIT, is seen by what the
+// transaction reads next, and when it fails, the transaction fails whole.
+func TestQueuedInsert(t *testing.T) {
+	u := MustSchema(t)
+	s := MustOpen(t, u)
+	ann := storetest.MustCreateUser(t, s, "ann")
+	bob := storetest.MustCreateUser(t, s, "bob")
+	added := func(recipient int64) []social.Change {
+		n := social.Notification{RecipientID: recipient, Message: "x followed you", Action: social.ActionFollowing,
+			ActionID: 1, ByUser: "x", CreatedAt: time.Now()}
+		return []social.Change{{Kind: social.ChangeAdded, Notification: &n}}
+	}
+
+	storetest.MustUpdate(t, s, func(tx social.Tx) error {
+		if _, err := tx.AppendChanges(t.Context(), added(ann.ID)); err != nil {
+			return err
+		}
+		cs, err := tx.ChangesAfterSeq(t.Context(), ann.ID, 0, 10)
+		if err == nil && len(cs) != 1 {
+			t.Errorf("the transaction reads %d changes after appending one", len(cs))
+		}
+		return err
+	})
+
+	MustExec(t, u, fmt.Sprintf(`ALTER TABLE inbox_changes ADD CONSTRAINT not_bob CHECK (recipient_id <> %d)`, bob.ID))
+	err := s.Update(t.Context(), func(tx social.Tx) error {
+		if _, err := tx.CreatePost(t.Context(), social.Post{AuthorID: bob.ID, Body: "kept?", CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		_, err := tx.AppendChanges(t.Context(), added(bob.ID))
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "not_bob") {
+		t.Fatalf("Update whose change insert fails = %v, want the constraint's error", err)
+	}
+	if n, err := s.UnreadCount(t.Context(), bob.ID); err != nil || n != 0 {
+		t.Fatalf("bob's unread count after the failed Update = %d, %v; want 0", n, err)
+	}
+	if ps := MustQuery[int64](t, MustConn(t, u), `SELECT id FROM posts WHERE author_id = $1`, bob.ID); len(ps) != 0 {
+		t.Fatalf("posts of the failed Update kept: %v", ps)
+	}
+	MustExec(t, u, `ALTER TABLE inbox_changes DROP CONSTRAINT not_bob`)
+	storetest.MustUpdate(t, s, func(tx social.Tx) error {
+		cs, err := tx.AppendChanges(t.Context(), added(bob.ID))
+		if err == nil && (cs[0].Seq != 1 || cs[0].UnreadCount != 1) {
+			t.Errorf("bob's first change after the failed Update: seq %d, unread %d; want 1 and 1", cs[0].Seq, cs[0].UnreadCount)
+		}
+		return err
+	})
+}
