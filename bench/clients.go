@@ -126,10 +126,10 @@ func dialers(transport string) []*websocket.Dialer {
 }
 
 // openFleet opens one socket per user of users on the transport, parallel
-// connections at a time. A GraphQL socket is acknowledged and has its
+// connections at a time, user i's on addrs[i%len(addrs)]. A GraphQL socket is acknowledged and has its
 // notifications subscription sent when openFleet returns; whether the
 // server has it live yet is for the caller to probe.
-func openFleet(ctx context.Context, addr, transport string, users []account, parallel int) (*fleet, error) {
+func openFleet(ctx context.Context, addrs []string, transport string, users []account, parallel int) (*fleet, error) {
 	f := &fleet{transport: transport, clients: make([]*client, len(users))}
 	ds := dialers(transport)
 	ctx, cancel := context.WithCancel(ctx)
@@ -147,7 +147,7 @@ func openFleet(ctx context.Context, addr, transport string, users []account, par
 				if i >= len(users) || ctx.Err() != nil {
 					return
 				}
-				c, err := f.dial(ctx, ds[i%len(ds)], addr, i, users[i].token)
+				c, err := f.dial(ctx, ds[i%len(ds)], addrs[i%len(addrs)], i, users[i].token)
 				if err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("socket %d of %d: %w", i+1, len(users), err) })
 					cancel()

@@ -64,6 +64,7 @@ type config struct {
 	redisURL     string
 	serverArgs   []string
 	serverBin    string
+	processes    int
 	keep         bool
 	cpuProfile   string
 	memProfile   string
@@ -91,6 +92,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/0", "postgres store: the Redis broker URL; empty for the in-process broker")
 	fs.StringVar(&serverArgs, "server-args", "", "extra server flags, space-separated (e.g. to raise rate limits)")
 	fs.StringVar(&c.serverBin, "server-bin", "", "run this server binary instead of building ./server")
+	fs.IntVar(&c.processes, "processes", 1, "postgres store: server processes on the one database and Redis, with the sockets and the actions spread over them (sqlite: always 1)")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Minute, "give up after this long (quick: 3m)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (database, server logs)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the load generator's CPU profile to this file")
@@ -138,8 +140,8 @@ func parseFlags(args []string) (*config, error) {
 			return nil, fmt.Errorf("-w2-sizes: %d is more than -n %d", n, c.users)
 		}
 	}
-	if c.users < 1 || c.w2Runs < 1 || c.workers < 1 || c.dialParallel < 1 || c.stepDuration <= 0 {
-		return nil, errors.New("-n, -w2-runs, -workers, -dial-parallel and -step must be positive")
+	if c.users < 1 || c.w2Runs < 1 || c.workers < 1 || c.dialParallel < 1 || c.stepDuration <= 0 || c.processes < 1 {
+		return nil, errors.New("-n, -w2-runs, -workers, -dial-parallel, -step and -processes must be positive")
 	}
 	return c, nil
 }
@@ -295,22 +297,42 @@ func revision() string {
 	return "revision " + strings.TrimSpace(string(out))
 }
 
-// phase is one server process on one store with one transport's sockets:
-// W1, W2 and W3 run in it one after the other.
+// phase is one store with one transport's sockets, on one server process
+// or, with -processes, several on the one database: W1, W2 and W3 run in
+// it one after the other.
 type phase struct {
 	cfg        *config
 	rep        *report
 	store      string
 	transport  string
 	pop        *population
-	nextAction *int // W3: the next reactor/post pair, shared by a store's phases
-	srv        *server
-	api        *api
+	nextAction *int   // W3: the next reactor/post pair, shared by a store's phases
+	db         string // the PostgreSQL database's name; "" on SQLite
+	srvs       []*server
+	apis       []*api // one per server, in the same order
 	fleet      *fleet
 	scope      scope
 }
 
 func (ph *phase) name() string { return ph.store + "/" + ph.transport }
+
+// pids returns the server processes' ids.
+func (ph *phase) pids() []int {
+	pids := make([]int, len(ph.srvs))
+	for i, s := range ph.srvs {
+		pids[i] = s.pid()
+	}
+	return pids
+}
+
+// addrs returns the servers' addresses.
+func (ph *phase) addrs() []string {
+	addrs := make([]string, len(ph.srvs))
+	for i, s := range ph.srvs {
+		addrs[i] = s.addr
+	}
+	return addrs
+}
 
 // othersLimit is the CPU (percent of one core) that other processes may use
 // during a measurement before the report warns that they skewed it.
@@ -326,6 +348,7 @@ func (ph *phase) addCPU(sc scope, u cpuUse, what string) {
 		u.others += u.services // this server uses neither: someone else does
 	} else {
 		sc.add("services_cpu_pct", u.services)
+		sc.add("postgres_cpu_pct", u.postgres)
 	}
 	sc.add("others_cpu_pct", u.others)
 	if u.others > othersLimit {
@@ -342,6 +365,7 @@ func benchStore(ctx context.Context, cfg *config, rep *report, store, bin, tmp s
 		pop    *population
 		args   []string
 		broker string
+		db     string
 		err    error
 	)
 	t := time.Now()
@@ -369,6 +393,7 @@ func benchStore(ctx context.Context, cfg *config, rep *report, store, bin, tmp s
 			rep.note("postgres+%s: skipped: %v", broker, err)
 			return
 		}
+		db = databaseName(url)
 		defer drop()
 		logf("postgres: populating %s", redactURL(url))
 		var store *postgres.Store
@@ -393,10 +418,15 @@ func benchStore(ctx context.Context, cfg *config, rep *report, store, bin, tmp s
 
 	next := 0
 	for i, tr := range cfg.transports {
-		ph := &phase{cfg: cfg, rep: rep, store: store, transport: tr, pop: pop, nextAction: &next}
-		ph.scope = scope{rep: rep, transport: tr, store: store, broker: broker, targets: store == "sqlite" && !cfg.quick}
+		ph := &phase{cfg: cfg, rep: rep, store: store, transport: tr, pop: pop, nextAction: &next, db: db}
+		processes := 1
+		if store != "sqlite" {
+			processes = cfg.processes
+		}
+		ph.scope = scope{rep: rep, transport: tr, store: store, broker: broker, processes: processes,
+			targets: store == "sqlite" && !cfg.quick}
 		logPath := filepath.Join(tmp, fmt.Sprintf("server-%s-%s.log", store, tr))
-		err := runPhase(ctx, ph, bin, append(append([]string{"--addr", "127.0.0.1:0"}, args...), cfg.serverArgs...), logPath)
+		err := runPhase(ctx, ph, bin, append(append([]string{"--addr", "127.0.0.1:0"}, args...), cfg.serverArgs...), logPath, processes)
 		if errors.Is(err, errServerRefused) && store != "sqlite" && i == 0 {
 			rep.note("%s+%s: skipped: the server refused it: %v", store, broker, err)
 			return
@@ -410,15 +440,10 @@ func benchStore(ctx context.Context, cfg *config, rep *report, store, bin, tmp s
 	}
 }
 
-// runPhase starts a server, runs the workloads on one transport and stops
-// the server.
-func runPhase(ctx context.Context, ph *phase, bin string, args []string, logPath string) (err error) {
-	ph.srv, err = startServer(bin, args, logPath, time.Minute)
-	if err != nil {
-		return err
-	}
-	logf("%s: server pid %d on %s: %s", ph.name(), ph.srv.pid(), ph.srv.addr, strings.Join(redactArgs(args), " "))
-	ph.api = newAPI(ph.srv.addr, ph.cfg.workers)
+// runPhase starts processes servers, runs the workloads on one transport
+// and stops the servers. Server i logs to logPath with ".i" before the
+// extension when there are several.
+func runPhase(ctx context.Context, ph *phase, bin string, args []string, logPath string, processes int) (err error) {
 	defer func() {
 		if ph.fleet != nil {
 			ph.fleet.close()
@@ -428,11 +453,28 @@ func runPhase(ctx context.Context, ph *phase, bin string, args []string, logPath
 				ph.rep.note("%s: %d socket failures, the first: %s", ph.name(), n, first)
 			}
 		}
-		ph.api.close()
-		if serr := ph.srv.stop(20 * time.Second); serr != nil && err == nil {
-			err = fmt.Errorf("server: %w", serr)
+		for _, a := range ph.apis {
+			a.close()
+		}
+		for _, srv := range ph.srvs {
+			if serr := srv.stop(20 * time.Second); serr != nil && err == nil {
+				err = fmt.Errorf("server: %w", serr)
+			}
 		}
 	}()
+	for i := range processes {
+		path := logPath
+		if processes > 1 {
+			path = strings.TrimSuffix(logPath, ".log") + fmt.Sprintf(".%d.log", i+1)
+		}
+		srv, err := startServer(bin, args, path, time.Minute)
+		if err != nil {
+			return err
+		}
+		ph.srvs = append(ph.srvs, srv)
+		logf("%s: server pid %d on %s: %s", ph.name(), srv.pid(), srv.addr, strings.Join(redactArgs(args), " "))
+		ph.apis = append(ph.apis, newAPI(srv.addr, ph.cfg.workers))
+	}
 
 	steps := []struct {
 		name string
@@ -446,8 +488,10 @@ func runPhase(ctx context.Context, ph *phase, bin string, args []string, logPath
 		if err := s.run(ctx, ph); err != nil {
 			return err
 		}
-		if !ph.srv.alive() {
-			return fmt.Errorf("the server exited during %s", s.name)
+		for _, srv := range ph.srvs {
+			if !srv.alive() {
+				return fmt.Errorf("the server exited during %s", s.name)
+			}
 		}
 	}
 	return nil

@@ -90,3 +90,12 @@ func redactURL(s string) string {
 	}
 	return u.Redacted()
 }
+
+// databaseName returns the database a URL names.
+func databaseName(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(u.Path, "/")
+}

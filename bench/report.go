@@ -17,6 +17,7 @@ type figure struct {
 	Transport string   `json:"transport"`
 	Store     string   `json:"store"`
 	Broker    string   `json:"broker"`
+	Processes int      `json:"processes"` // server processes on the store
 	N         int      `json:"n"`
 	Rate      int      `json:"rate,omitempty"` // W3: the step's target rate, per second
 	Metric    string   `json:"metric"`
@@ -38,6 +39,7 @@ type scope struct {
 	transport string
 	store     string
 	broker    string
+	processes int
 	n         int
 	rate      int
 	targets   bool // whether this store has speed targets
@@ -51,14 +53,14 @@ func (s scope) with(workload string, n, rate int) scope {
 // add records a figure without a target.
 func (s scope) add(metric string, v float64) {
 	s.rep.add(figure{Workload: s.workload, Transport: s.transport, Store: s.store, Broker: s.broker,
-		N: s.n, Rate: s.rate, Metric: metric, Value: v})
+		Processes: s.processes, N: s.n, Rate: s.rate, Metric: metric, Value: v})
 }
 
 // target records a figure with a speed target, which only the embedded
 // default has; elsewhere it is a plain figure.
 func (s scope) target(metric string, v float64, cmp string, target float64) {
 	f := figure{Workload: s.workload, Transport: s.transport, Store: s.store, Broker: s.broker,
-		N: s.n, Rate: s.rate, Metric: metric, Value: v}
+		Processes: s.processes, N: s.n, Rate: s.rate, Metric: metric, Value: v}
 	if s.targets {
 		f.setTarget(cmp, target)
 	}
@@ -68,7 +70,7 @@ func (s scope) target(metric string, v float64, cmp string, target float64) {
 // count records an integrity count: it must be 0 on every store.
 func (s scope) count(metric string, v int) {
 	f := figure{Workload: s.workload, Transport: s.transport, Store: s.store, Broker: s.broker,
-		N: s.n, Rate: s.rate, Metric: metric, Value: float64(v), integrity: true}
+		Processes: s.processes, N: s.n, Rate: s.rate, Metric: metric, Value: float64(v), integrity: true}
 	f.setTarget("<=", 0)
 	s.rep.add(f)
 }
@@ -151,6 +153,9 @@ func (r *report) print(w io.Writer, header string, elapsed time.Duration) {
 		store := f.Store
 		if f.Broker != "inproc" {
 			store += "+" + f.Broker
+		}
+		if f.Processes > 1 {
+			store += fmt.Sprintf(" x%d", f.Processes)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", f.Workload, f.Transport, store, f.N, rate,
 			f.Metric, fmtValue(f.Value), target, met)

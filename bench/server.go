@@ -252,9 +252,12 @@ func systemTicks() (int64, error) {
 var serviceNames = []string{"postgres", "redis-server"}
 
 // serviceTicks returns utime+stime of every running process named in
-// serviceNames, by pid.
-func serviceTicks() map[int]int64 {
-	out := map[int]int64{}
+// serviceNames, by pid, and which of them are PostgreSQL's. Of PostgreSQL's
+// processes it counts only those whose title names database db, when db
+// is not "": the backends (and autovacuum workers) that serve it, not those
+// of others sharing the server, nor its WAL writer and checkpointer.
+func serviceTicks(db string) (ticks map[int]int64, postgres map[int]bool) {
+	ticks, postgres = map[int]int64{}, map[int]bool{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -266,48 +269,77 @@ func serviceTicks() map[int]int64 {
 			continue
 		}
 		open, end := bytes.IndexByte(data, '('), bytes.LastIndexByte(data, ')')
-		if open < 0 || end < open || !slices.Contains(serviceNames, string(data[open+1:end])) {
+		if open < 0 || end < open {
 			continue
 		}
+		name := string(data[open+1 : end])
+		if !slices.Contains(serviceNames, name) {
+			continue
+		}
+		if name == "postgres" && db != "" {
+			title, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if err != nil || !bytes.Contains(title, []byte(" "+db+" ")) {
+				continue
+			}
+		}
 		if t, err := procstat.CPUTicks(pid); err == nil {
-			out[pid] = t
+			ticks[pid], postgres[pid] = t, name == "postgres"
 		}
 	}
-	return out
+	return ticks, postgres
 }
 
-// usage measures the CPU use of the server, of this process, of PostgreSQL
-// and Redis, and of the whole machine over an interval, to tell what others
-// used meanwhile: the server and the load generator share the machine with
-// whatever else runs.
+// usage measures the CPU use of the servers (summed), of this process, of
+// PostgreSQL and Redis, and of the whole machine over an interval, to tell
+// what others used meanwhile: the server and the load generator share the
+// machine with whatever else runs.
 type usage struct {
-	server, bench cpuMeter
-	services      map[int]int64
-	system        int64
-	at            time.Time
+	servers  []cpuMeter
+	bench    cpuMeter
+	db       string
+	services map[int]int64
+	system   int64
+	at       time.Time
 }
 
 // cpuUse is CPU use over an interval, each in percent of one core.
 type cpuUse struct {
 	server, bench float64
-	services      float64 // PostgreSQL and Redis
+	services      float64 // PostgreSQL (the database's backends) and Redis
+	postgres      float64 // of services, PostgreSQL's
 	others        float64 // everything else on the machine
 }
 
-func startUsage(serverPID int) usage {
+// startUsage starts measuring; db names the PostgreSQL database whose
+// backends count as the servers' (see serviceTicks).
+func startUsage(serverPIDs []int, db string) usage {
 	sys, _ := systemTicks()
-	return usage{server: startCPU(serverPID), bench: startCPU(os.Getpid()), services: serviceTicks(), system: sys, at: time.Now()}
+	ticks, _ := serviceTicks(db)
+	u := usage{bench: startCPU(os.Getpid()), db: db, services: ticks, system: sys, at: time.Now()}
+	for _, pid := range serverPIDs {
+		u.servers = append(u.servers, startCPU(pid))
+	}
+	return u
 }
 
 // use returns the CPU use since startUsage.
 func (u usage) use() cpuUse {
-	c := cpuUse{server: u.server.percent(), bench: u.bench.percent()}
+	c := cpuUse{bench: u.bench.percent()}
+	for _, m := range u.servers {
+		c.server += m.percent()
+	}
 	el := time.Since(u.at).Seconds()
-	var svc int64
-	for pid, t := range serviceTicks() {
-		svc += t - u.services[pid] // a process started meanwhile counts whole
+	var svc, pg int64
+	ticks, postgres := serviceTicks(u.db)
+	for pid, t := range ticks {
+		d := t - u.services[pid] // a process started meanwhile counts whole
+		svc += d
+		if postgres[pid] {
+			pg += d
+		}
 	}
 	c.services = float64(svc) / procstat.ClockTicks / el * 100
+	c.postgres = float64(pg) / procstat.ClockTicks / el * 100
 	sys, err := systemTicks()
 	if err != nil || el <= 0 {
 		return c

@@ -12,37 +12,37 @@ import (
 var w1Targets = map[string]float64{plain: 10, graphql: 25}
 
 // runW1 opens one socket per connected user on a fresh server and reports
-// the server's RSS per socket, read from /proc when the server is idle
+// the server's RSS per socket (with several servers, their RSS summed), read from /proc when the server is idle
 // before and after. A GraphQL socket counts with its notifications
 // subscription started. Then one post reaches every socket, which proves
 // each is live (neither transport says when its subscription is), and the
 // fleet is left open for W2 and W3.
 func runW1(ctx context.Context, ph *phase) error {
-	pid := ph.srv.pid()
-	settle(ctx, pid, 15*time.Second)
-	before, err := procstat.RSSKiB(pid)
+	pids := ph.pids()
+	settleAll(ctx, pids, 15*time.Second)
+	before, err := rssKiB(pids)
 	if err != nil {
 		return err
 	}
-	goBefore, goErr := readRuntimeMetrics(ctx, ph.srv.addr)
+	goBefore, goErr := sumRuntimeMetrics(ctx, ph.addrs())
 	start := time.Now()
-	f, err := openFleet(ctx, ph.srv.addr, ph.transport, ph.pop.users, ph.cfg.dialParallel)
+	f, err := openFleet(ctx, ph.addrs(), ph.transport, ph.pop.users, ph.cfg.dialParallel)
 	if err != nil {
 		return fmt.Errorf("open %d %s sockets: %w", len(ph.pop.users), ph.transport, err)
 	}
 	ph.fleet = f
 	opened := time.Since(start)
 	logf("%s: opened %d %s sockets in %v", ph.name(), len(f.clients), ph.transport, opened.Round(time.Millisecond))
-	if !settle(ctx, pid, 30*time.Second) {
+	if !settleAll(ctx, pids, 30*time.Second) {
 		ph.rep.note("%s: the server was not idle 30 s after the sockets opened; W1 read anyway", ph.name())
 	}
-	after, err := procstat.RSSKiB(pid)
+	after, err := rssKiB(pids)
 	if err != nil {
 		return err
 	}
 	var goAfter map[string]float64
 	if goErr == nil {
-		goAfter, goErr = readRuntimeMetrics(ctx, ph.srv.addr)
+		goAfter, goErr = sumRuntimeMetrics(ctx, ph.addrs())
 	}
 
 	n := len(f.clients)
@@ -86,4 +86,42 @@ func runW1(ctx context.Context, ph *phase) error {
 		return fmt.Errorf("liveness probe: %d of %d sockets got nothing", res.lost, n)
 	}
 	return nil
+}
+
+// rssKiB returns the RSS of the processes, summed.
+func rssKiB(pids []int) (int64, error) {
+	var sum int64
+	for _, pid := range pids {
+		kib, err := procstat.RSSKiB(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += kib
+	}
+	return sum, nil
+}
+
+// settleAll waits until each process is idle (see settle), and reports
+// whether every one settled.
+func settleAll(ctx context.Context, pids []int, timeout time.Duration) bool {
+	ok := true
+	for _, pid := range pids {
+		ok = settle(ctx, pid, timeout) && ok
+	}
+	return ok
+}
+
+// sumRuntimeMetrics returns readRuntimeMetrics of every server, summed.
+func sumRuntimeMetrics(ctx context.Context, addrs []string) (map[string]float64, error) {
+	sum := map[string]float64{}
+	for _, addr := range addrs {
+		m, err := readRuntimeMetrics(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range m {
+			sum[k] += v
+		}
+	}
+	return sum, nil
 }

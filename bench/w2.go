@@ -30,7 +30,7 @@ func broadcast(ctx context.Context, ph *phase, n int) (broadcastResult, error) {
 	token := fmt.Sprintf("w2 %s n=%d %s", ph.transport, n, newToken()[:22])
 
 	t0 := time.Now()
-	postID, err := ph.api.createPost(ctx, author.token, token)
+	postID, err := ph.apis[0].createPost(ctx, author.token, token)
 	var res broadcastResult
 	res.mutation = time.Since(t0)
 	if err != nil {
@@ -72,7 +72,7 @@ func runW2(ctx context.Context, ph *phase) error {
 	for _, n := range ph.cfg.w2Sizes {
 		var lasts, muts []time.Duration
 		var lost, dup, mis int
-		use := startUsage(ph.srv.pid())
+		use := startUsage(ph.pids(), ph.db)
 		for run := range ph.cfg.w2Runs + 1 {
 			res, err := broadcast(ctx, ph, n)
 			if err != nil {

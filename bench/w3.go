@@ -84,6 +84,13 @@ func runW3(ctx context.Context, ph *phase) error {
 			sc.add("not_sent", float64(res.skipped))
 		}
 		ph.addCPU(sc, res.cpu, fmt.Sprintf("W3 %d/s", rate))
+		if res.achieved > 0 {
+			sc.add("server_cpu_us_per_action", res.cpu.server*1e4/res.achieved)
+			if ph.store != "sqlite" {
+				sc.add("services_cpu_us_per_action", res.cpu.services*1e4/res.achieved)
+				sc.add("postgres_cpu_us_per_action", res.cpu.postgres*1e4/res.achieved)
+			}
+		}
 		if res.firstErr != nil {
 			ph.rep.note("%s: W3 %d/s: first mutation error: %v", ph.name(), rate, res.firstErr)
 			if errors.Is(res.firstErr, errRateLimited) {
@@ -142,13 +149,13 @@ func w3Step(ctx context.Context, ph *phase, rate int) (stepResult, error) {
 			for k := range jobs {
 				a := &actions[k]
 				a.start = time.Now()
-				a.id, a.err = ph.api.reactToPost(ctx, ph.pop.reactors[a.reactor].token, ph.pop.posts[a.owner])
+				a.id, a.err = ph.apis[k%len(ph.apis)].reactToPost(ctx, ph.pop.reactors[a.reactor].token, ph.pop.posts[a.owner])
 				a.done = time.Now()
 			}
 		})
 	}
 
-	use := startUsage(ph.srv.pid())
+	use := startUsage(ph.pids(), ph.db)
 	t0 := time.Now()
 	for sent := 0; sent < total; {
 		due := min(total, int(time.Since(t0).Seconds()*float64(rate))+1)
@@ -223,8 +230,8 @@ func w3Step(ctx context.Context, ph *phase, rate int) (stepResult, error) {
 	if len(lat) > 0 {
 		res.max = lat[len(lat)-1]
 	}
-	logf("%s: W3 %d/s: achieved %.0f/s, p50 %.1f ms, p99 %.1f ms, max %.1f ms, lost %d, dup %d, misrouted %d, errors %d, not sent %d, CPU: server %.0f%%, bench %.0f%%, services %.0f%%, others %.0f%%",
+	logf("%s: W3 %d/s: achieved %.0f/s, p50 %.1f ms, p99 %.1f ms, max %.1f ms, lost %d, dup %d, misrouted %d, errors %d, not sent %d, CPU: server %.0f%%, bench %.0f%%, services %.0f%% (PostgreSQL %.0f%%), others %.0f%%",
 		ph.name(), rate, res.achieved, ms(res.p50), ms(res.p99), ms(res.max), res.lost, res.duplicated,
-		res.misrouted, res.errors, res.skipped, res.cpu.server, res.cpu.bench, res.cpu.services, res.cpu.others)
+		res.misrouted, res.errors, res.skipped, res.cpu.server, res.cpu.bench, res.cpu.services, res.cpu.postgres, res.cpu.others)
 	return res, nil
 }

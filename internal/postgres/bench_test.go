@@ -1,8 +1,16 @@
 package postgres_test
 
 import (
+	"crypto/rand"
+	"net/url"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/pulse-social/pulse/internal/fanout"
+	"github.com/pulse-social/pulse/internal/inproc"
+	"github.com/pulse-social/pulse/internal/procstat"
+	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/storetest"
 )
 
@@ -18,4 +26,60 @@ func BenchmarkCreatePost(b *testing.B) {
 
 func BenchmarkCreatePostParallel(b *testing.B) {
 	storetest.BenchmarkCreatePostParallel(b, MustOpen(b, MustSchema(b)))
+}
+
+// BenchmarkReact measures the action of the bench tool's W3 through the
+// service: a user reacts to another's post, which stores the reaction and
+// one notification and appends its change; consecutive actions go to the
+// posts of 1,000 users in turn. The store has one connection, and besides
+// cpu-ns/op (this process) the benchmark reports pg-cpu-ns/op, the CPU
+// time of that connection's PostgreSQL backend per action, read from
+// /proc: the database's own cost, which load on the machine hardly moves.
+func BenchmarkReact(b *testing.B) {
+	schema := MustSchema(b)
+	u, err := url.Parse(schema)
+	if err != nil {
+		b.Fatal(err)
+	}
+	app := "pulse_bench_" + strings.ToLower(rand.Text())
+	q := u.Query()
+	q.Set("pool_max_conns", "1")
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	s := MustOpen(b, u.String())
+	broker := inproc.New(fanout.Config{})
+	b.Cleanup(broker.Close)
+	svc := social.NewService(s, broker, social.Config{})
+	users := storetest.MustUsers(b, s, 1000)
+	posts := make([]social.Post, len(users))
+	storetest.MustUpdate(b, s, func(tx social.Tx) error {
+		for i, owner := range users {
+			if posts[i], err = tx.CreatePost(b.Context(), social.Post{AuthorID: owner.ID, Body: "hello", CreatedAt: time.Now()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	pids := MustQuery[int32](b, MustConn(b, schema), `SELECT pid FROM pg_stat_activity WHERE application_name = $1`, app)
+	if len(pids) != 1 {
+		b.Fatalf("backends of %s: %v, want one", app, pids)
+	}
+	kinds := []social.ReactionKind{social.ReactionLike, social.ReactionLove}
+	startPG, pgErr := procstat.CPUTicks(int(pids[0]))
+	i := 0
+	for b.Loop() {
+		// Reactor i/n+i+1 reacts to post i (of n): a new pair each time
+		// for n-1 rounds, then a change of kind.
+		n := len(users)
+		round := i / n
+		reactor := users[(round%(n-1)+i+1)%n]
+		kind := kinds[(round/(n-1))%len(kinds)]
+		if _, err := svc.React(b.Context(), reactor, social.ContentPost, posts[i%n].ID, kind); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	if end, err := procstat.CPUTicks(int(pids[0])); err == nil && pgErr == nil {
+		b.ReportMetric(float64(end-startPG)*float64(time.Second/procstat.ClockTicks)/float64(b.N), "pg-cpu-ns/op")
+	}
 }

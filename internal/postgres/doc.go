@@ -9,7 +9,8 @@
 // statement once and reuses it (pgx's statement cache). Reads outside
 // transactions run on any pooled connection, each statement seeing what
 // was committed when it started; every Store.Update is one READ COMMITTED
-// transaction on one connection. A transaction that PostgreSQL aborts for a
+// transaction on one connection, whose BEGIN goes with its first statement
+// (one pgx batch) and whose last insert goes with its COMMIT. A transaction that PostgreSQL aborts for a
 // deadlock or a serialization failure is run again, fn included, a few
 // times.
 //
@@ -32,26 +33,34 @@
 // read) is a row of inbox_changes, written by AppendChanges in the
 // action's transaction; an added notification takes its change's id and
 // Seq. Each user row has a notification_seq counter, which counts every
-// change; change ids come from the sequence notification_ids. For each
-// recipient, IDs and Seqs must increase in commit order, also when
-// transactions changing the same inbox run concurrently: subscribers
-// resume "after ID x", and a change committed later with a smaller ID
-// would be skipped. A plain bigserial does not give that: ids are taken
-// when rows are inserted, and the transactions commit in another order.
+// change, and an unread_count counter; change ids come from the sequence
+// notification_ids. For each recipient, IDs and Seqs must increase in
+// commit order, also when transactions changing the same inbox run
+// concurrently: subscribers resume "after ID x", and a change committed
+// later with a smaller ID would be skipped. A plain bigserial does not give
+// that: ids are taken when rows are inserted, and the transactions commit
+// in another order.
 //
 // AppendChanges therefore, in the calling transaction, first locks the
-// recipients' user rows in ID order (SELECT ... ORDER BY id FOR NO KEY
-// UPDATE; a consistent order, so that transactions with overlapping
-// recipients do not deadlock), then bumps each recipient's counter by its
-// number of changes, and only then takes ids from the sequence. Each row
-// lock is held until commit, so of two transactions changing the same
-// inbox, the one that locked first commits first, and the other one gets
-// the lock only after that commit: it reads the committed counter, so its
-// Seqs come after, and it calls nextval after the first one's calls, so
-// its ids are greater too. Seqs have no gaps, since the counter rolls back
-// with its transaction; ids may have gaps. The rows are written with one
-// INSERT ... SELECT FROM unnest of column arrays: a post to 10,000
-// followers takes a few round trips, not 10,000.
+// recipients' user rows in ID order (a consistent order, so that
+// transactions with overlapping recipients do not deadlock: a few rows
+// are updated one by one in that order, more are locked with SELECT ...
+// ORDER BY id FOR NO KEY UPDATE), moves each recipient's counters, and
+// only then takes ids from the sequence. Each row lock is held until
+// commit, so of two transactions changing the same inbox, the one that
+// locked first commits first, and the other one gets the lock only after
+// that commit: it reads the committed counters, so its Seqs come after,
+// and it calls nextval after the first one's calls, so its ids are greater
+// too. Seqs have no gaps, since the counter rolls back with its
+// transaction; ids may have gaps.
+//
+// All of that, the inserts of the added notifications and the reads of the
+// groups the changes touched run in one call of the PL/pgSQL function
+// append_changes (migrations/0012_append_changes.sql), with column arrays
+// for arguments, and the insert of the changes goes with COMMIT: an action
+// takes one round trip for its notifications whether it has one recipient
+// or 10,000, and as AppendChanges is the last call of an action, the locks
+// are held for that round trip and the commit.
 //
 // # Deletes
 //

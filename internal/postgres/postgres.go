@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -115,20 +114,30 @@ func (s *Store) Update(ctx context.Context, fn func(social.Tx) error) error {
 	}
 }
 
-// update runs fn in one transaction, once.
+// update runs fn in one transaction, once. The transaction is begun with
+// its first statement and committed with the statements queued last (see
+// txConn).
 func (s *Store) update(ctx context.Context, fn func(social.Tx) error) error {
-	pgTx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	// A no-op once committed; rolls back on an error and on a panic in fn.
-	// If ctx is done, pgx closes the connection instead, which rolls back
-	// too.
-	defer func() { _ = pgTx.Rollback(ctx) }()
-	if err := fn(&tx{reader: reader{q: pgTx, lock: lockContent}, tx: pgTx}); err != nil {
+	// The pool closes a connection released inside a transaction: one that
+	// a rollback could not end, because ctx was done or fn panicked.
+	defer conn.Release()
+	c := newTxConn(conn.Conn())
+	committed := false
+	defer func() {
+		if !committed {
+			c.rollback(ctx)
+		}
+	}()
+	if err := fn(&tx{reader: reader{q: c, lock: lockContent}, tx: c}); err != nil {
 		return err
 	}
-	if err := pgTx.Commit(ctx); err != nil {
+	committed = true
+	if err := c.commit(ctx); err != nil {
+		c.rollback(ctx)
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil

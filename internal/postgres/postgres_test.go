@@ -200,7 +200,7 @@ func TestOpen(t *testing.T) {
 			}
 		}
 		got := MustQuery[string](t, MustConn(t, u), `SELECT version || ' ' || name FROM schema_migrations ORDER BY version`)
-		if want := []string{"1 0001_init.sql", "2 0002_inbox_changes.sql", "10 0010_sessions.sql", "11 0011_notification_groups.sql"}; !slices.Equal(got, want) {
+		if want := []string{"1 0001_init.sql", "2 0002_inbox_changes.sql", "10 0010_sessions.sql", "11 0011_notification_groups.sql", "12 0012_append_changes.sql"}; !slices.Equal(got, want) {
 			t.Fatalf("schema_migrations = %q, want %q", got, want)
 		}
 	})
@@ -253,8 +253,8 @@ func TestConcurrentOpen(t *testing.T) {
 		}
 	}
 	got := MustQuery[int32](t, MustConn(t, u), `SELECT version FROM schema_migrations ORDER BY version`)
-	if !slices.Equal(got, []int32{1, 2, 10, 11}) {
-		t.Fatalf("schema_migrations versions = %v, want [1 2 10 11]", got)
+	if !slices.Equal(got, []int32{1, 2, 10, 11, 12}) {
+		t.Fatalf("schema_migrations versions = %v, want [1 2 10 11 12]", got)
 	}
 }
 
@@ -580,4 +580,91 @@ func TestMigrateInboxChanges(t *testing.T) {
 	}
 	s := MustOpen(t, u)
 	storetest.WantMigratedChanges(t, s)
+}
+
+// TestAppendChangesUnknownRecipient: a call naming a user and a recipient
+// that is not one fails with CodeNotFound and moves no counter, so that
+// the transaction can go on with gapless Seqs.
+func TestAppendChangesUnknownRecipient(t *testing.T) {
+	s := MustOpen(t, MustSchema(t))
+	ann := storetest.MustCreateUser(t, s, "ann")
+	bob := storetest.MustCreateUser(t, s, "bob")
+	add := func(recipients ...int64) []social.Change {
+		var cs []social.Change
+		for _, r := range recipients {
+			n := social.Notification{RecipientID: r, Message: "x followed you", Action: social.ActionFollowing,
+				ActionID: 1, ByUser: "x", CreatedAt: time.Now()}
+			cs = append(cs, social.Change{Kind: social.ChangeAdded, Notification: &n})
+		}
+		return cs
+	}
+	storetest.MustUpdate(t, s, func(tx social.Tx) error {
+		for _, recipients := range [][]int64{{ann.ID, bob.ID + 100}, {bob.ID + 100}, {ann.ID, bob.ID, bob.ID + 100}} {
+			if _, err := tx.AppendChanges(t.Context(), add(recipients...)); social.ErrorCode(err) != social.CodeNotFound {
+				t.Errorf("AppendChanges to %v = %v, want CodeNotFound", recipients, err)
+			}
+		}
+		cs, err := tx.AppendChanges(t.Context(), add(bob.ID, ann.ID))
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.Seq != 1 || c.UnreadCount != 1 {
+				t.Errorf("change for %d: seq %d, unread %d; want 1 and 1", c.RecipientID, c.Seq, c.UnreadCount)
+			}
+		}
+		return nil
+	})
+}
+
+// TestQueuedInsert: the insert of the changes, which goes with the
+// transaction's next statement or its COMMIT, is seen by what the
+// transaction reads next, and when it fails, the transaction fails whole.
+func TestQueuedInsert(t *testing.T) {
+	u := MustSchema(t)
+	s := MustOpen(t, u)
+	ann := storetest.MustCreateUser(t, s, "ann")
+	bob := storetest.MustCreateUser(t, s, "bob")
+	added := func(recipient int64) []social.Change {
+		n := social.Notification{RecipientID: recipient, Message: "x followed you", Action: social.ActionFollowing,
+			ActionID: 1, ByUser: "x", CreatedAt: time.Now()}
+		return []social.Change{{Kind: social.ChangeAdded, Notification: &n}}
+	}
+
+	storetest.MustUpdate(t, s, func(tx social.Tx) error {
+		if _, err := tx.AppendChanges(t.Context(), added(ann.ID)); err != nil {
+			return err
+		}
+		cs, err := tx.ChangesAfterSeq(t.Context(), ann.ID, 0, 10)
+		if err == nil && len(cs) != 1 {
+			t.Errorf("the transaction reads %d changes after appending one", len(cs))
+		}
+		return err
+	})
+
+	MustExec(t, u, fmt.Sprintf(`ALTER TABLE inbox_changes ADD CONSTRAINT not_bob CHECK (recipient_id <> %d)`, bob.ID))
+	err := s.Update(t.Context(), func(tx social.Tx) error {
+		if _, err := tx.CreatePost(t.Context(), social.Post{AuthorID: bob.ID, Body: "kept?", CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		_, err := tx.AppendChanges(t.Context(), added(bob.ID))
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "not_bob") {
+		t.Fatalf("Update whose change insert fails = %v, want the constraint's error", err)
+	}
+	if n, err := s.UnreadCount(t.Context(), bob.ID); err != nil || n != 0 {
+		t.Fatalf("bob's unread count after the failed Update = %d, %v; want 0", n, err)
+	}
+	if ps := MustQuery[int64](t, MustConn(t, u), `SELECT id FROM posts WHERE author_id = $1`, bob.ID); len(ps) != 0 {
+		t.Fatalf("posts of the failed Update kept: %v", ps)
+	}
+	MustExec(t, u, `ALTER TABLE inbox_changes DROP CONSTRAINT not_bob`)
+	storetest.MustUpdate(t, s, func(tx social.Tx) error {
+		cs, err := tx.AppendChanges(t.Context(), added(bob.ID))
+		if err == nil && (cs[0].Seq != 1 || cs[0].UnreadCount != 1) {
+			t.Errorf("bob's first change after the failed Update: seq %d, unread %d; want 1 and 1", cs[0].Seq, cs[0].UnreadCount)
+		}
+		return err
+	})
 }

@@ -17,7 +17,7 @@ import (
 // transaction too.
 type tx struct {
 	reader
-	tx pgx.Tx
+	tx *txConn
 }
 
 // insertUnique runs an INSERT ... ON CONFLICT DO NOTHING RETURNING id and
