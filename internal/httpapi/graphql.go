@@ -29,7 +29,7 @@ const DefaultParserTokenLimit = 10_000
 // newGraphQL builds the gqlgen server for production: explicit transports,
 // a query cache, persisted queries, the cost limits, errors that carry
 // the domain's codes, and panics turned into GraphQL errors.
-func newGraphQL(cfg Config) *handler.Server {
+func newGraphQL(cfg Config, adm *admit.Admitter) *handler.Server {
 	schema := graph.NewExecutableSchema(graph.Config{
 		Resolvers:  &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics, Streams: gqlws.Streams{}},
 		Complexity: graph.Complexity(),
@@ -45,7 +45,7 @@ func newGraphQL(cfg Config) *handler.Server {
 		},
 		ReadLimit: cfg.MaxBodyBytes,
 		Values:    socketValues,
-		Opened:    socketOpened(cfg.Logger, cfg.Metrics),
+		Opened:    socketOpened(cfg.Logger, cfg.Metrics, adm),
 		Logger:    cfg.Logger,
 		Sockets:   cfg.GraphQLSockets,
 	}))
@@ -134,8 +134,8 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 // only the close codes are this socket's.
 func initFunc(log *slog.Logger) func(context.Context, map[string]any) (context.Context, error) {
 	return func(ctx context.Context, payload map[string]any) (context.Context, error) {
-		// socketCaps, on the route of every GraphQL websocket, admitted the
-		// socket's address before the upgrade.
+		// socketOpened admitted the socket's address, and releases what
+		// the socket holds when it closes.
 		session := sessionFrom(ctx)
 		if session.refused != nil {
 			return nil, &gqlws.CloseError{Code: wspolicy.CloseTooMany, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
@@ -182,8 +182,6 @@ func initFunc(log *slog.Logger) func(context.Context, map[string]any) (context.C
 			log.ErrorContext(ctx, "graphql websocket: open", "err", err)
 			return nil, errInternal
 		}
-		// The socket's end releases what it holds.
-		context.AfterFunc(ctx, conn.Release)
 		a.Hold = conn.Hold()
 		session.userID.Store(a.User.ID)
 		return graph.WithConnectionStart(social.WithAuth(ctx, a), conn.Start()), nil
