@@ -165,7 +165,7 @@ func initFunc(log *slog.Logger) func(context.Context, map[string]any) (context.C
 			Cursor: true,
 			OnEvent: func(ev social.Event) {
 				if conn.Observe(ev) {
-					// Close never blocks: the socket's writer sends the frame.
+					// Close never blocks: the socket's writer sends the close frame.
 					gqlws.Close(ctx, wspolicy.CloseLoggedOut, wspolicy.ReasonLoggedOut)
 				}
 			},

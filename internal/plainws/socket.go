@@ -60,8 +60,8 @@ type socket struct {
 	readDone bool
 }
 
-// reply is a frame the reader asks the writer to send: a text frame, or a
-// pong control frame answering the client's ping.
+// reply is what the reader asks the writer to send: a frame, or a pong
+// websocket frame answering the client's ping.
 type reply struct {
 	pong bool
 	data []byte
@@ -120,8 +120,8 @@ func (s *socket) received(b []byte) bool {
 	return keep
 }
 
-// frame handles one complete message or control frame of the client; it
-// returns false after the client's close frame.
+// frame handles one complete websocket message or control frame of the
+// client; it returns false after the client's close frame.
 func (s *socket) frame(op byte, payload []byte) bool {
 	switch op {
 	case opClose:
@@ -524,7 +524,8 @@ func liveNotification(live *social.Event, c *social.Change) *social.Event {
 	return live
 }
 
-// send writes one text frame within the write timeout.
+// send writes one frame, a websocket text message, within the write
+// timeout.
 func (s *socket) send(frame []byte) error {
 	if err := s.conn.SetWriteDeadline(time.Now().Add(s.h.writeTimeout)); err != nil {
 		return err
