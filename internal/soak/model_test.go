@@ -432,7 +432,8 @@ type scenario struct {
 	changesPerUser        int           // plain sockets with ?changes=1 per user
 	graphqlEvery          int           // one GraphQL notifications socket per this many users; 0: none
 	inboxChangesEvery     int           // one GraphQL inboxChanges socket per this many users; 0: none
-	churn                 time.Duration // mean time between drops of a socket; 0: none
+	churn                 time.Duration // mean time between drops of a plain socket; 0: none
+	churnGraphQL          bool          // GraphQL sockets drop too
 	timeout               time.Duration // for the whole run
 	seed                  uint64
 	prefix                string // of the usernames, to run several scenarios on one server
@@ -539,11 +540,15 @@ func (sc scenario) run(t *testing.T, servers ...*server) outcome {
 				}
 				clients.Go(func() { c.run(ctx, sc.churn, rnd) })
 			}
-			for _, every := range []int{sc.graphqlEvery, sc.inboxChangesEvery} {
+			for i, every := range []int{sc.graphqlEvery, sc.inboxChangesEvery} {
 				if every > 0 && n%every == 0 {
-					c := &graphqlClient{addrs: from(), token: w.token[u], changes: every == sc.inboxChangesEvery}
+					c := &graphqlClient{addrs: from(), token: w.token[u], changes: i == 1}
 					uc.graphql = append(uc.graphql, c)
-					clients.Go(func() { c.run(ctx, sc.churn, rnd) })
+					churn := sc.churn
+					if !sc.churnGraphQL {
+						churn = 0
+					}
+					clients.Go(func() { c.run(ctx, churn, rnd) })
 				}
 			}
 			out.plainSockets += len(uc.plain) + len(uc.changes)

@@ -28,6 +28,7 @@ func property() scenario {
 		graphqlEvery:      3,
 		inboxChangesEvery: 2,
 		churn:             300 * time.Millisecond,
+		churnGraphQL:      true,
 		timeout:           15 * time.Minute,
 		seed:              uint64(envInt("PULSE_PROPERTY_SEED", 1)),
 	}
