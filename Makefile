@@ -64,11 +64,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./internal/social
 
 # soak proves the server at scale on loopback, bounded in time: the
-# property test with 10,000 actions, the soak run (thousands of sockets
+# property test with 10,000 actions (on SQLite, and on three processes
+# with PostgreSQL and Redis when they run), the soak run (thousands of sockets
 # with churn; it prints its figures) and the kill -9 restart test.
 soak:
 	PULSE_PROPERTY_ACTIONS=10000 $(GO) test -tags soak -count=1 -timeout 20m -v \
-		-run '^(TestProperty|TestSoak|TestRestartAfterKill)$$' ./internal/soak
+		-run '^(TestProperty|TestPropertyCluster|TestSoak|TestRestartAfterKill)$$' ./internal/soak
 
 # hostile throws issue 13's attacks (deep nesting, validation blow-ups,
 # token expiry and logout races on open sockets, floods, malformed input)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,9 +95,33 @@ var _ graph.Streams = (*fakeStreams)(nil)
 // broker, with a fakeStreams as its transport.
 type env struct {
 	svc     *social.Service
+	store   *countingStore
 	broker  *inproc.Broker
 	streams *fakeStreams
 	sub     graph.SubscriptionResolver
+}
+
+// countingStore counts the unread counts read, so that a test can wait
+// until a stream has read the count after an event.
+type countingStore struct {
+	social.Store
+	unreadReads atomic.Int64
+}
+
+func (s *countingStore) UnreadCount(ctx context.Context, userID int64) (int, error) {
+	defer s.unreadReads.Add(1)
+	return s.Store.UnreadCount(ctx, userID)
+}
+
+// mustWaitRead waits until the unread count has been read more than n
+// times.
+func (s *countingStore) mustWaitRead(tb testing.TB, n int64) {
+	tb.Helper()
+	for deadline := time.Now().Add(waitTimeout); s.unreadReads.Load() <= n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("the unread count was read %d times, want more than %d", s.unreadReads.Load(), n)
+		}
+	}
 }
 
 // mustEnv returns an env whose broker holds queueSize events per
@@ -116,10 +141,11 @@ func mustEnv(tb testing.TB, queueSize int) *env {
 			tb.Errorf("close store: %v", err)
 		}
 	})
-	svc := social.NewService(store, broker, social.Config{PasswordCost: bcrypt.MinCost})
+	counting := &countingStore{Store: store}
+	svc := social.NewService(counting, broker, social.Config{PasswordCost: bcrypt.MinCost})
 	streams := newFakeStreams()
 	r := &graph.Resolver{Service: svc, Logger: slog.New(slog.DiscardHandler), Streams: streams}
-	return &env{svc: svc, broker: broker, streams: streams, sub: r.Subscription()}
+	return &env{svc: svc, store: counting, broker: broker, streams: streams, sub: r.Subscription()}
 }
 
 // mustNotifications starts a notifications subscription.
@@ -400,4 +426,92 @@ func TestInboxChangesOrder(t *testing.T) {
 	cancel()
 	mustDrain(t, live)
 	mustDrain(t, replay)
+}
+
+// TestUnreadCount: the caller's unread count at once, then again after
+// every change that moves it (an addition, a removal, a mark-read) and
+// never for one that leaves it as it was; the stream closes without an
+// error when its context ends, and with UNAVAILABLE when the broker shuts
+// down.
+func TestUnreadCount(t *testing.T) {
+	bg := context.Background()
+	mustCount := func(tb testing.TB, e *env, in *inbox) (context.CancelFunc, func(int)) {
+		tb.Helper()
+		ctx, cancel := in.ctx(tb)
+		ch, err := e.sub.UnreadCount(ctx)
+		if err != nil {
+			tb.Fatalf("UnreadCount: %v", err)
+		}
+		tb.Cleanup(func() {
+			cancel()
+			mustDrain(tb, ch)
+		})
+		return cancel, func(want int) {
+			tb.Helper()
+			if got := mustRecv(tb, ch); got != want {
+				tb.Fatalf("unread count %d, want %d", got, want)
+			}
+		}
+	}
+	must := func(tb testing.TB, what string, err error) {
+		tb.Helper()
+		if err != nil {
+			tb.Fatalf("%s: %v", what, err)
+		}
+	}
+
+	t.Run("Changes", func(t *testing.T) {
+		e := mustEnv(t, 0)
+		in := e.mustInbox(t)
+		in.mustComment(t)
+		in.mustComment(t)
+		cancel, want := mustCount(t, e, in)
+		want(2)
+		read := in.mustComment(t)
+		want(3)
+		_, err := e.svc.MarkRead(bg, in.owner.ID, nil, true, 0)
+		must(t, "mark read", err)
+		want(0)
+		// Neither removing a read notification, nor marking read again
+		// (which records nothing), nor a reaction changing kind (one
+		// removal and one addition) moves the count: the stream reads the
+		// count after each and sends nothing, so the next count received
+		// is the one after the action that moves it.
+		reads := e.store.unreadReads.Load()
+		must(t, "delete comment", e.svc.DeleteComment(bg, in.commenter, read.ID))
+		e.store.mustWaitRead(t, reads)
+		_, err = e.svc.MarkRead(bg, in.owner.ID, nil, true, 0)
+		must(t, "mark read again", err)
+		_, err = e.svc.React(bg, in.commenter, social.ContentPost, in.post.ID, social.ReactionLike)
+		must(t, "react", err)
+		want(1)
+		reads = e.store.unreadReads.Load()
+		_, err = e.svc.React(bg, in.commenter, social.ContentPost, in.post.ID, social.ReactionLove)
+		must(t, "change the reaction's kind", err)
+		e.store.mustWaitRead(t, reads)
+		in.mustComment(t)
+		want(2)
+		_, err = e.svc.Unreact(bg, in.commenter, social.ContentPost, in.post.ID)
+		must(t, "remove the reaction", err)
+		want(1)
+		cancel()
+		if errs := e.streams.Errors(); len(errs) != 0 {
+			t.Fatalf("errors %v, want none", errs)
+		}
+	})
+	t.Run("BrokerClosed", func(t *testing.T) {
+		e := mustEnv(t, 0)
+		in := e.mustInbox(t)
+		_, want := mustCount(t, e, in)
+		want(0)
+		e.broker.Close()
+		e.streams.MustWaitNotified(t, 2) // the first count, then the end
+		errs := e.streams.Errors()
+		if len(errs) != 1 {
+			t.Fatalf("errors %v, want one", errs)
+		}
+		if code := errs[0].Extensions["code"]; code != string(social.CodeUnavailable) {
+			t.Fatalf("code %v, want %s", code, social.CodeUnavailable)
+		}
+	})
 }

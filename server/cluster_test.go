@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,113 +18,25 @@ import (
 )
 
 // The cluster tests run the real binary as several processes sharing one
-// PostgreSQL database and one Redis server, as production does behind a
-// load balancer. Each test gets a fresh database and a Redis server of its
-// own on a free port, so it can restart Redis without disturbing anything
-// else.
-
-// postgresURL is the server the cluster tests create their databases on.
-func postgresURL() string {
-	if u := os.Getenv("PULSE_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
+// PostgreSQL database and one Redis server of their own (see testbin).
 
 // requireServices skips the test, or fails it in CI, when PostgreSQL or
 // redis-server is missing.
 func requireServices(t *testing.T) {
 	t.Helper()
-	missing := ""
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		missing = "redis-server is not installed"
-	} else if c, err := net.DialTimeout("tcp", "127.0.0.1:5432", time.Second); err != nil {
-		missing = "PostgreSQL is not answering on 127.0.0.1:5432"
-	} else {
-		c.Close()
-	}
-	if missing == "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s; CI must run the cluster tests", missing)
-	}
-	t.Skipf("%s: start PostgreSQL and install redis-server to run the cluster tests (see README, Scaling out)", missing)
-}
-
-// redisServer is a redis-server process of the test's own.
-type redisServer struct {
-	t    *testing.T
-	port int
-	cmd  *exec.Cmd
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func MustRedis(t *testing.T) *redisServer {
-	t.Helper()
-	r := &redisServer{t: t, port: freePort(t)}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *redisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
-
-func (r *redisServer) start() {
-	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", r.port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server did not start: %v", err)
-		}
-	}
-}
-
-func (r *redisServer) stop() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
-	}
+	testbin.RequireServices(t)
 }
 
 // MustDatabase creates a fresh PostgreSQL database and returns its URL.
 func MustDatabase(t *testing.T) string {
 	t.Helper()
-	name := fmt.Sprintf("pulse_cluster_%d_%d", os.Getpid(), rand.Uint32())
-	psql := func(sql string) {
-		out, err := exec.Command("psql", postgresURL(), "-v", "ON_ERROR_STOP=1", "-c", sql).CombinedOutput()
-		if err != nil {
-			t.Fatalf("psql %s: %v\n%s", sql, err, out)
-		}
-	}
-	psql("CREATE DATABASE " + name)
-	t.Cleanup(func() { psql("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
-	u := postgresURL()
-	i := strings.LastIndex(u, "/")
-	q := ""
-	if j := strings.Index(u[i:], "?"); j >= 0 {
-		q = u[i+j:]
-	}
-	return u[:i+1] + name + q
+	return testbin.MustDatabase(t)
+}
+
+// MustRedis starts a redis-server of the test's own.
+func MustRedis(t *testing.T) *testbin.Redis {
+	t.Helper()
+	return testbin.MustRedis(t)
 }
 
 // process is one running server.
@@ -466,9 +375,9 @@ func TestClusterLosesNothing(t *testing.T) {
 			procs = []*process{b, c}
 			live.Unlock()
 		case 40:
-			redis.stop()
+			redis.Stop()
 			time.Sleep(200 * time.Millisecond)
-			redis.start()
+			redis.Start()
 		}
 	}
 

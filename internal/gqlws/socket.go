@@ -98,7 +98,7 @@ func (s *socket) open() {
 // resolvers) with a close frame with code and reason (cut to 123 bytes).
 // It reports whether it did: false if ctx belongs to no socket, or if the
 // socket was already closing. It is safe to call from any goroutine and
-// never blocks: the socket's writer sends the frame.
+// never blocks: the socket's writer sends the close frame.
 func Close(ctx context.Context, code int, reason string) bool {
 	s, _ := ctx.Value(socketKey{}).(*socket)
 	if s == nil {
@@ -169,9 +169,9 @@ func (s *socket) read() {
 }
 
 // readFailed ends the socket when its connection ended: the client's close
-// frame (which gorilla/websocket has answered), a message over the read
-// limit or a broken frame (which it has closed with 1009 or 1002), or a
-// lost connection.
+// frame (which gorilla/websocket has answered), a websocket message over
+// the read limit or a broken websocket frame (which it has closed with 1009
+// or 1002), or a lost connection.
 func (s *socket) readFailed(err error) {
 	var ce *websocket.CloseError
 	// 1006 is gorilla/websocket's name for a connection that ended without

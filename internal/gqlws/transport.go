@@ -88,8 +88,9 @@ type Config struct {
 	Values func(r *http.Request) context.Context
 
 	// Opened, if set, is called when a socket has been accepted, with its
-	// upgrade request; the function it returns, if not nil, is called once
-	// the socket has closed, with how it ended.
+	// upgrade request, before Init; the function it returns, if not nil, is
+	// called once the socket has closed and Init has returned, with how it
+	// ended.
 	Opened func(r *http.Request) func(pushconn.CloseInfo)
 
 	// Logger gets the errors that are the server's fault; nil discards

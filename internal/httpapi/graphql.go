@@ -30,7 +30,7 @@ const DefaultParserTokenLimit = 10_000
 // newGraphQL builds the gqlgen server for production: explicit transports,
 // a query cache, persisted queries, the cost limits, errors that carry
 // the domain's codes, and panics turned into GraphQL errors.
-func newGraphQL(cfg Config) *handler.Server {
+func newGraphQL(cfg Config, adm *admit.Admitter) *handler.Server {
 	schema := graph.NewExecutableSchema(graph.Config{
 		Resolvers:  &graph.Resolver{Service: cfg.Service, Logger: cfg.Logger, Metrics: cfg.Metrics, Streams: streams{}},
 		Complexity: graph.Complexity(),
@@ -46,7 +46,7 @@ func newGraphQL(cfg Config) *handler.Server {
 		},
 		ReadLimit: cfg.MaxBodyBytes,
 		Values:    socketValues,
-		Opened:    socketOpened(cfg.Logger, cfg.Metrics),
+		Opened:    socketOpened(cfg.Logger, cfg.Metrics, adm),
 		Logger:    cfg.Logger,
 		Sockets:   cfg.GraphQLSockets,
 	}))
@@ -144,8 +144,8 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 // only the close codes are this socket's.
 func initFunc(log *slog.Logger) func(context.Context, map[string]any) (context.Context, error) {
 	return func(ctx context.Context, payload map[string]any) (context.Context, error) {
-		// socketCaps, on the route of every GraphQL websocket, admitted the
-		// socket's address before the upgrade.
+		// socketOpened admitted the socket's address, and releases what
+		// the socket holds when it closes.
 		session := sessionFrom(ctx)
 		if session.refused != nil {
 			return nil, &gqlws.CloseError{Code: wspolicy.CloseTooMany, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
@@ -175,7 +175,7 @@ func initFunc(log *slog.Logger) func(context.Context, map[string]any) (context.C
 			Cursor: true,
 			OnEvent: func(ev social.Event) {
 				if conn.Observe(ev) {
-					// Close never blocks: the socket's writer sends the frame.
+					// Close never blocks: the socket's writer sends the close frame.
 					gqlws.Close(ctx, wspolicy.CloseLoggedOut, wspolicy.ReasonLoggedOut)
 				}
 			},
@@ -192,7 +192,6 @@ func initFunc(log *slog.Logger) func(context.Context, map[string]any) (context.C
 			log.ErrorContext(ctx, "graphql websocket: open", "err", err)
 			return nil, errInternal
 		}
-		// The socket's close (socketOpened's) releases what conn holds.
 		a.Hold = conn.Hold()
 		session.userID.Store(a.User.ID)
 		return graph.WithConnectionStart(social.WithAuth(ctx, a), conn.Start()), nil

@@ -23,7 +23,7 @@ type requestState struct {
 	addr     string
 	refusing bool // refusals answers for this request; see refusalKey
 	refusal  refusal
-	// A GraphQL websocket's: what socketCaps admitted, and the upgrade
+	// A GraphQL websocket's: the session its hooks share, and the upgrade
 	// request's Authorization header (see headerAuthorization).
 	session       *wsSession
 	authorization string

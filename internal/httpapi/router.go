@@ -136,9 +136,9 @@ func New(cfg Config) http.Handler {
 		Service: cfg.Service, PerAddress: cfg.Limits.SocketsPerAddress, PerUser: cfg.Limits.SocketsPerUser,
 		Metrics: cfg.Metrics, Transport: metrics.GraphQLSSE,
 	})
-	gql := newGraphQL(cfg)
+	gql := newGraphQL(cfg, adm)
 	r.With(cors(cfg.Websocket.AllowedOrigins), limitBody(cfg.MaxBodyBytes), refusals, authenticate(cfg.Service, cfg.Logger),
-		socketCaps(adm), streamAdmission(streamAdm, cfg.Logger)).
+		socketSession, streamAdmission(streamAdm, cfg.Logger)).
 		Handle("/query", gql)
 
 	r.Handle("/ws/{token}", cfg.PlainSocket)

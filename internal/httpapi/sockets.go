@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"sync"
 	"sync/atomic"
 
 	"github.com/pulse-social/pulse/internal/admit"
@@ -12,20 +11,17 @@ import (
 	"github.com/pulse-social/pulse/internal/pushconn"
 )
 
-// wsSession is what the middleware of a GraphQL websocket, its InitFunc
-// and its close share, in the upgrade request's context.
+// wsSession is what the hooks of a GraphQL websocket (socketOpened and
+// initFunc) share, in its upgrade request's context.
 type wsSession struct {
-	// conn is the socket's admission from its arrival on: InitFunc goes on
-	// with it, and the socket's close (or the middleware, if it never
-	// opened) releases it. It is nil when the client address holds too many
-	// sockets, and refused says so; InitFunc then closes the socket with
-	// 4429.
+	// conn is the socket's admission: socketOpened takes it when the
+	// socket opens and releases it when the socket closes, whatever ends
+	// it; initFunc goes on with it. It is nil when the client address
+	// holds too many sockets, and refused says so; initFunc then closes
+	// the socket with 4429.
 	conn    *admit.Conn
 	refused error
 	userID  atomic.Int64
-
-	mu     sync.Mutex
-	opened bool
 }
 
 type wsSessionKey struct{}
@@ -35,30 +31,15 @@ func sessionFrom(ctx context.Context) *wsSession {
 	return s
 }
 
-// socketCaps counts a GraphQL websocket against its client address's cap
-// for as long as it is open, and marks it refused when the address is over
-// the cap. The refusal itself comes after the upgrade, at connection_init
-// (a browser can read a close code, not a refused handshake).
-func socketCaps(adm *admit.Admitter) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("Upgrade") == "" {
-				next.ServeHTTP(w, r)
-				return
-			}
-			s := new(wsSession)
-			s.conn, s.refused = adm.Arrive(clientAddr(r.Context()))
-			stateFrom(r.Context()).session = s
-			next.ServeHTTP(w, r)
-			// The socket, if one opened, outlives this call and releases
-			// its admission when it closes.
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if !s.opened && s.conn != nil {
-				s.conn.Release()
-			}
-		})
-	}
+// socketSession gives a GraphQL websocket's upgrade request the wsSession
+// its hooks share.
+func socketSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			stateFrom(r.Context()).session = new(wsSession)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // socketValues is what a GraphQL socket keeps of its upgrade request's
@@ -71,31 +52,25 @@ func socketValues(r *http.Request) context.Context {
 }
 
 // socketOpened logs one line when a GraphQL websocket opens and one when it
-// closes (user id, close code and reason, duration), keeps the open-sockets
-// gauge, and releases the socket's admission (its slots, its subscription
-// and its session) when it closes.
-func socketOpened(log *slog.Logger, m *metrics.Metrics) func(r *http.Request) func(pushconn.CloseInfo) {
+// closes (user id, close code and reason, duration), and keeps the
+// open-sockets gauge. It owns the socket's admission: it counts the socket
+// against its client address's cap when it opens (the refusal comes at
+// connection_init: a browser can read a close code, not a refused
+// handshake), and releases the admission (its slots, its subscription and
+// its session) once it has closed, after connection_init has returned.
+func socketOpened(log *slog.Logger, m *metrics.Metrics, adm *admit.Admitter) func(r *http.Request) func(pushconn.CloseInfo) {
 	return func(r *http.Request) func(pushconn.CloseInfo) {
 		ctx := LogContext(r.Context())
 		gauge := m.SocketOpened(metrics.GraphQL)
-		var conn *admit.Conn
 		s := sessionFrom(r.Context())
-		if s != nil {
-			s.mu.Lock()
-			s.opened, conn = true, s.conn
-			s.mu.Unlock()
-		}
+		s.conn, s.refused = adm.Arrive(clientAddr(r.Context()))
 		log.InfoContext(ctx, "graphql socket open", "remote", r.RemoteAddr)
 		return func(info pushconn.CloseInfo) {
-			var userID int64
-			if s != nil {
-				userID = s.userID.Load()
-			}
 			gauge()
-			if conn != nil {
-				conn.Release()
+			if s.conn != nil {
+				s.conn.Release()
 			}
-			log.InfoContext(ctx, "graphql socket closed", "user_id", userID,
+			log.InfoContext(ctx, "graphql socket closed", "user_id", s.userID.Load(),
 				"code", info.Code, "reason", info.Reason, "duration", info.Duration)
 		}
 	}

@@ -19,7 +19,11 @@
 //
 // # Frames
 //
-// Server to client, one text frame each: a notification (appendFrame:
+// A frame is one JSON object in a websocket text message of its own (the
+// words of docs/api.md); the websocket protocol's frames are websocket
+// frames (frameReader reads those).
+//
+// Server to client: a notification (appendFrame:
 // every key present, ids as strings, absent values null), a message
 // {"message": "..."} sent by any socket of the same user (the sender's
 // included), {"type": "pong"} answering {"type": "ping"}, or {"error":
@@ -34,9 +38,10 @@
 // Client to server: {"message": "<text>"} (any string up to
 // social.MessageMaxBytes; other keys are ignored) or {"type": "ping"}.
 // Anything else (not JSON, not an object, neither key, a message that is
-// not a string, a type other than "ping", a binary frame) is answered with
-// {"error": "<why>"} and the socket stays open. A frame over 64 KiB closes
-// the socket with 1009, a text frame that is not UTF-8 with 1007.
+// not a string, a type other than "ping", a binary websocket message) is
+// answered with {"error": "<why>"} and the socket stays open. A websocket
+// message over 64 KiB closes the socket with 1009, a text one that is not
+// UTF-8 with 1007.
 //
 // Messages are written to every socket of the user, so each user has a
 // budget of them, per process (Config.Messages, MessageBytes): a message

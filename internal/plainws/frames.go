@@ -7,11 +7,12 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// frameReader reads the frames a client sends (RFC 6455, no extensions)
-// from the bytes as they arrive, in pieces of any size: it keeps the start
-// of a frame that is not complete yet, and the payload of a fragmented
-// message, only while it has them, so that an idle socket holds no buffer.
-// One goroutine at a time uses it.
+// frameReader reads the websocket frames a client sends (RFC 6455, no
+// extensions; "frame" means those in this file) from the bytes as they
+// arrive, in pieces of any size: it keeps the start of a frame that is not
+// complete yet, and the payload of a fragmented message, only while it has
+// them, so that an idle socket holds no buffer. One goroutine at a time
+// uses it.
 type frameReader struct {
 	limit   int    // the largest message, in bytes
 	pending []byte // the start of a frame not complete yet

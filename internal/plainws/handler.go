@@ -29,14 +29,14 @@ const (
 
 // readBufferSize is gorilla/websocket's read buffer for each socket when
 // Config.Websocket.ReadBufferSize is 0. The socket reads its client's
-// frames itself (see frameReader), into buffers it holds only while it
+// websocket frames itself (see frameReader), into buffers it holds only while it
 // reads; gorilla's reader only waits for the close of a refused socket,
 // so this is small. It holds a control frame whole (gorilla/websocket
 // needs 125 bytes and the header).
 const readBufferSize = 256
 
-// ReadLimit is the largest frame a client may send; a bigger one closes the
-// socket with 1009.
+// ReadLimit is the largest websocket message a client may send; a bigger
+// one closes the socket with 1009.
 const ReadLimit = 64 << 10
 
 // redactedPath is how the socket's path appears in logs.

@@ -62,8 +62,8 @@ type socket struct {
 	readDone bool
 }
 
-// reply is a frame the reader asks the writer to send: a text frame, or a
-// pong control frame answering the client's ping.
+// reply is what the reader asks the writer to send: a frame, or a pong
+// websocket frame answering the client's ping.
 type reply struct {
 	pong bool
 	data []byte
@@ -122,8 +122,8 @@ func (s *socket) received(b []byte) bool {
 	return keep
 }
 
-// frame handles one complete message or control frame of the client; it
-// returns false after the client's close frame.
+// frame handles one complete websocket message or control frame of the
+// client; it returns false after the client's close frame.
 func (s *socket) frame(op byte, payload []byte) bool {
 	switch op {
 	case opClose:
@@ -530,22 +530,22 @@ func liveNotification(live *social.Event, c *social.Change) *social.Event {
 	return live
 }
 
-// maxPending is how many bytes of text frames a writer gathers before it
-// writes them.
+// maxPending is how many bytes of websocket text frames a writer gathers
+// before it writes them.
 const maxPending = 32 << 10
 
-// outBufs holds the buffers in which a writer gathers its text frames; an
-// idle socket holds none.
+// outBufs holds the buffers in which a writer gathers its websocket text
+// frames; an idle socket holds none.
 var outBufs = sync.Pool{New: func() any {
 	b := make([]byte, 0, 4096)
 	return &b
 }}
 
-// send queues one text frame with payload for the writer's next flush,
-// which comes before the writer rests, before a control frame, and once
-// maxPending bytes are waiting: the frames that one wake of the writer
-// sends (a backlog, a burst of notifications) leave in one write system
-// call rather than one each.
+// send queues one websocket text frame holding payload, a frame, for the
+// writer's next flush, which comes before the writer rests,
+// before a control frame, and once maxPending bytes are waiting: what one
+// wake of the writer sends (a backlog, a burst of notifications) leaves in
+// one write system call rather than one each.
 func (s *socket) send(payload []byte) error {
 	if s.out == nil {
 		s.out = outBufs.Get().(*[]byte)
@@ -557,8 +557,8 @@ func (s *socket) send(payload []byte) error {
 	return nil
 }
 
-// flush writes the text frames that send queued, within the write
-// timeout, and gives their buffer back.
+// flush writes the websocket text frames that send queued, within the
+// write timeout, and gives their buffer back.
 func (s *socket) flush() error {
 	if s.out == nil {
 		return nil
@@ -579,7 +579,8 @@ func (s *socket) flush() error {
 	return err
 }
 
-// control writes a control frame after the text frames queued before it.
+// control writes a control frame after the websocket text frames queued
+// before it.
 func (s *socket) control(typ int, data []byte) error {
 	if err := s.flush(); err != nil {
 		return err

@@ -35,7 +35,7 @@ func TestModelActions(t *testing.T) {
 	})
 	for _, a := range social.Actions() {
 		if !told[a] {
-			t.Errorf("the model never tells of %s: teach world.step to do it", a)
+			t.Errorf("the model never tells of %s: teach world.act to do it", a)
 		}
 	}
 }

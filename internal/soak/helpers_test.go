@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,13 +99,17 @@ func notificationKey(action, actionID, byUser string, content, affected, affecte
 }
 
 // plainClient is one plain socket of a user that drops and resumes with
-// ?after= the last id it saw, and records every notification it received.
+// ?after= the last id it saw, each time on the next of addrs, and records
+// every notification it received; with changes, every change of its
+// user's inbox (?changes=1).
 type plainClient struct {
-	addr  string
-	token string
+	addrs   []string
+	token   string
+	changes bool
 	received
 
-	conn *websocket.Conn // the reader's
+	conn  *websocket.Conn // the reader's
+	dials int
 }
 
 // received is what a client has received, in order, and what went wrong;
@@ -112,9 +117,35 @@ type plainClient struct {
 type received struct {
 	mu      sync.Mutex
 	frames  []frame
-	lastID  int64
+	changes []gotChange
+	lastID  int64 // of the last notification or change
 	errs    []error
 	resumes int
+}
+
+// addChange records a change; one whose cursor is not above the last
+// one's is an error too.
+func (r *received) addChange(c gotChange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c.Cursor <= r.lastID {
+		r.errs = append(r.errs, fmt.Errorf("cursor %d after %d: duplicate or out of order", c.Cursor, r.lastID))
+	}
+	r.lastID = c.Cursor
+	r.changes = append(r.changes, c)
+}
+
+func (r *received) snapshotChanges() []gotChange {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.changes)
+}
+
+// resumed counts a drop by the client.
+func (r *received) resumed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.resumes++
 }
 
 // add records a notification; one whose id is not above the last one's is
@@ -150,11 +181,16 @@ func (r *received) snapshot() ([]frame, []error) {
 
 var dialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 
-// connect opens the socket, resuming after the last id seen (or from
-// after=0 the first time, so that nothing committed before it is missed).
+// connect opens the socket on the next address, resuming after the last
+// id or cursor seen (or from after=0 the first time, so that nothing
+// committed before it is missed).
 func (c *plainClient) connect() error {
-	after := c.last()
-	conn, _, err := dialer.Dial(fmt.Sprintf("ws://%s/ws/%s/?after=%d", c.addr, c.token, after), nil)
+	u := fmt.Sprintf("ws://%s/ws/%s/?after=%d", c.addrs[c.dials%len(c.addrs)], c.token, c.last())
+	c.dials++
+	if c.changes {
+		u += "&changes=1"
+	}
+	conn, _, err := dialer.Dial(u, nil)
 	if err != nil {
 		return err
 	}
@@ -170,16 +206,11 @@ func (c *plainClient) read() {
 		if err != nil {
 			return
 		}
-		var n struct {
-			ID            string  `json:"id"`
-			Action        string  `json:"action"`
-			ActionID      string  `json:"action_id"`
-			ByUser        string  `json:"by_user"`
-			ActionContent *string `json:"action_content"`
-			Affected      *string `json:"affected"`
-			AffectedID    *string `json:"affected_id"`
-			Type          string  `json:"type"`
+		if c.changes {
+			c.readChange(b)
+			continue
 		}
+		var n plainNotification
 		if err := json.Unmarshal(b, &n); err != nil {
 			c.fail(fmt.Errorf("frame %s: %v", b, err))
 			continue
@@ -188,8 +219,23 @@ func (c *plainClient) read() {
 			continue // a pong
 		}
 		id, _ := strconv.ParseInt(n.ID, 10, 64)
-		c.add(id, notificationKey(n.Action, n.ActionID, n.ByUser, n.ActionContent, n.Affected, n.AffectedID))
+		c.add(id, n.key())
 	}
+}
+
+// plainNotification is a notification as the plain socket sends it.
+type plainNotification struct {
+	ID            string  `json:"id"`
+	Action        string  `json:"action"`
+	ActionID      string  `json:"action_id"`
+	ByUser        string  `json:"by_user"`
+	ActionContent *string `json:"action_content"`
+	Affected      *string `json:"affected"`
+	AffectedID    *string `json:"affected_id"`
+}
+
+func (n plainNotification) key() string {
+	return notificationKey(n.Action, n.ActionID, n.ByUser, n.ActionContent, n.Affected, n.AffectedID)
 }
 
 // run keeps the socket open until ctx ends, dropping it at random times
@@ -215,9 +261,7 @@ func (c *plainClient) run(ctx context.Context, churn time.Duration, rnd func(tim
 		select {
 		case <-ctx.Done():
 		case <-drop:
-			c.mu.Lock()
-			c.resumes++
-			c.mu.Unlock()
+			c.resumed()
 		case <-readDone: // the server closed it (4008 too slow): resume
 		}
 		_ = c.conn.Close()
@@ -225,24 +269,74 @@ func (c *plainClient) run(ctx context.Context, churn time.Duration, rnd func(tim
 	}
 }
 
-// snapshot returns the frames received so far and the errors.
+// readChange records a frame of the plain socket's change stream.
+func (c *plainClient) readChange(b []byte) {
+	var f struct {
+		plainNotification
+		Type        string   `json:"type"`
+		Cursor      string   `json:"cursor"`
+		IDs         []string `json:"ids"`
+		UnreadCount int      `json:"unread_count"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		c.fail(fmt.Errorf("frame %s: %v", b, err))
+		return
+	}
+	if f.Cursor == "" {
+		return // a pong
+	}
+	g := gotChange{Cursor: mustParse(f.Cursor), Unread: f.UnreadCount}
+	switch f.Type {
+	case "notification":
+		g.Kind, g.IDs = "ADDED", []int64{mustParse(f.ID)}
+		g.Key = f.key()
+		if f.ID != f.Cursor {
+			c.fail(fmt.Errorf("frame %s: id and cursor differ", b))
+		}
+	case "removed", "read":
+		g.Kind = strings.ToUpper(f.Type)
+		for _, id := range f.IDs {
+			g.IDs = append(g.IDs, mustParse(id))
+		}
+	default:
+		c.fail(fmt.Errorf("frame %s: unknown type", b))
+		return
+	}
+	c.addChange(g)
+}
+
+// mustParse returns the number in s, or -1.
+func mustParse(s string) int64 {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
 // graphqlClient is one graphql-transport-ws socket with one
-// notifications(after: "0") subscription that it keeps open.
+// notifications(after:) subscription, or with changes one
+// inboxChanges(after:), from "0" at first. It drops the socket at random
+// and resumes after the last id or cursor seen, each time on the next of
+// addrs.
 type graphqlClient struct {
-	addr  string
-	token string
+	addrs   []string
+	token   string
+	changes bool
 
 	received
 
-	conn *websocket.Conn
+	dials int
 }
 
-// run subscribes and reads until ctx ends; if the subscription ends (too
+// run subscribes and reads until ctx ends, dropping the socket at random
+// (churn > 0: mean time between drops); if the subscription ends (too
 // slow), it subscribes again after the last id seen.
-func (c *graphqlClient) run(ctx context.Context) {
+func (c *graphqlClient) run(ctx context.Context, churn time.Duration, rnd func(time.Duration) time.Duration) {
 	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 10 * time.Second}
 	for ctx.Err() == nil {
-		conn, _, err := d.Dial("ws://"+c.addr+"/query", nil)
+		conn, _, err := d.Dial("ws://"+c.addrs[c.dials%len(c.addrs)]+"/query", nil)
+		c.dials++
 		if err != nil {
 			if ctx.Err() == nil {
 				c.fail(fmt.Errorf("graphql dial: %w", err))
@@ -250,14 +344,19 @@ func (c *graphqlClient) run(ctx context.Context) {
 			}
 			continue
 		}
-		c.conn = conn
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			c.session(conn)
 		}()
+		var drop <-chan time.Time
+		if churn > 0 {
+			drop = time.After(rnd(churn))
+		}
 		select {
 		case <-ctx.Done():
+		case <-drop:
+			c.resumed()
 		case <-done:
 		}
 		_ = conn.Close()
@@ -283,10 +382,12 @@ func (c *graphqlClient) session(conn *websocket.Conn) {
 	}
 	subscribe := func(id string) error {
 		after := c.last()
-		p, _ := json.Marshal(map[string]any{
-			"query":     `subscription($a:ID){notifications(after:$a){id action actionId byUser actionContent affected affectedId}}`,
-			"variables": map[string]any{"a": strconv.FormatInt(after, 10)},
-		})
+		query := `subscription($a:ID){notifications(after:$a){id action actionId byUser actionContent affected affectedId}}`
+		if c.changes {
+			query = `subscription($a:ID){inboxChanges(after:$a){cursor kind notificationIds unreadCount
+				notification{id action actionId byUser actionContent affected affectedId} groups{` + groupViewFields + `}}}`
+		}
+		p, _ := json.Marshal(map[string]any{"query": query, "variables": map[string]any{"a": strconv.FormatInt(after, 10)}})
 		return write(msg{ID: id, Type: "subscribe", Payload: p})
 	}
 	gen := 0
@@ -304,13 +405,13 @@ func (c *graphqlClient) session(conn *websocket.Conn) {
 		case "ping":
 			_ = write(msg{Type: "pong"})
 		case "next":
+			if c.changes {
+				c.readChange(m.Payload)
+				continue
+			}
 			var p struct {
 				Data struct {
-					Notifications struct {
-						ID, Action, ActionID, ByUser string
-						ActionContent, Affected      *string
-						AffectedID                   *string
-					}
+					Notifications inboxNode
 				}
 				Errors []gqlError
 			}
@@ -320,7 +421,7 @@ func (c *graphqlClient) session(conn *websocket.Conn) {
 			}
 			n := p.Data.Notifications
 			id, _ := strconv.ParseInt(n.ID, 10, 64)
-			c.add(id, notificationKey(n.Action, n.ActionID, n.ByUser, n.ActionContent, n.Affected, n.AffectedID))
+			c.add(id, n.key())
 		case "error", "complete":
 			// Cut off as too slow (SLOW_CONSUMER): subscribe again after
 			// the last id seen.
@@ -335,4 +436,50 @@ func (c *graphqlClient) session(conn *websocket.Conn) {
 			}
 		}
 	}
+}
+
+// inboxNode is a notification as the subscriptions send it.
+type inboxNode struct {
+	ID, Action, ActionID, ByUser string
+	ActionContent, Affected      *string
+	AffectedID                   *string
+}
+
+func (n inboxNode) key() string {
+	return notificationKey(n.Action, n.ActionID, n.ByUser, n.ActionContent, n.Affected, n.AffectedID)
+}
+
+// readChange records an inboxChanges result.
+func (c *graphqlClient) readChange(payload []byte) {
+	var p struct {
+		Data struct {
+			InboxChanges struct {
+				Cursor, Kind    string
+				NotificationIDs []string `json:"notificationIds"`
+				UnreadCount     int
+				Notification    *inboxNode
+				Groups          []groupView
+			}
+		}
+		Errors []gqlError
+	}
+	if err := json.Unmarshal(payload, &p); err != nil || len(p.Errors) > 0 {
+		c.fail(fmt.Errorf("next %s: %v", payload, err))
+		return
+	}
+	ch := p.Data.InboxChanges
+	g := gotChange{Cursor: mustParse(ch.Cursor), Kind: ch.Kind, Unread: ch.UnreadCount, Groups: ch.Groups}
+	if g.Groups == nil {
+		g.Groups = []groupView{}
+	}
+	for _, id := range ch.NotificationIDs {
+		g.IDs = append(g.IDs, mustParse(id))
+	}
+	if n := ch.Notification; n != nil {
+		g.Key = n.key()
+	}
+	if (ch.Kind == "ADDED") != (ch.Notification != nil) {
+		c.fail(fmt.Errorf("next %s: a notification with %s", payload, ch.Kind))
+	}
+	c.addChange(g)
 }

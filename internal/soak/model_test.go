@@ -16,20 +16,25 @@ import (
 
 // world is a group of users who only act on each other, with a model of
 // what the rules of docs/api.md say each of them must be told. Worlds run
-// concurrently; within one, actions run one after the other, so that the
-// model is exact.
+// concurrently; within one, actions run one after the other, each through
+// one of the servers at random, so that the model is exact.
 //
 // A notification lives as long as its cause (undo and delete, issue 15):
 // the model keeps, per user, the notifications still there (expect), which
 // every socket must receive, and those removed since (removed), which a
 // socket received only if it was open when they were added and before
 // they were removed; so a socket gets each key at least expect and at most
-// expect+removed times.
+// expect+removed times. Each user's inbox is modelled too, change by
+// change, with its read state and groups (inbox_test.go).
 type world struct {
-	s     *server
-	rng   *rand.Rand
-	names []string
-	token []string
+	servers []*server
+	s       *server // the one the action under way goes through
+	rng     *rand.Rand
+	names   []string
+	token   []string
+	inbox   []*inbox
+	// followedOn is the UTC day of the follow under way's notification.
+	followedOn time.Time
 
 	follows  []map[int]bool // follows[a][b]: a follows b
 	posts    []post
@@ -43,10 +48,11 @@ type world struct {
 
 type reaction struct{ id, kind string }
 
-// told is one notification the model expects: its user and key.
+// told is one notification the model expects: its user, key and note.
 type told struct {
 	user int
 	key  string
+	n    *note
 }
 
 type post struct {
@@ -63,8 +69,9 @@ type comment struct {
 
 var kinds = []string{"LIKE", "LOVE", "LAUGH", "WOW", "SAD", "ANGRY"}
 
-func newWorld(tb testing.TB, s *server, prefix string, id, users int, seed uint64) *world {
-	w := &world{s: s, rng: rand.New(rand.NewPCG(seed, uint64(id))), reaction: map[string]reaction{}, caused: map[string][]told{}}
+func newWorld(tb testing.TB, servers []*server, prefix string, id, users int, seed uint64) *world {
+	s := servers[id%len(servers)]
+	w := &world{servers: servers, s: s, rng: rand.New(rand.NewPCG(seed, uint64(id))), reaction: map[string]reaction{}, caused: map[string][]told{}}
 	for i := range users {
 		name := fmt.Sprintf("%sw%du%d", prefix, id, i)
 		w.names = append(w.names, name)
@@ -72,6 +79,7 @@ func newWorld(tb testing.TB, s *server, prefix string, id, users int, seed uint6
 		w.follows = append(w.follows, map[int]bool{})
 		w.expect = append(w.expect, map[string]int{})
 		w.removed = append(w.removed, map[string]int{})
+		w.inbox = append(w.inbox, &inbox{})
 	}
 	return w
 }
@@ -83,7 +91,14 @@ func (w *world) tell(user int, action, actionID string, actor int, content, affe
 	}
 	key := notificationKey(action, actionID, w.names[actor], content, affected, affectedID)
 	w.expect[user][key]++
-	w.caused[cause] = append(w.caused[cause], told{user, key})
+	n := &note{
+		key:     key,
+		group:   groupKey(action, actionID, affected, affectedID, w.followedOn),
+		actor:   w.names[actor],
+		message: w.names[actor] + " " + verbOf(action, affected),
+	}
+	w.inbox[user].pending = append(w.inbox[user].pending, op{"ADDED", n})
+	w.caused[cause] = append(w.caused[cause], told{user, key, n})
 }
 
 // untell removes what cause told.
@@ -91,6 +106,7 @@ func (w *world) untell(cause string) {
 	for _, t := range w.caused[cause] {
 		w.expect[t.user][t.key]--
 		w.removed[t.user][t.key]++
+		w.inbox[t.user].pending = append(w.inbox[t.user].pending, op{"REMOVED", t.n})
 	}
 	delete(w.caused, cause)
 }
@@ -102,9 +118,20 @@ func (w *world) body(kind string) string {
 	return fmt.Sprintf("%s %d \"quoted\" <b>&</b> é 😀 \\ %d", kind, w.actions, w.rng.IntN(1000))
 }
 
-// step does one random action and updates the model.
+// step does one random action, through one of the servers, and updates
+// the model.
 func (w *world) step() error {
 	w.actions++
+	w.s = w.servers[w.rng.IntN(len(w.servers))]
+	err := w.act()
+	for _, ib := range w.inbox {
+		ib.flush()
+	}
+	return err
+}
+
+// act does one random action.
+func (w *world) act() error {
 	a := w.rng.IntN(len(w.names))
 	tok := w.token[a]
 	switch r := w.rng.IntN(100); {
@@ -124,12 +151,16 @@ func (w *world) step() error {
 		if w.follows[a][b] {
 			return nil
 		}
+		before := time.Now().UTC()
 		if err := w.s.Do(tok, `mutation($u:String!){follow(username:$u){id}}`, map[string]any{"u": w.names[b]}, "follow", nil); err != nil {
+			return err
+		}
+		if err := w.followDay(b, before); err != nil {
 			return err
 		}
 		w.follows[a][b] = true
 		w.tell(b, "FOLLOWING", "*", a, nil, nil, nil, fmt.Sprintf("FOLLOWING|%d|%d", a, b))
-	case r < 35 || len(w.posts) == 0: // post
+	case r < 30 || len(w.posts) == 0: // post
 		body := w.body("post")
 		var p struct{ ID string }
 		if err := w.s.Do(tok, `mutation($b:String!){createPost(body:$b){id}}`, map[string]any{"b": body}, "createPost", &p); err != nil {
@@ -141,7 +172,7 @@ func (w *world) step() error {
 				w.tell(f, "POST", p.ID, a, ptr(body), nil, nil, "POST|"+p.ID)
 			}
 		}
-	case r < 60: // comment or reply
+	case r < 52: // comment or reply
 		p := w.posts[w.rng.IntN(len(w.posts))]
 		var parent *comment
 		if w.rng.IntN(2) == 0 {
@@ -176,10 +207,14 @@ func (w *world) step() error {
 			w.tell(p.author, "COMMENT", c.ID, a, ptr(body), ptr("POST"), ptr(p.id), "COMMENT|"+c.ID)
 		}
 		w.comments = append(w.comments, nc)
-	case r < 92: // delete a comment: its author or the post's
+	case r < 56: // delete a comment: its author or the post's
 		return w.deleteComment(a)
-	case r < 95: // delete a post of one's own
+	case r < 58: // delete a post of one's own
 		return w.deletePost(a)
+	case r < 64:
+		return w.markRead(a)
+	case r < 68:
+		return w.markGroupRead(a)
 	default: // react, or take a reaction back
 		kind := kinds[w.rng.IntN(len(kinds))]
 		var target, targetID, field, query string
@@ -302,13 +337,103 @@ func (w *world) forgetReactions(target, id string) {
 	}
 }
 
+// followDay sets followedOn to the UTC day of the notification that b was
+// just told of a follow, begun at before: the client's day, unless the
+// follow crossed midnight; then the notification's.
+func (w *world) followDay(b int, before time.Time) error {
+	w.followedOn = time.Now().UTC()
+	if w.followedOn.Format(time.DateOnly) == before.Format(time.DateOnly) {
+		return nil
+	}
+	var c struct {
+		Edges []struct{ Node struct{ CreatedAt time.Time } }
+	}
+	if err := w.s.Do(w.token[b], `{notifications(first:1){edges{node{createdAt}}}}`, nil, "notifications", &c); err != nil {
+		return err
+	}
+	if len(c.Edges) == 0 {
+		return fmt.Errorf("%s has no notification of a follow", w.names[b])
+	}
+	w.followedOn = c.Edges[0].Node.CreatedAt
+	return nil
+}
+
+// markRead has a mark read every notification up to the k-th newest, as
+// a client does that shows the newest k: markNotificationsRead(upTo:)
+// leaves the k-1 newer ones unread. It checks that the newest k are the
+// model's.
+func (w *world) markRead(a int) error {
+	var c struct {
+		Edges []struct{ Node storedNotification }
+	}
+	if err := w.s.Do(w.token[a], `query($k:Int!){notifications(first:$k){edges{node{id action actionId byUser actionContent affected affectedId}}}}`,
+		map[string]any{"k": 1 + w.rng.IntN(4)}, "notifications", &c); err != nil {
+		return err
+	}
+	ib := w.inbox[a]
+	if len(c.Edges) > len(ib.notes) {
+		return fmt.Errorf("%s has %d notifications or more, the model %d", w.names[a], len(c.Edges), len(ib.notes))
+	}
+	if len(c.Edges) == 0 {
+		return nil
+	}
+	for i, e := range c.Edges {
+		n := e.Node
+		if key, want := notificationKey(n.Action, n.ActionID, n.ByUser, n.ActionContent, n.Affected, n.AffectedID), ib.notes[len(ib.notes)-1-i].key; key != want {
+			return fmt.Errorf("%s's notification %d, newest first, is %s; the model's %s", w.names[a], i, key, want)
+		}
+	}
+	var changed int
+	if err := w.s.Do(w.token[a], `mutation($u:ID!){markNotificationsRead(all:true,upTo:$u)}`,
+		map[string]any{"u": c.Edges[len(c.Edges)-1].Node.ID}, "markNotificationsRead", &changed); err != nil {
+		return err
+	}
+	upTo := ib.notes[len(ib.notes)-len(c.Edges)]
+	read := ib.unread(func(n *note) bool { return slices.Index(ib.notes, n) <= slices.Index(ib.notes, upTo) })
+	return w.read(a, read, changed, "markNotificationsRead")
+}
+
+// markGroupRead has a mark one of their newest groups read.
+func (w *world) markGroupRead(a int) error {
+	var c struct {
+		Edges []struct{ Node struct{ Key string } }
+	}
+	if err := w.s.Do(w.token[a], `{notificationGroups(first:5){edges{node{key}}}}`, nil, "notificationGroups", &c); err != nil {
+		return err
+	}
+	if len(c.Edges) == 0 {
+		return nil
+	}
+	key := c.Edges[w.rng.IntN(len(c.Edges))].Node.Key
+	var changed int
+	if err := w.s.Do(w.token[a], `mutation($k:ID!){markNotificationGroupRead(key:$k)}`, map[string]any{"k": key}, "markNotificationGroupRead", &changed); err != nil {
+		return err
+	}
+	ib := w.inbox[a]
+	return w.read(a, ib.unread(func(n *note) bool { return n.group == key }), changed, "markNotificationGroupRead("+key+")")
+}
+
+// read marks notes read in a's inbox, which call said it changed.
+func (w *world) read(a int, notes []*note, changed int, call string) error {
+	if changed != len(notes) {
+		return fmt.Errorf("%s of %s changed %d notifications; the model %d", call, w.names[a], changed, len(notes))
+	}
+	for _, n := range notes {
+		w.inbox[a].pending = append(w.inbox[a].pending, op{"READ", n})
+	}
+	return nil
+}
+
 // scenario is a run of worlds with sockets.
 type scenario struct {
 	worlds, usersPerWorld int
 	actions               int           // in all
 	plainPerUser          int           // plain sockets per user
-	graphqlEvery          int           // one GraphQL socket per this many users; 0: none
+	changesPerUser        int           // plain sockets with ?changes=1 per user
+	graphqlEvery          int           // one GraphQL notifications socket per this many users; 0: none
+	inboxChangesEvery     int           // one GraphQL inboxChanges socket per this many users; 0: none
 	churn                 time.Duration // mean time between drops of a plain socket; 0: none
+	churnGraphQL          bool          // GraphQL sockets drop too
 	timeout               time.Duration // for the whole run
 	seed                  uint64
 	prefix                string // of the usernames, to run several scenarios on one server
@@ -320,35 +445,74 @@ type scenario struct {
 // outcome is what a scenario did.
 type outcome struct {
 	users, plainSockets, graphqlSockets int
+	changeSockets                       int // of plainSockets and graphqlSockets, those on the change stream
 	actions, expected, received         int
+	changes                             int // received by the change sockets
 	resumes                             int
 	actDuration, total                  time.Duration
 }
 
-// run runs the scenario against s and fails t on any lost, extra,
-// duplicated or misordered notification on any socket.
-func (sc scenario) run(t *testing.T, s *server) outcome {
+// userClients are one user's sockets.
+type userClients struct {
+	w       *world
+	u       int
+	plain   []*plainClient // additions only
+	changes []*plainClient // ?changes=1
+	graphql []*graphqlClient
+}
+
+// notifications are the sockets that receive notifications alone.
+func (uc *userClients) notifications() []*received {
+	var out []*received
+	for _, c := range uc.plain {
+		out = append(out, &c.received)
+	}
+	for _, c := range uc.graphql {
+		if !c.changes {
+			out = append(out, &c.received)
+		}
+	}
+	return out
+}
+
+// changeStreams are the sockets that receive the change stream.
+func (uc *userClients) changeStreams() []*received {
+	var out []*received
+	for _, c := range uc.changes {
+		out = append(out, &c.received)
+	}
+	for _, c := range uc.graphql {
+		if c.changes {
+			out = append(out, &c.received)
+		}
+	}
+	return out
+}
+
+// run runs the scenario against servers (sockets and actions spread over
+// them) and fails t on any lost, extra, duplicated or misordered
+// notification or change on any socket, and on any notification, unread
+// count or group that the servers store otherwise than the model.
+func (sc scenario) run(t *testing.T, servers ...*server) outcome {
 	start := time.Now()
 	deadline := start.Add(sc.timeout)
 	out := outcome{}
 	worlds := make([]*world, sc.worlds)
 	var wg sync.WaitGroup
 	for i := range worlds {
-		wg.Go(func() { worlds[i] = newWorld(t, s, sc.prefix, i, sc.usersPerWorld, sc.seed) })
+		wg.Go(func() { worlds[i] = newWorld(t, servers, sc.prefix, i, sc.usersPerWorld, sc.seed) })
 	}
 	wg.Wait()
 	if t.Failed() {
 		t.FailNow()
 	}
+	var addrs []string
+	for _, s := range servers {
+		addrs = append(addrs, s.Addr)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var clients sync.WaitGroup
-	type userClients struct {
-		w       *world
-		u       int
-		plain   []*plainClient
-		graphql *graphqlClient
-	}
 	var all []*userClients
 	jitter := rand.New(rand.NewPCG(sc.seed, 99))
 	var jmu sync.Mutex
@@ -357,21 +521,39 @@ func (sc scenario) run(t *testing.T, s *server) outcome {
 		defer jmu.Unlock()
 		return time.Duration(jitter.ExpFloat64() * float64(mean))
 	}
-	n := 0
+	n, sockets := 0, 0
+	// Each socket starts on the next server, and goes on round them.
+	from := func() []string {
+		sockets++
+		i := sockets % len(addrs)
+		return append(slices.Clone(addrs[i:]), addrs[:i]...)
+	}
 	for _, w := range worlds {
 		for u := range w.names {
 			uc := &userClients{w: w, u: u}
-			for range sc.plainPerUser {
-				c := &plainClient{addr: s.Addr, token: w.token[u]}
-				uc.plain = append(uc.plain, c)
+			for i := range sc.plainPerUser + sc.changesPerUser {
+				c := &plainClient{addrs: from(), token: w.token[u], changes: i >= sc.plainPerUser}
+				if c.changes {
+					uc.changes = append(uc.changes, c)
+				} else {
+					uc.plain = append(uc.plain, c)
+				}
 				clients.Go(func() { c.run(ctx, sc.churn, rnd) })
 			}
-			if sc.graphqlEvery > 0 && n%sc.graphqlEvery == 0 {
-				uc.graphql = &graphqlClient{addr: s.Addr, token: w.token[u]}
-				clients.Go(func() { uc.graphql.run(ctx) })
-				out.graphqlSockets++
+			for i, every := range []int{sc.graphqlEvery, sc.inboxChangesEvery} {
+				if every > 0 && n%every == 0 {
+					c := &graphqlClient{addrs: from(), token: w.token[u], changes: i == 1}
+					uc.graphql = append(uc.graphql, c)
+					churn := sc.churn
+					if !sc.churnGraphQL {
+						churn = 0
+					}
+					clients.Go(func() { c.run(ctx, churn, rnd) })
+				}
 			}
-			out.plainSockets += sc.plainPerUser
+			out.plainSockets += len(uc.plain) + len(uc.changes)
+			out.graphqlSockets += len(uc.graphql)
+			out.changeSockets += len(uc.changeStreams())
 			n++
 			all = append(all, uc)
 		}
@@ -418,8 +600,9 @@ func (sc scenario) run(t *testing.T, s *server) outcome {
 		t.FailNow()
 	}
 
-	// Wait until every socket has every notification still there, then a
-	// little longer, to see that nothing more comes.
+	// Wait until every socket has every notification still there, or has
+	// passed every change, then a little longer, to see that nothing more
+	// comes.
 	want := func(uc *userClients) int {
 		total := 0
 		for _, c := range uc.w.expect[uc.u] {
@@ -431,17 +614,18 @@ func (sc scenario) run(t *testing.T, s *server) outcome {
 	for {
 		behind, total := 0, 0
 		for _, uc := range all {
-			for _, c := range uc.plain {
-				fs, _ := c.snapshot()
+			for _, r := range uc.notifications() {
+				fs, _ := r.snapshot()
 				total += len(fs)
 				if short(uc.w.expect[uc.u], fs) {
 					behind++
 				}
 			}
-			if uc.graphql != nil {
-				fs, _ := uc.graphql.snapshot()
-				total += len(fs)
-				if short(uc.w.expect[uc.u], fs) {
+			ib := uc.w.inbox[uc.u]
+			for _, r := range uc.changeStreams() {
+				got := r.snapshotChanges()
+				total += len(got)
+				if passed, problems := ib.align(got, map[int64]*note{}); passed < len(ib.changes) && len(problems) == 0 {
 					behind++
 				}
 			}
@@ -453,7 +637,7 @@ func (sc scenario) run(t *testing.T, s *server) outcome {
 			lastTotal, lastProgress = total, time.Now()
 		}
 		if time.Now().After(deadline) || time.Since(lastProgress) > 15*time.Second {
-			t.Errorf("%d sockets still short of their notifications after 15 s without progress (or out of time)", behind)
+			t.Errorf("%d sockets still short of their notifications or changes after 15 s without progress (or out of time)", behind)
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -463,47 +647,75 @@ func (sc scenario) run(t *testing.T, s *server) outcome {
 	clients.Wait()
 
 	reported := 0
-	check := func(what string, uc *userClients, fs []frame, cerrs []error) {
-		out.received += len(fs)
-		got := map[string]int{}
-		for _, f := range fs {
-			got[f.Key]++
-		}
-		diff := diffCounts(uc.w.expect[uc.u], uc.w.removed[uc.u], got)
-		if (len(diff) > 0 || len(cerrs) > 0) && reported < 10 {
-			reported++
-			t.Errorf("%s of %s: %d received, %d expected; errors %v; differences:\n%s",
-				what, uc.w.names[uc.u], len(fs), want(uc), cerrs, strings.Join(diff, "\n"))
-		} else if len(diff) > 0 || len(cerrs) > 0 {
+	report := func(format string, args ...any) {
+		if reported++; reported <= 10 {
+			t.Errorf(format, args...)
+		} else {
 			t.Fail()
 		}
 	}
 	for _, uc := range all {
-		out.expected += want(uc) * len(uc.plain)
-		for i, c := range uc.plain {
-			fs, cerrs := c.snapshot()
-			check(fmt.Sprintf("plain socket %d", i), uc, fs, cerrs)
-			out.resumes += c.resumes
-		}
-		if uc.graphql != nil {
+		name := uc.w.names[uc.u]
+		for i, r := range uc.notifications() {
+			fs, cerrs := r.snapshot()
+			out.received += len(fs)
 			out.expected += want(uc)
-			fs, cerrs := uc.graphql.snapshot()
-			check("GraphQL subscription", uc, fs, cerrs)
+			out.resumes += r.resumes
+			got := map[string]int{}
+			for _, f := range fs {
+				got[f.Key]++
+			}
+			if diff := diffCounts(uc.w.expect[uc.u], uc.w.removed[uc.u], got); len(diff) > 0 || len(cerrs) > 0 {
+				report("notifications socket %d of %s: %d received, %d expected; errors %v; differences:\n%s",
+					i, name, len(fs), want(uc), cerrs, strings.Join(diff, "\n"))
+			}
+		}
+		// Every change socket of the user is the model's change list, and
+		// they all agree on which id is which notification.
+		ib, bound := uc.w.inbox[uc.u], map[int64]*note{}
+		for i, r := range uc.changeStreams() {
+			got := r.snapshotChanges()
+			_, cerrs := r.snapshot()
+			out.changes += len(got)
+			out.resumes += r.resumes
+			passed, problems := ib.align(got, bound)
+			if passed < len(ib.changes) {
+				problems = append(problems, fmt.Sprintf("it passed %d of the model's %d changes", passed, len(ib.changes)))
+			}
+			if len(problems) > 0 || len(cerrs) > 0 {
+				report("change socket %d of %s: %d changes received; errors %v; differences:\n%s",
+					i, name, len(got), cerrs, strings.Join(problems[:min(len(problems), 10)], "\n"))
+			}
 		}
 	}
-	// Every inbox is what the model says is still there: removals and
-	// deletions removed exactly what they caused.
-	for _, uc := range all {
+
+	// Every inbox is what the model says is still there, read or not, and
+	// grouped as the model groups it, on every server.
+	for i, uc := range all {
 		if reported >= 10 {
 			break
 		}
-		got := map[string]int{}
-		for _, n := range s.MustAllNotifications(t, uc.w.token[uc.u]) {
-			got[notificationKey(n.Action, n.ActionID, n.ByUser, n.ActionContent, n.Affected, n.AffectedID)]++
+		s, name, ib := servers[i%len(servers)], uc.w.names[uc.u], uc.w.inbox[uc.u]
+		ns, unread := s.MustInbox(t, uc.w.token[uc.u])
+		got, model := map[string]bool{}, map[string]bool{}
+		for _, n := range ns {
+			got[notificationKey(n.Action, n.ActionID, n.ByUser, n.ActionContent, n.Affected, n.AffectedID)] = n.Read
 		}
-		if diff := diffCounts(uc.w.expect[uc.u], nil, got); len(diff) > 0 {
-			reported++
-			t.Errorf("stored notifications of %s differ from the model:\n%s", uc.w.names[uc.u], strings.Join(diff, "\n"))
+		for _, n := range ib.notes {
+			model[n.key] = n.read
+		}
+		if fmt.Sprint(got) != fmt.Sprint(model) {
+			report("stored notifications of %s (key: read) differ from the model:\n got %v\nwant %v", name, got, model)
+		}
+		if want := len(ib.unread(func(*note) bool { return true })); unread != want {
+			report("unreadCount of %s is %d; the model's %d", name, unread, want)
+		}
+		var views []groupView
+		for _, g := range s.MustGroups(t, uc.w.token[uc.u]) {
+			views = append(views, groupView{g.Key, g.NotificationCount, g.ActorCount, g.UnreadCount, g.SampleActors, g.Message})
+		}
+		if d := diffGroups(ib.groups(), views); d != "" {
+			report("notificationGroups of %s differ from the model:\n%s", name, d)
 		}
 	}
 	out.total = time.Since(start)

@@ -80,7 +80,7 @@ func TestRestartAfterKill(t *testing.T) {
 	clients := make([]*plainClient, len(tokens))
 	var cwg sync.WaitGroup
 	for i, tok := range tokens {
-		clients[i] = &plainClient{addr: s.Addr, token: tok}
+		clients[i] = &plainClient{addrs: []string{s.Addr}, token: tok}
 		cwg.Go(func() { clients[i].run(ctx, 0, nil) })
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -211,7 +211,7 @@ func TestRestartAfterKill(t *testing.T) {
 	// all, every stored notification, each once, in order.
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	for i, c := range clients {
-		c.addr = s2.Addr
+		c.addrs = []string{s2.Addr}
 		cwg.Go(func() { clients[i].run(ctx2, 0, nil) })
 	}
 	deadline := time.Now().Add(30 * time.Second)

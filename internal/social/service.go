@@ -553,8 +553,7 @@ func countRemovals(cs []Change) int {
 }
 
 // publishChanges publishes committed changes: an ADDED one as an
-// EventNotification with the plain socket's frame, the others as
-// EventChange.
+// EventNotification, the others as EventChange.
 func (s *Service) publishChanges(ctx context.Context, cs []Change) {
 	if len(cs) == 0 {
 		return
