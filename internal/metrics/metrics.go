@@ -23,6 +23,7 @@ import (
 const (
 	Plain   = "plain"   // the /ws/{token}/ socket
 	GraphQL = "graphql" // the GraphQL websocket at /query
+	SSE     = "sse"     // the server-sent event stream at /events
 )
 
 // Metrics holds the collectors. Create it with New.
@@ -42,8 +43,8 @@ type Metrics struct {
 	rateLimited      *prometheus.CounterVec
 	httpRequests     *prometheus.CounterVec
 
-	// byTransport holds the delivered and latency series of Plain and
-	// GraphQL, looked up once: Delivered runs for every notification
+	// byTransport holds the delivered and latency series of each
+	// transport, looked up once: Delivered runs for every notification
 	// written, and WithLabelValues hashes the label and takes a lock each
 	// time. Read-only after New.
 	byTransport map[string]transportSeries
@@ -62,11 +63,11 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		socketsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pulse_sockets_open",
-			Help: "Open websockets by transport (plain: /ws/{token}/, graphql: /query).",
+			Help: "Open websockets and event streams by transport (plain: /ws/{token}/, graphql: /query, sse: /events).",
 		}, []string{"transport"}),
 		socketsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_sockets_refused_total",
-			Help: "Websockets closed at once because their user or client address holds too many (reason: per_user, per_address).",
+			Help: "Websockets closed at once, and event streams refused, because their user or client address holds too many (reason: per_user, per_address).",
 		}, []string{"transport", "reason"}),
 		stored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pulse_notifications_stored_total",
@@ -82,11 +83,11 @@ func New() *Metrics {
 		}),
 		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_notifications_delivered_total",
-			Help: "Notifications written to a client socket, live or replayed, by transport.",
+			Help: "Notifications written to a client socket or stream, live or replayed, by transport.",
 		}, []string{"transport"}),
 		slowCutoffs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_slow_client_cutoffs_total",
-			Help: "Sockets (plain) or subscriptions (graphql) cut off because the client did not keep up.",
+			Help: "Sockets (plain), subscriptions (graphql) or event streams (sse) cut off because the client did not keep up.",
 		}, []string{"transport"}),
 		brokerReconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pulse_broker_reconnects_total",
@@ -94,7 +95,7 @@ func New() *Metrics {
 		}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "pulse_publish_to_write_seconds",
-			Help:    "From a live notification's publish to its write on a client socket, by transport.",
+			Help:    "From a live notification's publish to its write on a client socket or stream, by transport.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"transport"}),
 		graphqlOps: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -120,8 +121,8 @@ func New() *Metrics {
 		m.slowCutoffs, m.brokerReconnects, m.latency, m.graphqlOps, m.rateLimited, m.httpRequests,
 	)
 	// Make the transport series exist from the start, at zero.
-	m.byTransport = make(map[string]transportSeries, 2)
-	for _, t := range []string{Plain, GraphQL} {
+	m.byTransport = make(map[string]transportSeries, 3)
+	for _, t := range []string{Plain, GraphQL, SSE} {
 		m.socketsOpen.WithLabelValues(t)
 		m.slowCutoffs.WithLabelValues(t)
 		m.byTransport[t] = transportSeries{delivered: m.delivered.WithLabelValues(t), latency: m.latency.WithLabelValues(t)}

@@ -3,10 +3,3 @@ package plainws
 // WithoutPoller makes h's sockets read on goroutines of their own, as
 // they do where there is no epoll.
 func WithoutPoller(h *Handler) { h.sockets.noPoller = true }
-
-// AppendFrame and MessageFrame are the plain socket's encoders of a
-// notification and a message.
-var (
-	AppendFrame  = appendFrame
-	MessageFrame = messageFrame
-)
