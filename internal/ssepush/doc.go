@@ -44,8 +44,9 @@
 // A stream is an HTTP response, not a hijacked connection: its writer is
 // the ServeHTTP call itself, which stays for the stream's life and is the
 // only goroutine that writes to it, each write within Config.WriteTimeout
-// (the server's own read and write timeouts are lifted for it through
-// http.ResponseController). The feed's function queues live events for
+// (which replaces the server's write timeout, through
+// http.ResponseController; the server's read timeout does not end a
+// request whose body is read). The feed's function queues live events for
 // it (at most the broker's queue size) and wakes it through a channel.
 // So an idle stream holds two goroutines (its handler, and net/http's
 // reader that watches for the client's close), a ticker, net/http's read

@@ -67,10 +67,6 @@ func (s *stream) serve(backlog bool) string {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
-	// The server's read timeout bounds a request, not a stream: once it
-	// passed, net/http would take the client for gone and end the request.
-	// Writes have deadlines of their own (see write).
-	_ = s.rc.SetReadDeadline(time.Time{})
 	s.w.WriteHeader(http.StatusOK)
 	if !s.write(retryField) {
 		return reasonConnectionLost
@@ -207,7 +203,8 @@ func (s *stream) close(reason string) string {
 	return reason
 }
 
-// write writes b within the write timeout; it reports whether it did.
+// write writes b within the write timeout, which replaces the server's
+// (that bounds a whole response); it reports whether it did.
 func (s *stream) write(b []byte) bool {
 	if err := s.rc.SetWriteDeadline(time.Now().Add(s.h.writeTimeout)); err != nil {
 		return false
