@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,10 +19,11 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// The two transports a socket can use.
+// The transports a socket (or stream) can use.
 const (
 	plain   = "plain"
 	graphql = "graphql"
+	sse     = "sse" // GET /events, server-sent events
 )
 
 // receipt is one notification a socket received.
@@ -32,12 +34,13 @@ type receipt struct {
 	at       time.Time
 }
 
-// client is one websocket of one user, with a reader goroutine that records
-// every notification it receives.
+// client is one websocket (or event stream) of one user, with a reader
+// goroutine that records every notification it receives.
 type client struct {
-	user int // index into population.users
-	conn *websocket.Conn
-	done chan struct{} // closed when the reader returns
+	user   int             // index into population.users
+	conn   *websocket.Conn // a websocket's
+	stream net.Conn        // an event stream's connection
+	done   chan struct{}   // closed when the reader returns
 
 	mu  sync.Mutex
 	got []receipt
@@ -109,8 +112,7 @@ var sourceIPs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "12
 // dialers returns one websocket dialer per source address.
 func dialers(transport string) []*websocket.Dialer {
 	var ds []*websocket.Dialer
-	for _, ip := range sourceIPs {
-		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+	for _, nd := range netDialers() {
 		d := &websocket.Dialer{
 			NetDialContext:   nd.DialContext,
 			HandshakeTimeout: 10 * time.Second,
@@ -125,13 +127,23 @@ func dialers(transport string) []*websocket.Dialer {
 	return ds
 }
 
-// openFleet opens one socket per user of users on the transport, parallel
-// connections at a time, user i's on addrs[i%len(addrs)]. A GraphQL socket is acknowledged and has its
-// notifications subscription sent when openFleet returns; whether the
-// server has it live yet is for the caller to probe.
+// netDialers returns one TCP dialer per source address.
+func netDialers() []*net.Dialer {
+	var ds []*net.Dialer
+	for _, ip := range sourceIPs {
+		ds = append(ds, &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second})
+	}
+	return ds
+}
+
+// openFleet opens one socket (or event stream) per user of users on the
+// transport, parallel connections at a time, user i's on addrs[i%len(addrs)].
+// A GraphQL socket is acknowledged and has its notifications subscription
+// sent when openFleet returns; whether the server has it live yet is for the
+// caller to probe.
 func openFleet(ctx context.Context, addrs []string, transport string, users []account, parallel int) (*fleet, error) {
 	f := &fleet{transport: transport, clients: make([]*client, len(users))}
-	ds := dialers(transport)
+	ds, nds := dialers(transport), netDialers()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -147,7 +159,13 @@ func openFleet(ctx context.Context, addrs []string, transport string, users []ac
 				if i >= len(users) || ctx.Err() != nil {
 					return
 				}
-				c, err := f.dial(ctx, ds[i%len(ds)], addrs[i%len(addrs)], i, users[i].token)
+				var c *client
+				var err error
+				if transport == sse {
+					c, err = f.dialStream(ctx, nds[i%len(nds)], addrs[i%len(addrs)], i, users[i].token)
+				} else {
+					c, err = f.dial(ctx, ds[i%len(ds)], addrs[i%len(addrs)], i, users[i].token)
+				}
 				if err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("socket %d of %d: %w", i+1, len(users), err) })
 					cancel()
@@ -204,6 +222,70 @@ func (f *fleet) dial(ctx context.Context, d *websocket.Dialer, addr string, user
 		go f.readPlain(c)
 	}
 	return c, nil
+}
+
+// dialStream opens GET /events over a connection of its own (a small read
+// buffer, as the websockets have) and starts its reader once the server
+// has answered 200: the stream is then live.
+func (f *fleet) dialStream(ctx context.Context, nd *net.Dialer, addr string, user int, token string) (*client, error) {
+	conn, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "GET /events HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Bearer " + token + "\r\nAccept: text/event-stream\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	r := bufio.NewReaderSize(conn, 1024)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		conn.Close()
+		return nil, fmt.Errorf("GET /events: HTTP %s", resp.Status)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	c := &client{user: user, stream: conn, done: make(chan struct{})}
+	go f.readStream(c, bufio.NewReaderSize(resp.Body, 1024))
+	return c, nil
+}
+
+// readStream records the notification events of a stream; their data is
+// the plain socket's frame. Any other event ("closed" when the server
+// ends the stream) is the end of the stream for the benchmark.
+func (f *fleet) readStream(c *client, r *bufio.Reader) {
+	defer close(c.done)
+	var event []byte
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			f.readerEnded(c, err)
+			return
+		}
+		if name, ok := bytes.CutPrefix(line, []byte("event: ")); ok {
+			event = bytes.TrimSpace(name)
+			continue
+		}
+		data, ok := bytes.CutPrefix(line, []byte("data: "))
+		if !ok {
+			continue // id, retry, a comment, the blank line
+		}
+		if string(event) != "notification" {
+			f.readerEnded(c, fmt.Errorf("event %q: %.200s", event, data))
+			return
+		}
+		at := time.Now()
+		var fr plainFrame
+		if err := json.Unmarshal(data, &fr); err != nil || fr.ID == "" || fr.Action == "" {
+			f.fail("user %d: unexpected event data %.200s", c.user, data)
+			continue
+		}
+		f.record(c, fr.Action, fr.ActionID, fr.ActionContent, at)
+	}
 }
 
 // graphqlHandshake runs graphql-transport-ws's connection_init, waits for
@@ -361,16 +443,29 @@ func (f *fleet) close() {
 				if i >= len(f.clients) {
 					return
 				}
-				_ = f.clients[i].conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+				if c := f.clients[i]; c.conn != nil {
+					_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+				}
 			}
 		})
 	}
 	wg.Wait()
-	deadline := time.After(5 * time.Second)
+	// An event stream has no closing handshake: its connection is closed
+	// at once. A websocket gets until the deadline to answer the close.
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	expired := false
 	for _, c := range f.clients {
-		select {
-		case <-c.done:
-		case <-deadline:
+		if c.stream != nil {
+			c.stream.Close()
+			continue
+		}
+		if !expired {
+			select {
+			case <-c.done:
+			case <-deadline.C:
+				expired = true
+			}
 		}
 		c.conn.Close()
 	}

@@ -76,7 +76,7 @@ func parseFlags(args []string) (*config, error) {
 	var stores, transports, workloads, sizes, rates, serverArgs string
 	fs.BoolVar(&c.quick, "quick", false, "small sizes and short steps, to prove the tool works (CI); asserts nothing about speed")
 	fs.StringVar(&stores, "stores", "sqlite", "comma-separated: sqlite (embedded store, in-process broker), postgres (PostgreSQL store, Redis broker)")
-	fs.StringVar(&transports, "transports", "plain,graphql", "comma-separated socket transports: plain, graphql")
+	fs.StringVar(&transports, "transports", "plain,graphql,sse", "comma-separated socket transports: plain, graphql, sse (event streams)")
 	fs.StringVar(&workloads, "workloads", "w1,w2,w3", "comma-separated workloads; W1 always runs, since it opens the sockets")
 	fs.IntVar(&c.users, "n", 10000, "connected users, one socket each (quick: 200)")
 	fs.StringVar(&sizes, "w2-sizes", "1000,10000", "W2: follower counts (quick: 50,200)")
@@ -131,7 +131,7 @@ func parseFlags(args []string) (*config, error) {
 		}
 	}
 	for _, t := range c.transports {
-		if t != plain && t != graphql {
+		if t != plain && t != graphql && t != sse {
 			return nil, fmt.Errorf("-transports: unknown transport %q", t)
 		}
 	}

@@ -111,14 +111,16 @@ export function describe(v) {
  * and stop(), which sends SIGTERM, kills it after STOP_TIMEOUT_MS and fails
  * unless it exited with status 0 by itself.
  */
-export async function startServer({ extraArgs = [] } = {}) {
+export async function startServer({ extraArgs = [], addr: listenAddr = '127.0.0.1:0', dir: keptDir } = {}) {
   const bin = process.env.PULSE_BIN;
   if (!bin) {
     throw new Error('PULSE_BIN is not set: build the server (go build -o /tmp/pulse ./server) and run PULSE_BIN=/tmp/pulse node --test');
   }
   if (!existsSync(bin)) throw new Error(`PULSE_BIN=${bin}: no such file`);
-  const dir = await mkdtemp(path.join(tmpdir(), 'pulse-e2e-'));
-  const args = ['--addr', '127.0.0.1:0', '--db', path.join(dir, 'pulse.db'), ...extraArgs];
+  // A dir of the caller's (to restart a server on its SQLite file) is kept.
+  const dir = keptDir ?? (await mkdtemp(path.join(tmpdir(), 'pulse-e2e-')));
+  const removeDir = () => (keptDir ? Promise.resolve() : rm(dir, { recursive: true, force: true }));
+  const args = ['--addr', listenAddr, '--db', path.join(dir, 'pulse.db'), ...extraArgs];
   const child = spawn(path.resolve(bin), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir });
   // If this test process dies without stopping it, the server dies too.
   const killOnExit = () => child.kill('SIGKILL');
@@ -146,7 +148,7 @@ export async function startServer({ extraArgs = [] } = {}) {
     addr = await within(listening, `the server's "msg=listening addr=..." log line (log so far:\n${log})`, START_TIMEOUT_MS);
   } catch (err) {
     child.kill('SIGKILL');
-    await rm(dir, { recursive: true, force: true });
+    await removeDir();
     throw err;
   }
 
@@ -164,6 +166,12 @@ export async function startServer({ extraArgs = [] } = {}) {
     // in the server's log (docs/api.md: tokens never appear in logs).
     tokens: new Set([BAD_TOKEN]),
     gql: (query, variables, token) => gql(`${httpURL}/query`, query, variables, token),
+    /** kill kills the server with SIGKILL, as a crash would, and waits for it; stop then only cleans up. */
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+      process.off('exit', killOnExit);
+    },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       let timer;
@@ -176,7 +184,7 @@ export async function startServer({ extraArgs = [] } = {}) {
       const how = await Promise.race([exited, killed]);
       clearTimeout(timer);
       process.off('exit', killOnExit);
-      await rm(dir, { recursive: true, force: true });
+      await removeDir();
       if (how === 'killed') {
         throw new Error(`the server did not stop within ${STOP_TIMEOUT_MS} ms of SIGTERM and was killed; its log:\n${log}`);
       }

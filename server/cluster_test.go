@@ -158,6 +158,9 @@ func (s *gqlSocket) NextMessage(timeout time.Duration) (string, error) {
 	return msg, nil
 }
 
+// TestClusterDeliversAcrossProcesses has bob act through B while alice
+// listens on A, on both sockets and an event stream (opened with a ticket
+// issued through C); logout through C then ends all three.
 func TestClusterDeliversAcrossProcesses(t *testing.T) {
 	requireServices(t)
 	db, redis := MustDatabase(t), MustRedis(t)
@@ -170,8 +173,9 @@ func TestClusterDeliversAcrossProcesses(t *testing.T) {
 
 	plain := a.MustDialPlain(alice, "0")
 	gql := a.MustDialGraphQL(alice)
-	// Both subscriptions replay from the start, so whenever they go live,
-	// the reaction reaches them.
+	stream := sseDialer{}.dial(t, a.Addr, "after=0&ticket="+c.mustTicket(alice), nil)
+	// The three subscriptions replay from the start, so whenever they go
+	// live, the reaction reaches them.
 	b.MustDo(t, bob, `mutation($p:ID!){reactToPost(postId:$p,kind:LAUGH){id}}`, map[string]any{"p": post.ID}, "reactToPost", nil)
 	if msg, err := gql.NextMessage(10 * time.Second); err != nil || msg != "bob reacted to your post" {
 		t.Fatalf("GraphQL socket on A: %q %v", msg, err)
@@ -179,9 +183,25 @@ func TestClusterDeliversAcrossProcesses(t *testing.T) {
 	if n, err := plain.Next(10 * time.Second); err != nil || n["message"] != "bob reacted to your post" || n["action_content"] != "laugh" {
 		t.Fatalf("plain socket on A: %v %v", n, err)
 	}
+	if ev := stream.Notification(t, 10*time.Second); ev.Event != "notification" || mustFrame(t, ev)["message"] != "bob reacted to your post" {
+		t.Fatalf("event stream on A: %+v", ev)
+	}
 
-	// Logout through C closes alice's sockets on A.
+	// A comment through B reaches the stream on A, live.
+	b.MustDo(t, bob, `mutation($p:ID!){createComment(postId:$p,body:"hi"){id}}`, map[string]any{"p": post.ID}, "createComment", nil)
+	if ev := stream.Notification(t, 10*time.Second); ev.Event != "notification" || mustFrame(t, ev)["action_content"] != "hi" {
+		t.Fatalf("event stream on A: %+v", ev)
+	}
+	if n, err := plain.Next(10 * time.Second); err != nil || n["action_content"] != "hi" {
+		t.Fatalf("plain socket on A: %v %v", n, err)
+	}
+	if msg, err := gql.NextMessage(10 * time.Second); err != nil || msg != "bob commented on your post" {
+		t.Fatalf("GraphQL socket on A: %q %v", msg, err)
+	}
+
+	// Logout through C closes alice's sockets and ends her stream on A.
 	c.MustDo(t, alice, `mutation{logout}`, nil, "logout", nil)
+	stream.MustClosed(t, 10*time.Second, "logged out")
 	if _, err := plain.Next(10 * time.Second); closeCode(err) != 4401 {
 		t.Fatalf("plain socket after logout on another process: %v", err)
 	}

@@ -1,6 +1,7 @@
 // Command pulse is the realtime notification server: GraphQL at /query
 // (HTTP and websockets), the plain JSON notification socket at
-// /ws/{token}/, the playground at /, health at /healthz and /readyz.
+// /ws/{token}/, server-sent events at /events, the playground at /,
+// health at /healthz and /readyz.
 //
 // With no configuration it runs on an embedded SQLite file and an
 // in-process broker; `pulse --help` lists the flags.
@@ -34,6 +35,7 @@ import (
 	"github.com/pulse-social/pulse/internal/redisbroker"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/sqlite"
+	"github.com/pulse-social/pulse/internal/ssepush"
 	"github.com/pulse-social/pulse/internal/wspolicy"
 )
 
@@ -114,6 +116,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		MessageBytes:      messageBytes,
 		RefusedMessages:   cfg.RefusedMessages,
 	})
+	events := ssepush.New(svc, ssepush.Config{
+		Context:           baseCtx,
+		Logger:            log,
+		Metrics:           m,
+		StreamsPerUser:    limits.SocketsPerUser,
+		StreamsPerAddress: limits.SocketsPerAddress,
+	})
 	graphqlSockets := pushconn.NewGroup(baseCtx)
 	handler := httpapi.New(httpapi.Config{
 		Service:         svc,
@@ -121,6 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Logger:          log,
 		Websocket:       ws,
 		PlainSocket:     plain,
+		Events:          events,
 		Playground:      playground.Handler("/query"),
 		Introspection:   cfg.Introspection,
 		Limits:          limits,
@@ -162,7 +172,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	srv := &http.Server{
 		Handler: tracked(&handlers, handler),
 		// The websockets clear the read and write deadlines these set when
-		// they take the connection over, so no timeout here cuts them.
+		// they take the connection over, and the event streams replace
+		// them, so no timeout here cuts them.
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -201,6 +212,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	if werr := graphqlSockets.Wait(shutdownCtx); werr != nil {
 		log.Warn("graphql sockets still open at the shutdown timeout", "err", werr)
+	}
+	if werr := events.Wait(shutdownCtx); werr != nil {
+		log.Warn("event streams still open at the shutdown timeout", "err", werr)
 	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)

@@ -141,7 +141,8 @@ func (r *redactRun) plainClose(t *testing.T, path string, wait time.Duration) in
 // and without a trailing slash, with ?after=, with a bad and a revoked
 // token, over its cap, the GraphQL socket with the token in
 // connection_init and in the upgrade's header, a bad bearer token on HTTP,
-// logout; socket tickets on both sockets, used and used again), scrapes
+// logout; socket tickets on both sockets and on /events, used and used
+// again; /events with a bad token), scrapes
 // /metrics, stops it, and greps the logs and the metrics for every token
 // and ticket it used.
 func TestTokensNeverLogged(t *testing.T) {
@@ -246,6 +247,18 @@ func TestTokensNeverLogged(t *testing.T) {
 				t.Fatalf("revoked token: close %d, want 4401", code)
 			}
 
+			// Event streams: a ticket opens one and is then refused; a
+			// bad token is refused.
+			sseTicket := r.ticket(t, alice)
+			tokens = append(tokens, sseTicket)
+			var sse sseDialer
+			stream := sse.dial(t, r.addr, "ticket="+sseTicket, nil)
+			if ev := stream.Next(t, 5*time.Second); ev.Retry == "" {
+				t.Fatalf("a ticket's event stream: %+v", ev)
+			}
+			wantRefused(t, "a used ticket's event stream", sse.dial(t, r.addr, "ticket="+sseTicket, nil), http.StatusUnauthorized, "UNAUTHENTICATED")
+			wantRefused(t, "a bad token's event stream", sse.dial(t, r.addr, "", bearer(badToken)), http.StatusUnauthorized, "UNAUTHENTICATED")
+
 			mresp, err := http.Get("http://" + r.addr + "/metrics")
 			if err != nil {
 				t.Fatal(err)
@@ -260,7 +273,8 @@ func TestTokensNeverLogged(t *testing.T) {
 			g1.Close()
 			r.stop(t)
 			logs := r.logs.String()
-			for _, want := range []string{"plain socket open", "plain socket closed", "graphql socket open", "graphql socket closed", "request_id", "/ws/<redacted>/"} {
+			for _, want := range []string{"plain socket open", "plain socket closed", "graphql socket open", "graphql socket closed",
+				"event stream open", "event stream closed", "request_id", "/ws/<redacted>/"} {
 				if !strings.Contains(logs, want) {
 					t.Errorf("the logs lack %q", want)
 				}

@@ -10,7 +10,8 @@ import (
 )
 
 // TestTimeoutsSpareWebsockets runs the program with short read and write
-// timeouts and checks that both sockets outlive them. (The write timeout
+// timeouts and checks that both sockets, and an event stream, outlive
+// them. (The write timeout
 // bounds a whole HTTP request, register's bcrypt included, hence 3 s.)
 func TestTimeoutsSpareWebsockets(t *testing.T) {
 	r := startRun(t, "--read-timeout", "1s", "--write-timeout", "3s", "--read-header-timeout", "1s")
@@ -27,6 +28,10 @@ func TestTimeoutsSpareWebsockets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gql.Close()
+	stream := sseDialer{}.dial(t, r.addr, "", bearer(tok))
+	if ev := stream.Next(t, 5*time.Second); ev.Retry == "" {
+		t.Fatalf("event stream: %+v", ev)
+	}
 	if err := gql.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"authorization": tok}}); err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +48,14 @@ func TestTimeoutsSpareWebsockets(t *testing.T) {
 	_ = plain.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, b, err := plain.ReadMessage(); err != nil || string(b) != `{"type":"pong"}` {
 		t.Fatalf("plain socket after the timeouts: %s %v", b, err)
+	}
+	// The stream is open: a notification reaches it.
+	bob := r.token(t, `mutation{register(username:"bob",password:"password-bob"){accessToken}}`)
+	if status, body := r.post(t, "Bearer "+bob, `mutation{follow(username:"alice"){id}}`); status != http.StatusOK {
+		t.Fatalf("follow: %d %s", status, body)
+	}
+	if ev := stream.Notification(t, 5*time.Second); ev.Event != "notification" || mustFrame(t, ev)["action"] != "following" {
+		t.Fatalf("event stream after the timeouts: %+v", ev)
 	}
 	if err := gql.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "subscription{unreadCount}"}}); err != nil {
 		t.Fatal(err)

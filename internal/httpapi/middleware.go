@@ -175,8 +175,8 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// cors enforces the origin policy on /query and lets browsers on the
-// allowed origins call it. A request with an Origin the policy refuses
+// cors enforces the origin policy on /query and /events and lets browsers
+// on the allowed origins call them. A request with an Origin the policy refuses
 // (neither this server's own host nor an allowed origin) is answered with
 // 403 before anything runs; so is its preflight. Same-origin pages (the
 // playground) need no CORS headers; requests without an Origin (scripts,

@@ -29,6 +29,9 @@ type Config struct {
 	Websocket wspolicy.Config
 	// PlainSocket serves /ws/{token}/. Required.
 	PlainSocket http.Handler
+	// Events serves the server-sent event stream at /events, behind the
+	// origin policy of /query; nil serves none.
+	Events http.Handler
 	// Playground serves the GraphiQL page at / and its assets under
 	// /playground/; nil serves no playground.
 	Playground http.Handler
@@ -143,6 +146,9 @@ func New(cfg Config) http.Handler {
 
 	r.Handle("/ws/{token}", cfg.PlainSocket)
 	r.Handle("/ws/{token}/", cfg.PlainSocket)
+	if cfg.Events != nil {
+		r.With(cors(cfg.Websocket.AllowedOrigins)).Handle("/events", cfg.Events)
+	}
 
 	if cfg.Playground != nil {
 		r.Get("/", cfg.Playground.ServeHTTP)

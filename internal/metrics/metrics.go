@@ -24,6 +24,7 @@ const (
 	Plain      = "plain"       // the /ws/{token}/ socket
 	GraphQL    = "graphql"     // the GraphQL websocket at /query
 	GraphQLSSE = "graphql_sse" // GraphQL over server-sent events at /query
+	SSE        = "sse"         // the server-sent event stream at /events
 )
 
 // Metrics holds the collectors. Create it with New.
@@ -63,11 +64,11 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		socketsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pulse_sockets_open",
-			Help: "Open websockets and event streams by transport (plain: /ws/{token}/, graphql: /query, graphql_sse: /query over server-sent events).",
+			Help: "Open websockets and event streams by transport (plain: /ws/{token}/, graphql: /query, graphql_sse: /query over server-sent events, sse: /events).",
 		}, []string{"transport"}),
 		socketsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_sockets_refused_total",
-			Help: "Websockets closed at once, or event streams refused, because their user or client address holds too many (reason: per_user, per_address).",
+			Help: "Websockets closed at once, and event streams refused, because their user or client address holds too many (reason: per_user, per_address).",
 		}, []string{"transport", "reason"}),
 		stored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pulse_notifications_stored_total",
@@ -83,11 +84,11 @@ func New() *Metrics {
 		}),
 		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_notifications_delivered_total",
-			Help: "Notifications written to a client socket, live or replayed, by transport.",
+			Help: "Notifications written to a client socket or stream, live or replayed, by transport.",
 		}, []string{"transport"}),
 		slowCutoffs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_slow_client_cutoffs_total",
-			Help: "Sockets (plain) or subscriptions (graphql, graphql_sse) cut off because the client did not keep up.",
+			Help: "Sockets (plain), subscriptions (graphql, graphql_sse) or event streams (sse) cut off because the client did not keep up.",
 		}, []string{"transport"}),
 		brokerReconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pulse_broker_reconnects_total",
@@ -95,7 +96,7 @@ func New() *Metrics {
 		}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "pulse_publish_to_write_seconds",
-			Help:    "From a live notification's publish to its write on a client socket, by transport.",
+			Help:    "From a live notification's publish to its write on a client socket or stream, by transport.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"transport"}),
 		graphqlOps: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -121,8 +122,8 @@ func New() *Metrics {
 		m.slowCutoffs, m.brokerReconnects, m.latency, m.graphqlOps, m.rateLimited, m.httpRequests,
 	)
 	// Make the transport series exist from the start, at zero.
-	m.byTransport = make(map[string]transportSeries, 3)
-	for _, t := range []string{Plain, GraphQL, GraphQLSSE} {
+	m.byTransport = make(map[string]transportSeries, 4)
+	for _, t := range []string{Plain, GraphQL, GraphQLSSE, SSE} {
 		m.socketsOpen.WithLabelValues(t)
 		m.slowCutoffs.WithLabelValues(t)
 		m.byTransport[t] = transportSeries{delivered: m.delivered.WithLabelValues(t), latency: m.latency.WithLabelValues(t)}

@@ -23,7 +23,7 @@
 // words of docs/api.md); the websocket protocol's frames are websocket
 // frames (frameReader reads those).
 //
-// Server to client: a notification (appendFrame:
+// Server to client: a notification (plainframe.AppendNotification:
 // every key present, ids as strings, absent values null), a message
 // {"message": "..."} sent by any socket of the same user (the sender's
 // included), {"type": "pong"} answering {"type": "ping"}, or {"error":
@@ -32,7 +32,7 @@
 // With ?changes=1 (and ?after= a change's cursor, if any), the socket sends
 // every inbox change instead of additions only: a notification's frame
 // with "type", "cursor" and "unread_count" added, and the REMOVED and READ
-// frames of changes.go. Without it, a notification removed before the
+// frames of plainframe. Without it, a notification removed before the
 // socket read it from the store is not sent.
 //
 // Client to server: {"message": "<text>"} (any string up to

@@ -4,12 +4,5 @@ package plainws
 // they do where there is no epoll.
 func WithoutPoller(h *Handler) { h.sockets.noPoller = true }
 
-// AppendFrame and MessageFrame are the plain socket's encoders of a
-// notification and a message.
-var (
-	AppendFrame  = appendFrame
-	MessageFrame = messageFrame
-)
-
 // AppendTextFrame is the writer's encoder of a text frame.
 var AppendTextFrame = appendTextFrame

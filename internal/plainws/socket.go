@@ -16,6 +16,7 @@ import (
 	"github.com/pulse-social/pulse/internal/admit"
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
+	"github.com/pulse-social/pulse/internal/plainframe"
 	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/wspolicy"
@@ -435,7 +436,7 @@ func (s *socket) event(ev *social.Event) bool {
 	case social.EventNotification, social.EventChange, social.EventResync:
 		return s.read(ev)
 	case social.EventMessage:
-		if s.send(ev.Encodings.Get(messageFrameOf{}, ev)) != nil {
+		if s.send(ev.Encodings.Get(plainframe.Message{}, ev)) != nil {
 			s.writeFailed()
 			return false
 		}
@@ -468,18 +469,16 @@ func (s *socket) read(ev *social.Event) bool {
 // errEnded stops a read once the socket has ended.
 var errEnded = errors.New("socket ended")
 
-// frameBufs holds buffers for encoding notifications that come from the
-// store; live ones come encoded.
+// frameBufs holds buffers for encoding frames other than a live
+// notification's, which comes encoded.
 var frameBufs = sync.Pool{New: func() any {
 	b := make([]byte, 0, 512)
 	return &b
 }}
 
 // WriteChange sends c (see social.ChangeWriter): every change with
-// ?changes=1, else the ADDED ones only, as today's notification frames.
-// The live event's own notification is encoded once for all of the
-// recipient's sockets, in its Encodings (with ?changes=1, extended with
-// the change's keys); any other one is encoded here.
+// ?changes=1, else the ADDED ones only, as today's notification frames
+// (see plainframe.Frame).
 func (s *socket) WriteChange(c *social.Change, live *social.Event) error {
 	if c.Kind != social.ChangeAdded && !s.changes {
 		return nil
@@ -487,47 +486,20 @@ func (s *socket) WriteChange(c *social.Change, live *social.Event) error {
 	if s.core.Ended() {
 		return errEnded
 	}
-	var frame []byte
-	live = liveNotification(live, c)
-	if live != nil {
-		frame = live.Encodings.Get(notificationFrame{}, live)
-	}
-	if live == nil || s.changes {
-		bp := frameBufs.Get().(*[]byte)
-		buf := (*bp)[:0]
-		switch {
-		case c.Kind != social.ChangeAdded:
-			buf = appendChangeFrame(buf, c)
-		case live != nil:
-			buf = extendAdded(append(buf, frame...), c)
-		case s.changes:
-			buf = extendAdded(appendFrame(buf, c.Notification), c)
-		default:
-			buf = appendFrame(buf, c.Notification)
-		}
-		frame = buf
-		defer func() {
-			*bp = buf[:0]
-			frameBufs.Put(bp)
-		}()
-	}
+	bp := frameBufs.Get().(*[]byte)
+	frame, buf := plainframe.Frame(*bp, c, live, s.changes)
+	defer func() {
+		*bp = buf[:0]
+		frameBufs.Put(bp)
+	}()
 	if s.send(frame) != nil {
 		s.writeFailed()
 		return errEnded
 	}
 	if c.Kind == social.ChangeAdded {
-		s.h.metrics.Delivered(metrics.Plain, live.Published())
+		s.h.metrics.Delivered(metrics.Plain, plainframe.LiveNotification(live, c).Published())
 	}
 	return nil
-}
-
-// liveNotification returns live if it is an EventNotification of c, an
-// ADDED change, whose frame its Encodings may cache; else nil.
-func liveNotification(live *social.Event, c *social.Change) *social.Event {
-	if live == nil || live.Kind != social.EventNotification || c.Kind != social.ChangeAdded || live.Notification == nil {
-		return nil
-	}
-	return live
 }
 
 // maxPending is how many bytes of websocket text frames a writer gathers

@@ -1,4 +1,4 @@
-package plainws_test
+package plainframe_test
 
 import (
 	"encoding/json"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulse-social/pulse/internal/plainws"
+	"github.com/pulse-social/pulse/internal/plainframe"
 	"github.com/pulse-social/pulse/internal/social"
 )
 
@@ -37,7 +37,7 @@ func TestAppendFrame(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got map[string]any
-			b := plainws.AppendFrame(nil, &tt.n)
+			b := plainframe.AppendNotification(nil, &tt.n)
 			if err := json.Unmarshal(b, &got); err != nil {
 				t.Fatalf("frame %s is not JSON: %v", b, err)
 			}
@@ -50,7 +50,7 @@ func TestAppendFrame(t *testing.T) {
 
 func TestMessageFrame(t *testing.T) {
 	var got map[string]any
-	if err := json.Unmarshal(plainws.MessageFrame("hi \"there\""), &got); err != nil {
+	if err := json.Unmarshal(plainframe.MessageFrame("hi \"there\""), &got); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got["message"] != "hi \"there\"" {
@@ -64,7 +64,7 @@ func FuzzAppendFrameStrings(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		n := social.Notification{ID: 1, Message: s, Action: social.ActionPost, ActionID: 2, ByUser: s, ActionContent: s + "x"}
-		got := string(plainws.AppendFrame(nil, &n))
+		got := string(plainframe.AppendNotification(nil, &n))
 		q, _ := json.Marshal(s)
 		qx, _ := json.Marshal(s + "x")
 		for _, want := range []string{`"message":` + string(q) + `,`, `"by_user":` + string(q) + `,`, `"action_content":` + string(qx) + `,`} {

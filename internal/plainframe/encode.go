@@ -1,4 +1,4 @@
-package plainws
+package plainframe
 
 import (
 	"encoding/json"
@@ -9,22 +9,26 @@ import (
 )
 
 // The plain socket's encodings of an event, cached in its Encodings: made
-// once per event for all of the recipient's sockets in this process.
+// once per event for all of the recipient's sockets and streams in this
+// process.
 type (
-	notificationFrame struct{} // an EventNotification's frame (appendFrame)
-	messageFrameOf    struct{} // an EventMessage's frame (messageFrame)
+	// Notification encodes an EventNotification's frame (AppendNotification).
+	Notification struct{}
+	// Message encodes an EventMessage's frame (MessageFrame).
+	Message struct{}
 )
 
 // Encode implements social.Encoder.
-func (notificationFrame) Encode(ev *social.Event) []byte { return appendFrame(nil, ev.Notification) }
+func (Notification) Encode(ev *social.Event) []byte { return AppendNotification(nil, ev.Notification) }
 
 // Encode implements social.Encoder.
-func (messageFrameOf) Encode(ev *social.Event) []byte { return messageFrame(ev.Message) }
+func (Message) Encode(ev *social.Event) []byte { return MessageFrame(ev.Message) }
 
-// appendFrame appends n's plain socket frame to b: a JSON object with every
-// key present, ids as strings, action and affected in lower case, absent
-// values null.
-func appendFrame(b []byte, n *social.Notification) []byte {
+// AppendNotification appends n's plain socket frame to b: a JSON object
+// with every key present, ids as strings, action and affected in lower
+// case, absent values null. It holds no newline: control characters and
+// U+2028 and U+2029 are escaped.
+func AppendNotification(b []byte, n *social.Notification) []byte {
 	b = append(b, `{"id":"`...)
 	b = strconv.AppendInt(b, n.ID, 10)
 	b = append(b, `","message":`...)
@@ -57,8 +61,8 @@ func appendFrame(b []byte, n *social.Notification) []byte {
 	return b
 }
 
-// messageFrame returns the plain socket frame {"message": text}.
-func messageFrame(text string) []byte {
+// MessageFrame returns the plain socket frame {"message": text}.
+func MessageFrame(text string) []byte {
 	b := append([]byte(`{"message":`), appendJSONString(nil, text)...)
 	return append(b, '}')
 }
