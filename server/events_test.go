@@ -117,7 +117,7 @@ func (c *sseClient) Next(t *testing.T, timeout time.Duration) sseEvent {
 	t.Helper()
 	ev, ok := c.next(timeout)
 	if !ok {
-		t.Fatalf("no event within %v, or the stream ended", timeout)
+		t.Fatalf("no event within %v, or the stream ended (HTTP %s)", timeout, c.Resp.Status)
 	}
 	return ev
 }

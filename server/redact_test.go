@@ -248,7 +248,10 @@ func TestTokensNeverLogged(t *testing.T) {
 			}
 
 			// Event streams: a ticket opens one and is then refused; a
-			// bad token is refused.
+			// bad token is refused. Alice's stream needs the slot that
+			// alice2's socket held under her cap of 2: seven plain sockets
+			// have closed by now (alice2's and the revoked token's too).
+			r.waitLog(t, "plain socket closed", 7)
 			sseTicket := r.ticket(t, alice)
 			tokens = append(tokens, sseTicket)
 			var sse sseDialer
