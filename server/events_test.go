@@ -307,6 +307,9 @@ func TestEventsResume(t *testing.T) {
 // wantRefused fails unless c's response is status with a JSON body of code.
 func wantRefused(t *testing.T, name string, c *sseClient, status int, code string) {
 	t.Helper()
+	if c.Resp.StatusCode != status {
+		t.Fatalf("%s: HTTP %s, want %d", name, c.Resp.Status, status) // an open stream's body never ends
+	}
 	body, _ := io.ReadAll(c.Resp.Body)
 	var e struct{ Error, Code string }
 	if c.Resp.StatusCode != status || c.Resp.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &e) != nil || e.Code != code || e.Error == "" {
@@ -421,6 +424,55 @@ func wantEachOnce(t *testing.T, ids []string, n int) {
 		}
 		prev = id
 	}
+}
+
+// TestEventsCapsOriginShutdown: streams count against the socket caps
+// together with the websockets (per user and per client address: a
+// stream over a cap is refused with 429, a websocket over it closed with
+// 4429), a page on an origin that is not allowed is refused with 403, and
+// a shutdown ends the open streams with "server shutting down".
+func TestEventsCapsOriginShutdown(t *testing.T) {
+	p := MustStart(t, filepath.Join(t.TempDir(), "pulse.db"), "",
+		"--max-sockets-per-user", "2", "--max-sockets-per-address", "3", "--allowed-origins", "https://app.example")
+	alice, bob := p.MustRegister(t, "alice"), p.MustRegister(t, "bob")
+	var d sseDialer
+	open := func(name, token string) *sseClient {
+		t.Helper()
+		c := d.dial(t, p.Addr, "", bearer(token))
+		if ev := c.Next(t, 5*time.Second); ev.Retry == "" {
+			t.Fatalf("%s: first field %+v (HTTP %s)", name, ev, c.Resp.Status)
+		}
+		return c
+	}
+	first := open("alice's first stream", alice)
+	open("alice's second stream", alice)
+	wantRefused(t, "alice's third stream, over her cap", d.dial(t, p.Addr, "", bearer(alice)), http.StatusTooManyRequests, "RATE_LIMITED")
+	last := open("bob's stream, the address's third", bob)
+	wantRefused(t, "bob's second stream, over the address's cap", d.dial(t, p.Addr, "", bearer(bob)), http.StatusTooManyRequests, "RATE_LIMITED")
+	ws, err := p.DialPlain(bob, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.conn.Close()
+	if _, err := ws.Next(5 * time.Second); closeCode(err) != 4429 {
+		t.Fatalf("a plain socket over the address's cap, with three streams open: %v, want close 4429", err)
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, "http://"+p.Addr+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+bob)
+	req.Header.Set("Origin", "https://evil.example")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a page on another origin: HTTP %s, want 403", resp.Status)
+	}
+
+	p.Stop()
+	first.MustClosed(t, 5*time.Second, "server shutting down")
+	last.MustClosed(t, 5*time.Second, "server shutting down")
 }
 
 // TestEventsAcrossRestart kills the server with SIGKILL in the middle of a
