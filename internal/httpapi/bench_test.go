@@ -9,12 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pulse-social/pulse/internal/httpapi"
+	"github.com/pulse-social/pulse/internal/idlebench"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
 )
@@ -81,31 +81,7 @@ func BenchmarkIdleGraphQLSockets(b *testing.B) {
 		tokens[i], _ = s.MustRegister(b, fmt.Sprintf("user%d", i))
 	}
 	addr := s.Listener.Addr().String()
-	for range b.N {
-		before := mustMemStats()
-		goroutines := runtime.NumGoroutine()
-		conns := make([]net.Conn, sockets)
-		for i := range conns {
-			conns[i] = mustRawGraphQLSocket(b, addr, tokens[i%users])
-		}
-		after := mustMemStats()
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/sockets, "heap-B/socket")
-		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/sockets, "heapinuse-B/socket")
-		b.ReportMetric(float64(after.StackInuse-before.StackInuse)/sockets, "stack-B/socket")
-		b.ReportMetric(float64(runtime.NumGoroutine()-goroutines)/sockets, "goroutines/socket")
-		for _, c := range conns {
-			c.Close()
-		}
-	}
-}
-
-func mustMemStats() runtime.MemStats {
-	var m runtime.MemStats
-	for range 6 {
-		runtime.GC()
-	}
-	runtime.ReadMemStats(&m)
-	return m
+	idlebench.Measure(b, sockets, func(i int) net.Conn { return mustRawGraphQLSocket(b, addr, tokens[i%users]) })
 }
 
 // mustRawGraphQLSocket opens a graphql-transport-ws socket with a

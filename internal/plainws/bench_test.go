@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pulse-social/pulse/internal/idlebench"
 )
 
 // BenchmarkIdleSockets opens 2,000 idle sockets (of 200 users) and reports
@@ -30,30 +31,7 @@ func BenchmarkIdleSockets(b *testing.B) {
 		tokens[i] = env.MustRegister(b, fmt.Sprintf("user%d", i)).Token
 	}
 	addr := env.Server.Listener.Addr().String()
-	for range b.N {
-		before := mustMemStats()
-		goroutines := runtime.NumGoroutine()
-		conns := make([]net.Conn, sockets)
-		for i := range conns {
-			conns[i] = mustRawSocket(b, addr, tokens[i%users])
-		}
-		after := mustMemStats()
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/sockets, "heap-B/socket")
-		b.ReportMetric(float64(after.StackInuse-before.StackInuse)/sockets, "stack-B/socket")
-		b.ReportMetric(float64(runtime.NumGoroutine()-goroutines)/sockets, "goroutines/socket")
-		for _, c := range conns {
-			c.Close()
-		}
-	}
-}
-
-func mustMemStats() runtime.MemStats {
-	var m runtime.MemStats
-	for range 6 {
-		runtime.GC()
-	}
-	runtime.ReadMemStats(&m)
-	return m
+	idlebench.Measure(b, sockets, func(i int) net.Conn { return mustRawSocket(b, addr, tokens[i%users]) })
 }
 
 // mustRawSocket opens a plain socket with a hand-made handshake and waits
