@@ -447,15 +447,17 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 // notification the caller has, which need not be read again if it is the
 // group's newest.
 func (r reader) group(ctx context.Context, userID int64, key string, bound int64, emptied time.Time, known *social.Notification) (social.Group, error) {
-	// The most recent actors, and the totals over all of them.
+	// The totals over the whole group, then its most recent actors: its
+	// notifications newest first (the index's order, no sort) until
+	// MaxSampleActors distinct actors have been seen.
 	var totals social.GroupTotals
-	actors, err := list(ctx, r.q, func(s scanner) (social.GroupActor, error) {
-		var a social.GroupActor
-		return a, s.Scan(&a.Username, &a.LatestID, &totals.Actors, &totals.Notifications, &totals.Unread)
-	}, `SELECT e.by_user, max(n.id), count(*) OVER (), sum(count(*)) OVER (), sum(count(*) - sum(n.read)) OVER ()
-		FROM `+notificationsFrom+`
-		WHERE n.recipient_id = ? AND n.group_key = ? AND n.id <= ? GROUP BY e.by_user ORDER BY max(n.id) DESC LIMIT ?`,
-		userID, key, bound, social.MaxSampleActors)
+	err := r.q.QueryRowContext(ctx, `SELECT count(*), count(DISTINCT e.by_user), count(*) - coalesce(sum(n.read), 0)
+		FROM `+notificationsFrom+` WHERE n.recipient_id = ? AND n.group_key = ? AND n.id <= ?`,
+		userID, key, bound).Scan(&totals.Notifications, &totals.Actors, &totals.Unread)
+	if err != nil {
+		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
+	}
+	actors, err := recentActors(ctx, r.q, userID, key, bound, min(totals.Actors, social.MaxSampleActors))
 	if err != nil {
 		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
 	}
@@ -472,6 +474,32 @@ func (r reader) group(ctx context.Context, userID int64, key string, bound int64
 		latest = &n
 	}
 	return social.NewGroupOf(key, actors, totals, latest, emptied), nil
+}
+
+// recentActors returns the n most recent distinct actors of the user's
+// group with this key among its notifications with IDs up to bound, each
+// with the ID of its newest one there, most recent first.
+func recentActors(ctx context.Context, q querier, userID int64, key string, bound int64, n int) ([]social.GroupActor, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT e.by_user, n.id FROM `+notificationsFrom+`
+		WHERE n.recipient_id = ? AND n.group_key = ? AND n.id <= ? ORDER BY n.id DESC`, userID, key, bound)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	actors := make([]social.GroupActor, 0, n)
+	for len(actors) < n && rows.Next() {
+		var a social.GroupActor
+		if err := rows.Scan(&a.Username, &a.LatestID); err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(actors, func(b social.GroupActor) bool { return b.Username == a.Username }) {
+			actors = append(actors, a)
+		}
+	}
+	return actors, rows.Err()
 }
 
 // GroupUnreadIDs lists the IDs of the user's unread notifications in the

@@ -46,7 +46,7 @@ func BenchmarkAddNotifications10k(b *testing.B, s social.Store) {
 			ActionID: 1, ByUser: "Oliver", ActionContent: "hello, world", CreatedAt: time.Now(),
 		}
 	}
-	start := cpuTime(b)
+	start := CPUTime(b)
 	for b.Loop() {
 		err := s.Update(b.Context(), func(tx social.Tx) error {
 			_, err := AddNotifications(b.Context(), tx, ns)
@@ -56,7 +56,7 @@ func BenchmarkAddNotifications10k(b *testing.B, s social.Store) {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, start)
+	ReportCPU(b, start)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ns)), "ns/notification")
 }
 
@@ -65,11 +65,11 @@ func BenchmarkAddNotifications10k(b *testing.B, s social.Store) {
 // one notification. One caller at a time.
 func BenchmarkCreatePost(b *testing.B, s social.Store) {
 	author := createPostFixture(b, s)
-	start := cpuTime(b)
+	start := CPUTime(b)
 	for b.Loop() {
 		createPost(b, s, author)
 	}
-	reportCPU(b, start)
+	ReportCPU(b, start)
 }
 
 // BenchmarkCreatePostParallel is BenchmarkCreatePost with 64 callers at
@@ -77,13 +77,13 @@ func BenchmarkCreatePost(b *testing.B, s social.Store) {
 func BenchmarkCreatePostParallel(b *testing.B, s social.Store) {
 	author := createPostFixture(b, s)
 	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
-	start := cpuTime(b)
+	start := CPUTime(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			createPost(b, s, author)
 		}
 	})
-	reportCPU(b, start)
+	ReportCPU(b, start)
 }
 
 // createPostFixture creates an author with one follower and returns the
@@ -117,8 +117,8 @@ func createPost(b *testing.B, s social.Store, author social.User) {
 	}
 }
 
-// cpuTime returns the CPU time the process has used, user and system.
-func cpuTime(tb testing.TB) time.Duration {
+// CPUTime returns the CPU time the process has used, user and system.
+func CPUTime(tb testing.TB) time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		tb.Fatal(err)
@@ -126,7 +126,7 @@ func cpuTime(tb testing.TB) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// reportCPU reports the process's CPU time per operation since start.
-func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+// ReportCPU reports the process's CPU time per operation since start.
+func ReportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(CPUTime(b)-start)/float64(b.N), "cpu-ns/op")
 }
