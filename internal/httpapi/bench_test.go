@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -91,64 +89,15 @@ func BenchmarkIdleGraphQLSockets(b *testing.B) {
 // nothing but the connection.
 func mustRawGraphQLSocket(tb testing.TB, addr, token string) net.Conn {
 	tb.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		tb.Fatalf("dial: %v", err)
-	}
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "GET /query HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n", addr)
-	br := bufio.NewReaderSize(c, 512)
-	status, err := br.ReadString('\n')
-	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 101") {
-		tb.Fatalf("handshake: %q %v", status, err)
-	}
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			tb.Fatalf("handshake: %v", err)
-		}
-		if line == "\r\n" {
-			break
-		}
-	}
-	mustWriteMasked(tb, c, `{"type":"connection_init","payload":{"authorization":"Bearer `+token+`"}}`)
-	mustReadText(tb, br, `{"type":"connection_ack"}`)
-	mustWriteMasked(tb, c, `{"id":"1","type":"subscribe","payload":{"query":"subscription { notifications { id action actionId actionContent } }"}}`)
-	mustWriteMasked(tb, c, `{"type":"ping"}`)
-	mustReadText(tb, br, `{"type":"pong"}`)
+	c, br := idlebench.Upgrade(tb, addr, "/query", "graphql-transport-ws", 512)
+	idlebench.WriteText(tb, c, `{"type":"connection_init","payload":{"authorization":"Bearer `+token+`"}}`)
+	idlebench.ReadText(tb, br, `{"type":"connection_ack"}`)
+	idlebench.WriteText(tb, c, `{"id":"1","type":"subscribe","payload":{"query":"subscription { notifications { id action actionId actionContent } }"}}`)
+	idlebench.WriteText(tb, c, `{"type":"ping"}`)
+	idlebench.ReadText(tb, br, `{"type":"pong"}`)
 	if br.Buffered() > 0 {
 		tb.Fatalf("unexpected data after the pong")
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c
-}
-
-// mustWriteMasked writes msg in one masked text frame, with a zero mask.
-func mustWriteMasked(tb testing.TB, c net.Conn, msg string) {
-	tb.Helper()
-	var frame []byte
-	switch n := len(msg); {
-	case n < 126:
-		frame = []byte{0x81, 0x80 | byte(n)}
-	default:
-		frame = []byte{0x81, 0x80 | 126, byte(n >> 8), byte(n)}
-	}
-	frame = append(append(frame, 0, 0, 0, 0), msg...)
-	if _, err := c.Write(frame); err != nil {
-		tb.Fatalf("write %s: %v", msg, err)
-	}
-}
-
-// mustReadText reads one unmasked text frame and checks that it is want.
-func mustReadText(tb testing.TB, br *bufio.Reader, want string) {
-	tb.Helper()
-	head := make([]byte, 2)
-	if _, err := io.ReadFull(br, head); err != nil {
-		tb.Fatalf("read, waiting for %s: %v", want, err)
-	}
-	got := make([]byte, head[1]&0x7f)
-	if _, err := io.ReadFull(br, got); err != nil || head[0] != 0x81 || string(got) != want {
-		tb.Fatalf("got %x %q (%v), want %s", head, got, err, want)
-	}
 }

@@ -1,8 +1,6 @@
 package plainws_test
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -38,38 +36,9 @@ func BenchmarkIdleSockets(b *testing.B) {
 // until it is live (its pong came), keeping nothing but the connection.
 func mustRawSocket(tb testing.TB, addr, token string) net.Conn {
 	tb.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		tb.Fatalf("dial: %v", err)
-	}
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "GET /ws/%s/ HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", token, addr)
-	br := bufio.NewReaderSize(c, 256)
-	status, err := br.ReadString('\n')
-	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 101") {
-		tb.Fatalf("handshake: %q %v", status, err)
-	}
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			tb.Fatalf("handshake: %v", err)
-		}
-		if line == "\r\n" {
-			break
-		}
-	}
-	// {"type":"ping"} in a masked text frame, with a zero mask.
-	ping := []byte(`{"type":"ping"}`)
-	frame := append([]byte{0x81, 0x80 | byte(len(ping)), 0, 0, 0, 0}, ping...)
-	if _, err := c.Write(frame); err != nil {
-		tb.Fatalf("ping: %v", err)
-	}
-	want := append([]byte{0x81, byte(len(`{"type":"pong"}`))}, `{"type":"pong"}`...)
-	got := make([]byte, len(want))
-	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, want) {
-		tb.Fatalf("pong: %q %v", got, err)
-	}
+	c, br := idlebench.Upgrade(tb, addr, "/ws/"+token+"/", "", 256)
+	idlebench.WriteText(tb, c, `{"type":"ping"}`)
+	idlebench.ReadText(tb, br, `{"type":"pong"}`)
 	if br.Buffered() > 0 {
 		tb.Fatalf("unexpected data after the pong")
 	}
