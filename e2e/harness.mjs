@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 // How long the server may take to start and become ready, and to stop after
 // SIGTERM before it is killed.
@@ -315,4 +316,30 @@ export async function follow(server, user, username) {
 export async function notificationIds(server, user) {
   const d = await server.gql('{ notifications(first: 100) { edges { node { id } } } }', {}, user.token);
   return d.notifications.edges.map((e) => e.node.id);
+}
+
+/**
+ * runSnippet runs e2e/snippets/NAME as a program (node NAME ...args) until
+ * the test ends, and returns an Inbox of its output lines; stderr's chunks
+ * come as lines that start with "stderr:", and an exit fails the Inbox.
+ */
+export function runSnippet(t, name, args) {
+  const program = fileURLToPath(new URL(`snippets/${name}`, import.meta.url));
+  const child = spawn(process.execPath, [program, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  t.after(async () => {
+    child.kill();
+    await within(exited, 'the snippet program to exit');
+  });
+  const lines = new Inbox("the program's output");
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk) => {
+    out += chunk;
+    const parts = out.split('\n');
+    out = parts.pop();
+    parts.forEach(lines.push);
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk) => lines.push(`stderr: ${chunk}`));
+  exited.then((code) => lines.fail(new Error(`the program exited with ${code}`)));
+  return lines;
 }

@@ -8,11 +8,9 @@
 // answers, so a test acts once the client's `connected` has fired.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
-import { Inbox, createPost, follow, reactToPost, register, useServer, within } from '../harness.mjs';
+import { Inbox, createPost, follow, reactToPost, register, runSnippet, useServer, within } from '../harness.mjs';
 import { watchNotifications } from '../snippets/graphql-sse.mjs';
 import { connect, watchInbox, watchUnreadCount } from '../snippets/graphql-sse-inbox.mjs';
 
@@ -91,23 +89,7 @@ for (const [snippet, expect] of [
   test(`the snippet runs as a program: node snippets/${snippet} <token> <url>`, async (t) => {
     const john = await register(server, 'John');
     const oliver = await register(server, 'Oliver');
-    const program = fileURLToPath(new URL(`../snippets/${snippet}`, import.meta.url));
-    const child = spawn(process.execPath, [program, oliver.token, server.queryURL], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise((resolve) => child.on('exit', resolve));
-    t.after(async () => {
-      child.kill();
-      await within(exited, 'the snippet program to exit');
-    });
-    const lines = new Inbox("the program's output");
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk) => {
-      out += chunk;
-      const parts = out.split('\n');
-      out = parts.pop();
-      parts.forEach(lines.push);
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk) => lines.push(`stderr: ${chunk}`));
-    exited.then((code) => lines.fail(new Error(`the program exited with ${code}`)));
+    const lines = runSnippet(t, snippet, [oliver.token, server.queryURL]);
 
     await lines.next((l) => l === 'live', 'the stream to start ("live")');
     await follow(server, john, oliver.username);

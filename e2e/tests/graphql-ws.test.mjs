@@ -9,11 +9,9 @@
 // it was stored before or after the subscription started.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
-import { BAD_TOKEN, Inbox, createPost, describe, follow, notificationIds, reactToPost, register, useServer, within } from '../harness.mjs';
+import { BAD_TOKEN, Inbox, createPost, describe, follow, notificationIds, reactToPost, register, runSnippet, useServer, within } from '../harness.mjs';
 import { connect, watchNotifications, watchUnreadCount } from '../snippets/graphql-ws.mjs';
 
 const server = useServer();
@@ -117,23 +115,7 @@ test('resume with after: the missed notifications in order, then live ones, no d
 test('the snippet runs as a program: node snippets/graphql-ws.mjs <token> <url>', async (t) => {
   const john = await register(server, 'John');
   const oliver = await register(server, 'Oliver');
-  const program = fileURLToPath(new URL('../snippets/graphql-ws.mjs', import.meta.url));
-  const child = spawn(process.execPath, [program, oliver.token, server.wsQueryURL], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  t.after(async () => {
-    child.kill();
-    await within(exited, 'the snippet program to exit');
-  });
-  const lines = new Inbox('the program\'s output');
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk) => {
-    out += chunk;
-    const parts = out.split('\n');
-    out = parts.pop();
-    parts.forEach(lines.push);
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk) => lines.push(`stderr: ${chunk}`));
-  exited.then((code) => lines.fail(new Error(`the program exited with ${code}`)));
+  const lines = runSnippet(t, 'graphql-ws.mjs', [oliver.token, server.wsQueryURL]);
 
   await lines.next((l) => l === 'unread: 0', '"unread: 0"');
   await follow(server, john, oliver.username);
