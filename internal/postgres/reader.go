@@ -467,3 +467,15 @@ func (r reader) UnreadCount(ctx context.Context, userID int64) (int, error) {
 	}
 	return n, nil
 }
+
+// NotificationGroups reads the groups in one read-only REPEATABLE READ
+// transaction, so that each group's actors and newest notification come
+// from one snapshot, whatever commits meanwhile.
+func (s *Store) NotificationGroups(ctx context.Context, userID int64, q social.NotificationQuery) ([]social.Group, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("notification groups: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	return reader{q: tx}.NotificationGroups(ctx, userID, q)
+}

@@ -587,3 +587,19 @@ func (r reader) UnreadCount(ctx context.Context, userID int64) (int, error) {
 	}
 	return n, nil
 }
+
+// NotificationGroups reads the groups in one read transaction, so that
+// each group's totals, recent actors and newest notification come from one
+// snapshot of the database, whatever commits meanwhile.
+func (s *Store) NotificationGroups(ctx context.Context, userID int64, q social.NotificationQuery) ([]social.Group, error) {
+	sqlTx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("notification groups: %w", err)
+	}
+	tq := &txQuerier{ctx: ctx, tx: sqlTx, c: s.readStmts}
+	gs, err := reader{q: tq}.NotificationGroups(ctx, userID, q)
+	_ = sqlTx.Rollback()
+	// After the transaction: on :memory: it held the pool's only connection.
+	tq.cacheMissed(ctx)
+	return gs, err
+}

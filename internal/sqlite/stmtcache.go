@@ -93,9 +93,10 @@ func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *s
 	return st.QueryRowContext(ctx, args...)
 }
 
-// txQuerier runs queries in a transaction on the writer, through the
-// writer's cached statements where there are some. The transaction holds
-// the writer's only connection, so a statement that is not cached yet runs
+// txQuerier runs queries in a transaction (on the writer, or a read
+// transaction on the read pool), through that pool's cached statements
+// where there are some. The transaction may hold its pool's only
+// connection (the writer's), so a statement that is not cached yet runs
 // unprepared and is remembered; cacheMissed caches it once the transaction
 // is over. The statements of the transaction die with it.
 //

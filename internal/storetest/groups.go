@@ -3,6 +3,7 @@ package storetest
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -280,6 +281,43 @@ func testGroups(t *testing.T, open opener) {
 			t.Fatalf("groups %q, want one of two reactions by bob and cid", got)
 		}
 		wantReplayedGroups(t, rec.changes(in.ann.ID))
+	})
+	t.Run("ReadWhileToggling", func(t *testing.T) {
+		// Three users toggle reactions to one post while its owner lists
+		// her groups: each group listed is whole, its actors, totals and
+		// newest notification read as of one moment.
+		in := newInbox(t, open)
+		ctx := t.Context()
+		dan := MustCreateUser(t, in.s, "dan")
+		p, err := in.svc.CreatePost(ctx, in.ann, "p")
+		must(t, err)
+		done := make(chan error, 1)
+		go func() {
+			var wg sync.WaitGroup
+			errs := make([]error, 3)
+			for i, u := range []social.User{in.bob, in.cid, dan} {
+				wg.Go(func() { errs[i] = in.toggle(ctx, u, p.ID) })
+			}
+			wg.Wait()
+			done <- errors.Join(errs...)
+		}()
+		for reads := 0; ; reads++ {
+			select {
+			case err := <-done:
+				must(t, err)
+				t.Logf("%d reads", reads)
+				return
+			default:
+			}
+			gs, err := in.s.NotificationGroups(ctx, in.ann.ID, social.NotificationQuery{Limit: 10})
+			must(t, err)
+			for _, g := range gs {
+				if g.Latest == nil || g.NotificationCount == 0 ||
+					len(g.SampleActors) != min(g.ActorCount, social.MaxSampleActors) || g.UnreadCount > g.NotificationCount {
+					t.Fatalf("a torn group: %s", describeGroup(g))
+				}
+			}
+		}
 	})
 }
 
