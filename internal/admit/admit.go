@@ -22,7 +22,7 @@ type Config struct {
 	PerAddress *limit.Slots
 	PerUser    *limit.Slots
 	// Metrics counts refusals by the caps, under Transport's label
-	// (metrics.Plain, metrics.GraphQL).
+	// (metrics.Plain, metrics.GraphQL, metrics.GraphQLSSE, metrics.SSE).
 	Metrics   *metrics.Metrics
 	Transport string
 }

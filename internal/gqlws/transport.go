@@ -159,7 +159,7 @@ func New(cfg Config) *Transport {
 		Group:        cfg.Sockets,
 		CloseTimeout: cfg.CloseTimeout,
 		PingInterval: cfg.PingInterval,
-		Shutdown:     pushconn.End{Code: websocket.CloseGoingAway, Reason: "server shutting down", SendClose: true},
+		Shutdown:     pushconn.End{Code: wspolicy.CloseShuttingDown, Reason: wspolicy.ReasonShuttingDown, SendClose: true},
 		Silent:       pushconn.End{Code: websocket.CloseAbnormalClosure, Reason: "no pong"},
 	}}
 }

@@ -188,6 +188,8 @@ func initFunc(log *slog.Logger) func(context.Context, map[string]any) (context.C
 		case admit.LoggedOut:
 			// Logged out before the subscription went live.
 			return nil, &gqlws.CloseError{Code: wspolicy.CloseLoggedOut, Reason: wspolicy.ReasonLoggedOut, Message: wspolicy.ReasonLoggedOut}
+		case admit.ShuttingDown:
+			return nil, &gqlws.CloseError{Code: wspolicy.CloseShuttingDown, Reason: wspolicy.ReasonShuttingDown, Message: wspolicy.ReasonShuttingDown}
 		default:
 			log.ErrorContext(ctx, "graphql websocket: open", "err", err)
 			return nil, errInternal

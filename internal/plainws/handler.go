@@ -48,7 +48,6 @@ const (
 	reasonTooManySockets = "too many sockets"
 	reasonInvalidToken   = "invalid access token"
 	reasonTooSlow        = "too slow"
-	reasonShuttingDown   = "server shutting down"
 	reasonInvalidAfter   = "invalid after: want a non-negative integer"
 	reasonInternalError  = "internal error"
 	reasonMessageTooBig  = "message too big"
@@ -197,7 +196,7 @@ func New(svc *social.Service, cfg Config) *Handler {
 			Group:        pushconn.NewGroup(cfg.Context),
 			CloseTimeout: cfg.CloseTimeout,
 			PingInterval: cfg.PingInterval,
-			Shutdown:     pushconn.End{Code: websocket.CloseGoingAway, Reason: reasonShuttingDown, SendClose: true},
+			Shutdown:     pushconn.End{Code: wspolicy.CloseShuttingDown, Reason: wspolicy.ReasonShuttingDown, SendClose: true},
 			Silent:       pushconn.End{Code: websocket.CloseAbnormalClosure, Reason: reasonNoPong},
 		},
 		sockets: tracker{interval: cfg.PingInterval},
@@ -305,7 +304,7 @@ func (h *Handler) refusal(ctx context.Context, err error, userID int64) (int, st
 	case admit.LoggedOut:
 		return wspolicy.CloseLoggedOut, wspolicy.ReasonLoggedOut
 	case admit.ShuttingDown:
-		return websocket.CloseGoingAway, reasonShuttingDown
+		return wspolicy.CloseShuttingDown, wspolicy.ReasonShuttingDown
 	}
 	h.log.ErrorContext(ctx, "plain socket: admit", "path", redactedPath, "user_id", userID, "err", err)
 	return websocket.CloseInternalServerErr, reasonInternalError

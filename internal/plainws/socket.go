@@ -186,7 +186,7 @@ func (s *socket) expired() {
 // onFeedEnded is called, under the broker's lock, when the broker ends
 // the feed's subscription: it is shutting down.
 func (s *socket) onFeedEnded() {
-	s.end(websocket.CloseGoingAway, reasonShuttingDown, true)
+	s.end(wspolicy.CloseShuttingDown, wspolicy.ReasonShuttingDown, true)
 }
 
 // ping is called by the tracker when the socket's ping is due. A client
@@ -579,7 +579,7 @@ func appendTextFrame(b, payload []byte) []byte {
 // shutting down, else 1011 (and the error is logged).
 func (s *socket) storeFailed(err error) {
 	if s.ctx.Err() != nil {
-		s.finish(websocket.CloseGoingAway, reasonShuttingDown)
+		s.finish(wspolicy.CloseShuttingDown, wspolicy.ReasonShuttingDown)
 		return
 	}
 	s.h.log.ErrorContext(s.ctx, "plain socket: read notifications", "path", redactedPath, "user_id", s.userID, "err", err)

@@ -184,3 +184,10 @@ const (
 	CloseLoggedOut  = 4401
 	ReasonLoggedOut = "logged out"
 )
+
+// The close of a socket (and the end of an event stream) when the server
+// stops or its broker shuts down, the same on every transport.
+const (
+	CloseShuttingDown  = websocket.CloseGoingAway
+	ReasonShuttingDown = "server shutting down"
+)
