@@ -32,9 +32,8 @@ const Retry = 3000
 // The reasons of "event: closed" (the ones a session's end gives are
 // wspolicy's, the sockets' close reasons).
 const (
-	reasonTooSlow      = "too slow"
-	reasonShuttingDown = "server shutting down"
-	reasonInternal     = "internal error"
+	reasonTooSlow  = "too slow"
+	reasonInternal = "internal error"
 )
 
 // Config tunes a Handler. The zero value is ready to use.
@@ -75,7 +74,6 @@ type Config struct {
 // concurrent use. It does not apply the origin policy: the router does,
 // as for /query.
 type Handler struct {
-	svc          *social.Service
 	log          *slog.Logger
 	pingInterval time.Duration
 	writeTimeout time.Duration
@@ -101,7 +99,6 @@ func New(svc *social.Service, cfg Config) *Handler {
 		cfg.Context = context.Background()
 	}
 	return &Handler{
-		svc:          svc,
 		log:          cfg.Logger,
 		pingInterval: cfg.PingInterval,
 		writeTimeout: cfg.WriteTimeout,
@@ -125,7 +122,7 @@ func (h *Handler) Wait(ctx context.Context) error { return h.group.Wait(ctx) }
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
-	case http.MethodOptions: // a CORS preflight, which the router answered
+	case http.MethodOptions: // a CORS preflight: the router set its headers
 		w.WriteHeader(http.StatusNoContent)
 		return
 	default:
@@ -213,7 +210,7 @@ func (h *Handler) refused(w http.ResponseWriter, r *http.Request, err error, use
 	case admit.LoggedOut:
 		refuse(w, http.StatusUnauthorized, wspolicy.ReasonLoggedOut, social.CodeUnauthenticated)
 	case admit.ShuttingDown:
-		refuse(w, http.StatusServiceUnavailable, reasonShuttingDown, social.CodeUnavailable)
+		refuse(w, http.StatusServiceUnavailable, wspolicy.ReasonShuttingDown, social.CodeUnavailable)
 	default:
 		h.log.ErrorContext(r.Context(), "event stream: admit", "user_id", userID, "err", err)
 		refuse(w, http.StatusInternalServerError, reasonInternal, social.CodeInternal)

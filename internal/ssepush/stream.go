@@ -61,8 +61,6 @@ func newStream(h *Handler, w http.ResponseWriter, r *http.Request, adm *admit.Co
 // serve writes the stream until it ends, and returns why: the reason of
 // its "event: closed", or reasonConnectionLost.
 func (s *stream) serve(backlog bool) string {
-	stop := context.AfterFunc(s.h.group.Context(), func() { s.end(reasonShuttingDown) })
-	defer stop()
 	h := s.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -91,10 +89,9 @@ func (s *stream) serve(backlog bool) string {
 			if !s.write(pingComment) {
 				return reasonConnectionLost
 			}
+		case <-s.h.group.Context().Done():
+			return s.close(wspolicy.ReasonShuttingDown)
 		case <-s.ctx.Done():
-			if s.h.group.Context().Err() != nil {
-				return s.close(reasonShuttingDown)
-			}
 			return reasonConnectionLost
 		}
 	}
@@ -131,8 +128,12 @@ func (s *stream) event(ev *social.Event) string {
 	return ""
 }
 
-// errLost stops a read once a write failed.
-var errLost = errors.New("stream lost")
+// errLost stops a read once a write failed, and errEnded once the stream
+// has ended (see ended).
+var (
+	errLost  = errors.New("stream lost")
+	errEnded = errors.New("stream ended")
+)
 
 // read writes what ev brings, or the backlog for nil (see
 // social.Feed.Read); it returns why the stream ends, if it does.
@@ -141,8 +142,10 @@ func (s *stream) read(ev *social.Event) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, errEnded):
+		return s.ended()
 	case s.h.group.Context().Err() != nil:
-		return reasonShuttingDown
+		return wspolicy.ReasonShuttingDown
 	case errors.Is(err, errLost), s.ctx.Err() != nil:
 		return reasonConnectionLost
 	}
@@ -161,6 +164,9 @@ var frameBufs = sync.Pool{New: func() any {
 // as the id, its kind as the event type, and its plain socket frame as
 // the data (see plainframe.Frame).
 func (s *stream) WriteChange(c *social.Change, live *social.Event) error {
+	if s.ended() != "" {
+		return errEnded // a backlog being written stops there
+	}
 	bp := frameBufs.Get().(*[]byte)
 	frame, buf := plainframe.Frame(*bp, c, live, s.changes)
 	defer func() {
@@ -191,8 +197,12 @@ func (s *stream) WriteChange(c *social.Change, live *social.Event) error {
 	return nil
 }
 
-// close writes "event: closed" with reason, and returns reason.
+// close writes "event: closed" with reason, and returns reason; a lost
+// connection gets nothing.
 func (s *stream) close(reason string) string {
+	if reason == reasonConnectionLost {
+		return reason
+	}
 	data, _ := json.Marshal(struct {
 		Reason string `json:"reason"`
 	}{reason})
@@ -247,7 +257,18 @@ func (s *stream) expired() { s.end(wspolicy.ReasonTokenExpired) }
 
 // onFeedEnded is called, under the broker's lock, when the broker ends
 // the feed's subscription: it is shutting down.
-func (s *stream) onFeedEnded() { s.end(reasonShuttingDown) }
+func (s *stream) onFeedEnded() { s.end(wspolicy.ReasonShuttingDown) }
+
+// ended returns why the stream ends, once that is decided ("" until then):
+// the reason end recorded, or the server's shutdown.
+func (s *stream) ended() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reason == "" && s.h.group.Context().Err() != nil {
+		return wspolicy.ReasonShuttingDown
+	}
+	return s.reason
+}
 
 // end decides why the stream ends, unless that is decided, and wakes the
 // writer to say so.
