@@ -27,7 +27,7 @@ type queuedStmt struct {
 }
 
 func newTxConn(conn *pgx.Conn) *txConn {
-	return &txConn{conn: conn, queued: []queuedStmt{{op: "begin transaction", sql: "begin"}}}
+	return &txConn{conn: conn, queued: []queuedStmt{{op: "begin transaction", sql: "begin isolation level read committed"}}}
 }
 
 // queue adds a statement to send with the next one, or with COMMIT. Its
