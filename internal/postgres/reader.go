@@ -338,7 +338,8 @@ func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, lim
 
 // NotificationGroups lists a user's non-empty groups, the one with the
 // newest notification first; see social.Reader. The keys come from the
-// (recipient_id, group_key, id) index; each group is then read by key.
+// (recipient_id, group_key, id) index; each group is then read by key, in
+// the same snapshot: a transaction's, or Store.NotificationGroups' own.
 func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.NotificationQuery) ([]social.Group, error) {
 	having := `max(id) < $2`
 	if q.UnreadOnly {
@@ -356,7 +357,7 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 	if err != nil {
 		return nil, fmt.Errorf("notification groups: %w", err)
 	}
-	gs, err := social.NonEmptyGroups(keys, func(key string) (social.Group, error) {
+	gs, err := social.ReadGroups(keys, func(key string) (social.Group, error) {
 		return r.group(ctx, userID, key, math.MaxInt64, time.Time{})
 	})
 	if err != nil {
@@ -457,11 +458,12 @@ func (r reader) NotificationsCausedBy(ctx context.Context, causes []social.Cause
 	return ns, nil
 }
 
-// UnreadCount counts the user's unread notifications.
+// UnreadCount returns the user's unread count, the counter every change
+// moves under the user's row lock (migration 12).
 func (r reader) UnreadCount(ctx context.Context, userID int64) (int, error) {
 	var n int
 	err := r.q.QueryRow(ctx,
-		`SELECT count(*) FROM notifications WHERE recipient_id = $1 AND NOT read`, userID).Scan(&n)
+		`SELECT coalesce((SELECT unread_count FROM users WHERE id = $1), 0)`, userID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("unread count: %w", err)
 	}

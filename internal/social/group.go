@@ -269,19 +269,17 @@ func AddKey(keys []string, key string) []string {
 	return append(keys, key)
 }
 
-// NonEmptyGroups reads the group of each of keys with read and returns the
-// non-empty ones, in order: a store lists a page of keys, then reads each
-// group, which a change may empty in between.
-func NonEmptyGroups(keys []string, read func(key string) (Group, error)) ([]Group, error) {
+// ReadGroups reads the group of each of keys with read, in order. A store
+// lists a page of keys and reads their groups in one snapshot, so each is
+// as its key was listed: not empty.
+func ReadGroups(keys []string, read func(key string) (Group, error)) ([]Group, error) {
 	gs := make([]Group, 0, len(keys))
 	for _, key := range keys {
 		g, err := read(key)
 		if err != nil {
 			return nil, err
 		}
-		if g.NotificationCount > 0 {
-			gs = append(gs, g)
-		}
+		gs = append(gs, g)
 	}
 	return gs, nil
 }

@@ -397,8 +397,10 @@ func (r reader) ChangesAfterSeq(ctx context.Context, userID, afterSeq int64, lim
 // ids that are stored.
 func (r reader) notificationsByID(ctx context.Context, userID int64, ids []int64) (map[int64]social.Notification, error) {
 	out := make(map[int64]social.Notification, len(ids))
-	for lo := 0; lo < len(ids); lo += batchRows {
-		chunk := ids[lo:min(lo+batchRows, len(ids))]
+	// Chunks of chunkSize: a few statement texts for the cache, not one
+	// per number of ids.
+	for lo := 0; lo < len(ids); lo += chunkSize(len(ids) - lo) {
+		chunk := ids[lo : lo+chunkSize(len(ids)-lo)]
 		args := make([]any, 0, 1+len(chunk))
 		args = append(args, userID)
 		for _, id := range chunk {
@@ -418,7 +420,8 @@ func (r reader) notificationsByID(ctx context.Context, userID int64, ids []int64
 
 // NotificationGroups lists a user's non-empty groups, the one with the
 // newest notification first; see social.Reader. The keys come from the
-// (recipient_id, group_key, id) index; each group is then read by key.
+// (recipient_id, group_key, id) index; each group is then read by key, in
+// the same snapshot: a transaction's, or Store.NotificationGroups' own.
 func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.NotificationQuery) ([]social.Group, error) {
 	having := `max(id) < ?`
 	if q.UnreadOnly {
@@ -433,7 +436,7 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 	if err != nil {
 		return nil, fmt.Errorf("notification groups: %w", err)
 	}
-	gs, err := social.NonEmptyGroups(keys, func(key string) (social.Group, error) {
+	gs, err := social.ReadGroups(keys, func(key string) (social.Group, error) {
 		return r.group(ctx, userID, key, math.MaxInt64, time.Time{}, nil)
 	})
 	if err != nil {
