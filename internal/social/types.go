@@ -204,7 +204,7 @@ type Change struct {
 	// UnreadCount is the recipient's unread count right after the change.
 	UnreadCount int
 	// Groups are the groups the change touched, each as it was right after
-	// the change, in the order of their keys' first appearance.
+	// the change, in the order of their keys.
 	Groups []Group
 }
 

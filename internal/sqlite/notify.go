@@ -15,8 +15,8 @@ import (
 )
 
 // batchRows is how many rows (or IN-list ids) one multi-row statement
-// carries at most. A notification row has 10 parameters, far below
-// SQLite's limit of 32766.
+// carries at most. The widest row, an event's, has 12 parameters, far
+// below SQLite's limit of 32766.
 const batchRows = 100
 
 // placeholders returns n comma-separated "?".
