@@ -105,7 +105,7 @@ func (t *Transport) Supports(r *http.Request) bool { return Accepts(r) }
 // sends "application/json, text/event-stream" with its queries) gets the
 // plain POST transport.
 func Accepts(r *http.Request) bool {
-	if r.Method != http.MethodPost || r.Header.Get("Upgrade") != "" {
+	if r.Method != http.MethodPost || r.Header.Get("Upgrade") != "" || !acceptsEventStream(r.Header) {
 		return false
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
@@ -127,6 +127,19 @@ func Accepts(r *http.Request) bool {
 		}
 	}
 	return stream
+}
+
+// acceptsEventStream reports whether an Accept header names
+// text/event-stream at all: the check that most requests, the ones that
+// are not streams, stop at, without parsing a media type (Accepts runs on
+// every POST /query, more than once).
+func acceptsEventStream(h http.Header) bool {
+	for _, v := range h.Values("Accept") {
+		if strings.Contains(strings.ToLower(v), "text/event-stream") {
+			return true
+		}
+	}
+	return false
 }
 
 // Do runs the operation of r and streams its results until it completes,
