@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -294,4 +296,14 @@ func (c *Conn) Release() {
 		c.feed.Close()
 		c.releaseUser()
 	}
+}
+
+// ParseCursor parses a cursor a client resumes from (Options.After): a
+// non-negative decimal integer, digits only.
+func ParseCursor(v string) (int64, bool) {
+	if v == "" || strings.TrimLeft(v, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
 }

@@ -59,3 +59,20 @@ func TestReasonOf(t *testing.T) {
 		t.Fatalf("ReasonOf missed a wrapped Refusal")
 	}
 }
+
+func TestParseCursor(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true}, {"42", 42, true}, {"007", 7, true},
+		{"", 0, false}, {"-1", 0, false}, {"+1", 0, false}, {" 1", 0, false}, {"1e3", 0, false},
+		{"99999999999999999999", 0, false},
+	} {
+		got, ok := ParseCursor(tc.in)
+		if ok != tc.ok || ok && got != tc.want {
+			t.Errorf("ParseCursor(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -357,13 +356,6 @@ func parseAfter(r *http.Request) (*int64, bool) {
 	if !q.Has("after") {
 		return nil, true
 	}
-	v := q.Get("after")
-	if v == "" || strings.TrimLeft(v, "0123456789") != "" {
-		return nil, false
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return nil, false
-	}
-	return &n, true
+	n, ok := admit.ParseCursor(q.Get("after"))
+	return &n, ok
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/pulse-social/pulse/internal/admit"
@@ -189,14 +187,8 @@ func resumeFrom(r *http.Request) (*int64, bool) {
 		}
 		v = q.Get("after")
 	}
-	if v == "" || strings.TrimLeft(v, "0123456789") != "" {
-		return nil, false
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return nil, false
-	}
-	return &n, true
+	n, ok := admit.ParseCursor(v)
+	return &n, ok
 }
 
 // refused answers a stream that admit refused, and logs a failure of the
