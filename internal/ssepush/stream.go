@@ -188,7 +188,7 @@ func (s *stream) WriteChange(c *social.Change, live *social.Event) error {
 		head = append(head, "read"...)
 	}
 	head = append(head, "\ndata: "...)
-	if !s.write(head) || !s.write(frame) || !s.write(eventEnd) {
+	if !s.write(head, frame, eventEnd) {
 		return errLost
 	}
 	if c.Kind == social.ChangeAdded {
@@ -213,14 +213,18 @@ func (s *stream) close(reason string) string {
 	return reason
 }
 
-// write writes b within the write timeout, which replaces the server's
-// (that bounds a whole response); it reports whether it did.
-func (s *stream) write(b []byte) bool {
+// write writes parts, one event, within the write timeout, which replaces
+// the server's (that bounds a whole response); it reports whether it did.
+func (s *stream) write(parts ...[]byte) bool {
 	if err := s.rc.SetWriteDeadline(time.Now().Add(s.h.writeTimeout)); err != nil {
 		return false
 	}
-	_, err := s.w.Write(b)
-	return err == nil
+	for _, b := range parts {
+		if _, err := s.w.Write(b); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // flush sends what was written within the write timeout; it reports
