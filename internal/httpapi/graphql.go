@@ -147,7 +147,7 @@ func initFunc(log *slog.Logger) func(context.Context, map[string]any) (context.C
 		// socketOpened admitted the socket's address, and releases what
 		// the socket holds when it closes.
 		session := sessionFrom(ctx)
-		if session.refused != nil {
+		if session.conn == nil {
 			return nil, &gqlws.CloseError{Code: wspolicy.CloseTooMany, Reason: "Too many sockets from this address", Message: "too many sockets from this address"}
 		}
 		conn := session.conn

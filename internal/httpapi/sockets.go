@@ -17,11 +17,10 @@ type wsSession struct {
 	// conn is the socket's admission: socketOpened takes it when the
 	// socket opens and releases it when the socket closes, whatever ends
 	// it; initFunc goes on with it. It is nil when the client address
-	// holds too many sockets, and refused says so; initFunc then closes
+	// holds too many sockets (Arrive's only refusal); initFunc then closes
 	// the socket with 4429.
-	conn    *admit.Conn
-	refused error
-	userID  atomic.Int64
+	conn   *admit.Conn
+	userID atomic.Int64
 }
 
 type wsSessionKey struct{}
@@ -63,7 +62,7 @@ func socketOpened(log *slog.Logger, m *metrics.Metrics, adm *admit.Admitter) fun
 		ctx := LogContext(r.Context())
 		gauge := m.SocketOpened(metrics.GraphQL)
 		s := sessionFrom(r.Context())
-		s.conn, s.refused = adm.Arrive(clientAddr(r.Context()))
+		s.conn, _ = adm.Arrive(clientAddr(r.Context()))
 		log.InfoContext(ctx, "graphql socket open", "remote", r.RemoteAddr)
 		return func(info pushconn.CloseInfo) {
 			gauge()
