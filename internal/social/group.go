@@ -3,7 +3,6 @@ package social
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -259,14 +258,6 @@ func FillGroups(cs []Change, keys [][]string, group func(recipientID int64, key 
 // change's group from its notification with it rather than keep it.
 func PostGroup(n *Notification) Group {
 	return NewGroup(GroupKey(*n), []GroupActor{{Username: n.ByUser, LatestID: n.ID, Count: 1, Unread: 1}}, n, n.CreatedAt)
-}
-
-// AddKey appends key to keys unless it is there already.
-func AddKey(keys []string, key string) []string {
-	if slices.Contains(keys, key) {
-		return keys
-	}
-	return append(keys, key)
 }
 
 // ReadGroups reads the group of each of keys with read, in order. A store

@@ -29,7 +29,7 @@
 // # Notifications and inbox changes
 //
 // Every change to a user's inbox (a notification added, removed or marked
-// read) is recorded by AppendChanges in the action's transaction, in four
+// read) is recorded by AppendChanges in the action's transaction, in five
 // tables:
 //
 //   - notification_events: what happened (message, action, actor, content,
@@ -49,6 +49,14 @@
 //     a recipient's Seqs are 1, 2, 3, ... without gaps, also when a
 //     transaction rolls back: the write lock keeps it from changing before
 //     the commit.
+//   - inbox_groups: each group's totals (notifications, unread ones,
+//     distinct actors) and its three most recent actors, in one row, and
+//     how many of its notifications each actor caused, in a row per actor
+//     beside it. Each change updates the rows of the groups it touches, so
+//     that adding to a group costs the same however large it is (a removal
+//     that takes a recent actor's newest notification walks the group
+//     newest first to the next three actors). A post notification's group
+//     is the notification alone and has no rows.
 //
 // Ids are numbered by the transaction from the high-water mark of
 // notification and change ids, and as SQLite runs one write transaction at

@@ -109,17 +109,19 @@ func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n !=
 // input order, so that each recipient's IDs increase with its Seqs. The
 // transaction holds SQLite's only write lock, so neither can change before
 // it commits. It then stores each distinct event of the added
-// notifications once and a row per recipient that points to it (the
-// notification and its ADDED change in one), and the other changes. Each
+// notifications once, updates the rows of the groups the changes touch
+// (see groupWriter), and stores a row per recipient that points to the
+// event (the notification and its ADDED change in one, with its groups)
+// and the other changes. Each
 // step runs multi-row statements of up to batchRows rows: a post to 10,000
 // followers takes a few hundred statements, not 20,000.
 func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Change, error) {
 	out := make([]social.Change, 0, len(cs))
 	var delta []int
-	var keys [][]string
+	var touches [][]touched
 	for _, c := range cs {
 		d := 1
-		var k []string
+		var ts []touched
 		switch c.Kind {
 		case social.ChangeAdded:
 			n := *c.Notification
@@ -128,7 +130,7 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 			c.Notification, c.RecipientID = &n, n.RecipientID
 		case social.ChangeRemoved, social.ChangeRead:
 			var err error
-			if c.IDs, d, k, err = t.apply(ctx, c); err != nil {
+			if c.IDs, d, ts, err = t.apply(ctx, c); err != nil {
 				return nil, fmt.Errorf("append changes: %w", err)
 			}
 			if len(c.IDs) == 0 {
@@ -139,7 +141,7 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 		}
 		out = append(out, c)
 		delta = append(delta, d)
-		keys = append(keys, k)
+		touches = append(touches, ts)
 	}
 	if len(out) == 0 {
 		return nil, nil
@@ -186,25 +188,10 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 	if err := t.insertEvents(ctx, events); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
-	if err := t.insertNotifications(ctx, added); err != nil {
+	if err := t.fillGroups(ctx, out, touches); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
-	emptied := stored(time.Now())
-	// An added notification is the newest of its group as of its change
-	// (bound is the change's ID): the group need not read it back.
-	newest := make(map[int64]*social.Notification)
-	for _, d := range added {
-		if d.n.Action != social.ActionPost { // whose group reads nothing
-			newest[d.n.ID] = d.n
-		}
-	}
-	err = social.FillGroups(out, keys, func(recipientID int64, key string, bound int64) (social.Group, error) {
-		return t.group(ctx, recipientID, key, bound, emptied, newest[bound])
-	})
-	if err != nil {
-		return nil, fmt.Errorf("append changes: %w", err)
-	}
-	if err := t.setGroups(ctx, out); err != nil {
+	if err := t.insertNotifications(ctx, added, out); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
 	if err := t.insertChanges(ctx, out); err != nil {
@@ -343,13 +330,54 @@ func (t *tx) insertEvents(ctx context.Context, events map[eventKey]*event) error
 	return nil
 }
 
+// fillGroups sets the Groups of cs, whose IDs are set, and updates the
+// group rows change by change; touches[i] are the notifications that cs[i]
+// removed or marked read (ADDED: none). A post notification's group is the
+// notification alone, so its ADDED change reads and writes nothing.
+func (t *tx) fillGroups(ctx context.Context, cs []social.Change, touches [][]touched) error {
+	w := newGroupWriter(t, stored(time.Now()))
+	for i := range cs {
+		c := &cs[i]
+		if c.Kind == social.ChangeAdded {
+			if c.Notification.Action == social.ActionPost {
+				c.Groups = []social.Group{social.PostGroup(c.Notification)}
+				continue
+			}
+			g, err := w.added(ctx, c.Notification)
+			if err != nil {
+				return err
+			}
+			c.Groups = []social.Group{g}
+			continue
+		}
+		byKey := make(map[string][]touched)
+		var keys []string
+		for _, x := range touches[i] {
+			if _, ok := byKey[x.key]; !ok {
+				keys = append(keys, x.key)
+			}
+			byKey[x.key] = append(byKey[x.key], x)
+		}
+		slices.Sort(keys)
+		c.Groups = make([]social.Group, 0, len(keys))
+		for _, key := range keys {
+			g, err := w.changed(ctx, *c, key, byKey[key])
+			if err != nil {
+				return err
+			}
+			c.Groups = append(c.Groups, g)
+		}
+	}
+	return w.flush(ctx)
+}
+
 // apply carries out a REMOVED or READ change and returns the ids it
 // changed, in increasing order, by how much it changed the recipient's
-// unread count, and the keys of the groups it touched. The ADDED changes of
-// the notifications it removes move to inbox_changes.
-func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, []string, error) {
+// unread count, and the notifications it changed. The ADDED changes of the
+// notifications it removes move to inbox_changes.
+func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, []touched, error) {
 	var changed []int64
-	var keys []string
+	var ts []touched
 	var moved []changeRow
 	delta := 0
 	err := inBatches(ctx, t.w, len(c.IDs), func(rows int) string {
@@ -374,7 +402,7 @@ func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, []string
 				return err
 			}
 			changed = append(changed, added.id)
-			keys = social.AddKey(keys, key)
+			ts = append(ts, touched{id: added.id, key: key, unread: !read, eventID: added.eventID.Int64})
 			if !read {
 				delta--
 			}
@@ -391,8 +419,7 @@ func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, []string
 		return nil, 0, nil, fmt.Errorf("%s: %w", strings.ToLower(string(c.Kind)), err)
 	}
 	slices.Sort(changed)
-	slices.Sort(keys)
-	return changed, delta, keys, nil
+	return changed, delta, ts, nil
 }
 
 // insertChanges inserts the REMOVED and READ changes of cs, whose IDs,
@@ -474,43 +501,37 @@ func splitIDs(s string) ([]int64, error) {
 	return ids, nil
 }
 
-// insertNotifications inserts the recipients' rows of ds, in order, without
-// their ADDED changes' groups (see setGroups).
-func (t *tx) insertNotifications(ctx context.Context, ds []delivery) error {
-	const cols = 6
+// insertNotifications inserts the recipients' rows of ds, in order, with
+// the groups of their ADDED changes among cs, but for post notifications: a
+// post's group is the notification alone, which the reader derives
+// (social.PostGroup).
+func (t *tx) insertNotifications(ctx context.Context, ds []delivery, cs []social.Change) error {
+	groups := make(map[int64]sql.NullString)
+	for _, c := range cs {
+		if c.Kind != social.ChangeAdded || c.Notification.Action == social.ActionPost {
+			continue
+		}
+		g, err := social.MarshalGroups(c.Groups)
+		if err != nil {
+			return err
+		}
+		groups[c.ID] = sql.NullString{String: g, Valid: true}
+	}
+	const cols = 7
 	args := make([]any, 0, cols*min(len(ds), batchRows))
 	err := inBatches(ctx, t.w, len(ds), func(rows int) string {
-		return `INSERT INTO notifications (id, recipient_id, seq, event_id, group_key, unread_count) VALUES ` +
+		return `INSERT INTO notifications (id, recipient_id, seq, event_id, group_key, unread_count, groups) VALUES ` +
 			valueRows(rows, cols)
 	}, func(stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
 		for _, d := range ds[lo:hi] {
-			args = append(args, d.n.ID, d.n.RecipientID, d.n.Seq, d.event.id, d.event.groupKey, d.unread)
+			args = append(args, d.n.ID, d.n.RecipientID, d.n.Seq, d.event.id, d.event.groupKey, d.unread, groups[d.n.ID])
 		}
 		_, err := stmt.ExecContext(ctx, args...)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("insert notifications: %w", err)
-	}
-	return nil
-}
-
-// setGroups stores the groups of the ADDED changes of cs in their
-// notifications' rows, but for post notifications: a post's group is the
-// notification alone, which the reader derives (social.PostGroup).
-func (t *tx) setGroups(ctx context.Context, cs []social.Change) error {
-	for _, c := range cs {
-		if c.Kind != social.ChangeAdded || c.Notification.Action == social.ActionPost {
-			continue
-		}
-		groups, err := social.MarshalGroups(c.Groups)
-		if err != nil {
-			return err
-		}
-		if _, err := t.w.ExecContext(ctx, `UPDATE notifications SET groups = ? WHERE id = ?`, groups, c.ID); err != nil {
-			return fmt.Errorf("set groups: %w", err)
-		}
 	}
 	return nil
 }

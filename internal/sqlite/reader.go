@@ -437,72 +437,16 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 		return nil, fmt.Errorf("notification groups: %w", err)
 	}
 	gs, err := social.ReadGroups(keys, func(key string) (social.Group, error) {
-		return r.group(ctx, userID, key, math.MaxInt64, time.Time{}, nil)
+		t, recent, err := r.groupState(ctx, userID, key)
+		if err != nil {
+			return social.Group{}, err
+		}
+		return r.group(ctx, key, t, recent, time.Time{}, nil)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("notification groups: %w", err)
 	}
 	return gs, nil
-}
-
-// group reads the state of a user's group as of the notifications with
-// IDs up to bound; an empty one was emptied then. known, if not nil, is a
-// notification the caller has, which need not be read again if it is the
-// group's newest.
-func (r reader) group(ctx context.Context, userID int64, key string, bound int64, emptied time.Time, known *social.Notification) (social.Group, error) {
-	// The totals over the whole group, then its most recent actors: its
-	// notifications newest first (the index's order, no sort) until
-	// MaxSampleActors distinct actors have been seen.
-	var totals social.GroupTotals
-	err := r.q.QueryRowContext(ctx, `SELECT count(*), count(DISTINCT e.by_user), count(*) - coalesce(sum(n.read), 0)
-		FROM `+notificationsFrom+` WHERE n.recipient_id = ? AND n.group_key = ? AND n.id <= ?`,
-		userID, key, bound).Scan(&totals.Notifications, &totals.Actors, &totals.Unread)
-	if err != nil {
-		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
-	}
-	actors, err := recentActors(ctx, r.q, userID, key, bound, min(totals.Actors, social.MaxSampleActors))
-	if err != nil {
-		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
-	}
-	var latest *social.Notification
-	if len(actors) > 0 && known != nil && known.ID == actors[0].LatestID {
-		n := *known
-		latest = &n
-	} else if len(actors) > 0 {
-		n, err := scanNotification(r.q.QueryRowContext(ctx,
-			`SELECT `+notificationColumns+` FROM `+notificationsFrom+` WHERE n.id = ?`, actors[0].LatestID))
-		if err != nil {
-			return social.Group{}, fmt.Errorf("group %s: latest: %w", key, err)
-		}
-		latest = &n
-	}
-	return social.NewGroupOf(key, actors, totals, latest, emptied), nil
-}
-
-// recentActors returns the n most recent distinct actors of the user's
-// group with this key among its notifications with IDs up to bound, each
-// with the ID of its newest one there, most recent first.
-func recentActors(ctx context.Context, q querier, userID int64, key string, bound int64, n int) ([]social.GroupActor, error) {
-	if n == 0 {
-		return nil, nil
-	}
-	rows, err := q.QueryContext(ctx, `SELECT e.by_user, n.id FROM `+notificationsFrom+`
-		WHERE n.recipient_id = ? AND n.group_key = ? AND n.id <= ? ORDER BY n.id DESC`, userID, key, bound)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	actors := make([]social.GroupActor, 0, n)
-	for len(actors) < n && rows.Next() {
-		var a social.GroupActor
-		if err := rows.Scan(&a.Username, &a.LatestID); err != nil {
-			return nil, err
-		}
-		if !slices.ContainsFunc(actors, func(b social.GroupActor) bool { return b.Username == a.Username }) {
-			actors = append(actors, a)
-		}
-	}
-	return actors, rows.Err()
 }
 
 // GroupUnreadIDs lists the IDs of the user's unread notifications in the

@@ -3,9 +3,12 @@ package sqlite_test
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/pulse-social/pulse/internal/fanout"
+	"github.com/pulse-social/pulse/internal/inproc"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/sqlite"
 	"github.com/pulse-social/pulse/internal/storetest"
@@ -99,4 +102,80 @@ func TestUpgradeStoresEventsOnce(t *testing.T) {
 	}
 	db.Close()
 	storetest.WantUpgradedInbox(t, MustOpen(t, path))
+}
+
+// TestUpgradeCountsGroups: migration 13 counts the groups of the
+// notifications stored before it into the rows that every change keeps up
+// to date since; the groups read the same from the rows it made as from
+// rows kept by the changes themselves.
+func TestUpgradeCountsGroups(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "groups.db")
+	s := MustOpen(t, path)
+	ctx := t.Context()
+	svc := social.NewService(s, inproc.New(fanout.Config{}), social.Config{})
+	users := storetest.MustUsers(t, s, 5)
+	post, err := svc.CreatePost(ctx, users[0], "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	comment, err := svc.CreateComment(ctx, users[0], post.ID, "c", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range users[1:] {
+		steps := []func() error{
+			func() error {
+				_, err := svc.React(ctx, u, social.ContentPost, post.ID, social.ReactionLike)
+				return err
+			},
+			func() error { _, err := svc.CreateComment(ctx, u, post.ID, "on the post", 0); return err },
+			func() error { _, err := svc.CreateComment(ctx, u, post.ID, "and again", comment.ID); return err },
+			func() error { _, err := svc.Follow(ctx, u, users[0].Username); return err },
+		}
+		if i%2 == 1 { // a removal and a change of kind
+			steps = append(steps,
+				func() error { _, err := svc.Unreact(ctx, u, social.ContentPost, post.ID); return err },
+				func() error {
+					_, err := svc.React(ctx, u, social.ContentPost, post.ID, social.ReactionLove)
+					return err
+				})
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ids, err := s.UnreadIDs(ctx, users[0].ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.MarkRead(ctx, users[0].ID, nil, true, ids[len(ids)/2]); err != nil {
+		t.Fatal(err)
+	}
+	groups := func(s *sqlite.Store) []social.Group {
+		t.Helper()
+		gs, err := s.NotificationGroups(ctx, users[0].ID, social.NotificationQuery{Limit: social.MaxPageSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gs
+	}
+	want := groups(s)
+	if len(want) != 4 {
+		t.Fatalf("%d groups, want 4 (the post's reactions, comments, the replies, the follows)", len(want))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := MustOpenRaw(t, path)
+	for _, q := range []string{`DROP TABLE inbox_groups`, `DELETE FROM schema_migrations WHERE version = 13`} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	if got := groups(MustOpen(t, path)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("groups after the migration:\n%+v\nwant as kept by the changes:\n%+v", got, want)
+	}
 }
