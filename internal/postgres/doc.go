@@ -54,13 +54,24 @@
 // too. Seqs have no gaps, since the counter rolls back with its
 // transaction; ids may have gaps.
 //
-// All of that, the inserts of the added notifications and the reads of the
-// groups the changes touched run in one call of the PL/pgSQL function
-// append_changes (migrations/0012_append_changes.sql), with column arrays
+// All of that, the inserts of the added notifications and the updates and
+// reads of the groups the changes touched run in one call of the PL/pgSQL
+// function append_changes (migrations 0012 and 0013), with column arrays
 // for arguments, and the insert of the changes goes with COMMIT: an action
 // takes one round trip for its notifications whether it has one recipient
 // or 10,000, and as AppendChanges is the last call of an action, the locks
 // are held for that round trip and the commit.
+//
+// # Groups
+//
+// Each group keeps its totals (notifications, unread ones, distinct
+// actors) in a row of inbox_groups, and how many of its notifications each
+// actor caused in a row of inbox_group_actors; append_changes updates them
+// change by change, under the recipient's row lock, and finds a group's
+// three most recent actors with group_recent, which walks the group newest
+// first until it has seen three. So a change costs the same however large
+// its group is. A post notification's group is the notification alone and
+// has no rows.
 //
 // # Deletes
 //

@@ -18,13 +18,13 @@ import (
 // moved.
 //
 // It takes one round trip, whatever the number of changes: it calls
-// append_changes (migration 12), which applies the REMOVED and READ
+// append_changes (migrations 12 and 13), which applies the REMOVED and READ
 // changes, narrowing their ids; numbers the changes it keeps (the
 // recipients' rows locked in ID order, their notification_seq and
 // unread_count counters moved, ids taken from notification_ids under those
 // locks; see the package doc for why this orders them by commit); inserts
-// the added notifications; and reads the state of every group the changes
-// touched. The insert of the changes with their groups goes with the
+// the added notifications; and updates and reads the state of every group
+// the changes touched. The insert of the changes with their groups goes with the
 // transaction's next statement or its COMMIT.
 //
 // The counts are consistent with the order of the changes: they come from
@@ -155,20 +155,20 @@ func arrayLiteral(ids []int64) string {
 
 // appendRow is one row of append_changes.
 type appendRow struct {
-	kind                 string
-	idx                  int32
-	id, seq, unread      int64
-	ids                  []int64
-	keys                 []string
-	names                []string
-	latest               []int64
-	counts, unreadCounts []int32
-	n                    social.Notification
+	kind            string
+	idx             int32
+	id, seq, unread int64
+	ids             []int64
+	keys            []string
+	names           []string
+	latest          []int64
+	totals          [3]int32 // a group's notifications, unread ones, actors
+	n               social.Notification
 }
 
 func (r *appendRow) targets() []any {
 	return []any{&r.kind, &r.idx, &r.id, &r.seq, &r.ids, &r.unread, &r.keys,
-		&r.names, &r.latest, &r.counts, &r.unreadCounts,
+		&r.names, &r.latest, &r.totals[0], &r.totals[1], &r.totals[2],
 		&r.n.ID, &r.n.Seq, &r.n.RecipientID, &r.n.Message, &r.n.Action, &r.n.ActionID,
 		&r.n.ByUser, &r.n.ActionContent, &r.n.Affected, &r.n.AffectedID, &r.n.Read, &r.n.CreatedAt}
 }
@@ -178,15 +178,16 @@ func (r *appendRow) targets() []any {
 func (r *appendRow) group() social.Group {
 	actors := make([]social.GroupActor, len(r.names))
 	for i := range actors {
-		actors[i] = social.GroupActor{Username: r.names[i], LatestID: r.latest[i], Count: int(r.counts[i]), Unread: int(r.unreadCounts[i])}
+		actors[i] = social.GroupActor{Username: r.names[i], LatestID: r.latest[i]}
 	}
+	t := social.GroupTotals{Notifications: int(r.totals[0]), Unread: int(r.totals[1]), Actors: int(r.totals[2])}
 	var latest *social.Notification
 	if r.n.ID != 0 {
 		n := r.n
 		n.CreatedAt = n.CreatedAt.UTC()
 		latest = &n
 	}
-	return social.NewGroup(r.keys[0], actors, latest, time.Time{})
+	return social.NewGroupOf(r.keys[0], actors, t, latest, time.Time{})
 }
 
 // queueChanges queues the insert of the changes, whose IDs, Seqs and

@@ -358,7 +358,7 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 		return nil, fmt.Errorf("notification groups: %w", err)
 	}
 	gs, err := social.ReadGroups(keys, func(key string) (social.Group, error) {
-		return r.group(ctx, userID, key, math.MaxInt64, time.Time{})
+		return r.group(ctx, userID, key)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("notification groups: %w", err)
@@ -366,15 +366,31 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 	return gs, nil
 }
 
-// group reads the state of a user's group as of the notifications with
-// IDs up to bound; an empty one was emptied then.
-func (r reader) group(ctx context.Context, userID int64, key string, bound int64, emptied time.Time) (social.Group, error) {
+// group reads the current state of a user's group: its totals from its
+// row of inbox_groups (a post notification's, which has none, from the
+// notification), its most recent actors from group_recent, and its newest
+// notification, the most recent actor's.
+func (r reader) group(ctx context.Context, userID int64, key string) (social.Group, error) {
+	var t social.GroupTotals
+	var err error
+	if strings.HasPrefix(key, string(social.ActionPost)+":") {
+		err = r.q.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT read), count(*)
+			FROM notifications WHERE recipient_id = $1 AND group_key = $2`, userID, key).Scan(&t.Notifications, &t.Unread, &t.Actors)
+	} else {
+		err = r.q.QueryRow(ctx, `SELECT notifications, unread, actors FROM inbox_groups
+			WHERE recipient_id = $1 AND group_key = $2`, userID, key).Scan(&t.Notifications, &t.Unread, &t.Actors)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
+	}
 	actors, err := list(ctx, r.q, func(row pgx.Row) (social.GroupActor, error) {
 		var a social.GroupActor
-		return a, row.Scan(&a.Username, &a.LatestID, &a.Count, &a.Unread)
-	}, `SELECT by_user, max(id), count(*)::int, (count(*) FILTER (WHERE NOT read))::int FROM notifications
-		WHERE recipient_id = $1 AND group_key = $2 AND id <= $3 GROUP BY by_user ORDER BY max(id) DESC`,
-		userID, key, bound)
+		return a, row.Scan(&a.Username, &a.LatestID)
+	}, `SELECT by_user, latest FROM group_recent($1, $2, $3, $4)`,
+		userID, key, int64(math.MaxInt64), min(t.Actors, social.MaxSampleActors))
 	if err != nil {
 		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
 	}
@@ -387,7 +403,7 @@ func (r reader) group(ctx context.Context, userID int64, key string, bound int64
 		}
 		latest = &n
 	}
-	return social.NewGroup(key, actors, latest, emptied), nil
+	return social.NewGroupOf(key, actors, t, latest, time.Time{}), nil
 }
 
 // GroupUnreadIDs lists the IDs of the user's unread notifications in the

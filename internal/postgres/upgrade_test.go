@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -42,7 +43,7 @@ func TestUpgradeGroupsNotifications(t *testing.T) {
 		t.Fatalf("migrate to the old schema: %v", err)
 	}
 	MustExec(t, u, `INSERT INTO users (id, username, password_hash, notification_seq, created_at) OVERRIDING SYSTEM VALUE
-		VALUES (1, 'ann', '\x00', 7, now()), (2, 'bob', '\x00', 0, now()), (3, 'cid', '\x00', 0, now()), (4, 'dan', '\x00', 0, now())`)
+		VALUES (1, 'ann', '\x00', `+fmt.Sprint(len(storetest.GroupUpgrade()))+`, now()), (2, 'bob', '\x00', 0, now()), (3, 'cid', '\x00', 0, now()), (4, 'dan', '\x00', 0, now())`)
 	for _, n := range storetest.GroupUpgrade() {
 		_, err := conn.Exec(t.Context(), `INSERT INTO notifications (id, recipient_id, seq, message, action, action_id, by_user,
 			affected, affected_id, read, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, 0), false, $10)`,
@@ -51,6 +52,6 @@ func TestUpgradeGroupsNotifications(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	MustExec(t, u, `SELECT setval('notification_ids', 7)`)
+	MustExec(t, u, fmt.Sprintf(`SELECT setval('notification_ids', %d)`, len(storetest.GroupUpgrade())))
 	storetest.WantMigratedGroups(t, MustOpen(t, u))
 }

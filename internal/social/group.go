@@ -73,25 +73,10 @@ func ValidGroupKey(key string) bool {
 	return ok
 }
 
-// GroupActor is one actor's part of a group, as stores count it.
+// GroupActor is one of a group's most recent actors, as stores find them.
 type GroupActor struct {
 	Username string
 	LatestID int64 // the ID of the actor's newest notification in the group
-	Count    int
-	Unread   int
-}
-
-// NewGroup returns the state of the group with this key from its actors,
-// most recent first (by LatestID descending), and its newest notification
-// (nil when actors is empty). A group without actors was updated at
-// emptied, when its last notification was removed.
-func NewGroup(key string, actors []GroupActor, latest *Notification, emptied time.Time) Group {
-	t := GroupTotals{Actors: len(actors)}
-	for _, a := range actors {
-		t.Notifications += a.Count
-		t.Unread += a.Unread
-	}
-	return NewGroupOf(key, actors[:min(len(actors), MaxSampleActors)], t, latest, emptied)
 }
 
 // GroupTotals are a group's counts: distinct actors, notifications, and
@@ -100,10 +85,11 @@ type GroupTotals struct {
 	Actors, Notifications, Unread int
 }
 
-// NewGroupOf is NewGroup from the group's totals and its most recent
-// actors only (the first MaxSampleActors, or all if there are fewer; their
-// Count and Unread are not used), so that a store need not read every
-// actor of a large group.
+// NewGroupOf returns the state of the group with this key from its totals,
+// its most recent actors (the first MaxSampleActors, or all if there are
+// fewer, most recent first) and its newest notification (nil when the
+// group is empty). An empty group was updated at emptied, when its last
+// notification was removed.
 func NewGroupOf(key string, recent []GroupActor, t GroupTotals, latest *Notification, emptied time.Time) Group {
 	g, _ := groupOfKey(key)
 	g.ActorCount, g.NotificationCount, g.UnreadCount = t.Actors, t.Notifications, t.Unread
@@ -257,7 +243,8 @@ func FillGroups(cs []Change, keys [][]string, group func(recipientID int64, key 
 // added: the notification alone, unread. Stores may derive an ADDED
 // change's group from its notification with it rather than keep it.
 func PostGroup(n *Notification) Group {
-	return NewGroup(GroupKey(*n), []GroupActor{{Username: n.ByUser, LatestID: n.ID, Count: 1, Unread: 1}}, n, n.CreatedAt)
+	return NewGroupOf(GroupKey(*n), []GroupActor{{Username: n.ByUser, LatestID: n.ID}},
+		GroupTotals{Actors: 1, Notifications: 1, Unread: 1}, n, n.CreatedAt)
 }
 
 // ReadGroups reads the group of each of keys with read, in order. A store

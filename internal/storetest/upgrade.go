@@ -71,8 +71,9 @@ func MigrationsBefore(t *testing.T, fsys fs.FS, v int) fstest.MapFS {
 
 // GroupUpgrade lists what a store's upgrade test stores, with the schema of
 // before notification groups (migration 11 of both stores), for user 1
-// (ann; bob, cid and dan are users 2 to 4): notifications 1 to 7 of every
-// kind of group, follows on both sides of a UTC midnight among them.
+// (ann; bob, cid and dan are users 2 to 4): notifications 1 to 8 of every
+// kind of group, follows on both sides of a UTC midnight among them, and
+// one group with two notifications by one actor.
 func GroupUpgrade() []social.Notification {
 	day := time.Date(2026, 11, 25, 23, 30, 0, 0, time.UTC)
 	n := func(id int64, action social.Action, actionID int64, by string, affected social.ContentKind, affectedID int64, at time.Time) social.Notification {
@@ -87,6 +88,7 @@ func GroupUpgrade() []social.Notification {
 		n(5, social.ActionComment, 8, "cid", social.ContentComment, 7, day),
 		n(6, social.ActionReaction, 2, "cid", social.ContentComment, 7, day),
 		n(7, social.ActionReaction, 3, "dan", social.ContentComment, 7, day),
+		n(8, social.ActionComment, 9, "cid", social.ContentComment, 7, day),
 	}
 }
 
@@ -95,15 +97,20 @@ func GroupUpgrade() []social.Notification {
 // after the upgrade joins the group of those before it.
 func WantMigratedGroups(t *testing.T, s social.Store) {
 	t.Helper()
-	want := map[string]int{}
-	for _, n := range GroupUpgrade() {
-		want[social.GroupKey(n)]++
+	// Each group's notifications, actors and unread ones (all of them).
+	want := map[string]string{}
+	for key, ns := range groupsOf(GroupUpgrade()) {
+		actors := map[string]bool{}
+		for _, n := range ns {
+			actors[n.ByUser] = true
+		}
+		want[key] = fmt.Sprintf("%d/%d/%d", len(ns), len(actors), len(ns))
 	}
-	got := map[string]int{}
+	got := map[string]string{}
 	gs, err := s.NotificationGroups(t.Context(), 1, social.NotificationQuery{Limit: 100})
 	must(t, err)
 	for _, g := range gs {
-		got[g.Key] = g.NotificationCount
+		got[g.Key] = fmt.Sprintf("%d/%d/%d", g.NotificationCount, g.ActorCount, g.UnreadCount)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("groups after the upgrade %v, want %v", got, want)
@@ -216,4 +223,13 @@ func WantUpgradedInbox(t *testing.T, s social.Store) {
 	if !slices.Equal(log, want) {
 		t.Fatalf("changes after the upgrade %q, want %q", log, want)
 	}
+}
+
+// groupsOf returns ns by group key.
+func groupsOf(ns []social.Notification) map[string][]social.Notification {
+	out := map[string][]social.Notification{}
+	for _, n := range ns {
+		out[social.GroupKey(n)] = append(out[social.GroupKey(n)], n)
+	}
+	return out
 }
