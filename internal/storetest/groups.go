@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -282,6 +283,107 @@ func testGroups(t *testing.T, open opener) {
 		}
 		wantReplayedGroups(t, rec.changes(in.ann.ID))
 	})
+	t.Run("AgreeWithNotifications", func(t *testing.T) {
+		// Stores keep each group's totals and recent actors as the changes
+		// go. After a few hundred actions of every kind, each group must be
+		// what the user's notifications themselves say.
+		in := newInbox(t, open)
+		ctx := t.Context()
+		users := []social.User{in.bob, in.cid, MustCreateUser(t, in.s, "dan"), MustCreateUser(t, in.s, "eve")}
+		var posts []int64
+		for range 2 {
+			p, err := in.svc.CreatePost(ctx, in.ann, "p")
+			must(t, err)
+			posts = append(posts, p.ID)
+		}
+		mine, err := in.svc.CreateComment(ctx, in.ann, posts[0], "mine", 0)
+		must(t, err)
+		var comments []social.Comment // by the others, to delete
+		rnd := rand.New(rand.NewPCG(15, 16))
+		kinds := []social.ReactionKind{social.ReactionLike, social.ReactionLove, social.ReactionWow}
+		for range 400 {
+			u := users[rnd.IntN(len(users))]
+			post := posts[rnd.IntN(len(posts))]
+			var err error
+			switch rnd.IntN(9) {
+			case 0, 1:
+				_, err = in.svc.React(ctx, u, social.ContentPost, post, kinds[rnd.IntN(len(kinds))])
+			case 2:
+				_, err = in.svc.React(ctx, u, social.ContentComment, mine.ID, kinds[rnd.IntN(len(kinds))])
+			case 3:
+				_, err = in.svc.Unreact(ctx, u, social.ContentPost, post)
+			case 4:
+				var c social.Comment
+				parent := []int64{0, mine.ID}[rnd.IntN(2)]
+				if c, err = in.svc.CreateComment(ctx, u, posts[0], "c", parent); err == nil {
+					comments = append(comments, c)
+				}
+			case 5:
+				if len(comments) > 0 {
+					i := rnd.IntN(len(comments))
+					err = in.svc.DeleteComment(ctx, in.ann, comments[i].ID) // the post's author may
+					comments = slices.Delete(comments, i, i+1)
+				}
+			case 6:
+				if _, err = in.svc.Follow(ctx, u, "ann"); social.ErrorCode(err) == social.CodeConflict {
+					_, err = in.svc.Unfollow(ctx, u, "ann")
+				}
+			case 7:
+				var page social.NotificationPage
+				if page, err = in.svc.Notifications(ctx, in.ann.ID, 5, 0, false); err == nil && len(page.Items) > 0 {
+					_, err = in.svc.MarkRead(ctx, in.ann.ID, nil, true, page.Items[len(page.Items)-1].ID)
+				}
+			case 8:
+				var page social.GroupPage
+				if page, err = in.svc.NotificationGroups(ctx, in.ann.ID, 3, 0, false); err == nil && len(page.Items) > 0 {
+					_, err = in.svc.MarkGroupRead(ctx, in.ann.ID, page.Items[rnd.IntN(len(page.Items))].Key)
+				}
+			}
+			if err != nil && social.ErrorCode(err) != social.CodeNotFound {
+				t.Fatal(err)
+			}
+		}
+		var ns []social.Notification
+		for before := int64(0); ; {
+			page, err := in.svc.Notifications(ctx, in.ann.ID, social.MaxPageSize, before, false)
+			must(t, err)
+			ns = append(ns, page.Items...)
+			if !page.HasNextPage {
+				break
+			}
+			before = page.Items[len(page.Items)-1].ID
+		}
+		want := map[string]string{} // newest first, as ns
+		var keys []string
+		for _, n := range ns {
+			key := social.GroupKey(n)
+			if _, ok := want[key]; !ok {
+				keys = append(keys, key)
+				var g []social.Notification
+				for _, m := range ns {
+					if social.GroupKey(m) == key {
+						g = append(g, m)
+					}
+				}
+				want[key] = describeTotals(key, g)
+			}
+		}
+		gs, err := in.s.NotificationGroups(ctx, in.ann.ID, social.NotificationQuery{Limit: len(keys) + 1})
+		must(t, err)
+		if len(gs) != len(keys) {
+			t.Fatalf("%d groups, want %d (%q)", len(gs), len(keys), keys)
+		}
+		for i, g := range gs {
+			latest := int64(0)
+			if g.Latest != nil {
+				latest = g.Latest.ID
+			}
+			got := fmt.Sprintf("%s %d/%d/%d %v latest %d", g.Key, g.NotificationCount, g.ActorCount, g.UnreadCount, g.SampleActors, latest)
+			if got != want[keys[i]] {
+				t.Errorf("group %d: %s, want %s", i, got, want[keys[i]])
+			}
+		}
+	})
 	t.Run("ReadWhileToggling", func(t *testing.T) {
 		// Three users toggle reactions to one post while its owner lists
 		// her groups: each group listed is whole, its actors, totals and
@@ -319,6 +421,24 @@ func testGroups(t *testing.T, open opener) {
 			}
 		}
 	})
+}
+
+// describeTotals describes the group with this key of a user whose
+// notifications in it are ns, newest first, as AgreeWithNotifications
+// compares groups.
+func describeTotals(key string, ns []social.Notification) string {
+	var actors []string
+	unread := 0
+	for _, n := range ns {
+		if !slices.Contains(actors, n.ByUser) {
+			actors = append(actors, n.ByUser)
+		}
+		if !n.Read {
+			unread++
+		}
+	}
+	return fmt.Sprintf("%s %d/%d/%d %v latest %d", key, len(ns), len(actors), unread,
+		actors[:min(len(actors), social.MaxSampleActors)], ns[0].ID)
 }
 
 // recorder is a broker that keeps every change published and delivers
