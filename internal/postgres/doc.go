@@ -68,10 +68,10 @@
 // actors) in a row of inbox_groups, and how many of its notifications each
 // actor caused in a row of inbox_group_actors; append_changes updates them
 // change by change, under the recipient's row lock, and finds a group's
-// three most recent actors with group_recent, which walks the group newest
-// first until it has seen three. So a change costs the same however large
-// its group is. A post notification's group is the notification alone and
-// has no rows.
+// three most recent actors with group_recent, among the group's 32 newest
+// notifications (the whole group only when those hold fewer actors than it
+// needs). So a change costs the same however large its group is. A post
+// notification's group is the notification alone and has no rows.
 //
 // # Deletes
 //

@@ -283,6 +283,24 @@ func testGroups(t *testing.T, open opener) {
 		}
 		wantReplayedGroups(t, rec.changes(in.ann.ID))
 	})
+	t.Run("OneActorMany", func(t *testing.T) {
+		// Stores may find the recent actors among a group's newest
+		// notifications first: here the 40 newest are one actor's.
+		in := newInbox(t, open)
+		ctx := t.Context()
+		dan := MustCreateUser(t, in.s, "dan")
+		p, err := in.svc.CreatePost(ctx, in.ann, "p")
+		must(t, err)
+		for _, u := range []social.User{in.cid, dan} {
+			_, err := in.svc.CreateComment(ctx, u, p.ID, "c", 0)
+			must(t, err)
+		}
+		for range 40 {
+			_, err := in.svc.CreateComment(ctx, in.bob, p.ID, "again", 0)
+			must(t, err)
+		}
+		wantGroups(t, in.groupsOf(t, in.ann.ID), "bob and 2 others commented on your post 42/3/42 [bob dan cid]")
+	})
 	t.Run("AgreeWithNotifications", func(t *testing.T) {
 		// Stores keep each group's totals and recent actors as the changes
 		// go. After a few hundred actions of every kind, each group must be

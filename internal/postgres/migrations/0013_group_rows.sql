@@ -3,7 +3,7 @@
 -- unread ones over the whole group, under the recipient's row lock: a
 -- reaction into a group of 999 actors cost 5.5 ms of PostgreSQL CPU. Now
 -- it updates the group's row and its actor's row, and finds the three most
--- recent actors by walking the group newest first (group_recent). A post
+-- recent actors among the group's newest notifications (group_recent). A post
 -- notification's group is the notification alone and has no rows.
 
 -- A group's totals: notifications, unread ones, distinct actors (its rows
@@ -39,33 +39,27 @@ GROUP BY recipient_id, group_key;
 
 -- group_recent returns the want most recent distinct actors of a user's
 -- group among its notifications with ids up to bound, most recent first,
--- each with the id of its newest notification there. It walks the group
--- newest first and stops at the want-th actor: a few rows for a group of
--- reactions, however large.
+-- each with the id of its newest notification there. It reads the group's
+-- 32 newest notifications; only when those hold fewer than want actors
+-- does it read the whole group. An actor among the 32 newest has its
+-- newest notification there, so both reads agree where they overlap, and
+-- UNION drops the overlap. A SQL function of one SELECT: the planner
+-- inlines it into the statement that calls it.
 CREATE FUNCTION group_recent(p_recipient bigint, p_key text, p_bound bigint, p_want integer)
 RETURNS TABLE (by_user text, latest bigint)
-LANGUAGE plpgsql STABLE AS $fn$
-#variable_conflict use_column
-DECLARE
-    n record;
-    seen text[] := '{}';
-BEGIN
-    IF p_want <= 0 THEN
-        RETURN;
-    END IF;
-    FOR n IN
+LANGUAGE sql STABLE AS $fn$
+    WITH newest AS MATERIALIZED (
         SELECT nt.by_user, nt.id FROM notifications nt
         WHERE nt.recipient_id = p_recipient AND nt.group_key = p_key AND nt.id <= p_bound
-        ORDER BY nt.id DESC
-    LOOP
-        CONTINUE WHEN n.by_user = ANY (seen);
-        seen := seen || n.by_user;
-        by_user := n.by_user;
-        latest := n.id;
-        RETURN NEXT;
-        EXIT WHEN cardinality(seen) >= p_want;
-    END LOOP;
-END
+        ORDER BY nt.id DESC LIMIT 32)
+    SELECT a.by_user, a.latest FROM (
+        SELECT n.by_user, max(n.id) AS latest FROM newest n GROUP BY n.by_user
+        UNION
+        SELECT nt.by_user, max(nt.id) FROM notifications nt
+        WHERE nt.recipient_id = p_recipient AND nt.group_key = p_key AND nt.id <= p_bound
+            AND (SELECT count(DISTINCT n.by_user) FROM newest n) < p_want
+        GROUP BY nt.by_user) a
+    ORDER BY a.latest DESC LIMIT greatest(p_want, 0)
 $fn$;
 
 -- append_changes as in migration 12, but for its 'G' rows: each group of a
@@ -115,8 +109,7 @@ DECLARE
     v_n integer;
     v_u integer;
     v_a integer;
-    v_names text[];
-    v_latest bigint[];
+
     -- Per recipient, sorted by id: changes, unread delta, first seq,
     -- unread count before.
     rs bigint[];
@@ -276,12 +269,15 @@ BEGIN
             SELECT count(*), count(*) FILTER (WHERE NOT nt.read), count(DISTINCT nt.by_user) INTO v_n, v_u, v_a
             FROM notifications nt WHERE nt.recipient_id = ge.r AND nt.group_key = ge.key AND nt.id <= ge.bound;
         ELSIF ge.added THEN
-            INSERT INTO inbox_group_actors AS x (recipient_id, group_key, by_user, notifications)
-            VALUES (ge.r, ge.key, ge.actor, 1)
-            ON CONFLICT (recipient_id, group_key, by_user) DO UPDATE SET notifications = x.notifications + 1
-            RETURNING x.notifications INTO v_count;
+            -- The actor's row, then the group's, which gains an actor when
+            -- the actor's row is new.
+            WITH actor AS (
+                INSERT INTO inbox_group_actors AS x (recipient_id, group_key, by_user, notifications)
+                VALUES (ge.r, ge.key, ge.actor, 1)
+                ON CONFLICT (recipient_id, group_key, by_user) DO UPDATE SET notifications = x.notifications + 1
+                RETURNING x.notifications)
             INSERT INTO inbox_groups AS x (recipient_id, group_key, notifications, unread, actors)
-            VALUES (ge.r, ge.key, 1, 1, CASE WHEN v_count = 1 THEN 1 ELSE 0 END)
+            SELECT ge.r, ge.key, 1, 1, CASE WHEN actor.notifications = 1 THEN 1 ELSE 0 END FROM actor
             ON CONFLICT (recipient_id, group_key) DO UPDATE SET notifications = x.notifications + 1,
                 unread = x.unread + 1, actors = x.actors + excluded.actors
             RETURNING x.notifications, x.unread, x.actors INTO v_n, v_u, v_a;
@@ -311,16 +307,17 @@ BEGIN
                 v_n := 0; v_u := 0; v_a := 0;
             END IF;
         END IF;
-        SELECT array_agg(g.by_user ORDER BY g.latest DESC), array_agg(g.latest ORDER BY g.latest DESC)
-        INTO v_names, v_latest FROM group_recent(ge.r, ge.key, ge.bound, least(v_a, 3)) g;
         RETURN QUERY
+        WITH g AS (SELECT * FROM group_recent(ge.r, ge.key, ge.bound, least(v_a, 3))),
+            names AS (SELECT array_agg(g.by_user ORDER BY g.latest DESC) AS names,
+                array_agg(g.latest ORDER BY g.latest DESC) AS latest FROM g)
         SELECT 'G'::text, ge.i, ge.bound, 0::bigint, NULL::bigint[], 0::bigint, ARRAY[ge.key::text],
-            v_names, v_latest, v_n, v_u, v_a,
+            names.names, names.latest, v_n, v_u, v_a,
             coalesce(n.id, 0), coalesce(n.seq, 0), coalesce(n.recipient_id, 0), coalesce(n.message, ''),
             coalesce(n.action, ''), coalesce(n.action_id, 0), coalesce(n.by_user, ''),
             coalesce(n.action_content, ''), coalesce(n.affected, ''), coalesce(n.affected_id, 0),
             coalesce(n.read, false), coalesce(n.created_at, 'epoch')
-        FROM (SELECT 1) one LEFT JOIN notifications n ON n.id = v_latest[1];
+        FROM names LEFT JOIN notifications n ON n.id = names.latest[1];
     END LOOP;
 END
 $fn$;
