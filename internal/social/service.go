@@ -291,22 +291,23 @@ func (s *Service) React(ctx context.Context, actor User, target ContentKind, tar
 			return effects{}, err
 		}
 		var e effects
-		r, err = tx.ReactionOf(ctx, actor.ID, target, targetID)
-		switch {
-		case err == nil && r.Kind == kind:
-			return effects{}, nil
-		case err == nil:
+		// A new reaction is the common case: insert it, and read the one
+		// there only when there is one (a conflict leaves the transaction
+		// usable on both stores).
+		r, err = tx.CreateReaction(ctx, Reaction{UserID: actor.ID, Kind: kind, TargetKind: target, TargetID: targetID, CreatedAt: now})
+		if ErrorCode(err) == CodeConflict {
+			if r, err = tx.ReactionOf(ctx, actor.ID, target, targetID); err != nil {
+				return effects{}, err
+			}
+			if r.Kind == kind {
+				return effects{}, nil
+			}
 			if err := tx.SetReactionKind(ctx, r.ID, kind); err != nil {
 				return effects{}, err
 			}
 			r.Kind = kind
 			e.remove = []Cause{{ActionReaction, r.ID}}
-		case ErrorCode(err) == CodeNotFound:
-			r, err = tx.CreateReaction(ctx, Reaction{UserID: actor.ID, Kind: kind, TargetKind: target, TargetID: targetID, CreatedAt: now})
-			if err != nil {
-				return effects{}, err
-			}
-		default:
+		} else if err != nil {
 			return effects{}, err
 		}
 		e.add = ReactionNotifications(actor, r, authorID)

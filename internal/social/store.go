@@ -155,7 +155,8 @@ type Tx interface {
 	// CreateComment inserts a comment and returns it with its ID.
 	CreateComment(ctx context.Context, c Comment) (Comment, error)
 	// CreateReaction inserts a reaction and returns it with its ID. A second
-	// reaction by the same user to the same target is CodeConflict.
+	// reaction by the same user to the same target is CodeConflict, and
+	// leaves the transaction usable (React goes on with it).
 	CreateReaction(ctx context.Context, r Reaction) (Reaction, error)
 	// DeleteReaction deletes a reaction; an unknown id is CodeNotFound.
 	DeleteReaction(ctx context.Context, id int64) error

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/pulse-social/pulse/internal/social"
@@ -249,6 +250,19 @@ func testCreateReaction(t *testing.T, open opener) {
 			})
 			wantCode(t, err, social.CodeConflict)
 		}
+		wantReactions(t, s, social.ContentPost, p.ID, first)
+		// The conflict leaves the transaction usable: what follows it in
+		// the same transaction commits.
+		MustUpdate(t, s, func(tx social.Tx) error {
+			_, err := tx.CreateReaction(t.Context(), social.Reaction{
+				UserID: bob.ID, Kind: social.ReactionSad, TargetKind: social.ContentPost, TargetID: p.ID, CreatedAt: t0,
+			})
+			if social.ErrorCode(err) != social.CodeConflict {
+				return fmt.Errorf("a second reaction: %v, want a conflict", err)
+			}
+			return tx.SetReactionKind(t.Context(), first.ID, social.ReactionSad)
+		})
+		first.Kind = social.ReactionSad
 		wantReactions(t, s, social.ContentPost, p.ID, first)
 	})
 
