@@ -31,6 +31,10 @@ GROUP BY n.recipient_id, n.group_key, e.by_user;
 INSERT INTO inbox_groups (recipient_id, group_key, actor, notifications)
 SELECT recipient_id, group_key, actor, notifications FROM group_actors;
 
+-- Each group's most recent actors below, found by key: without the index
+-- every group would scan every actor.
+CREATE INDEX temp.group_actors_latest ON group_actors (recipient_id, group_key, latest);
+
 INSERT INTO inbox_groups (recipient_id, group_key, actor, notifications, unread, actors, recent)
 SELECT recipient_id, group_key, '', sum(notifications), sum(unread), count(*),
     (SELECT json_group_array(json_object('u', r.actor, 'id', r.latest) ORDER BY r.latest DESC)
