@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"syscall"
@@ -129,4 +130,49 @@ func CPUTime(tb testing.TB) time.Duration {
 // ReportCPU reports the process's CPU time per operation since start.
 func ReportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(CPUTime(b)-start)/float64(b.N), "cpu-ns/op")
+}
+
+// ReactLoad makes W3's action through a Service on a store, one reaction
+// at a time: a user reacts to another user's post, which stores the
+// reaction and one notification and joins the post's group of reactions.
+// With many posts consecutive reactions go to different users and groups
+// stay small; with one post every reaction joins its group, which grows to
+// every user but the owner (999 actors), and then each reaction changes a
+// kind (a removal and an addition).
+type ReactLoad struct {
+	svc   *social.Service
+	users []social.User
+	posts []social.Post
+	i     int
+}
+
+// NewReactLoad creates 1,000 users and a post by each of the first nposts.
+func NewReactLoad(tb testing.TB, s social.Store, nposts int) *ReactLoad {
+	l := &ReactLoad{svc: social.NewService(s, nopBroker{}, social.Config{}), users: MustUsers(tb, s, 1000),
+		posts: make([]social.Post, nposts)}
+	MustUpdate(tb, s, func(tx social.Tx) error {
+		for i := range l.posts {
+			var err error
+			l.posts[i], err = tx.CreatePost(tb.Context(), social.Post{AuthorID: l.users[i].ID, Body: "hello", CreatedAt: time.Now()})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return l
+}
+
+// React makes the next reaction: reactor round+i+1 reacts to post
+// i%nposts (round = i/nposts), a new pair each time while there are
+// reactors left, then a change of kind. A post's owner never reacts to it.
+func (l *ReactLoad) React(ctx context.Context) error {
+	kinds := []social.ReactionKind{social.ReactionLike, social.ReactionLove}
+	n, nposts := len(l.users), len(l.posts)
+	round := l.i / nposts
+	reactor := l.users[(round%(n-1)+l.i%nposts+1)%n]
+	kind := kinds[(round/(n-1))%len(kinds)]
+	l.i++
+	_, err := l.svc.React(ctx, reactor, social.ContentPost, l.posts[(l.i-1)%nposts].ID, kind)
+	return err
 }
