@@ -2,6 +2,7 @@ package plainframe
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/pulse-social/pulse/internal/social"
 )
@@ -48,35 +49,46 @@ func appendChangeFrame(b []byte, c *social.Change) []byte {
 	return append(b, '}')
 }
 
-// Frame returns c's frame: with changes (?changes=1) the frame of any
-// change, else the notification frame of an ADDED change, and nil for the
-// others. live is the event that brought c (nil for a change read from the
-// store): the frame of its notification is encoded once, in its
+// bufs holds the buffers in which Write encodes the frames that are not a
+// live notification's, which comes encoded.
+var bufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 512)
+	return &b
+}}
+
+// Write calls write with c's frame, unless c has none: with changes
+// (?changes=1) the frame of any change, else the notification frame of an
+// ADDED change. live is the event that brought c (nil for a change read
+// from the store): the frame of its notification is encoded once, in its
 // Encodings, for all of its recipient's sockets and streams in this
-// process, and returned as it is (shared: do not change it) without
-// changes. Any other frame is appended to buf[:0]; grown is buf after,
-// for the caller to reuse.
-func Frame(buf []byte, c *social.Change, live *social.Event, changes bool) (frame, grown []byte) {
-	if c.Kind != social.ChangeAdded {
-		if !changes {
-			return nil, buf
+// process, and passed as it is without changes. Any other frame is encoded
+// into a pooled buffer that is reused once write returns: write must not
+// keep frame, nor change it.
+func Write(c *social.Change, live *social.Event, changes bool, write func(frame []byte) error) error {
+	if c.Kind != social.ChangeAdded && !changes {
+		return nil
+	}
+	live = LiveNotification(live, c)
+	if live != nil && !changes {
+		return write(live.Encodings.Get(Notification{}, live))
+	}
+	bp := bufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	switch {
+	case c.Kind != social.ChangeAdded:
+		buf = appendChangeFrame(buf, c)
+	case live != nil:
+		buf = extendAdded(append(buf, live.Encodings.Get(Notification{}, live)...), c)
+	default:
+		buf = AppendNotification(buf, c.Notification)
+		if changes {
+			buf = extendAdded(buf, c)
 		}
-		buf = appendChangeFrame(buf[:0], c)
-		return buf, buf
 	}
-	if live = LiveNotification(live, c); live != nil {
-		frame = live.Encodings.Get(Notification{}, live)
-		if !changes {
-			return frame, buf
-		}
-		buf = extendAdded(append(buf[:0], frame...), c)
-		return buf, buf
-	}
-	buf = AppendNotification(buf[:0], c.Notification)
-	if changes {
-		buf = extendAdded(buf, c)
-	}
-	return buf, buf
+	err := write(buf)
+	*bp = buf[:0]
+	bufs.Put(bp)
+	return err
 }
 
 // LiveNotification returns live if it is an EventNotification of c, an

@@ -469,16 +469,9 @@ func (s *socket) read(ev *social.Event) bool {
 // errEnded stops a read once the socket has ended.
 var errEnded = errors.New("socket ended")
 
-// frameBufs holds buffers for encoding frames other than a live
-// notification's, which comes encoded.
-var frameBufs = sync.Pool{New: func() any {
-	b := make([]byte, 0, 512)
-	return &b
-}}
-
 // WriteChange sends c (see social.ChangeWriter): every change with
 // ?changes=1, else the ADDED ones only, as today's notification frames
-// (see plainframe.Frame).
+// (see plainframe.Write).
 func (s *socket) WriteChange(c *social.Change, live *social.Event) error {
 	if c.Kind != social.ChangeAdded && !s.changes {
 		return nil
@@ -486,15 +479,15 @@ func (s *socket) WriteChange(c *social.Change, live *social.Event) error {
 	if s.core.Ended() {
 		return errEnded
 	}
-	bp := frameBufs.Get().(*[]byte)
-	frame, buf := plainframe.Frame(*bp, c, live, s.changes)
-	defer func() {
-		*bp = buf[:0]
-		frameBufs.Put(bp)
-	}()
-	if s.send(frame) != nil {
-		s.writeFailed()
-		return errEnded
+	err := plainframe.Write(c, live, s.changes, func(frame []byte) error {
+		if s.send(frame) != nil {
+			s.writeFailed()
+			return errEnded
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if c.Kind == social.ChangeAdded {
 		s.h.metrics.Delivered(metrics.Plain, plainframe.LiveNotification(live, c).Published())

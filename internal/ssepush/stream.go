@@ -153,43 +153,33 @@ func (s *stream) read(ev *social.Event) string {
 	return reasonInternal
 }
 
-// frameBufs holds buffers for encoding frames other than a live
-// notification's, which comes encoded.
-var frameBufs = sync.Pool{New: func() any {
-	b := make([]byte, 0, 512)
-	return &b
-}}
-
 // WriteChange writes c as one event (see social.ChangeWriter): its cursor
 // as the id, its kind as the event type, and its plain socket frame as
-// the data (see plainframe.Frame).
+// the data (see plainframe.Write).
 func (s *stream) WriteChange(c *social.Change, live *social.Event) error {
 	if s.ended() != "" {
 		return errEnded // a backlog being written stops there
 	}
-	bp := frameBufs.Get().(*[]byte)
-	frame, buf := plainframe.Frame(*bp, c, live, s.changes)
-	defer func() {
-		*bp = buf[:0]
-		frameBufs.Put(bp)
-	}()
-	if frame == nil {
+	err := plainframe.Write(c, live, s.changes, func(frame []byte) error {
+		head := append(s.head[:0], "id: "...)
+		head = strconv.AppendInt(head, c.ID, 10)
+		head = append(head, "\nevent: "...)
+		switch c.Kind {
+		case social.ChangeAdded:
+			head = append(head, "notification"...)
+		case social.ChangeRemoved:
+			head = append(head, "removed"...)
+		default:
+			head = append(head, "read"...)
+		}
+		head = append(head, "\ndata: "...)
+		if !s.write(head, frame, eventEnd) {
+			return errLost
+		}
 		return nil
-	}
-	head := append(s.head[:0], "id: "...)
-	head = strconv.AppendInt(head, c.ID, 10)
-	head = append(head, "\nevent: "...)
-	switch c.Kind {
-	case social.ChangeAdded:
-		head = append(head, "notification"...)
-	case social.ChangeRemoved:
-		head = append(head, "removed"...)
-	default:
-		head = append(head, "read"...)
-	}
-	head = append(head, "\ndata: "...)
-	if !s.write(head, frame, eventEnd) {
-		return errLost
+	})
+	if err != nil {
+		return err
 	}
 	if c.Kind == social.ChangeAdded {
 		s.h.metrics.Delivered(metrics.SSE, plainframe.LiveNotification(live, c).Published())
