@@ -213,9 +213,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if werr := graphqlSockets.Wait(shutdownCtx); werr != nil {
 		log.Warn("graphql sockets still open at the shutdown timeout", "err", werr)
 	}
-	if werr := events.Wait(shutdownCtx); werr != nil {
-		log.Warn("event streams still open at the shutdown timeout", "err", werr)
-	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

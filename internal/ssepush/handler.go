@@ -10,7 +10,6 @@ import (
 	"github.com/pulse-social/pulse/internal/admit"
 	"github.com/pulse-social/pulse/internal/limit"
 	"github.com/pulse-social/pulse/internal/metrics"
-	"github.com/pulse-social/pulse/internal/pushconn"
 	"github.com/pulse-social/pulse/internal/social"
 	"github.com/pulse-social/pulse/internal/wspolicy"
 )
@@ -77,7 +76,7 @@ type Handler struct {
 	writeTimeout time.Duration
 	admit        *admit.Admitter
 	metrics      *metrics.Metrics
-	group        *pushconn.Group
+	shutdown     context.Context // Config.Context
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -104,14 +103,10 @@ func New(svc *social.Service, cfg Config) *Handler {
 			Service: svc, PerAddress: cfg.StreamsPerAddress, PerUser: cfg.StreamsPerUser,
 			Metrics: cfg.Metrics, Transport: metrics.SSE,
 		}),
-		metrics: cfg.Metrics,
-		group:   pushconn.NewGroup(cfg.Context),
+		metrics:  cfg.Metrics,
+		shutdown: cfg.Context,
 	}
 }
-
-// Wait blocks until every stream has ended, or until ctx is done. At
-// shutdown, cancel Config.Context, which ends every stream, then call Wait.
-func (h *Handler) Wait(ctx context.Context) error { return h.group.Wait(ctx) }
 
 // ServeHTTP serves one stream, for as long as it lasts. Everything that
 // can refuse it, and opening its feed, happens before the response starts:
@@ -155,8 +150,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refused(w, r, err, adm.UserID())
 		return
 	}
-	h.group.Add()
-	defer h.group.Done()
 	defer h.metrics.SocketOpened(metrics.SSE)()
 	h.log.InfoContext(ctx, "event stream open", "user_id", adm.UserID(), "remote", r.RemoteAddr)
 	reason := s.serve(after != nil)

@@ -89,9 +89,14 @@ func (s *stream) serve(backlog bool) string {
 			if !s.write(pingComment) {
 				return reasonConnectionLost
 			}
-		case <-s.h.group.Context().Done():
+		case <-s.h.shutdown.Done():
 			return s.close(wspolicy.ReasonShuttingDown)
 		case <-s.ctx.Done():
+			// The server's requests end with its shutdown context, at
+			// once: which of the two a select sees first is chance.
+			if s.h.shutdown.Err() != nil {
+				return s.close(wspolicy.ReasonShuttingDown)
+			}
 			return reasonConnectionLost
 		}
 	}
@@ -144,7 +149,7 @@ func (s *stream) read(ev *social.Event) string {
 		return ""
 	case errors.Is(err, errEnded):
 		return s.ended()
-	case s.h.group.Context().Err() != nil:
+	case s.h.shutdown.Err() != nil:
 		return wspolicy.ReasonShuttingDown
 	case errors.Is(err, errLost), s.ctx.Err() != nil:
 		return reasonConnectionLost
@@ -258,7 +263,7 @@ func (s *stream) onFeedEnded() { s.end(wspolicy.ReasonShuttingDown) }
 func (s *stream) ended() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.reason == "" && s.h.group.Context().Err() != nil {
+	if s.reason == "" && s.h.shutdown.Err() != nil {
 		return wspolicy.ReasonShuttingDown
 	}
 	return s.reason
