@@ -73,7 +73,10 @@ func streamAdmission(adm *admit.Admitter, log *slog.Logger) func(http.Handler) h
 					writeGraphQLError(w, http.StatusUnauthorized, social.ErrorMessage(err), social.CodeUnauthenticated)
 					return
 				case admit.ShuttingDown:
+					// The request ended: at shutdown the client still reads
+					// this; a client that left reads nothing.
 					log.DebugContext(ctx, "graphql stream: request ended", "err", err)
+					writeGraphQLError(w, http.StatusServiceUnavailable, "server shutting down", social.CodeUnavailable)
 					return
 				default:
 					log.ErrorContext(ctx, "graphql stream: authenticate", "err", err)
