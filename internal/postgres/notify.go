@@ -31,6 +31,9 @@ import (
 // the recipient's counter, which each transaction moves under the row lock
 // that also orders its Seqs.
 func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Change, error) {
+	if err := social.CheckChanges(cs); err != nil {
+		return nil, err
+	}
 	args, err := appendArgs(cs)
 	if err != nil {
 		return nil, err

@@ -118,10 +118,16 @@ func groupMessage(latest Notification, recent []GroupActor, n int) string {
 		return latest.Message
 	}
 	verb := strings.TrimPrefix(latest.Message, latest.ByUser+" ")
-	if n == 2 {
-		return recent[0].Username + " and " + recent[1].Username + " " + verb
+	// recent holds min(n, MaxSampleActors) actors when the store's totals
+	// and actors agree; the message never indexes past what it holds.
+	first := latest.ByUser
+	if len(recent) > 0 {
+		first = recent[0].Username
 	}
-	return fmt.Sprintf("%s and %d others %s", recent[0].Username, n-1, verb)
+	if n == 2 && len(recent) >= 2 {
+		return first + " and " + recent[1].Username + " " + verb
+	}
+	return fmt.Sprintf("%s and %d others %s", first, n-1, verb)
 }
 
 // storedGroup is a Group as a change keeps it: without its newest
@@ -260,4 +266,22 @@ func ReadGroups(keys []string, read func(key string) (Group, error)) ([]Group, e
 		gs = append(gs, g)
 	}
 	return gs, nil
+}
+
+// CheckChanges returns an error, before a store changes anything, if cs
+// holds more than one REMOVED or READ change for one recipient: stores
+// apply those before they read the groups they touched, so a second one
+// would show in the groups of the first. An action makes one per recipient.
+func CheckChanges(cs []Change) error {
+	seen := make(map[int64]bool)
+	for _, c := range cs {
+		if c.Kind != ChangeRemoved && c.Kind != ChangeRead {
+			continue
+		}
+		if seen[c.RecipientID] {
+			return fmt.Errorf("append changes: a second REMOVED or READ change for recipient %d", c.RecipientID)
+		}
+		seen[c.RecipientID] = true
+	}
+	return nil
 }

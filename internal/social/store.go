@@ -195,6 +195,7 @@ type Tx interface {
 	// which comes back stored. For each recipient,
 	// IDs and Seqs increase in commit order even when transactions for the
 	// same recipient run concurrently. A recipient that is not a user is
-	// CodeNotFound.
+	// CodeNotFound. cs holds at most one REMOVED or READ change per
+	// recipient (CheckChanges), so that each change's groups are its own.
 	AppendChanges(ctx context.Context, cs []Change) ([]Change, error)
 }

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -41,7 +41,7 @@ func (r reader) groupState(ctx context.Context, userID int64, key string) (socia
 		if err != nil {
 			return t, nil, fmt.Errorf("group %s: %w", key, err)
 		}
-		actors, err := r.recentActors(ctx, userID, key, math.MaxInt64, t.Actors, nil)
+		actors, err := r.recentActors(ctx, userID, key, t.Actors)
 		return t, actors, err
 	}
 	var recent string
@@ -64,40 +64,29 @@ func (r reader) groupState(ctx context.Context, userID int64, key string) (socia
 	return t, actors, nil
 }
 
-// recentActors walks the user's group with this key newest first, among
-// its notifications with IDs up to bound, until it has seen want distinct
-// actors, and returns them, each with the ID of its newest notification.
-// pending are the group's notifications that the transaction added and has
-// not stored yet, oldest first (newer than every stored one).
-func (r reader) recentActors(ctx context.Context, userID int64, key string, bound int64, want int, pending []*social.Notification) ([]social.GroupActor, error) {
+// recentActors walks the user's group with this key newest first until it
+// has seen want distinct actors, and returns them, each with the ID of its
+// newest notification.
+func (r reader) recentActors(ctx context.Context, userID int64, key string, want int) ([]social.GroupActor, error) {
 	want = min(want, social.MaxSampleActors)
-	var actors []social.GroupActor
-	add := func(user string, id int64) {
-		if !slices.ContainsFunc(actors, func(a social.GroupActor) bool { return a.Username == user }) {
-			actors = append(actors, social.GroupActor{Username: user, LatestID: id})
-		}
-	}
-	for i := len(pending) - 1; i >= 0 && len(actors) < want; i-- {
-		if pending[i].ID <= bound {
-			add(pending[i].ByUser, pending[i].ID)
-		}
-	}
-	if len(actors) >= want {
-		return actors, nil
+	if want <= 0 {
+		return nil, nil
 	}
 	rows, err := r.q.QueryContext(ctx, `SELECT e.by_user, n.id FROM `+notificationsFrom+`
-		WHERE n.recipient_id = ? AND n.group_key = ? AND n.id <= ? ORDER BY n.id DESC`, userID, key, bound)
+		WHERE n.recipient_id = ? AND n.group_key = ? ORDER BY n.id DESC`, userID, key)
 	if err != nil {
 		return nil, fmt.Errorf("group %s: actors: %w", key, err)
 	}
 	defer rows.Close()
+	actors := make([]social.GroupActor, 0, want)
 	for len(actors) < want && rows.Next() {
-		var user string
-		var id int64
-		if err := rows.Scan(&user, &id); err != nil {
+		var a social.GroupActor
+		if err := rows.Scan(&a.Username, &a.LatestID); err != nil {
 			return nil, fmt.Errorf("group %s: actors: %w", key, err)
 		}
-		add(user, id)
+		if !slices.ContainsFunc(actors, func(b social.GroupActor) bool { return b.Username == a.Username }) {
+			actors = append(actors, a)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("group %s: actors: %w", key, err)
@@ -106,23 +95,17 @@ func (r reader) recentActors(ctx context.Context, userID int64, key string, boun
 }
 
 // group returns the group with these totals and recent actors; its newest
-// notification is the most recent actor's, which is read unless it is
-// among pending (see recentActors). An empty group was emptied then.
-func (r reader) group(ctx context.Context, key string, t social.GroupTotals, recent []social.GroupActor, emptied time.Time, pending []*social.Notification) (social.Group, error) {
+// notification, the most recent actor's, is read. An empty group was
+// emptied then.
+func (r reader) group(ctx context.Context, key string, t social.GroupTotals, recent []social.GroupActor, emptied time.Time) (social.Group, error) {
 	var latest *social.Notification
 	if len(recent) > 0 {
-		id := recent[0].LatestID
-		if i := slices.IndexFunc(pending, func(n *social.Notification) bool { return n.ID == id }); i >= 0 {
-			n := *pending[i]
-			latest = &n
-		} else {
-			n, err := scanNotification(r.q.QueryRowContext(ctx,
-				`SELECT `+notificationColumns+` FROM `+notificationsFrom+` WHERE n.id = ?`, id))
-			if err != nil {
-				return social.Group{}, fmt.Errorf("group %s: latest: %w", key, err)
-			}
-			latest = &n
+		n, err := scanNotification(r.q.QueryRowContext(ctx,
+			`SELECT `+notificationColumns+` FROM `+notificationsFrom+` WHERE n.id = ?`, recent[0].LatestID))
+		if err != nil {
+			return social.Group{}, fmt.Errorf("group %s: latest: %w", key, err)
 		}
+		latest = &n
 	}
 	return social.NewGroupOf(key, recent, t, latest, emptied), nil
 }
@@ -148,9 +131,8 @@ type groupWriter struct {
 	t       *tx
 	emptied time.Time
 	states  map[groupRef]*groupState
-	order   []groupRef                          // of states, as first read
-	pending map[groupRef][]*social.Notification // added, not stored yet, oldest first
-	byUser  map[int64]string                    // by event id
+	order   []groupRef       // of states, as first read
+	byUser  map[int64]string // by event id
 }
 
 // groupState is a group's row as the transaction changes it.
@@ -161,7 +143,7 @@ type groupState struct {
 
 func newGroupWriter(t *tx, emptied time.Time) *groupWriter {
 	return &groupWriter{t: t, emptied: emptied, states: make(map[groupRef]*groupState),
-		pending: make(map[groupRef][]*social.Notification), byUser: make(map[int64]string)}
+		byUser: make(map[int64]string)}
 }
 
 // state returns the group's state, read from its row the first time.
@@ -202,21 +184,44 @@ func (w *groupWriter) added(ctx context.Context, n *social.Notification) (social
 		}
 	}
 	st.recent = recent
-	w.pending[ref] = append(w.pending[ref], n)
 	return social.NewGroupOf(ref.key, st.recent, st.totals, n, w.emptied), nil
 }
 
-// changed records what the REMOVED or READ change c did to the group with
-// this key, ts being the notifications of the group that it removed or
-// marked read, and returns the group right after the change.
+// changedAll records what the REMOVED or READ change c, just applied, did
+// to the groups of ts, the notifications it removed or marked read, and
+// returns those groups, by key, as they are right after it.
+func (w *groupWriter) changedAll(ctx context.Context, c social.Change, ts []touched) ([]social.Group, error) {
+	byKey := make(map[string][]touched)
+	for _, x := range ts {
+		byKey[x.key] = append(byKey[x.key], x)
+	}
+	gs := make([]social.Group, 0, len(byKey))
+	for _, key := range slices.Sorted(maps.Keys(byKey)) {
+		g, err := w.changed(ctx, c, key, byKey[key])
+		if err != nil {
+			return nil, err
+		}
+		gs = append(gs, g)
+	}
+	return gs, nil
+}
+
+// changed records what the REMOVED or READ change c, just applied, did to
+// the group with this key, ts being the notifications of the group that it
+// removed or marked read, and returns the group right after the change.
+// The store holds no notification of the transaction's ADDED changes yet.
 func (w *groupWriter) changed(ctx context.Context, c social.Change, key string, ts []touched) (social.Group, error) {
 	ref := groupRef{c.RecipientID, key}
+	if isPostGroup(key) && c.Kind == social.ChangeRemoved {
+		// A post notification's group is the notification alone: gone.
+		return social.NewGroupOf(key, nil, social.GroupTotals{}, nil, w.emptied), nil
+	}
 	if isPostGroup(key) {
 		t, recent, err := w.t.groupState(ctx, ref.recipientID, key)
 		if err != nil {
 			return social.Group{}, err
 		}
-		return w.t.group(ctx, key, t, recent, w.emptied, nil)
+		return w.t.group(ctx, key, t, recent, w.emptied)
 	}
 	st, err := w.state(ctx, ref)
 	if err != nil {
@@ -245,11 +250,11 @@ func (w *groupWriter) changed(ctx context.Context, c social.Change, key string, 
 	if stale {
 		// A recent actor lost its newest notification: find the recent
 		// actors again, among what is left.
-		if st.recent, err = w.t.recentActors(ctx, ref.recipientID, key, c.ID, st.totals.Actors, w.pending[ref]); err != nil {
+		if st.recent, err = w.t.recentActors(ctx, ref.recipientID, key, st.totals.Actors); err != nil {
 			return social.Group{}, err
 		}
 	}
-	return w.t.group(ctx, key, st.totals, st.recent, w.emptied, w.pending[ref])
+	return w.t.group(ctx, key, st.totals, st.recent, w.emptied)
 }
 
 // flush writes the rows of the groups that the transaction changed: a

@@ -116,12 +116,17 @@ func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n !=
 // step runs multi-row statements of up to batchRows rows: a post to 10,000
 // followers takes a few hundred statements, not 20,000.
 func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Change, error) {
+	if err := social.CheckChanges(cs); err != nil {
+		return nil, err
+	}
 	out := make([]social.Change, 0, len(cs))
 	var delta []int
-	var touches [][]touched
+	// A REMOVED or READ change's groups are read right after it is
+	// applied, before the next one changes them; the ADDED changes' groups
+	// once their ids are known (fillGroups).
+	groups := newGroupWriter(t, stored(time.Now()))
 	for _, c := range cs {
 		d := 1
-		var ts []touched
 		switch c.Kind {
 		case social.ChangeAdded:
 			n := *c.Notification
@@ -130,18 +135,21 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 			c.Notification, c.RecipientID = &n, n.RecipientID
 		case social.ChangeRemoved, social.ChangeRead:
 			var err error
+			var ts []touched
 			if c.IDs, d, ts, err = t.apply(ctx, c); err != nil {
 				return nil, fmt.Errorf("append changes: %w", err)
 			}
 			if len(c.IDs) == 0 {
 				continue
 			}
+			if c.Groups, err = groups.changedAll(ctx, c, ts); err != nil {
+				return nil, fmt.Errorf("append changes: %w", err)
+			}
 		default:
 			return nil, fmt.Errorf("append changes: unknown kind %q", c.Kind)
 		}
 		out = append(out, c)
 		delta = append(delta, d)
-		touches = append(touches, ts)
 	}
 	if len(out) == 0 {
 		return nil, nil
@@ -188,7 +196,7 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 	if err := t.insertEvents(ctx, events); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
-	if err := t.fillGroups(ctx, out, touches); err != nil {
+	if err := t.fillGroups(ctx, groups, out); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
 	if err := t.insertNotifications(ctx, added, out); err != nil {
@@ -330,43 +338,25 @@ func (t *tx) insertEvents(ctx context.Context, events map[eventKey]*event) error
 	return nil
 }
 
-// fillGroups sets the Groups of cs, whose IDs are set, and updates the
-// group rows change by change; touches[i] are the notifications that cs[i]
-// removed or marked read (ADDED: none). A post notification's group is the
-// notification alone, so its ADDED change reads and writes nothing.
-func (t *tx) fillGroups(ctx context.Context, cs []social.Change, touches [][]touched) error {
-	w := newGroupWriter(t, stored(time.Now()))
+// fillGroups sets the Groups of the ADDED changes of cs, whose IDs are
+// set, updates their groups' rows in order, and writes every group row that
+// w changed. A post notification's group is the notification alone, so its
+// ADDED change reads and writes nothing.
+func (t *tx) fillGroups(ctx context.Context, w *groupWriter, cs []social.Change) error {
 	for i := range cs {
 		c := &cs[i]
-		if c.Kind == social.ChangeAdded {
-			if c.Notification.Action == social.ActionPost {
-				c.Groups = []social.Group{social.PostGroup(c.Notification)}
-				continue
-			}
-			g, err := w.added(ctx, c.Notification)
-			if err != nil {
-				return err
-			}
-			c.Groups = []social.Group{g}
+		if c.Kind != social.ChangeAdded {
 			continue
 		}
-		byKey := make(map[string][]touched)
-		var keys []string
-		for _, x := range touches[i] {
-			if _, ok := byKey[x.key]; !ok {
-				keys = append(keys, x.key)
-			}
-			byKey[x.key] = append(byKey[x.key], x)
+		if c.Notification.Action == social.ActionPost {
+			c.Groups = []social.Group{social.PostGroup(c.Notification)}
+			continue
 		}
-		slices.Sort(keys)
-		c.Groups = make([]social.Group, 0, len(keys))
-		for _, key := range keys {
-			g, err := w.changed(ctx, *c, key, byKey[key])
-			if err != nil {
-				return err
-			}
-			c.Groups = append(c.Groups, g)
+		g, err := w.added(ctx, c.Notification)
+		if err != nil {
+			return err
 		}
+		c.Groups = []social.Group{g}
 	}
 	return w.flush(ctx)
 }

@@ -441,7 +441,7 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 		if err != nil {
 			return social.Group{}, err
 		}
-		return r.group(ctx, key, t, recent, time.Time{}, nil)
+		return r.group(ctx, key, t, recent, time.Time{})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("notification groups: %w", err)

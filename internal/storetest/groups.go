@@ -301,6 +301,31 @@ func testGroups(t *testing.T, open opener) {
 		}
 		wantGroups(t, in.groupsOf(t, in.ann.ID), "bob and 2 others commented on your post 42/3/42 [bob dan cid]")
 	})
+	t.Run("OneRemovalPerRecipient", func(t *testing.T) {
+		// Each change's groups are its own: a second REMOVED or READ change
+		// for one recipient in one call is refused before anything changes.
+		in := newInbox(t, open)
+		ctx := t.Context()
+		p, err := in.svc.CreatePost(ctx, in.ann, "p")
+		must(t, err)
+		for _, u := range []social.User{in.bob, in.cid} {
+			_, err := in.svc.CreateComment(ctx, u, p.ID, "c", 0)
+			must(t, err)
+		}
+		page, err := in.svc.Notifications(ctx, in.ann.ID, 2, 0, false) // cid's, bob's
+		must(t, err)
+		err = in.s.Update(ctx, func(tx social.Tx) error {
+			_, err := tx.AppendChanges(ctx, []social.Change{
+				{Kind: social.ChangeRead, RecipientID: in.ann.ID, IDs: []int64{page.Items[1].ID}},
+				{Kind: social.ChangeRemoved, RecipientID: in.ann.ID, IDs: []int64{page.Items[0].ID}},
+			})
+			return err
+		})
+		if err == nil {
+			t.Fatal("two changes other than ADDED for one recipient in one call: no error")
+		}
+		wantGroups(t, in.groupsOf(t, in.ann.ID), "cid and bob commented on your post 2/2/2 [cid bob]")
+	})
 	t.Run("AgreeWithNotifications", func(t *testing.T) {
 		// Stores keep each group's totals and recent actors as the changes
 		// go. After a few hundred actions of every kind, each group must be
