@@ -44,8 +44,8 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 	}
 	var (
 		out      []social.Change
-		keys     [][]string
-		groups   = map[groupAt]social.Group{}
+		outIdx   []int32                      // each out change's input index, from 1
+		groups   = map[int32][]social.Group{} // by input index, by key
 		notFound bool
 		r        appendRow
 	)
@@ -62,11 +62,17 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 				c.Notification, c.RecipientID, c.IDs = &n, n.RecipientID, []int64{r.id}
 			} else {
 				c.IDs = slices.Clone(r.ids)
-				slices.Sort(r.keys)
+				// Groups the rows below do not carry: a removed post
+				// notification's, empty.
+				for _, key := range r.keys {
+					if c.Kind == social.ChangeRemoved && social.IsPostGroupKey(key) {
+						groups[r.idx] = append(groups[r.idx], social.NewGroupOf(key, nil, social.GroupTotals{}, nil, time.Time{}))
+					}
+				}
 			}
-			out, keys = append(out, c), append(keys, slices.Clone(r.keys))
+			out, outIdx = append(out, c), append(outIdx, r.idx)
 		case "G":
-			groups[groupAt{r.id, r.keys[0]}] = r.group()
+			groups[r.idx] = append(groups[r.idx], r.group())
 		}
 		return nil
 	})
@@ -80,29 +86,27 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 		return nil, nil
 	}
 	emptied := stored(time.Now())
-	err = social.FillGroups(out, keys, func(_ int64, key string, bound int64) (social.Group, error) {
-		g, ok := groups[groupAt{bound, key}]
-		if !ok {
-			return social.Group{}, fmt.Errorf("append_changes returned no group %s at %d", key, bound)
+	for i := range out {
+		c := &out[i]
+		if c.Kind == social.ChangeAdded && c.Notification.Action == social.ActionPost {
+			c.Groups = []social.Group{social.PostGroup(c.Notification)}
+			continue
 		}
-		if g.Latest == nil {
-			g.UpdatedAt = emptied
+		c.Groups = groups[outIdx[i]]
+		if len(c.Groups) == 0 {
+			return nil, fmt.Errorf("append changes: append_changes returned no group for change %d", c.ID)
 		}
-		return g, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("append changes: %w", err)
+		slices.SortFunc(c.Groups, func(a, b social.Group) int { return strings.Compare(a.Key, b.Key) })
+		for j := range c.Groups {
+			if c.Groups[j].Latest == nil {
+				c.Groups[j].UpdatedAt = emptied
+			}
+		}
 	}
 	if err := t.queueChanges(out); err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
 	return out, nil
-}
-
-// groupAt names a group as of a change: the change's id and the key.
-type groupAt struct {
-	bound int64
-	key   string
 }
 
 // appendArgs returns append_changes' arguments for cs: every change's

@@ -373,7 +373,7 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 func (r reader) group(ctx context.Context, userID int64, key string) (social.Group, error) {
 	var t social.GroupTotals
 	var err error
-	if strings.HasPrefix(key, string(social.ActionPost)+":") {
+	if social.IsPostGroupKey(key) {
 		err = r.q.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT read), count(*)
 			FROM notifications WHERE recipient_id = $1 AND group_key = $2`, userID, key).Scan(&t.Notifications, &t.Unread, &t.Actors)
 	} else {

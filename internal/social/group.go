@@ -216,34 +216,9 @@ func FillLatest(cs []Change, stored map[int64]Notification) {
 	}
 }
 
-// FillGroups sets the Groups of cs, one transaction's changes as a store
-// recorded them (IDs set, notifications stored), from keys[i], the group
-// keys of the notifications that cs[i] removed or marked read (ADDED:
-// unused). group reads the state of the recipient's group as of the
-// notifications with IDs up to bound. A post notification's group is the
-// notification alone, so its ADDED change reads nothing.
-func FillGroups(cs []Change, keys [][]string, group func(recipientID int64, key string, bound int64) (Group, error)) error {
-	for i := range cs {
-		c := &cs[i]
-		if c.Kind == ChangeAdded {
-			n := c.Notification
-			if n.Action == ActionPost {
-				c.Groups = []Group{PostGroup(n)}
-				continue
-			}
-			keys[i] = []string{GroupKey(*n)}
-		}
-		c.Groups = make([]Group, 0, len(keys[i]))
-		for _, key := range keys[i] {
-			g, err := group(c.RecipientID, key, c.ID)
-			if err != nil {
-				return fmt.Errorf("group %s: %w", key, err)
-			}
-			c.Groups = append(c.Groups, g)
-		}
-	}
-	return nil
-}
+// IsPostGroupKey reports whether key names a post notification's group,
+// which holds that notification alone.
+func IsPostGroupKey(key string) bool { return strings.HasPrefix(key, string(ActionPost)+":") }
 
 // PostGroup returns the group of a post notification right after it was
 // added: the notification alone, unread. Stores may derive an ADDED

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/pulse-social/pulse/internal/social"
@@ -22,9 +21,6 @@ import (
 // whole group. A post notification's group is the notification alone; its
 // state is read from the notification.
 
-// isPostGroup reports whether key names a post notification's group.
-func isPostGroup(key string) bool { return strings.HasPrefix(key, string(social.ActionPost)+":") }
-
 // recentActor is an entry of inbox_groups.recent.
 type recentActor struct {
 	User string `json:"u"`
@@ -35,7 +31,7 @@ type recentActor struct {
 // group with this key: none for a group that has no notifications.
 func (r reader) groupState(ctx context.Context, userID int64, key string) (social.GroupTotals, []social.GroupActor, error) {
 	var t social.GroupTotals
-	if isPostGroup(key) {
+	if social.IsPostGroupKey(key) {
 		err := r.q.QueryRowContext(ctx, `SELECT count(*), count(*), count(*) - coalesce(sum(read), 0)
 			FROM notifications WHERE recipient_id = ? AND group_key = ?`, userID, key).Scan(&t.Actors, &t.Notifications, &t.Unread)
 		if err != nil {
@@ -212,11 +208,11 @@ func (w *groupWriter) changedAll(ctx context.Context, c social.Change, ts []touc
 // The store holds no notification of the transaction's ADDED changes yet.
 func (w *groupWriter) changed(ctx context.Context, c social.Change, key string, ts []touched) (social.Group, error) {
 	ref := groupRef{c.RecipientID, key}
-	if isPostGroup(key) && c.Kind == social.ChangeRemoved {
+	if social.IsPostGroupKey(key) && c.Kind == social.ChangeRemoved {
 		// A post notification's group is the notification alone: gone.
 		return social.NewGroupOf(key, nil, social.GroupTotals{}, nil, w.emptied), nil
 	}
-	if isPostGroup(key) {
+	if social.IsPostGroupKey(key) {
 		t, recent, err := w.t.groupState(ctx, ref.recipientID, key)
 		if err != nil {
 			return social.Group{}, err

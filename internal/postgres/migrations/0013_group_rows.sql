@@ -65,7 +65,8 @@ $fn$;
 -- append_changes as in migration 12, but for its 'G' rows: each group of a
 -- kept change is returned with its totals (g_notifications, g_unread,
 -- g_actors) and its three most recent actors only, and the group rows are
--- updated change by change.
+-- updated change by change. A removed post notification's group, empty,
+-- has no 'G' row: the caller knows it.
 DROP FUNCTION append_changes(bigint[], integer[], boolean[], text[], integer[], text[], text[], bigint[], text[],
     text[], text[], bigint[], timestamptz[], text[]);
 
@@ -262,6 +263,9 @@ BEGIN
             count(*) FILTER (WHERE NOT t.is_read)::integer, count(*) FILTER (WHERE t.unread)::integer
         FROM unnest(o_idx, o_id) AS o (i, id)
         JOIN unnest(t_idx, t_keys, t_unread, t_is_read) AS t (i, key, unread, is_read) ON t.i = o.i
+        -- A removed post notification's group is empty: the store says so
+        -- without asking.
+        WHERE t.is_read OR t.key NOT LIKE 'POST:%'
         GROUP BY o.i, o.id, t.key
         ORDER BY 1, 4
     LOOP
