@@ -17,14 +17,14 @@ type Group struct {
 	// The open connections, for ctx's end to end them: one watch of ctx
 	// for the group rather than a context.AfterFunc per connection, which
 	// each idle connection would keep.
-	open     map[*Core]struct{}
-	ended    bool // ctx has ended
-	watching bool // ctx's end runs shutdown; from the first join on
+	open map[*Core]struct{}
 }
 
 // NewGroup returns a Group whose connections end when ctx does.
 func NewGroup(ctx context.Context) *Group {
-	return &Group{ctx: ctx, open: make(map[*Core]struct{})}
+	g := &Group{ctx: ctx, open: make(map[*Core]struct{})}
+	context.AfterFunc(ctx, g.shutdown)
+	return g
 }
 
 // join counts in c and has ctx's end end it; it reports false if ctx has
@@ -33,11 +33,7 @@ func (g *Group) join(c *Core) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.addLocked()
-	if !g.watching {
-		g.watching = true
-		context.AfterFunc(g.ctx, g.shutdown)
-	}
-	if g.ended {
+	if g.ctx.Err() != nil { // shutdown has run, or is about to
 		return false
 	}
 	g.open[c] = struct{}{}
@@ -56,7 +52,6 @@ func (g *Group) leave(c *Core) {
 // once the group's context has ended. End never blocks.
 func (g *Group) shutdown() {
 	g.mu.Lock()
-	g.ended = true
 	open := g.open
 	g.open = make(map[*Core]struct{})
 	g.mu.Unlock()
