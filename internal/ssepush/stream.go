@@ -211,7 +211,7 @@ func (s *stream) close(reason string) string {
 // write writes parts, one event, within the write timeout, which replaces
 // the server's (that bounds a whole response); it reports whether it did.
 func (s *stream) write(parts ...[]byte) bool {
-	if err := s.rc.SetWriteDeadline(time.Now().Add(s.h.writeTimeout)); err != nil {
+	if !s.deadline() {
 		return false
 	}
 	for _, b := range parts {
@@ -225,10 +225,15 @@ func (s *stream) write(parts ...[]byte) bool {
 // flush sends what was written within the write timeout; it reports
 // whether it did.
 func (s *stream) flush() bool {
-	if err := s.rc.SetWriteDeadline(time.Now().Add(s.h.writeTimeout)); err != nil {
-		return false
-	}
-	return s.rc.Flush() == nil
+	return s.deadline() && s.rc.Flush() == nil
+}
+
+// deadline sets the write timeout from now; it reports false when the
+// connection is gone. A ResponseWriter that cannot set deadlines (a
+// wrapper without Unwrap) keeps the server's, as in gqlsse.
+func (s *stream) deadline() bool {
+	err := s.rc.SetWriteDeadline(time.Now().Add(s.h.writeTimeout))
+	return err == nil || errors.Is(err, http.ErrNotSupported)
 }
 
 // onEvent is the feed's function: it queues a live event for the writer,
