@@ -250,10 +250,15 @@ const notificationColumns = `id, seq, recipient_id, message, action, action_id, 
 
 func scanNotification(row pgx.Row) (social.Notification, error) {
 	var n social.Notification
-	err := row.Scan(&n.ID, &n.Seq, &n.RecipientID, &n.Message, &n.Action, &n.ActionID, &n.ByUser,
-		&n.ActionContent, &n.Affected, &n.AffectedID, &n.Read, &n.CreatedAt)
+	err := row.Scan(notificationTargets(&n)...)
 	n.CreatedAt = n.CreatedAt.UTC()
 	return n, err
+}
+
+// notificationTargets returns the scan targets of notificationColumns.
+func notificationTargets(n *social.Notification) []any {
+	return []any{&n.ID, &n.Seq, &n.RecipientID, &n.Message, &n.Action, &n.ActionID, &n.ByUser,
+		&n.ActionContent, &n.Affected, &n.AffectedID, &n.Read, &n.CreatedAt}
 }
 
 // Notifications lists a user's notifications newest first (by ID
@@ -366,44 +371,40 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 	return gs, nil
 }
 
-// group reads the current state of a user's group: its totals from its
-// row of inbox_groups (a post notification's, which has none, from the
-// notification), its most recent actors from group_recent, and its newest
-// notification, the most recent actor's.
+// group reads the current state of a user's group in one statement: its
+// totals from its row of inbox_groups (a post notification's, which has
+// none, from the notification), its most recent actors from group_recent,
+// and its newest notification, the most recent actor's. An empty group has
+// no row.
 func (r reader) group(ctx context.Context, userID int64, key string) (social.Group, error) {
-	var t social.GroupTotals
-	var err error
+	totals := `SELECT notifications, unread, actors FROM inbox_groups WHERE recipient_id = $1 AND group_key = $2`
 	if social.IsPostGroupKey(key) {
-		err = r.q.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT read), count(*)
-			FROM notifications WHERE recipient_id = $1 AND group_key = $2`, userID, key).Scan(&t.Notifications, &t.Unread, &t.Actors)
-	} else {
-		err = r.q.QueryRow(ctx, `SELECT notifications, unread, actors FROM inbox_groups
-			WHERE recipient_id = $1 AND group_key = $2`, userID, key).Scan(&t.Notifications, &t.Unread, &t.Actors)
-		if errors.Is(err, pgx.ErrNoRows) {
-			err = nil
-		}
+		totals = `SELECT count(*)::int, (count(*) FILTER (WHERE NOT read))::int, count(*)::int
+			FROM notifications WHERE recipient_id = $1 AND group_key = $2`
+	}
+	var t social.GroupTotals
+	var names []string
+	var ids []int64
+	var n social.Notification
+	err := r.q.QueryRow(ctx, `SELECT t.*, a.names, a.ids, n.* FROM (`+totals+`) t (notifications, unread, actors)
+		CROSS JOIN LATERAL (SELECT array_agg(g.by_user ORDER BY g.latest DESC) AS names,
+				array_agg(g.latest ORDER BY g.latest DESC) AS ids
+			FROM group_recent($1, $2, $3, least(t.actors, $4)) g) a
+		CROSS JOIN LATERAL (SELECT `+notificationColumns+` FROM notifications WHERE id = a.ids[1]) n`,
+		userID, key, int64(math.MaxInt64), social.MaxSampleActors).Scan(
+		append([]any{&t.Notifications, &t.Unread, &t.Actors, &names, &ids}, notificationTargets(&n)...)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return social.NewGroupOf(key, nil, social.GroupTotals{}, nil, time.Time{}), nil
 	}
 	if err != nil {
 		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
 	}
-	actors, err := list(ctx, r.q, func(row pgx.Row) (social.GroupActor, error) {
-		var a social.GroupActor
-		return a, row.Scan(&a.Username, &a.LatestID)
-	}, `SELECT by_user, latest FROM group_recent($1, $2, $3, $4)`,
-		userID, key, int64(math.MaxInt64), min(t.Actors, social.MaxSampleActors))
-	if err != nil {
-		return social.Group{}, fmt.Errorf("group %s: %w", key, err)
+	n.CreatedAt = n.CreatedAt.UTC()
+	actors := make([]social.GroupActor, len(names))
+	for i := range actors {
+		actors[i] = social.GroupActor{Username: names[i], LatestID: ids[i]}
 	}
-	var latest *social.Notification
-	if len(actors) > 0 {
-		n, err := scanNotification(r.q.QueryRow(ctx,
-			`SELECT `+notificationColumns+` FROM notifications WHERE id = $1`, actors[0].LatestID))
-		if err != nil {
-			return social.Group{}, fmt.Errorf("group %s: latest: %w", key, err)
-		}
-		latest = &n
-	}
-	return social.NewGroupOf(key, actors, t, latest, time.Time{}), nil
+	return social.NewGroupOf(key, actors, t, &n, time.Time{}), nil
 }
 
 // GroupUnreadIDs lists the IDs of the user's unread notifications in the
