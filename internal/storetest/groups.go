@@ -396,19 +396,13 @@ func testGroups(t *testing.T, open opener) {
 			}
 			before = page.Items[len(page.Items)-1].ID
 		}
-		want := map[string]string{} // newest first, as ns
-		var keys []string
+		byKey := byGroupKey(ns) // each newest first, as ns
+		want := map[string]string{}
+		var keys []string // newest group first
 		for _, n := range ns {
-			key := social.GroupKey(n)
-			if _, ok := want[key]; !ok {
+			if key := social.GroupKey(n); want[key] == "" {
 				keys = append(keys, key)
-				var g []social.Notification
-				for _, m := range ns {
-					if social.GroupKey(m) == key {
-						g = append(g, m)
-					}
-				}
-				want[key] = describeTotals(key, g)
+				want[key] = describeTotals(key, byKey[key])
 			}
 		}
 		gs, err := in.s.NotificationGroups(ctx, in.ann.ID, social.NotificationQuery{Limit: len(keys) + 1})

@@ -99,7 +99,7 @@ func WantMigratedGroups(t *testing.T, s social.Store) {
 	t.Helper()
 	// Each group's notifications, actors and unread ones (all of them).
 	want := map[string]string{}
-	for key, ns := range groupsOf(GroupUpgrade()) {
+	for key, ns := range byGroupKey(GroupUpgrade()) {
 		actors := map[string]bool{}
 		for _, n := range ns {
 			actors[n.ByUser] = true
@@ -225,8 +225,8 @@ func WantUpgradedInbox(t *testing.T, s social.Store) {
 	}
 }
 
-// groupsOf returns ns by group key.
-func groupsOf(ns []social.Notification) map[string][]social.Notification {
+// byGroupKey returns ns by group key, each in the order of ns.
+func byGroupKey(ns []social.Notification) map[string][]social.Notification {
 	out := map[string][]social.Notification{}
 	for _, n := range ns {
 		out[social.GroupKey(n)] = append(out[social.GroupKey(n)], n)
