@@ -34,6 +34,19 @@ func (in *inbox) groupsOf(tb testing.TB, userID int64) []string {
 	return out
 }
 
+// commentedPost creates a post by ann and a comment on it by each of
+// users, in order.
+func (in *inbox) commentedPost(tb testing.TB, users ...social.User) social.Post {
+	tb.Helper()
+	p, err := in.svc.CreatePost(tb.Context(), in.ann, "p")
+	must(tb, err)
+	for _, u := range users {
+		_, err := in.svc.CreateComment(tb.Context(), u, p.ID, "c", 0)
+		must(tb, err)
+	}
+	return p
+}
+
 func describeGroup(g social.Group) string {
 	return fmt.Sprintf("%s %d/%d/%d %v", g.Message, g.NotificationCount, g.ActorCount, g.UnreadCount, g.SampleActors)
 }
@@ -288,13 +301,7 @@ func testGroups(t *testing.T, open opener) {
 		// notifications first: here the 40 newest are one actor's.
 		in := newInbox(t, open)
 		ctx := t.Context()
-		dan := MustCreateUser(t, in.s, "dan")
-		p, err := in.svc.CreatePost(ctx, in.ann, "p")
-		must(t, err)
-		for _, u := range []social.User{in.cid, dan} {
-			_, err := in.svc.CreateComment(ctx, u, p.ID, "c", 0)
-			must(t, err)
-		}
+		p := in.commentedPost(t, in.cid, MustCreateUser(t, in.s, "dan"))
 		for range 40 {
 			_, err := in.svc.CreateComment(ctx, in.bob, p.ID, "again", 0)
 			must(t, err)
@@ -306,12 +313,7 @@ func testGroups(t *testing.T, open opener) {
 		// for one recipient in one call is refused before anything changes.
 		in := newInbox(t, open)
 		ctx := t.Context()
-		p, err := in.svc.CreatePost(ctx, in.ann, "p")
-		must(t, err)
-		for _, u := range []social.User{in.bob, in.cid} {
-			_, err := in.svc.CreateComment(ctx, u, p.ID, "c", 0)
-			must(t, err)
-		}
+		in.commentedPost(t, in.bob, in.cid)
 		page, err := in.svc.Notifications(ctx, in.ann.ID, 2, 0, false) // cid's, bob's
 		must(t, err)
 		err = in.s.Update(ctx, func(tx social.Tx) error {
