@@ -68,16 +68,20 @@ type committer struct {
 	write    *sql.DB
 	stmts    *stmtCache
 	requests chan *request
+	// walFull is how the checkpointer asks for a checkpoint between two
+	// transactions (see checkpointer); nil for :memory:.
+	walFull  chan struct{}
 	stopOnce sync.Once
 	stop     chan struct{} // closed by close
 	stopped  chan struct{} // closed by the committer's goroutine as it ends
 }
 
-func newCommitter(write *sql.DB, stmts *stmtCache) *committer {
+func newCommitter(write *sql.DB, stmts *stmtCache, walFull chan struct{}) *committer {
 	c := &committer{
 		write:    write,
 		stmts:    stmts,
 		requests: make(chan *request, queueSize),
+		walFull:  walFull,
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
@@ -128,6 +132,11 @@ func (c *committer) run() {
 		select {
 		case r := <-c.requests:
 			batch = append(batch[:0], r)
+		case <-c.walFull:
+			// A failure shows in the commits too; the checkpointer asks
+			// again while the WAL stays long.
+			_, _ = c.write.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+			continue
 		case <-c.stop:
 			c.failQueued()
 			return

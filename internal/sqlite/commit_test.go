@@ -2,8 +2,10 @@ package sqlite_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -255,5 +257,78 @@ func TestCheckpointer(t *testing.T) {
 			t.Fatalf("the database file is %d bytes, %d before the writes: nothing was checkpointed", st.Size(), before.Size())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestWALStartsOver: under a steady stream of commits, which never leaves
+// the WAL fully copied between two of them, the WAL still starts over
+// whenever it passes its limit, instead of growing with every page written.
+func TestWALStartsOver(t *testing.T) {
+	const (
+		frames   = 256      // the limit: 1 MiB of 4 KiB pages
+		maxBytes = 16 << 20 // the WAL file may pass it by what is written between checks
+		restarts = 5
+	)
+	path := filepath.Join(t.TempDir(), "wal.db")
+	s, err := sqlite.OpenFile(t.Context(), path, frames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	writeErr := make(chan error, 4)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				err := s.Update(ctx, func(tx social.Tx) error {
+					_, err := tx.CreateUser(ctx, social.User{Username: fmt.Sprintf("w%d-%d", w, i), CreatedAt: time.Now()}, []byte("hash"))
+					return err
+				})
+				if err != nil && ctx.Err() == nil {
+					writeErr <- err
+					return
+				}
+				// A steady stream, not a burst: about 4,000 small
+				// transactions a second.
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	defer wg.Wait()
+	defer cancel()
+
+	// The WAL header's checkpoint sequence number (bytes 12-15) grows by
+	// one each time the WAL starts over.
+	first, seen := uint32(0), -1
+	for seen < restarts {
+		select {
+		case err := <-writeErr:
+			t.Fatal(err)
+		case <-time.After(5 * time.Millisecond):
+		}
+		f, err := os.Open(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hdr [16]byte
+		_, err = io.ReadFull(f, hdr[:])
+		st, statErr := f.Stat()
+		_ = f.Close()
+		if err != nil || statErr != nil {
+			continue // not written yet
+		}
+		if st.Size() > maxBytes {
+			t.Fatalf("the WAL is %d bytes after %d restarts (limit %d frames)", st.Size(), max(seen, 0), frames)
+		}
+		seq := binary.BigEndian.Uint32(hdr[12:])
+		if seen < 0 {
+			first, seen = seq, 0
+		}
+		seen = int(seq - first)
 	}
 }

@@ -4,6 +4,9 @@ package sqlite
 var (
 	ParseDSN = parseDSN
 	Migrate  = migrate
+	// OpenFile opens a database file whose WAL starts over when it passes
+	// walFrames frames.
+	OpenFile = openFile
 )
 
 // Queued returns how many Updates wait for the committer.

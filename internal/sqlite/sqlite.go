@@ -67,7 +67,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if path == memory {
 		return openMemory(ctx)
 	}
-	return openFile(ctx, path)
+	return openFile(ctx, path, walRestartFrames)
 }
 
 // parseDSN returns the file path that dsn names, or memory.
@@ -101,11 +101,13 @@ func openMemory(ctx context.Context) (*Store, error) {
 		return nil, errors.Join(err, db.Close())
 	}
 	stmts := newStmtCache(db)
-	return &Store{reader: reader{q: pool{stmts}}, committer: newCommitter(db, stmts),
+	return &Store{reader: reader{q: pool{stmts}}, committer: newCommitter(db, stmts, nil),
 		write: db, writeStmts: stmts, read: db, readStmts: stmts}, nil
 }
 
-func openFile(ctx context.Context, path string) (*Store, error) {
+// openFile opens the database file at path; the committer starts the WAL
+// over when it passes walFrames frames (see checkpointer).
+func openFile(ctx context.Context, path string, walFrames int) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create database directory: %w", err)
 	}
@@ -142,10 +144,11 @@ func openFile(ctx context.Context, path string) (*Store, error) {
 	ckpt.SetMaxIdleConns(1)
 	readStmts := newStmtCache(read)
 	writeStmts := newStmtCache(write)
+	walFull := make(chan struct{}, 1)
 	return &Store{
 		reader:       reader{q: pool{readStmts}},
-		committer:    newCommitter(write, writeStmts),
-		checkpointer: newCheckpointer(ckpt),
+		committer:    newCommitter(write, writeStmts, walFull),
+		checkpointer: newCheckpointer(ckpt, walFrames, walFull),
 		write:        write,
 		writeStmts:   writeStmts,
 		read:         read,
