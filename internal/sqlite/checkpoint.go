@@ -27,7 +27,7 @@ const walRestartFrames = 16384
 // transaction that finds everything in it copied, which under a steady
 // stream of commits never happens: each commit lands while a checkpoint
 // copies the ones before. The WAL then grew by every page every commit
-// wrote (2 GB in 30 s of W3 at 1,000 actions a second), and each commit
+// wrote (1 GB in 20 s of W3 at 1,000 actions a second), and each commit
 // and read cost more as it grew. So when a checkpoint finds the WAL longer
 // than walFrames, it tells the committer (walFull), which checkpoints
 // again between two of its transactions: that copies only the few commits

@@ -327,7 +327,7 @@ func TestWALStartsOver(t *testing.T) {
 		}
 		seq := binary.BigEndian.Uint32(hdr[12:])
 		if seen < 0 {
-			first, seen = seq, 0
+			first = seq
 		}
 		seen = int(seq - first)
 	}
