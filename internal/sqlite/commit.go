@@ -65,8 +65,12 @@ func (p *panicked) String() string {
 // committer owns the writer connection: one goroutine, started by Open and
 // stopped by Close, runs every write transaction.
 type committer struct {
+	// write is the writer's pool of one connection. The committer holds it
+	// from Open to Close (held) for a file database; for :memory:, whose one
+	// connection also serves the reads, it takes it for each batch.
 	write    *sql.DB
-	stmts    *stmtCache
+	held     *writerConn
+	closeErr error // of held; set by the goroutine before stopped closes
 	requests chan *request
 	// walFull is how the checkpointer asks for a checkpoint between two
 	// transactions (see checkpointer); nil for :memory:.
@@ -76,17 +80,25 @@ type committer struct {
 	stopped  chan struct{} // closed by the committer's goroutine as it ends
 }
 
-func newCommitter(write *sql.DB, stmts *stmtCache, walFull chan struct{}) *committer {
+// newCommitter starts the committer of the writer pool write; with hold,
+// it holds the pool's connection until it stops.
+func newCommitter(write *sql.DB, hold bool, walFull chan struct{}) (*committer, error) {
 	c := &committer{
 		write:    write,
-		stmts:    stmts,
 		requests: make(chan *request, queueSize),
 		walFull:  walFull,
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
+	if hold {
+		w, err := takeWriterConn(write)
+		if err != nil {
+			return nil, err
+		}
+		c.held = w
+	}
 	go c.run()
-	return c
+	return c, nil
 }
 
 // update queues fn and waits for its outcome. Once queued, it waits for
@@ -118,24 +130,30 @@ func (c *committer) update(ctx context.Context, fn func(social.Tx) error) error 
 	return res.err
 }
 
-// close stops the committer after the batch it is running; requests still
-// queued fail with errClosed.
-func (c *committer) close() {
+// close stops the committer after the batch it is running, and gives the
+// connection it holds back to the pool; requests still queued fail with
+// errClosed.
+func (c *committer) close() error {
 	c.stopOnce.Do(func() { close(c.stop) })
 	<-c.stopped
+	return c.closeErr
 }
 
 func (c *committer) run() {
 	defer close(c.stopped)
+	if c.held != nil {
+		defer func() { c.closeErr = c.held.close() }()
+	}
 	batch := make([]*request, 0, maxBatch)
 	for {
 		select {
 		case r := <-c.requests:
 			batch = append(batch[:0], r)
 		case <-c.walFull:
+			// Only a file database has a WAL, and its connection is held.
 			// A failure shows in the commits too; the checkpointer asks
 			// again while the WAL stays long.
-			_, _ = c.write.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+			_, _ = c.held.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
 			continue
 		case <-c.stop:
 			c.failQueued()
@@ -176,18 +194,41 @@ func (c *committer) runBatch(batch []*request) {
 		}
 		live = append(live, r)
 	}
-	switch len(live) {
-	case 0:
-	case 1:
-		live[0].done <- c.alone(live[0])
-	default:
-		c.together(live)
+	if len(live) == 0 {
+		return
 	}
+	w, release, err := c.conn()
+	if err != nil {
+		for _, r := range live {
+			r.done <- result{err: err}
+		}
+		return
+	}
+	defer release()
+	if len(live) == 1 {
+		live[0].done <- alone(w, live[0])
+		return
+	}
+	together(w, live)
 }
 
-// alone runs r's function in a transaction of its own.
-func (c *committer) alone(r *request) result {
-	t, err := c.begin()
+// conn returns the writer connection for a batch, and how to give it back.
+func (c *committer) conn() (*writerConn, func(), error) {
+	if c.held != nil {
+		return c.held, func() {}, nil
+	}
+	w, err := takeWriterConn(c.write)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Closing a statement of :memory: or giving its connection back fails
+	// only if the store is closing, which Close reports.
+	return w, func() { _ = w.close() }, nil
+}
+
+// alone runs r's function on w in a transaction of its own.
+func alone(w *writerConn, r *request) result {
+	t, err := begin(w)
 	if err != nil {
 		return result{err: err}
 	}
@@ -196,21 +237,21 @@ func (c *committer) alone(r *request) result {
 	if res.err != nil || res.panicked != nil {
 		return res
 	}
-	if err := t.sqlTx.Commit(); err != nil {
+	if err := t.commit(); err != nil {
 		return result{err: fmt.Errorf("commit: %w", err)}
 	}
 	return result{}
 }
 
-// together runs the functions of live in one transaction, each in a
+// together runs the functions of live on w in one transaction, each in a
 // savepoint, and commits what succeeded. If the transaction cannot go on,
 // the functions that had not failed run again, alone.
-func (c *committer) together(live []*request) {
+func together(w *writerConn, live []*request) {
 	results := make([]result, len(live))
-	if err := c.inSavepoints(live, results); err != nil {
+	if err := inSavepoints(w, live, results); err != nil {
 		for i, r := range live {
 			if results[i].err == nil && results[i].panicked == nil {
-				results[i] = c.alone(r)
+				results[i] = alone(w, r)
 			}
 		}
 	}
@@ -222,59 +263,70 @@ func (c *committer) together(live []*request) {
 // inSavepoints runs the functions of live in one transaction and records
 // their results; it returns an error, with nothing committed, when the
 // transaction as a whole failed.
-func (c *committer) inSavepoints(live []*request, results []result) error {
-	t, err := c.begin()
+func inSavepoints(w *writerConn, live []*request, results []result) error {
+	t, err := begin(w)
 	if err != nil {
 		return err
 	}
 	defer t.end()
+	ctx := context.Background()
 	for i, r := range live {
-		if _, err := t.w.ExecContext(t.ctx, "SAVEPOINT action"); err != nil {
+		if _, err := w.ExecContext(ctx, "SAVEPOINT action"); err != nil {
 			return err
 		}
 		results[i] = call(r.fn, t.tx)
 		if results[i].err != nil || results[i].panicked != nil {
-			if _, err := t.w.ExecContext(t.ctx, "ROLLBACK TO action"); err != nil {
+			if _, err := w.ExecContext(ctx, "ROLLBACK TO action"); err != nil {
 				// SQLite rolled the whole transaction back (disk full, I/O
 				// error, ...): the failure may not be this function's own.
 				results[i] = result{}
 				return err
 			}
 		}
-		if _, err := t.w.ExecContext(t.ctx, "RELEASE action"); err != nil {
+		if _, err := w.ExecContext(ctx, "RELEASE action"); err != nil {
 			return err
 		}
 	}
-	return t.sqlTx.Commit()
+	return t.commit()
 }
 
-// txRun is one write transaction of the committer.
+// txRun is one write transaction of the committer, on its connection.
 type txRun struct {
-	ctx   context.Context
-	sqlTx *sql.Tx
-	w     *txQuerier
-	tx    *tx
+	w         *writerConn
+	tx        *tx
+	committed bool
 }
 
-// begin starts a BEGIN IMMEDIATE transaction. Its statements run under a
-// context that nobody cancels: a caller's cancellation interrupting a
-// statement could make SQLite roll back the whole transaction, the other
-// callers' work with it. A function runs, or is skipped, as a whole.
-func (c *committer) begin() (*txRun, error) {
-	ctx := context.Background()
-	sqlTx, err := c.write.BeginTx(ctx, nil)
-	if err != nil {
+// begin starts a BEGIN IMMEDIATE transaction on w: it takes the write lock
+// up front, so that the transaction never fails on upgrading a read lock.
+// Its statements run under a context that nobody cancels (see writerConn):
+// a caller's cancellation interrupting a statement could make SQLite roll
+// back the whole transaction, the other callers' work with it. A function
+// runs, or is skipped, as a whole.
+func begin(w *writerConn) (*txRun, error) {
+	if _, err := w.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
 		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
-	t := newTx(ctx, sqlTx, c.stmts)
-	return &txRun{ctx: ctx, sqlTx: sqlTx, w: t.w, tx: t}, nil
+	return &txRun{w: w, tx: newTx(w)}, nil
 }
 
-// end rolls back what was not committed (a no-op after Commit), which frees
-// the writer connection, and caches the statements the transaction missed.
+// commit commits the transaction. If it fails, the transaction is still
+// open, for end to roll back.
+func (t *txRun) commit() error {
+	if _, err := t.w.ExecContext(context.Background(), "COMMIT"); err != nil {
+		return err
+	}
+	t.committed = true
+	return nil
+}
+
+// end rolls back what was not committed, so that the connection leaves
+// the transaction. When ROLLBACK fails, SQLite has rolled the transaction
+// back already, or the connection is broken and the next BEGIN says so.
 func (t *txRun) end() {
-	_ = t.sqlTx.Rollback()
-	t.w.cacheMissed(t.ctx)
+	if !t.committed {
+		_, _ = t.w.ExecContext(context.Background(), "ROLLBACK")
+	}
 }
 
 // call runs fn, turning a panic into a result.

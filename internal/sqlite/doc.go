@@ -6,8 +6,10 @@
 // A file database runs in WAL mode with synchronous=NORMAL, foreign keys on
 // and a busy timeout of 5s; the driver applies these pragmas to every
 // connection it opens. Writes go through a pool of exactly one connection,
-// owned by one goroutine, the committer: Updates queue for it in the
-// process, so a write transaction never fails on upgrading a read lock.
+// owned by one goroutine, the committer, which holds it from Open to Close
+// and runs its transactions as prepared statements on it (writerConn):
+// Updates queue for it in the process, so a write transaction never fails
+// on upgrading a read lock.
 // Those that queue while a transaction runs commit together in the next
 // one (group commit), each in a savepoint of its own, so one that fails
 // takes nothing of the others with it. Reads outside transactions go

@@ -41,7 +41,8 @@ func chunkSize(n int) int {
 	return 1 << (bits.Len(uint(n)) - 1)
 }
 
-// preparer prepares statements: a transaction.
+// preparer prepares statements that it owns and closes: the writer
+// connection.
 type preparer interface {
 	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
@@ -51,18 +52,10 @@ type preparer interface {
 // Chunks of the same size share the statement.
 func inBatches(ctx context.Context, p preparer, n int, sqlFor func(rows int) string, run func(stmt *sql.Stmt, lo, hi int) error) error {
 	var stmt *sql.Stmt
-	defer func() {
-		if stmt != nil {
-			_ = stmt.Close()
-		}
-	}()
 	prepared := 0
 	for lo := 0; lo < n; {
 		hi := lo + chunkSize(n-lo)
 		if hi-lo != prepared {
-			if stmt != nil {
-				_ = stmt.Close()
-			}
 			var err error
 			if stmt, err = p.PrepareContext(ctx, sqlFor(hi-lo)); err != nil {
 				return err

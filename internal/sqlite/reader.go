@@ -13,15 +13,15 @@ import (
 	"github.com/pulse-social/pulse/internal/social"
 )
 
-// querier runs queries on a connection pool (*sql.DB) or in a transaction
-// (*sql.Tx).
+// querier runs queries: on the read pool (pool), in a read transaction
+// (txQuerier), or in a write transaction (writerConn).
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // reader implements social.Reader once, for reads outside transactions (on
-// the read pool) and inside them (on the *sql.Tx).
+// the read pool) and inside them.
 type reader struct {
 	q querier
 }

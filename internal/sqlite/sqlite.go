@@ -33,9 +33,7 @@ type Store struct {
 	// checkpointer is nil for :memory:, which has no WAL.
 	checkpointer *checkpointer
 	write        *sql.DB
-	writeStmts   *stmtCache
-	// read is the read-only pool; the same pool as write for :memory:, and
-	// readStmts the same cache as writeStmts.
+	// read is the read-only pool; the same pool as write for :memory:.
 	read      *sql.DB
 	readStmts *stmtCache
 }
@@ -100,9 +98,12 @@ func openMemory(ctx context.Context) (*Store, error) {
 	if err := setUp(ctx, db); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
+	c, err := newCommitter(db, false, nil)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite: %w", err), db.Close())
+	}
 	stmts := newStmtCache(db)
-	return &Store{reader: reader{q: pool{stmts}}, committer: newCommitter(db, stmts, nil),
-		write: db, writeStmts: stmts, read: db, readStmts: stmts}, nil
+	return &Store{reader: reader{q: pool{stmts}}, committer: c, write: db, read: db, readStmts: stmts}, nil
 }
 
 // openFile opens the database file at path; the committer starts the WAL
@@ -142,15 +143,17 @@ func openFile(ctx context.Context, path string, walFrames int) (*Store, error) {
 	}
 	ckpt.SetMaxOpenConns(1)
 	ckpt.SetMaxIdleConns(1)
-	readStmts := newStmtCache(read)
-	writeStmts := newStmtCache(write)
 	walFull := make(chan struct{}, 1)
+	c, err := newCommitter(write, true, walFull)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite: %w", err), ckpt.Close(), read.Close(), write.Close())
+	}
+	readStmts := newStmtCache(read)
 	return &Store{
 		reader:       reader{q: pool{readStmts}},
-		committer:    newCommitter(write, writeStmts, walFull),
+		committer:    c,
 		checkpointer: newCheckpointer(ckpt, walFrames, walFull),
 		write:        write,
-		writeStmts:   writeStmts,
 		read:         read,
 		readStmts:    readStmts,
 	}, nil
@@ -228,9 +231,10 @@ func (s *Store) Update(ctx context.Context, fn func(social.Tx) error) error {
 	return s.committer.update(ctx, fn)
 }
 
-// Ping reports whether both connection pools answer.
+// Ping reports whether the writer runs a transaction (an empty one, in its
+// turn) and the read pool answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.write.PingContext(ctx); err != nil {
+	if err := s.Update(ctx, func(social.Tx) error { return nil }); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", err)
 	}
 	if err := s.read.PingContext(ctx); err != nil {
@@ -242,14 +246,14 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the database. The writer closes last, so that the last
 // connection checkpoints the WAL into the database file.
 func (s *Store) Close() error {
-	s.committer.close()
-	var errs []error
+	errs := []error{s.committer.close()}
 	if s.checkpointer != nil {
 		errs = append(errs, s.checkpointer.close())
 	}
+	errs = append(errs, s.readStmts.close())
 	if s.read != s.write {
-		errs = append(errs, s.readStmts.close(), s.read.Close())
+		errs = append(errs, s.read.Close())
 	}
-	errs = append(errs, s.writeStmts.close(), s.write.Close())
+	errs = append(errs, s.write.Close())
 	return errors.Join(errs...)
 }

@@ -37,7 +37,7 @@ func (c *stmtCache) get(query string) *sql.Stmt {
 // prepare returns the cached statement for query, preparing and caching it
 // first if need be. Preparing takes a connection of the pool for a moment:
 // it must not be called by one who holds the only connection of the pool
-// (a transaction on the writer).
+// (a read transaction on :memory:).
 func (c *stmtCache) prepare(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st := c.get(query); st != nil {
 		return st, nil
@@ -93,12 +93,11 @@ func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *s
 	return st.QueryRowContext(ctx, args...)
 }
 
-// txQuerier runs queries in a transaction (on the writer, or a read
-// transaction on the read pool), through that pool's cached statements
-// where there are some. The transaction may hold its pool's only
-// connection (the writer's), so a statement that is not cached yet runs
-// unprepared and is remembered; cacheMissed caches it once the transaction
-// is over. The statements of the transaction die with it.
+// txQuerier runs queries in a read transaction on the read pool, through
+// the pool's cached statements where there are some. With :memory: the
+// transaction holds the pool's only connection, so a statement that is not
+// cached yet runs unprepared and is remembered; cacheMissed caches it once
+// the transaction is over. The statements of the transaction die with it.
 //
 // Every statement runs under ctx, the transaction's own context; the
 // context arguments of its methods are there to satisfy the interfaces.
@@ -150,20 +149,4 @@ func (q *txQuerier) QueryRowContext(_ context.Context, query string, args ...any
 		return st.QueryRowContext(q.ctx, args...)
 	}
 	return q.tx.QueryRowContext(q.ctx, query, args...)
-}
-
-// ExecContext runs query in the transaction.
-func (q *txQuerier) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
-	if st := q.cached(query); st != nil {
-		return st.ExecContext(q.ctx, args...)
-	}
-	return q.tx.ExecContext(q.ctx, query, args...)
-}
-
-// PrepareContext returns a statement for query in the transaction.
-func (q *txQuerier) PrepareContext(_ context.Context, query string) (*sql.Stmt, error) {
-	if st := q.cached(query); st != nil {
-		return st, nil
-	}
-	return q.tx.PrepareContext(q.ctx, query)
 }

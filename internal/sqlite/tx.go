@@ -19,13 +19,11 @@ import (
 // transaction too.
 type tx struct {
 	reader
-	w *txQuerier
+	w *writerConn
 }
 
-// newTx returns the tx of sqlTx; its statements run under ctx, whatever
-// context their callers pass (see committer.begin).
-func newTx(ctx context.Context, sqlTx *sql.Tx, stmts *stmtCache) *tx {
-	w := &txQuerier{ctx: ctx, tx: sqlTx, c: stmts}
+// newTx returns the tx of the transaction open on w.
+func newTx(w *writerConn) *tx {
 	return &tx{reader: reader{q: w}, w: w}
 }
 
