@@ -60,10 +60,15 @@ func (c *stmtCache) prepare(ctx context.Context, query string) (*sql.Stmt, error
 func (c *stmtCache) close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return closeStmts(c.stmts)
+}
+
+// closeStmts closes the statements of m and empties it.
+func closeStmts(m map[string]*sql.Stmt) error {
 	var errs []error
-	for q, st := range c.stmts {
+	for query, st := range m {
 		errs = append(errs, st.Close())
-		delete(c.stmts, q)
+		delete(m, query)
 	}
 	return errors.Join(errs...)
 }

@@ -42,12 +42,7 @@ func takeWriterConn(db *sql.DB) (*writerConn, error) {
 func (w *writerConn) close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var errs []error
-	for query, st := range w.stmts {
-		errs = append(errs, st.Close())
-		delete(w.stmts, query)
-	}
-	return errors.Join(append(errs, w.conn.Close())...)
+	return errors.Join(closeStmts(w.stmts), w.conn.Close())
 }
 
 // PrepareContext returns the statement for query, prepared on the
