@@ -48,9 +48,11 @@ type preparer interface {
 }
 
 // inBatches splits n items into consecutive chunks [lo, hi) of chunkSize
-// and calls run for each with a statement prepared from sqlFor(hi-lo).
-// Chunks of the same size share the statement.
-func inBatches(ctx context.Context, p preparer, n int, sqlFor func(rows int) string, run func(stmt *sql.Stmt, lo, hi int) error) error {
+// and calls run for each with a statement prepared from sqlFor(hi-lo), and
+// the context to run it under: the writer's, which nobody cancels (see
+// begin). Chunks of the same size share the statement.
+func inBatches(p preparer, n int, sqlFor func(rows int) string, run func(ctx context.Context, stmt *sql.Stmt, lo, hi int) error) error {
+	ctx := context.Background()
 	var stmt *sql.Stmt
 	prepared := 0
 	for lo := 0; lo < n; {
@@ -62,7 +64,7 @@ func inBatches(ctx context.Context, p preparer, n int, sqlFor func(rows int) str
 			}
 			prepared = hi - lo
 		}
-		if err := run(stmt, lo, hi); err != nil {
+		if err := run(ctx, stmt, lo, hi); err != nil {
 			return err
 		}
 		lo = hi
@@ -272,10 +274,10 @@ func (t *tx) bumpInboxes(ctx context.Context, cs []social.Change, delta []int) (
 	args := make([]any, 0, 2+batchRows)
 	for _, b := range order {
 		ids := byBump[b]
-		err := inBatches(ctx, t.w, len(ids), func(rows int) string {
+		err := inBatches(t.w, len(ids), func(rows int) string {
 			return `UPDATE inbox_state SET last_seq = last_seq + ?, unread = unread + ?
 				WHERE user_id IN (` + placeholders(rows) + `) RETURNING user_id, last_seq, unread`
-		}, func(stmt *sql.Stmt, lo, hi int) error {
+		}, func(ctx context.Context, stmt *sql.Stmt, lo, hi int) error {
 			args = append(args[:0], b.seqs, b.unread)
 			for _, id := range ids[lo:hi] {
 				args = append(args, id)
@@ -312,10 +314,10 @@ func (t *tx) insertEvents(ctx context.Context, events map[eventKey]*event) error
 	slices.SortFunc(es, func(a, b *event) int { return cmp.Compare(a.id, b.id) })
 	const cols = 12
 	args := make([]any, 0, cols*min(len(es), batchRows))
-	err := inBatches(ctx, t.w, len(es), func(rows int) string {
+	err := inBatches(t.w, len(es), func(rows int) string {
 		return `INSERT INTO notification_events (id, message, action, action_id, by_user, action_content,
 			affected, affected_id, created_at, group_key, first_id, last_id) VALUES ` + valueRows(rows, cols)
-	}, func(stmt *sql.Stmt, lo, hi int) error {
+	}, func(ctx context.Context, stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
 		for _, e := range es[lo:hi] {
 			n := e.n
@@ -363,14 +365,14 @@ func (t *tx) apply(ctx context.Context, c social.Change) ([]int64, int, []touche
 	var ts []touched
 	var moved []changeRow
 	delta := 0
-	err := inBatches(ctx, t.w, len(c.IDs), func(rows int) string {
+	err := inBatches(t.w, len(c.IDs), func(rows int) string {
 		if c.Kind == social.ChangeRemoved {
 			return `DELETE FROM notifications WHERE recipient_id = ? AND id IN (` +
 				placeholders(rows) + `) RETURNING id, read, group_key, seq, unread_count, groups, event_id`
 		}
 		return `UPDATE notifications SET read = 1 WHERE recipient_id = ? AND read = 0 AND id IN (` +
 			placeholders(rows) + `) RETURNING id, 0, group_key, seq, unread_count, groups, event_id`
-	}, func(stmt *sql.Stmt, lo, hi int) error {
+	}, func(ctx context.Context, stmt *sql.Stmt, lo, hi int) error {
 		args := make([]any, 0, 1+hi-lo)
 		args = append(args, c.RecipientID)
 		for _, id := range c.IDs[lo:hi] {
@@ -439,10 +441,10 @@ type changeRow struct {
 func (t *tx) insertChangeRows(ctx context.Context, rows []changeRow) error {
 	const cols = 8
 	args := make([]any, 0, cols*min(len(rows), batchRows))
-	err := inBatches(ctx, t.w, len(rows), func(n int) string {
+	err := inBatches(t.w, len(rows), func(n int) string {
 		return `INSERT INTO inbox_changes (id, recipient_id, seq, kind, ids, unread_count, groups, event_id)
 			VALUES ` + valueRows(n, cols)
-	}, func(stmt *sql.Stmt, lo, hi int) error {
+	}, func(ctx context.Context, stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
 		for _, r := range rows[lo:hi] {
 			args = append(args, r.id, r.recipientID, r.seq, string(r.kind), r.ids, r.unread, r.groups, r.eventID)
@@ -502,10 +504,10 @@ func (t *tx) insertNotifications(ctx context.Context, ds []delivery, cs []social
 	}
 	const cols = 7
 	args := make([]any, 0, cols*min(len(ds), batchRows))
-	err := inBatches(ctx, t.w, len(ds), func(rows int) string {
+	err := inBatches(t.w, len(ds), func(rows int) string {
 		return `INSERT INTO notifications (id, recipient_id, seq, event_id, group_key, unread_count, groups) VALUES ` +
 			valueRows(rows, cols)
-	}, func(stmt *sql.Stmt, lo, hi int) error {
+	}, func(ctx context.Context, stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
 		for _, d := range ds[lo:hi] {
 			args = append(args, d.n.ID, d.n.RecipientID, d.n.Seq, d.event.id, d.event.groupKey, d.unread, groups[d.n.ID])

@@ -368,9 +368,9 @@ func (t *tx) deleteContent(ctx context.Context, query string, arg int64) (social
 // deleteReactions deletes the reactions to the targets and returns their ids.
 func (t *tx) deleteReactions(ctx context.Context, target social.ContentKind, ids []int64) ([]int64, error) {
 	var deleted []int64
-	err := inBatches(ctx, t.w, len(ids), func(rows int) string {
+	err := inBatches(t.w, len(ids), func(rows int) string {
 		return `DELETE FROM reactions WHERE target_kind = ? AND target_id IN (` + placeholders(rows) + `) RETURNING id`
-	}, func(stmt *sql.Stmt, lo, hi int) error {
+	}, func(ctx context.Context, stmt *sql.Stmt, lo, hi int) error {
 		args := []any{string(target)}
 		for _, id := range ids[lo:hi] {
 			args = append(args, id)

@@ -19,7 +19,7 @@ import (
 // happens.
 //
 // Its statements run under a context that nobody cancels, whatever context
-// their callers pass (see committer.begin).
+// their callers pass (see begin).
 type writerConn struct {
 	conn *sql.Conn
 
