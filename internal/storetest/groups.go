@@ -308,6 +308,21 @@ func testGroups(t *testing.T, open opener) {
 		}
 		wantGroups(t, in.groupsOf(t, in.ann.ID), "bob and 2 others commented on your post 42/3/42 [bob dan cid]")
 	})
+	t.Run("OneRemovalOneActorsMany", func(t *testing.T) {
+		// Deleting bob's comment takes his reply with it: one change
+		// removes both of bob's notifications from ann's group, and bob
+		// leaves the group.
+		in := newInbox(t, open)
+		ctx := t.Context()
+		p := in.commentedPost(t, in.cid)
+		c, err := in.svc.CreateComment(ctx, in.bob, p.ID, "first", 0)
+		must(t, err)
+		_, err = in.svc.CreateComment(ctx, in.bob, p.ID, "and a reply", c.ID)
+		must(t, err)
+		wantGroups(t, in.groupsOf(t, in.ann.ID), "bob and cid commented on your post 3/2/3 [bob cid]")
+		must(t, in.svc.DeleteComment(ctx, in.bob, c.ID))
+		wantGroups(t, in.groupsOf(t, in.ann.ID), "cid commented on your post 1/1/1 [cid]")
+	})
 	t.Run("OneRemovalPerRecipient", func(t *testing.T) {
 		// Each change's groups are its own: a second REMOVED or READ change
 		// for one recipient in one call is refused before anything changes.
