@@ -90,6 +90,16 @@ func (r reader) recentActors(ctx context.Context, userID int64, key string, want
 	return actors, nil
 }
 
+// currentGroup reads the user's group with this key as it stands; an
+// empty one was emptied then.
+func (r reader) currentGroup(ctx context.Context, userID int64, key string, emptied time.Time) (social.Group, error) {
+	t, recent, err := r.groupState(ctx, userID, key)
+	if err != nil {
+		return social.Group{}, err
+	}
+	return r.group(ctx, key, t, recent, emptied)
+}
+
 // group returns the group with these totals and recent actors; its newest
 // notification, the most recent actor's, is read. An empty group was
 // emptied then.
@@ -213,17 +223,14 @@ func (w *groupWriter) changed(ctx context.Context, c social.Change, key string, 
 		return social.NewGroupOf(key, nil, social.GroupTotals{}, nil, w.emptied), nil
 	}
 	if social.IsPostGroupKey(key) {
-		t, recent, err := w.t.groupState(ctx, ref.recipientID, key)
-		if err != nil {
-			return social.Group{}, err
-		}
-		return w.t.group(ctx, key, t, recent, w.emptied)
+		return w.t.currentGroup(ctx, ref.recipientID, key, w.emptied)
 	}
 	st, err := w.state(ctx, ref)
 	if err != nil {
 		return social.Group{}, err
 	}
 	stale := false
+	removedBy := make(map[string]int) // notifications removed, by actor
 	for _, x := range ts {
 		if x.unread {
 			st.totals.Unread--
@@ -236,12 +243,15 @@ func (w *groupWriter) changed(ctx context.Context, c social.Change, key string, 
 		if err != nil {
 			return social.Group{}, err
 		}
-		left, err := w.countActor(ctx, ref, user, -1)
+		removedBy[user]++
+		stale = stale || slices.ContainsFunc(st.recent, func(a social.GroupActor) bool { return a.LatestID == x.id })
+	}
+	for _, user := range slices.Sorted(maps.Keys(removedBy)) {
+		left, err := w.countActor(ctx, ref, user, -removedBy[user])
 		if err != nil {
 			return social.Group{}, err
 		}
 		st.totals.Actors -= left
-		stale = stale || slices.ContainsFunc(st.recent, func(a social.GroupActor) bool { return a.LatestID == x.id })
 	}
 	if stale {
 		// A recent actor lost its newest notification: find the recent
@@ -283,9 +293,9 @@ func (w *groupWriter) flush(ctx context.Context) error {
 	return nil
 }
 
-// countActor adds delta (1 or -1) to how many of the group's notifications
-// user caused, and returns 1 when that made user join the group (delta 1)
-// or leave it (delta -1), 0 otherwise.
+// countActor adds delta (1, or minus the notifications removed) to how
+// many of the group's notifications user caused, and returns 1 when that
+// made user join the group (delta 1) or leave it, 0 otherwise.
 func (w *groupWriter) countActor(ctx context.Context, ref groupRef, user string, delta int) (int, error) {
 	var count int
 	err := w.t.w.QueryRowContext(ctx, `INSERT INTO inbox_groups (recipient_id, group_key, actor, notifications)

@@ -437,11 +437,7 @@ func (r reader) NotificationGroups(ctx context.Context, userID int64, q social.N
 		return nil, fmt.Errorf("notification groups: %w", err)
 	}
 	gs, err := social.ReadGroups(keys, func(key string) (social.Group, error) {
-		t, recent, err := r.groupState(ctx, userID, key)
-		if err != nil {
-			return social.Group{}, err
-		}
-		return r.group(ctx, key, t, recent, time.Time{})
+		return r.currentGroup(ctx, userID, key, time.Time{})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("notification groups: %w", err)
