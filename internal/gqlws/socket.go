@@ -335,6 +335,7 @@ func (s *socket) end(code int, reason string, send bool) {
 // it until none is left, and then returns, or, once the socket has ended,
 // closes it.
 func (s *socket) Write() {
+	growStack()
 	for {
 		var out [][]byte
 		var ready []*operation

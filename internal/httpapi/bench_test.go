@@ -15,6 +15,7 @@ import (
 	"github.com/pulse-social/pulse/internal/idlebench"
 	"github.com/pulse-social/pulse/internal/metrics"
 	"github.com/pulse-social/pulse/internal/social"
+	"github.com/pulse-social/pulse/internal/storetest"
 )
 
 // BenchmarkReactToPost measures one reactToPost request, as the load
@@ -100,4 +101,58 @@ func mustRawGraphQLSocket(tb testing.TB, addr, token string) net.Conn {
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c
+}
+
+// BenchmarkDeliverGraphQL measures delivering notifications on GraphQL
+// sockets: 100 sockets of one user, each subscribed to notifications as
+// the load generator subscribes, and an op is one post by a user it
+// follows (a createPost request through the handler) and every socket's
+// client reading its next message. The post's cost is the same in every
+// op; the rest is running the subscription's selection for the event on
+// each socket's writer and writing it. The clients are bare TCP
+// connections in this process; cpu-ns/op is the process's CPU time, theirs
+// included.
+//
+//	go test -run '^$' -bench DeliverGraphQL -benchmem ./internal/httpapi/
+func BenchmarkDeliverGraphQL(b *testing.B) {
+	const sockets = 100
+	s := MustServer(b)
+	reader, _ := s.MustRegister(b, "reader")
+	poster, _ := s.MustRegister(b, "poster")
+	s.MustFollow(b, reader, "poster")
+	addr := s.Listener.Addr().String()
+	conns := make([]net.Conn, sockets)
+	for i := range conns {
+		conns[i] = mustRawGraphQLSocket(b, addr, reader)
+		defer conns[i].Close()
+	}
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := storetest.CPUTime(b)
+	for range b.N {
+		s.MustPost(b, poster, "hello")
+		for _, c := range conns {
+			skipFrame(b, c, buf)
+		}
+	}
+	storetest.ReportCPU(b, start)
+}
+
+// skipFrame reads one unmasked frame of under 64 KiB from c into buf.
+func skipFrame(tb testing.TB, c net.Conn, buf []byte) {
+	tb.Helper()
+	if _, err := io.ReadFull(c, buf[:2]); err != nil {
+		tb.Fatal(err)
+	}
+	n := int(buf[1] & 0x7f)
+	if n == 126 {
+		if _, err := io.ReadFull(c, buf[:2]); err != nil {
+			tb.Fatal(err)
+		}
+		n = int(buf[0])<<8 | int(buf[1])
+	}
+	if _, err := io.CopyN(io.Discard, c, int64(n)); err != nil {
+		tb.Fatal(err)
+	}
 }
