@@ -15,7 +15,7 @@
 // takes nothing of the others with it. Reads outside transactions go
 // through a separate pool of read-only connections and do not wait for the
 // writer. A connection of its own copies the WAL into the database file
-// every 100 ms, off the commit path; when the WAL passes 64 MiB, the
+// every 100 ms, off the commit path; when the WAL passes 256 MiB, the
 // committer finishes that copy between two transactions, so that the WAL
 // starts over rather than growing as long as writes keep coming. A
 // ":memory:" database lives in one connection, which serves everything.

@@ -190,9 +190,10 @@ func connParams(readOnly bool) url.Values {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	// The checkpointer, not the commits, copies the WAL into the database
-	// file; after a burst the WAL file is trimmed back to 64 MiB.
+	// file; after a burst the WAL file is trimmed back to 256 MiB (see
+	// walRestartFrames).
 	q.Add("_pragma", "wal_autocheckpoint(0)")
-	q.Add("_pragma", "journal_size_limit(67108864)")
+	q.Add("_pragma", "journal_size_limit(268435456)")
 	// A multi-row statement keeps what it overwrote in a statement journal
 	// (to undo itself on a constraint failure), and a transaction larger than
 	// the page cache spills to the WAL before it commits: in memory and with
