@@ -66,7 +66,7 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 				// notification's, empty.
 				for _, key := range r.keys {
 					if c.Kind == social.ChangeRemoved && social.IsPostGroupKey(key) {
-						groups[r.idx] = append(groups[r.idx], social.NewGroupOf(key, nil, social.GroupTotals{}, nil, time.Time{}))
+						groups[r.idx] = append(groups[r.idx], social.EmptyGroup(key, time.Time{}))
 					}
 				}
 			}

@@ -394,7 +394,7 @@ func (r reader) group(ctx context.Context, userID int64, key string) (social.Gro
 		userID, key, int64(math.MaxInt64), social.MaxSampleActors).Scan(
 		append([]any{&t.Notifications, &t.Unread, &t.Actors, &names, &ids}, notificationTargets(&n)...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return social.NewGroupOf(key, nil, social.GroupTotals{}, nil, time.Time{}), nil
+		return social.EmptyGroup(key, time.Time{}), nil
 	}
 	if err != nil {
 		return social.Group{}, fmt.Errorf("group %s: %w", key, err)

@@ -107,6 +107,12 @@ func NewGroupOf(key string, recent []GroupActor, t GroupTotals, latest *Notifica
 	return g
 }
 
+// EmptyGroup returns the group with this key once its last notification
+// is gone: no actors, no notifications, updated at emptied.
+func EmptyGroup(key string, emptied time.Time) Group {
+	return NewGroupOf(key, nil, GroupTotals{}, nil, emptied)
+}
+
 // groupMessage is latest's own message for one actor, "A and B <verb>" for
 // two, and "A and n-1 others <verb>" for n, recent being the most recent
 // actors.

@@ -220,7 +220,7 @@ func (w *groupWriter) changed(ctx context.Context, c social.Change, key string, 
 	ref := groupRef{c.RecipientID, key}
 	if social.IsPostGroupKey(key) && c.Kind == social.ChangeRemoved {
 		// A post notification's group is the notification alone: gone.
-		return social.NewGroupOf(key, nil, social.GroupTotals{}, nil, w.emptied), nil
+		return social.EmptyGroup(key, w.emptied), nil
 	}
 	if social.IsPostGroupKey(key) {
 		return w.t.currentGroup(ctx, ref.recipientID, key, w.emptied)
