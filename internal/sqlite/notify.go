@@ -41,17 +41,11 @@ func chunkSize(n int) int {
 	return 1 << (bits.Len(uint(n)) - 1)
 }
 
-// preparer prepares statements that it owns and closes: the writer
-// connection.
-type preparer interface {
-	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
-}
-
 // inBatches splits n items into consecutive chunks [lo, hi) of chunkSize
-// and calls run for each with a statement prepared from sqlFor(hi-lo), and
-// the context to run it under: the writer's, which nobody cancels (see
+// and calls run for each with w's statement for sqlFor(hi-lo) (w owns it)
+// and the context to run it under: the writer's, which nobody cancels (see
 // begin). Chunks of the same size share the statement.
-func inBatches(p preparer, n int, sqlFor func(rows int) string, run func(ctx context.Context, stmt *sql.Stmt, lo, hi int) error) error {
+func inBatches(w *writerConn, n int, sqlFor func(rows int) string, run func(ctx context.Context, stmt *sql.Stmt, lo, hi int) error) error {
 	ctx := context.Background()
 	var stmt *sql.Stmt
 	prepared := 0
@@ -59,7 +53,7 @@ func inBatches(p preparer, n int, sqlFor func(rows int) string, run func(ctx con
 		hi := lo + chunkSize(n-lo)
 		if hi-lo != prepared {
 			var err error
-			if stmt, err = p.PrepareContext(ctx, sqlFor(hi-lo)); err != nil {
+			if stmt, err = w.PrepareContext(ctx, sqlFor(hi-lo)); err != nil {
 				return err
 			}
 			prepared = hi - lo

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 )
 
 // writerConn is the writer connection as the committer uses it: one
@@ -19,11 +18,10 @@ import (
 // happens.
 //
 // Its statements run under a context that nobody cancels, whatever context
-// their callers pass (see begin).
+// their callers pass (see begin). Only the committer's goroutine uses it
+// (the functions it runs included), so it needs no lock.
 type writerConn struct {
-	conn *sql.Conn
-
-	mu    sync.Mutex
+	conn  *sql.Conn
 	stmts map[string]*sql.Stmt
 }
 
@@ -40,8 +38,6 @@ func takeWriterConn(db *sql.DB) (*writerConn, error) {
 // close closes the prepared statements and gives the connection back to
 // its pool.
 func (w *writerConn) close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	return errors.Join(closeStmts(w.stmts), w.conn.Close())
 }
 
@@ -49,8 +45,6 @@ func (w *writerConn) close() error {
 // connection the first time. It belongs to w: the caller must not close
 // it.
 func (w *writerConn) PrepareContext(_ context.Context, query string) (*sql.Stmt, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	if st, ok := w.stmts[query]; ok {
 		return st, nil
 	}
