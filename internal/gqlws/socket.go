@@ -335,7 +335,6 @@ func (s *socket) end(code int, reason string, send bool) {
 // it until none is left, and then returns, or, once the socket has ended,
 // closes it.
 func (s *socket) Write() {
-	growStack()
 	for {
 		var out [][]byte
 		var ready []*operation
@@ -385,6 +384,7 @@ func (s *socket) work(out [][]byte, ready []*operation, ping bool) {
 		}
 	}
 	if len(ready) > 0 {
+		growStack()
 		bp := msgBufs.Get().(*[]byte)
 		for _, op := range ready {
 			if !op.deliver(bp) {

@@ -1,7 +1,9 @@
 package gqlws
 
 // growStack grows the calling goroutine's stack to hold a frame of
-// stackReserve bytes, in one step while the stack is still shallow.
+// stackReserve bytes, in one step while the stack is still shallow; a
+// writer calls it before it runs subscriptions' selections, not for the
+// bursts that only answer or ping.
 //
 // A socket's writer is a new goroutine for each burst of work, and starts
 // with a small stack (the average of all goroutines', most of them readers
