@@ -36,7 +36,7 @@
 // # Notifications and inbox changes
 //
 // Every change to a user's inbox (a notification added, removed or marked
-// read) is recorded by AppendChanges in the action's transaction, in five
+// read) is recorded by AppendChanges in the action's transaction, in four
 // tables:
 //
 //   - notification_events: what happened (message, action, actor, content,
@@ -50,12 +50,6 @@
 //     the notification alone, derived from the event rather than stored.
 //   - inbox_changes: the REMOVED and READ changes, and the ADDED change of a
 //     notification removed since, which moves there with the removal.
-//   - inbox_state: each user's latest Seq and unread count, one row per
-//     user (a trigger makes it with the user). AppendChanges bumps it with
-//     UPDATE ... RETURNING and numbers the user's changes from it, so that
-//     a recipient's Seqs are 1, 2, 3, ... without gaps, also when a
-//     transaction rolls back: the write lock keeps it from changing before
-//     the commit.
 //   - inbox_groups: each group's totals (notifications, unread ones,
 //     distinct actors) and its three most recent actors, in one row, and
 //     how many of its notifications each actor caused, in a row per actor
@@ -65,10 +59,16 @@
 //     newest first to the next three actors). A post notification's group
 //     is the notification alone and has no rows.
 //
-// Ids are numbered by the transaction from the high-water mark of
-// notification and change ids, and as SQLite runs one write transaction at
-// a time, increase in commit order. Rows are written with multi-row
-// statements of up to 100 rows each. The writer keeps its statement journal
+// A user's latest Seq and unread count are those of its latest change,
+// found by two index lookups: every change is a row of notifications or
+// inbox_changes, which keeps the unread count right after it. (A row per
+// user, bumped by every change, cost each action one more page.) Ids are
+// numbered by the transaction from the high-water mark of notification and
+// change ids, and each recipient's Seqs on from its latest change, so they
+// are 1, 2, 3, ... without gaps, also when a transaction rolls back: as
+// SQLite runs one write transaction at a time, neither can change before
+// the commit, and ids increase in commit order. Rows are written with
+// multi-row statements of up to 100 rows each. The writer keeps its statement journal
 // in memory and has a 32 MiB page cache, so that a large fan-out does not
 // go through system calls before its commit.
 //

@@ -90,20 +90,18 @@ func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n !=
 //
 // It first applies the REMOVED and READ changes (DELETE or UPDATE ...
 // RETURNING, which narrows their ids; a removed notification's ADDED
-// change moves to inbox_changes), then bumps each recipient's inbox_state
-// row by how many changes it keeps for it and by how much they change its
-// unread count, which returns the recipient's latest Seq and unread count
-// after them all; each change's Seq and count follow from those, in input
-// order. Ids go on from the greatest id of notifications and changes, in
-// input order, so that each recipient's IDs increase with its Seqs. The
-// transaction holds SQLite's only write lock, so neither can change before
-// it commits. It then stores each distinct event of the added
-// notifications once, updates the rows of the groups the changes touch
-// (see groupWriter), and stores a row per recipient that points to the
-// event (the notification and its ADDED change in one, with its groups)
-// and the other changes. Each
-// step runs multi-row statements of up to batchRows rows: a post to 10,000
-// followers takes a few hundred statements, not 20,000.
+// change moves to inbox_changes), then reads each recipient's latest
+// change (see latestChangesSQL): each change's Seq and unread count follow
+// from it, in input order. Ids go on from the greatest id of notifications
+// and changes, in input order, so that each recipient's IDs increase with
+// its Seqs. The transaction holds SQLite's only write lock, so neither can
+// change before it commits. It then stores each distinct event of the
+// added notifications once, updates the rows of the groups the changes
+// touch (see groupWriter), and stores a row per recipient that points to
+// the event (the notification and its ADDED change in one, with its
+// groups) and the other changes. Each step runs multi-row statements of up
+// to batchRows rows: a post to 10,000 followers takes a few hundred
+// statements, not 20,000.
 func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Change, error) {
 	if err := social.CheckChanges(cs); err != nil {
 		return nil, err
@@ -143,7 +141,7 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 	if len(out) == 0 {
 		return nil, nil
 	}
-	inboxes, err := t.bumpInboxes(ctx, out, delta)
+	inboxes, unread, err := t.inboxes(ctx, out, delta)
 	if err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
@@ -153,10 +151,6 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 			coalesce((SELECT max(id) FROM notification_events), 0)`).Scan(&lastID, &lastEvent)
 	if err != nil {
 		return nil, fmt.Errorf("append changes: last ids: %w", err)
-	}
-	unread := make(map[int64]int, len(inboxes))
-	for id, in := range inboxes {
-		unread[id] = in.unread
 	}
 	social.FillUnreadCounts(out, delta, unread)
 	events := make(map[eventKey]*event)
@@ -229,74 +223,83 @@ type delivery struct {
 	unread int
 }
 
-// inbox is a recipient's inbox_state after a transaction's changes, and the
-// Seq of its next change as AppendChanges numbers them.
+// inbox is a recipient's inbox as its latest change left it (none: Seq
+// 0, unread 0), then the Seq of its next change as AppendChanges numbers
+// them.
 type inbox struct {
 	nextSeq int64
 	unread  int
 }
 
-// bumpInboxes adds to each recipient's inbox_state row the number of cs
-// that are its and the sum of their deltas, and returns every recipient's
-// inbox with nextSeq at its first change's Seq. Recipients with the same
-// pair of increments share statements: one per batchRows recipients for a
-// post to its author's followers. A recipient that is not a user (without
-// a row) is CodeNotFound.
-func (t *tx) bumpInboxes(ctx context.Context, cs []social.Change, delta []int) (map[int64]*inbox, error) {
-	type bump struct{ seqs, unread int }
-	bumps := make(map[int64]bump, len(cs))
+// latestChangesSQL selects, for each of rows users, its id and the Seq and
+// unread count of its latest change in notifications and in inbox_changes
+// (0 and 0 where it has none). The user's latest change is the greater of
+// the two: every change is a row of one or the other, and none is ever
+// deleted (a removed notification's ADDED change moves to inbox_changes).
+func latestChangesSQL(rows int) string {
+	return `SELECT u.id, coalesce(n.seq, 0), coalesce(n.unread_count, 0), coalesce(c.seq, 0), coalesce(c.unread_count, 0)
+		FROM users u
+		LEFT JOIN notifications n ON n.id = (SELECT id FROM notifications WHERE recipient_id = u.id ORDER BY seq DESC LIMIT 1)
+		LEFT JOIN inbox_changes c ON c.id = (SELECT id FROM inbox_changes WHERE recipient_id = u.id ORDER BY seq DESC LIMIT 1)
+		WHERE u.id IN (` + placeholders(rows) + `)`
+}
+
+// scanLatestChange scans a row of latestChangesSQL into the user's id and
+// its inbox with nextSeq at its latest change's Seq.
+func scanLatestChange(row scanner) (int64, inbox, error) {
+	var id, seq, changeSeq int64
+	var unread, changeUnread int
+	if err := row.Scan(&id, &seq, &unread, &changeSeq, &changeUnread); err != nil {
+		return 0, inbox{}, err
+	}
+	if changeSeq > seq {
+		seq, unread = changeSeq, changeUnread
+	}
+	return id, inbox{nextSeq: seq, unread: unread}, nil
+}
+
+// inboxes returns the inbox of each recipient of cs, with nextSeq at its
+// first change's Seq, and the unread count of each after cs. The
+// transaction holds SQLite's only write lock, so no other can change an
+// inbox before it commits. A recipient that is not a user is
+// CodeNotFound.
+func (t *tx) inboxes(ctx context.Context, cs []social.Change, delta []int) (map[int64]*inbox, map[int64]int, error) {
+	after := make(map[int64]int, len(cs))
 	var recipients []int64
 	for i, c := range cs {
-		b, ok := bumps[c.RecipientID]
-		if !ok {
+		if _, ok := after[c.RecipientID]; !ok {
 			recipients = append(recipients, c.RecipientID)
 		}
-		b.seqs++
-		b.unread += delta[i]
-		bumps[c.RecipientID] = b
-	}
-	byBump := make(map[bump][]int64)
-	var order []bump
-	for _, id := range recipients {
-		b := bumps[id]
-		if _, ok := byBump[b]; !ok {
-			order = append(order, b)
-		}
-		byBump[b] = append(byBump[b], id)
+		after[c.RecipientID] += delta[i]
 	}
 	inboxes := make(map[int64]*inbox, len(recipients))
-	args := make([]any, 0, 2+batchRows)
-	for _, b := range order {
-		ids := byBump[b]
-		err := inBatches(t.w, len(ids), func(rows int) string {
-			return `UPDATE inbox_state SET last_seq = last_seq + ?, unread = unread + ?
-				WHERE user_id IN (` + placeholders(rows) + `) RETURNING user_id, last_seq, unread`
-		}, func(ctx context.Context, stmt *sql.Stmt, lo, hi int) error {
-			args = append(args[:0], b.seqs, b.unread)
-			for _, id := range ids[lo:hi] {
-				args = append(args, id)
-			}
-			found := 0
-			err := eachRow(ctx, stmt, args, func(row scanner) error {
-				var id, last int64
-				var unread int
-				if err := row.Scan(&id, &last, &unread); err != nil {
-					return err
-				}
-				inboxes[id] = &inbox{nextSeq: last - int64(b.seqs) + 1, unread: unread}
-				found++
-				return nil
-			})
-			if err == nil && found != hi-lo {
-				return social.Errorf(social.CodeNotFound, "recipient not found")
-			}
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("bump inboxes: %w", err)
+	args := make([]any, 0, min(len(recipients), batchRows))
+	err := inBatches(t.w, len(recipients), latestChangesSQL, func(ctx context.Context, stmt *sql.Stmt, lo, hi int) error {
+		args = args[:0]
+		for _, id := range recipients[lo:hi] {
+			args = append(args, id)
 		}
+		found := 0
+		err := eachRow(ctx, stmt, args, func(row scanner) error {
+			id, in, err := scanLatestChange(row)
+			if err != nil {
+				return err
+			}
+			in.nextSeq++
+			inboxes[id] = &in
+			after[id] += in.unread
+			found++
+			return nil
+		})
+		if err == nil && found != hi-lo {
+			return social.Errorf(social.CodeNotFound, "recipient not found")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("inboxes: %w", err)
 	}
-	return inboxes, nil
+	return inboxes, after, nil
 }
 
 // insertEvents inserts the events, whose ids are set, in id order.

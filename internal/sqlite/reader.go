@@ -468,17 +468,16 @@ func (r reader) SeqAtID(ctx context.Context, userID, id int64) (int64, error) {
 	// primary key, in notifications (ADDED) or inbox_changes (the others,
 	// and the ADDED changes of removed notifications). Otherwise the user's
 	// changes in each are read newest first, skipping those newer than id.
-	var row *sql.Row
 	if id <= 0 {
-		row = r.q.QueryRowContext(ctx, `SELECT last_seq FROM inbox_state WHERE user_id = ?`, userID)
-	} else {
-		row = r.q.QueryRowContext(ctx, `SELECT coalesce(
-			(SELECT seq FROM notifications WHERE id = ?2 AND recipient_id = ?1),
-			(SELECT seq FROM inbox_changes WHERE id = ?2 AND recipient_id = ?1),
-			max(coalesce((SELECT seq FROM notifications WHERE recipient_id = ?1 AND id <= ?2 ORDER BY seq DESC LIMIT 1), 0),
-				coalesce((SELECT seq FROM inbox_changes WHERE recipient_id = ?1 AND id <= ?2 ORDER BY seq DESC LIMIT 1), 0)))`,
-			userID, id)
+		in, err := r.latestChange(ctx, userID)
+		return in.nextSeq, err
 	}
+	row := r.q.QueryRowContext(ctx, `SELECT coalesce(
+		(SELECT seq FROM notifications WHERE id = ?2 AND recipient_id = ?1),
+		(SELECT seq FROM inbox_changes WHERE id = ?2 AND recipient_id = ?1),
+		max(coalesce((SELECT seq FROM notifications WHERE recipient_id = ?1 AND id <= ?2 ORDER BY seq DESC LIMIT 1), 0),
+			coalesce((SELECT seq FROM inbox_changes WHERE recipient_id = ?1 AND id <= ?2 ORDER BY seq DESC LIMIT 1), 0)))`,
+		userID, id)
 	var seq int64
 	if err := row.Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("seq at id: %w", err)
@@ -519,16 +518,22 @@ func (r reader) NotificationsCausedBy(ctx context.Context, causes []social.Cause
 	return out, nil
 }
 
-// UnreadCount returns the user's unread count, which its inbox_state row
+// UnreadCount returns the user's unread count, which its latest change
 // keeps (0 for a user that does not exist).
 func (r reader) UnreadCount(ctx context.Context, userID int64) (int, error) {
-	var n int
-	err := r.q.QueryRowContext(ctx,
-		`SELECT coalesce((SELECT unread FROM inbox_state WHERE user_id = ?), 0)`, userID).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("unread count: %w", err)
+	in, err := r.latestChange(ctx, userID)
+	return in.unread, err
+}
+
+// latestChange returns the user's inbox as its latest change left it, with
+// nextSeq at that change's Seq: none for a user without changes, or that
+// does not exist.
+func (r reader) latestChange(ctx context.Context, userID int64) (inbox, error) {
+	_, in, err := scanLatestChange(r.q.QueryRowContext(ctx, latestChangesSQL(1), userID))
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return inbox{}, fmt.Errorf("latest change: %w", err)
 	}
-	return n, nil
+	return in, nil
 }
 
 // NotificationGroups reads the groups in one read transaction, so that
