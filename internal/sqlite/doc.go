@@ -68,9 +68,9 @@
 // are 1, 2, 3, ... without gaps, also when a transaction rolls back: as
 // SQLite runs one write transaction at a time, neither can change before
 // the commit, and ids increase in commit order. Rows are written with
-// multi-row statements of up to 100 rows each. The writer keeps its statement journal
-// in memory and has a 32 MiB page cache, so that a large fan-out does not
-// go through system calls before its commit.
+// multi-row statements of up to 100 rows each. The writer keeps its
+// statement journal in memory and has a 32 MiB page cache, so that a large
+// fan-out does not go through system calls before its commit.
 //
 // # Errors
 //

@@ -141,7 +141,7 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 	if len(out) == 0 {
 		return nil, nil
 	}
-	inboxes, unread, err := t.inboxes(ctx, out, delta)
+	nextSeq, unread, err := t.inboxes(ctx, out, delta)
 	if err != nil {
 		return nil, fmt.Errorf("append changes: %w", err)
 	}
@@ -157,9 +157,8 @@ func (t *tx) AppendChanges(ctx context.Context, cs []social.Change) ([]social.Ch
 	var added []delivery
 	for i := range out {
 		c := &out[i]
-		in := inboxes[c.RecipientID]
-		c.ID, c.Seq = lastID+1+int64(i), in.nextSeq
-		in.nextSeq++
+		c.ID, c.Seq = lastID+1+int64(i), nextSeq[c.RecipientID]
+		nextSeq[c.RecipientID]++
 		if c.Kind != social.ChangeAdded {
 			continue
 		}
@@ -223,12 +222,11 @@ type delivery struct {
 	unread int
 }
 
-// inbox is a recipient's inbox as its latest change left it (none: Seq
-// 0, unread 0), then the Seq of its next change as AppendChanges numbers
-// them.
-type inbox struct {
-	nextSeq int64
-	unread  int
+// latestChange is the Seq of a user's latest change and the unread count
+// right after it: 0 and 0 for a user without changes.
+type latestChange struct {
+	seq    int64
+	unread int
 }
 
 // latestChangesSQL selects, for each of rows users, its id and the Seq and
@@ -245,49 +243,48 @@ func latestChangesSQL(rows int) string {
 }
 
 // scanLatestChange scans a row of latestChangesSQL into the user's id and
-// its inbox with nextSeq at its latest change's Seq.
-func scanLatestChange(row scanner) (int64, inbox, error) {
-	var id, seq, changeSeq int64
-	var unread, changeUnread int
-	if err := row.Scan(&id, &seq, &unread, &changeSeq, &changeUnread); err != nil {
-		return 0, inbox{}, err
+// latest change.
+func scanLatestChange(row scanner) (int64, latestChange, error) {
+	var id int64
+	var n, c latestChange
+	if err := row.Scan(&id, &n.seq, &n.unread, &c.seq, &c.unread); err != nil {
+		return 0, latestChange{}, err
 	}
-	if changeSeq > seq {
-		seq, unread = changeSeq, changeUnread
+	if c.seq > n.seq {
+		return id, c, nil
 	}
-	return id, inbox{nextSeq: seq, unread: unread}, nil
+	return id, n, nil
 }
 
-// inboxes returns the inbox of each recipient of cs, with nextSeq at its
-// first change's Seq, and the unread count of each after cs. The
+// inboxes returns, for each recipient of cs, the Seq of its first change
+// in cs and its unread count after cs, both from its latest change. The
 // transaction holds SQLite's only write lock, so no other can change an
 // inbox before it commits. A recipient that is not a user is
 // CodeNotFound.
-func (t *tx) inboxes(ctx context.Context, cs []social.Change, delta []int) (map[int64]*inbox, map[int64]int, error) {
-	after := make(map[int64]int, len(cs))
+func (t *tx) inboxes(ctx context.Context, cs []social.Change, delta []int) (nextSeq map[int64]int64, unread map[int64]int, err error) {
+	unread = make(map[int64]int, len(cs))
 	var recipients []int64
 	for i, c := range cs {
-		if _, ok := after[c.RecipientID]; !ok {
+		if _, ok := unread[c.RecipientID]; !ok {
 			recipients = append(recipients, c.RecipientID)
 		}
-		after[c.RecipientID] += delta[i]
+		unread[c.RecipientID] += delta[i]
 	}
-	inboxes := make(map[int64]*inbox, len(recipients))
+	nextSeq = make(map[int64]int64, len(recipients))
 	args := make([]any, 0, min(len(recipients), batchRows))
-	err := inBatches(t.w, len(recipients), latestChangesSQL, func(ctx context.Context, stmt *sql.Stmt, lo, hi int) error {
+	err = inBatches(t.w, len(recipients), latestChangesSQL, func(ctx context.Context, stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
 		for _, id := range recipients[lo:hi] {
 			args = append(args, id)
 		}
 		found := 0
 		err := eachRow(ctx, stmt, args, func(row scanner) error {
-			id, in, err := scanLatestChange(row)
+			id, latest, err := scanLatestChange(row)
 			if err != nil {
 				return err
 			}
-			in.nextSeq++
-			inboxes[id] = &in
-			after[id] += in.unread
+			nextSeq[id] = latest.seq + 1
+			unread[id] += latest.unread
 			found++
 			return nil
 		})
@@ -299,7 +296,7 @@ func (t *tx) inboxes(ctx context.Context, cs []social.Change, delta []int) (map[
 	if err != nil {
 		return nil, nil, fmt.Errorf("inboxes: %w", err)
 	}
-	return inboxes, after, nil
+	return nextSeq, unread, nil
 }
 
 // insertEvents inserts the events, whose ids are set, in id order.

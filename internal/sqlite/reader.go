@@ -469,8 +469,8 @@ func (r reader) SeqAtID(ctx context.Context, userID, id int64) (int64, error) {
 	// and the ADDED changes of removed notifications). Otherwise the user's
 	// changes in each are read newest first, skipping those newer than id.
 	if id <= 0 {
-		in, err := r.latestChange(ctx, userID)
-		return in.nextSeq, err
+		latest, err := r.latestChange(ctx, userID)
+		return latest.seq, err
 	}
 	row := r.q.QueryRowContext(ctx, `SELECT coalesce(
 		(SELECT seq FROM notifications WHERE id = ?2 AND recipient_id = ?1),
@@ -521,19 +521,21 @@ func (r reader) NotificationsCausedBy(ctx context.Context, causes []social.Cause
 // UnreadCount returns the user's unread count, which its latest change
 // keeps (0 for a user that does not exist).
 func (r reader) UnreadCount(ctx context.Context, userID int64) (int, error) {
-	in, err := r.latestChange(ctx, userID)
-	return in.unread, err
+	latest, err := r.latestChange(ctx, userID)
+	return latest.unread, err
 }
 
-// latestChange returns the user's inbox as its latest change left it, with
-// nextSeq at that change's Seq: none for a user without changes, or that
-// does not exist.
-func (r reader) latestChange(ctx context.Context, userID int64) (inbox, error) {
-	_, in, err := scanLatestChange(r.q.QueryRowContext(ctx, latestChangesSQL(1), userID))
+// oneLatestChangeSQL is latestChangesSQL for one user, built once.
+var oneLatestChangeSQL = latestChangesSQL(1)
+
+// latestChange returns the user's latest change: none for a user without
+// changes, or that does not exist.
+func (r reader) latestChange(ctx context.Context, userID int64) (latestChange, error) {
+	_, latest, err := scanLatestChange(r.q.QueryRowContext(ctx, oneLatestChangeSQL, userID))
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return inbox{}, fmt.Errorf("latest change: %w", err)
+		return latestChange{}, fmt.Errorf("latest change: %w", err)
 	}
-	return in, nil
+	return latest, nil
 }
 
 // NotificationGroups reads the groups in one read transaction, so that

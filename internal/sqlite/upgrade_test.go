@@ -70,8 +70,9 @@ func TestUpgradeGroupsNotifications(t *testing.T) {
 }
 
 // TestUpgradeStoresEventsOnce: migration 12 turns every notification into
-// an event of its own and a recipient's row, and every user's inbox into an
-// inbox_state row; see storetest.WantUpgradedInbox.
+// an event of its own and a recipient's row, and every user keeps its Seqs
+// and unread count through it and the migrations after it (since 14 read
+// from its latest change); see storetest.WantUpgradedInbox.
 func TestUpgradeStoresEventsOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	db := MustOpenRaw(t, path)
