@@ -42,12 +42,13 @@ lint:
 
 # bench is the load generator (bench/): it builds the server, starts it on a
 # fresh database and runs W1-W3 with 10,000 sockets, on SQLite and then on
-# PostgreSQL with Redis (skipped with a note when those are not running).
+# PostgreSQL with Redis, with one server and with three (skipped with a note
+# when those are not running).
 # It takes a few minutes; run it by hand. bench-quick is the same code with
 # small sizes, for CI: it fails only if a notification was lost, duplicated
 # or misrouted or the tool itself failed, never on speed.
 bench:
-	$(GO) run ./bench -stores sqlite,postgres
+	$(GO) run ./bench -stores sqlite,postgres -processes 1,3
 
 bench-quick:
 	$(GO) run ./bench -quick

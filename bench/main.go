@@ -64,7 +64,7 @@ type config struct {
 	redisURL     string
 	serverArgs   []string
 	serverBin    string
-	processes    int
+	processes    []int
 	keep         bool
 	cpuProfile   string
 	memProfile   string
@@ -73,7 +73,7 @@ type config struct {
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	c := &config{}
-	var stores, transports, workloads, sizes, rates, serverArgs string
+	var stores, transports, workloads, sizes, rates, serverArgs, processes string
 	fs.BoolVar(&c.quick, "quick", false, "small sizes and short steps, to prove the tool works (CI); asserts nothing about speed")
 	fs.StringVar(&stores, "stores", "sqlite", "comma-separated: sqlite (embedded store, in-process broker), postgres (PostgreSQL store, Redis broker)")
 	fs.StringVar(&transports, "transports", "plain,graphql,sse", "comma-separated socket transports: plain, graphql, sse (event streams)")
@@ -92,7 +92,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/0", "postgres store: the Redis broker URL; empty for the in-process broker")
 	fs.StringVar(&serverArgs, "server-args", "", "extra server flags, space-separated (e.g. to raise rate limits)")
 	fs.StringVar(&c.serverBin, "server-bin", "", "run this server binary instead of building ./server")
-	fs.IntVar(&c.processes, "processes", 1, "postgres store: server processes on the one database and Redis, with the sockets and the actions spread over them (sqlite: always 1)")
+	fs.StringVar(&processes, "processes", "1", "postgres store: comma-separated counts of server processes on the one database and Redis, with the sockets and the actions spread over them; each count runs on a fresh database (sqlite: always 1)")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Minute, "give up after this long (quick: 3m)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (database, server logs)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the load generator's CPU profile to this file")
@@ -125,6 +125,9 @@ func parseFlags(args []string) (*config, error) {
 	if c.rates, err = parseInts(rates); err != nil {
 		return nil, fmt.Errorf("-rates: %w", err)
 	}
+	if c.processes, err = parseInts(processes); err != nil {
+		return nil, fmt.Errorf("-processes: %w", err)
+	}
 	for _, s := range c.stores {
 		if s != "sqlite" && s != "postgres" {
 			return nil, fmt.Errorf("-stores: unknown store %q", s)
@@ -140,8 +143,8 @@ func parseFlags(args []string) (*config, error) {
 			return nil, fmt.Errorf("-w2-sizes: %d is more than -n %d", n, c.users)
 		}
 	}
-	if c.users < 1 || c.w2Runs < 1 || c.workers < 1 || c.dialParallel < 1 || c.stepDuration <= 0 || c.processes < 1 {
-		return nil, errors.New("-n, -w2-runs, -workers, -dial-parallel, -step and -processes must be positive")
+	if c.users < 1 || c.w2Runs < 1 || c.workers < 1 || c.dialParallel < 1 || c.stepDuration <= 0 || len(c.processes) == 0 {
+		return nil, errors.New("-n, -w2-runs, -workers, -dial-parallel and -step must be positive, and -processes must give a count")
 	}
 	return c, nil
 }
@@ -257,10 +260,15 @@ func run() int {
 		cfg.serverArgs = append(lifted, cfg.serverArgs...)
 	}
 	for _, store := range cfg.stores {
-		if ctx.Err() != nil {
-			break
+		counts := cfg.processes
+		if store == "sqlite" {
+			counts = []int{1}
 		}
-		benchStore(ctx, cfg, rep, store, bin, tmp)
+		for _, processes := range counts {
+			if ctx.Err() != nil || benchStore(ctx, cfg, rep, store, processes, bin, tmp) {
+				break
+			}
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		rep.toolError("stopped early: %v", context.Cause(ctx))
@@ -314,7 +322,12 @@ type phase struct {
 	scope      scope
 }
 
-func (ph *phase) name() string { return ph.store + "/" + ph.transport }
+func (ph *phase) name() string {
+	if n := ph.scope.processes; n > 1 {
+		return fmt.Sprintf("%s x%d/%s", ph.store, n, ph.transport)
+	}
+	return ph.store + "/" + ph.transport
+}
 
 // pids returns the server processes' ids.
 func (ph *phase) pids() []int {
@@ -356,10 +369,10 @@ func (ph *phase) addCPU(sc scope, u cpuUse, what string) {
 	}
 }
 
-// benchStore prepares one store's database and runs a phase per transport.
-// A store whose services are down, or that the server does not support, is
-// skipped with a note.
-func benchStore(ctx context.Context, cfg *config, rep *report, store, bin, tmp string) {
+// benchStore prepares one store's database and runs a phase per transport,
+// each on processes servers. A store whose services are down, or that the
+// server does not support, is skipped with a note (skipped).
+func benchStore(ctx context.Context, cfg *config, rep *report, store string, processes int, bin, tmp string) (skipped bool) {
 	spec := populationSpec{users: cfg.users, w2Sizes: cfg.w2Sizes, reactors: cfg.reactors()}
 	var (
 		pop    *population
@@ -385,13 +398,13 @@ func benchStore(ctx context.Context, cfg *config, rep *report, store, bin, tmp s
 			broker = "redis"
 			if err := pingRedis(ctx, cfg.redisURL); err != nil {
 				rep.note("postgres+redis: skipped: Redis at %s: %v", cfg.redisURL, err)
-				return
+				return true
 			}
 		}
 		url, drop, err := createPostgresDB(ctx, cfg.pgAdmin)
 		if err != nil {
 			rep.note("postgres+%s: skipped: %v", broker, err)
-			return
+			return true
 		}
 		db = databaseName(url)
 		defer drop()
@@ -402,7 +415,7 @@ func benchStore(ctx context.Context, cfg *config, rep *report, store, bin, tmp s
 		}
 		if err != nil {
 			rep.note("postgres+%s: skipped: set-up: %v", broker, err)
-			return
+			return true
 		}
 		args = []string{"--db", url}
 		if cfg.redisURL != "" {
@@ -411,7 +424,7 @@ func benchStore(ctx context.Context, cfg *config, rep *report, store, bin, tmp s
 	}
 	if err != nil {
 		rep.toolError("%s: set-up: %v", store, err)
-		return
+		return false
 	}
 	logf("%s: set-up took %v: %d users with sessions, %d W2 authors, %d reactors, %d posts",
 		store, time.Since(t).Round(time.Millisecond), len(pop.users), len(pop.authors), len(pop.reactors), len(pop.posts))
@@ -419,25 +432,22 @@ func benchStore(ctx context.Context, cfg *config, rep *report, store, bin, tmp s
 	next := 0
 	for i, tr := range cfg.transports {
 		ph := &phase{cfg: cfg, rep: rep, store: store, transport: tr, pop: pop, nextAction: &next, db: db}
-		processes := 1
-		if store != "sqlite" {
-			processes = cfg.processes
-		}
 		ph.scope = scope{rep: rep, transport: tr, store: store, broker: broker, processes: processes,
 			targets: store == "sqlite" && !cfg.quick}
-		logPath := filepath.Join(tmp, fmt.Sprintf("server-%s-%s.log", store, tr))
+		logPath := filepath.Join(tmp, fmt.Sprintf("server-%s-%d-%s.log", store, processes, tr))
 		err := runPhase(ctx, ph, bin, append(append([]string{"--addr", "127.0.0.1:0"}, args...), cfg.serverArgs...), logPath, processes)
 		if errors.Is(err, errServerRefused) && store != "sqlite" && i == 0 {
 			rep.note("%s+%s: skipped: the server refused it: %v", store, broker, err)
-			return
+			return true
 		}
 		if err != nil {
 			rep.toolError("%s: %v (server log: %s)", ph.name(), err, lastLines(logPath, 2))
 		}
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 	}
+	return false
 }
 
 // runPhase starts processes servers, runs the workloads on one transport
