@@ -88,7 +88,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.minReactors, "reactors", 1000, "W3: users who react, at least (more if the steps need them); actions rotate over them (quick: 20)")
 	fs.DurationVar(&c.drain, "drain", 10*time.Second, "how long to wait for notifications still due after the last mutation (quick: 5s)")
 	fs.IntVar(&c.dialParallel, "dial-parallel", 64, "sockets opened at once")
-	fs.StringVar(&c.pgAdmin, "pg", "postgres://postgres@127.0.0.1:5432/postgres", "postgres store: a database URL to create (and drop) a fresh database with")
+	fs.StringVar(&c.pgAdmin, "pg", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "postgres store: a database URL to create (and drop) a fresh database with; the servers get the fresh database's URL with the same parameters")
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379/0", "postgres store: the Redis broker URL; empty for the in-process broker")
 	fs.StringVar(&serverArgs, "server-args", "", "extra server flags, space-separated (e.g. to raise rate limits)")
 	fs.StringVar(&c.serverBin, "server-bin", "", "run this server binary instead of building ./server")
