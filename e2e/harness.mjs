@@ -298,6 +298,12 @@ export async function reactToPost(server, user, postId, kind = 'LAUGH') {
   return d.reactToPost.id;
 }
 
+/** removeReactionFromPost takes the user's reaction to the post back; returns the mutation's answer. */
+export async function removeReactionFromPost(server, user, postId) {
+  const d = await server.gql('mutation ($p: ID!) { removeReactionFromPost(postId: $p) }', { p: postId }, user.token);
+  return d.removeReactionFromPost;
+}
+
 export async function reactToComment(server, user, commentId, kind = 'LAUGH') {
   const d = await server.gql(
     'mutation ($c: ID!, $k: ReactionKind!) { reactToComment(commentId: $c, kind: $k) { id } }',

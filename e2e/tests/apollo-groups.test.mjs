@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gql } from '@apollo/client';
 
-import { Inbox, createPost, follow, reactToPost, register, useServer } from '../harness.mjs';
+import { Inbox, createPost, follow, reactToPost, register, removeReactionFromPost, useServer } from '../harness.mjs';
 import { makeApolloClient } from '../snippets/apollo.mjs';
 
 const server = useServer();
@@ -56,7 +56,7 @@ test('a grouped list kept from inboxChanges equals notificationGroups after reac
   assert.equal(third.list[0].message, `${mia.username} and 2 others reacted to your post`);
   assert.deepEqual(third.list, (await fresh()).map((e) => e.node));
 
-  await server.gql('mutation ($p: ID!) { removeReactionFromPost(postId: $p) }', { p: post }, john.token);
+  await removeReactionFromPost(server, john, post);
   const [, , , fourth] = await changes.count(4, 'the REMOVED change');
   assert.equal(fourth.kind, 'REMOVED');
   assert.equal(fourth.list[0].message, `${mia.username} and ${sarah.username} reacted to your post`);

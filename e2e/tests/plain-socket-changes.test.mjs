@@ -7,15 +7,11 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 
-import { Inbox, createPost, reactToPost, register, runSnippet, useServer, within } from '../harness.mjs';
+import { Inbox, createPost, reactToPost, register, removeReactionFromPost, runSnippet, useServer, within } from '../harness.mjs';
 
 const { watchChanges } = createRequire(import.meta.url)('../snippets/plain-socket-changes.js');
 
 const server = useServer();
-
-function removeReaction(user, post) {
-  return server.gql('mutation ($p: ID!) { removeReactionFromPost(postId: $p) }', { p: post }, user.token);
-}
 
 test('a reaction and its removal arrive live, each with the unread count after it', async (t) => {
   const john = await register(server, 'John');
@@ -41,7 +37,7 @@ test('a reaction and its removal arrive live, each with the unread count after i
   assert.equal(added.cursor, added.id, 'an added notification\'s cursor is its id');
   assert.equal(added.unread_count, 1);
 
-  await removeReaction(john, post);
+  await removeReactionFromPost(server, john, post);
   const removed = await changes.next((c) => c.type === 'removed', 'the removal');
   assert.deepEqual(removed.ids, [added.id]);
   assert.equal(removed.unread_count, 0);
@@ -59,7 +55,7 @@ test('the snippet runs as a program: node snippets/plain-socket-changes.js <toke
   await reactToPost(server, john, post, 'LAUGH');
   const want = new RegExp(`^(\\d+): notification ${john.username} reacted to your post \\(unread 1\\)$`);
   const id = want.exec(await lines.next((l) => want.test(l), `a line like ${want}`))[1];
-  await removeReaction(john, post);
+  await removeReactionFromPost(server, john, post);
   const removed = new RegExp(`^\\d+: removed ${id} \\(unread 0\\)$`);
   await lines.next((l) => removed.test(l), `a line like ${removed}`);
 });
