@@ -56,7 +56,7 @@
 //
 // All of that, the inserts of the added notifications and the updates and
 // reads of the groups the changes touched run in one call of the PL/pgSQL
-// function append_changes (migrations 0012 and 0013), with column arrays
+// function append_changes (migrations 0012 to 0014), with column arrays
 // for arguments, and the insert of the changes goes with COMMIT: an action
 // takes one round trip for its notifications whether it has one recipient
 // or 10,000, and as AppendChanges is the last call of an action, the locks

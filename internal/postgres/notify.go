@@ -18,7 +18,7 @@ import (
 // moved.
 //
 // It takes one round trip, whatever the number of changes: it calls
-// append_changes (migrations 12 and 13), which applies the REMOVED and READ
+// append_changes (migrations 12 to 14), which applies the REMOVED and READ
 // changes, narrowing their ids; numbers the changes it keeps (the
 // recipients' rows locked in ID order, their notification_seq and
 // unread_count counters moved, ids taken from notification_ids under those
