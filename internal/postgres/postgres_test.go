@@ -200,7 +200,7 @@ func TestOpen(t *testing.T) {
 			}
 		}
 		got := MustQuery[string](t, MustConn(t, u), `SELECT version || ' ' || name FROM schema_migrations ORDER BY version`)
-		if want := []string{"1 0001_init.sql", "2 0002_inbox_changes.sql", "10 0010_sessions.sql", "11 0011_notification_groups.sql", "12 0012_append_changes.sql", "13 0013_group_rows.sql", "14 0014_fewer_queries.sql"}; !slices.Equal(got, want) {
+		if want := []string{"1 0001_init.sql", "2 0002_inbox_changes.sql", "10 0010_sessions.sql", "11 0011_notification_groups.sql", "12 0012_append_changes.sql", "13 0013_group_rows.sql", "14 0014_fewer_queries.sql", "15 0015_recipient_checks.sql"}; !slices.Equal(got, want) {
 			t.Fatalf("schema_migrations = %q, want %q", got, want)
 		}
 	})
@@ -253,8 +253,8 @@ func TestConcurrentOpen(t *testing.T) {
 		}
 	}
 	got := MustQuery[int32](t, MustConn(t, u), `SELECT version FROM schema_migrations ORDER BY version`)
-	if !slices.Equal(got, []int32{1, 2, 10, 11, 12, 13, 14}) {
-		t.Fatalf("schema_migrations versions = %v, want [1 2 10 11 12 13 14]", got)
+	if !slices.Equal(got, []int32{1, 2, 10, 11, 12, 13, 14, 15}) {
+		t.Fatalf("schema_migrations versions = %v, want [1 2 10 11 12 13 14 15]", got)
 	}
 }
 
