@@ -65,13 +65,15 @@
 // # Groups
 //
 // Each group keeps its totals (notifications, unread ones, distinct
-// actors) in a row of inbox_groups, and how many of its notifications each
-// actor caused in a row of inbox_group_actors; append_changes updates them
-// change by change, under the recipient's row lock, and finds a group's
-// three most recent actors with group_recent, among the group's 32 newest
-// notifications (the whole group only when those hold fewer actors than it
-// needs). So a change costs the same however large its group is. A post
-// notification's group is the notification alone and has no rows.
+// actors) and its three most recent actors in a row of inbox_groups, and
+// how many of its notifications each actor caused in a row of
+// inbox_group_actors; append_changes updates them change by change, under
+// the recipient's row lock. An added notification is its group's newest,
+// so its actor goes first among the recent ones; after a removal
+// group_recent finds them again among the group's 32 newest notifications
+// (the whole group only when those hold fewer actors than it needs). So a
+// change costs the same however large its group is. A post notification's
+// group is the notification alone and has no rows.
 //
 // # Deletes
 //

@@ -2,11 +2,28 @@
 -- half of a reaction's CPU in this function, most of it starting the
 -- executor for each of its dozen queries, though a reaction appends one
 -- ADDED change. Now the steps that sort, group and number many changes
--- are PL/pgSQL expressions when there is one change, or only ADDED ones,
--- and the REMOVED and READ steps are skipped when there are none: a
--- reaction runs four queries (its recipient's counters, its notification,
--- its group's rows, its group's state) and the 'C' row. The function is
--- otherwise that of migration 13: same arguments, same rows.
+-- are PL/pgSQL expressions when there is one change, or only ADDED ones;
+-- the REMOVED and READ steps are skipped when there are none; and a
+-- group's row keeps its three most recent actors, which an added
+-- notification updates instead of reading the group's newest
+-- notifications (group_recent, still used after a removal). A reaction
+-- runs five queries: its recipient's counters, its notification, its
+-- group's rows, and its 'C' and 'G' rows. Same arguments and rows as the
+-- function of migration 13.
+
+-- Each group's three most recent actors, most recent first, with the id
+-- of each one's newest notification in the group: what group_recent finds,
+-- kept in the group's row so that an added notification, the group's
+-- newest, updates them without reading the group.
+ALTER TABLE inbox_groups ADD COLUMN recent_names text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN recent_ids bigint[] NOT NULL DEFAULT '{}';
+
+UPDATE inbox_groups x SET recent_names = r.names, recent_ids = r.ids
+FROM inbox_groups g
+CROSS JOIN LATERAL (
+    SELECT array_agg(a.by_user ORDER BY a.latest DESC) AS names, array_agg(a.latest ORDER BY a.latest DESC) AS ids
+    FROM group_recent(g.recipient_id, g.group_key, 9223372036854775807, least(g.actors, 3)) a) r
+WHERE x.recipient_id = g.recipient_id AND x.group_key = g.group_key AND r.names IS NOT NULL;
 
 CREATE OR REPLACE FUNCTION append_changes(
     p_recipients bigint[],
@@ -66,6 +83,8 @@ DECLARE
     v_n integer;
     v_u integer;
     v_a integer;
+    v_names text[];
+    v_ids bigint[];
 
     -- Per recipient, sorted by id: changes, unread delta, first seq,
     -- unread count before.
@@ -292,11 +311,21 @@ BEGIN
                 VALUES (e_r, e_key, e_actor, 1)
                 ON CONFLICT (recipient_id, group_key, by_user) DO UPDATE SET notifications = x.notifications + 1
                 RETURNING x.notifications)
-            INSERT INTO inbox_groups AS x (recipient_id, group_key, notifications, unread, actors)
-            SELECT e_r, e_key, 1, 1, CASE WHEN actor.notifications = 1 THEN 1 ELSE 0 END FROM actor
+            -- The added notification is the group's newest: its actor goes
+            -- first among the recent ones, and leaves the place it had.
+            INSERT INTO inbox_groups AS x (recipient_id, group_key, notifications, unread, actors,
+                recent_names, recent_ids)
+            SELECT e_r, e_key, 1, 1, CASE WHEN actor.notifications = 1 THEN 1 ELSE 0 END,
+                ARRAY[e_actor], ARRAY[e_bound] FROM actor
             ON CONFLICT (recipient_id, group_key) DO UPDATE SET notifications = x.notifications + 1,
-                unread = x.unread + 1, actors = x.actors + excluded.actors
-            RETURNING x.notifications, x.unread, x.actors INTO v_n, v_u, v_a;
+                unread = x.unread + 1, actors = x.actors + excluded.actors,
+                recent_names = (ARRAY[e_actor] || array_remove(x.recent_names, e_actor))[1:3],
+                recent_ids = (ARRAY[e_bound] || CASE WHEN e_actor = ANY (x.recent_names)
+                    THEN x.recent_ids[:array_position(x.recent_names, e_actor) - 1]
+                        || x.recent_ids[array_position(x.recent_names, e_actor) + 1:]
+                    ELSE x.recent_ids END)[1:3]
+            RETURNING x.notifications, x.unread, x.actors, x.recent_names, x.recent_ids
+            INTO v_n, v_u, v_a, v_names, v_ids;
         ELSE
             v_left := 0;
             FOR au IN
@@ -323,17 +352,25 @@ BEGIN
                 v_n := 0; v_u := 0; v_a := 0;
             END IF;
         END IF;
+        IF NOT e_added THEN
+            -- A removal may change the recent actors: they are found again
+            -- among the group's newest notifications.
+            SELECT array_agg(g.by_user ORDER BY g.latest DESC), array_agg(g.latest ORDER BY g.latest DESC)
+            INTO v_names, v_ids
+            FROM group_recent(e_r, e_key, e_bound, least(v_a, 3)) g;
+            IF v_n > 0 AND e_key NOT LIKE 'POST:%' THEN
+                UPDATE inbox_groups x SET recent_names = v_names, recent_ids = v_ids
+                WHERE x.recipient_id = e_r AND x.group_key = e_key;
+            END IF;
+        END IF;
         RETURN QUERY
-        WITH g AS (SELECT * FROM group_recent(e_r, e_key, e_bound, least(v_a, 3))),
-            names AS (SELECT array_agg(g.by_user ORDER BY g.latest DESC) AS names,
-                array_agg(g.latest ORDER BY g.latest DESC) AS latest FROM g)
         SELECT 'G'::text, e_i, e_bound, 0::bigint, NULL::bigint[], 0::bigint, ARRAY[e_key::text],
-            names.names, names.latest, v_n, v_u, v_a,
+            v_names, v_ids, v_n, v_u, v_a,
             coalesce(n.id, 0), coalesce(n.seq, 0), coalesce(n.recipient_id, 0), coalesce(n.message, ''),
             coalesce(n.action, ''), coalesce(n.action_id, 0), coalesce(n.by_user, ''),
             coalesce(n.action_content, ''), coalesce(n.affected, ''), coalesce(n.affected_id, 0),
             coalesce(n.read, false), coalesce(n.created_at, 'epoch')
-        FROM names LEFT JOIN notifications n ON n.id = names.latest[1];
+        FROM (SELECT v_ids[1] AS latest) one LEFT JOIN notifications n ON n.id = one.latest;
     END LOOP;
 END
 $fn$;
