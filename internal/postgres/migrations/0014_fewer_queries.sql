@@ -359,7 +359,7 @@ BEGIN
             INTO v_names, v_ids
             FROM group_recent(e_r, e_key, e_bound, least(v_a, 3)) g;
             IF v_n > 0 AND e_key NOT LIKE 'POST:%' THEN
-                UPDATE inbox_groups x SET recent_names = v_names, recent_ids = v_ids
+                UPDATE inbox_groups x SET recent_names = coalesce(v_names, '{}'), recent_ids = coalesce(v_ids, '{}')
                 WHERE x.recipient_id = e_r AND x.group_key = e_key;
             END IF;
         END IF;
