@@ -64,25 +64,30 @@ type fleet struct {
 	closing atomic.Bool
 	// failures counts sockets that ended before the fleet closed them and
 	// frames that were not what the protocol promises; firstFailure says
-	// what the first one was.
+	// what the first one was, and firstUser whose socket it was (an index of
+	// clients).
 	failures     atomic.Int64
 	failMu       sync.Mutex
 	firstFailure string
+	firstUser    int
 }
 
-func (f *fleet) fail(format string, args ...any) {
+// fail records a failure of user's socket.
+func (f *fleet) fail(user int, format string, args ...any) {
 	if f.failures.Add(1) == 1 {
 		f.failMu.Lock()
-		f.firstFailure = fmt.Sprintf(format, args...)
+		f.firstFailure = fmt.Sprintf("user %d: ", user) + fmt.Sprintf(format, args...)
+		f.firstUser = user
 		f.failMu.Unlock()
 	}
 }
 
-// failure returns how many failures there were and what the first was.
-func (f *fleet) failure() (int64, string) {
+// failure returns how many failures there were, what the first was and
+// whose socket it was.
+func (f *fleet) failure() (n int64, first string, user int) {
 	f.failMu.Lock()
 	defer f.failMu.Unlock()
-	return f.failures.Load(), f.firstFailure
+	return f.failures.Load(), f.firstFailure, f.firstUser
 }
 
 // reset forgets every receipt recorded so far.
@@ -281,7 +286,7 @@ func (f *fleet) readStream(c *client, r *bufio.Reader) {
 		at := time.Now()
 		var fr plainFrame
 		if err := json.Unmarshal(data, &fr); err != nil || fr.ID == "" || fr.Action == "" {
-			f.fail("user %d: unexpected event data %.200s", c.user, data)
+			f.fail(c.user, "unexpected event data %.200s", data)
 			continue
 		}
 		f.record(c, fr.Action, fr.ActionID, fr.ActionContent, at)
@@ -342,7 +347,7 @@ func (f *fleet) readPlain(c *client) {
 		at := time.Now()
 		var fr plainFrame
 		if err := json.Unmarshal(data, &fr); err != nil || fr.ID == "" || fr.Action == "" {
-			f.fail("user %d: unexpected plain frame %.200s", c.user, data)
+			f.fail(c.user, "unexpected plain frame %.200s", data)
 			continue
 		}
 		f.record(c, fr.Action, fr.ActionID, fr.ActionContent, at)
@@ -380,14 +385,14 @@ func (f *fleet) readGraphQL(c *client) {
 		at := time.Now()
 		var m gqlMessage
 		if err := json.Unmarshal(data, &m); err != nil {
-			f.fail("user %d: unexpected GraphQL frame %.200s", c.user, data)
+			f.fail(c.user, "unexpected GraphQL frame %.200s", data)
 			continue
 		}
 		switch m.Type {
 		case "next":
 			var p gqlNext
 			if err := json.Unmarshal(m.Payload, &p); err != nil || p.Data == nil || p.Data.Notifications == nil {
-				f.fail("user %d: unexpected next %.200s", c.user, data)
+				f.fail(c.user, "unexpected next %.200s", data)
 				continue
 			}
 			n := p.Data.Notifications
@@ -400,7 +405,7 @@ func (f *fleet) readGraphQL(c *client) {
 			}
 		case "pong", "ka":
 		default: // error, complete, or anything else: the subscription is over
-			f.fail("user %d: subscription ended: %.200s", c.user, data)
+			f.fail(c.user, "subscription ended: %.200s", data)
 		}
 	}
 }
@@ -408,7 +413,7 @@ func (f *fleet) readGraphQL(c *client) {
 func (f *fleet) record(c *client, action, actionID string, content *string, at time.Time) {
 	id, err := strconv.ParseInt(actionID, 10, 64)
 	if err != nil {
-		f.fail("user %d: action id %q is not a number", c.user, actionID)
+		f.fail(c.user, "action id %q is not a number", actionID)
 		return
 	}
 	r := receipt{action: action, actionID: id, at: at}
@@ -425,7 +430,7 @@ func (f *fleet) readerEnded(c *client, err error) {
 	if f.closing.Load() {
 		return
 	}
-	f.fail("user %d: socket ended: %v", c.user, err)
+	f.fail(c.user, "socket ended: %v", err)
 }
 
 // close closes every socket: a close frame first, then, once the server has

@@ -441,7 +441,11 @@ func benchStore(ctx context.Context, cfg *config, rep *report, store string, pro
 			return true
 		}
 		if err != nil {
-			rep.toolError("%s: %v (server log: %s)", ph.name(), err, lastLines(logPath, 2))
+			var tails []string
+			for _, path := range serverLogs(logPath, processes) {
+				tails = append(tails, lastLines(path, 2))
+			}
+			rep.toolError("%s: %v (server log: %s)", ph.name(), err, strings.Join(tails, "; "))
 		}
 		if ctx.Err() != nil {
 			return false
@@ -450,17 +454,32 @@ func benchStore(ctx context.Context, cfg *config, rep *report, store string, pro
 	return false
 }
 
+// serverLogs returns the log files of processes servers: logPath for one,
+// logPath with ".i" before the extension for server i of several.
+func serverLogs(logPath string, processes int) []string {
+	if processes == 1 {
+		return []string{logPath}
+	}
+	paths := make([]string, processes)
+	for i := range paths {
+		paths[i] = strings.TrimSuffix(logPath, ".log") + fmt.Sprintf(".%d.log", i+1)
+	}
+	return paths
+}
+
 // runPhase starts processes servers, runs the workloads on one transport
-// and stops the servers. Server i logs to logPath with ".i" before the
-// extension when there are several.
+// and stops the servers, which log to serverLogs(logPath, processes).
 func runPhase(ctx context.Context, ph *phase, bin string, args []string, logPath string, processes int) (err error) {
 	defer func() {
 		if ph.fleet != nil {
 			ph.fleet.close()
-			n, first := ph.fleet.failure()
+			n, first, user := ph.fleet.failure()
 			ph.scope.with("sockets", len(ph.fleet.clients), 0).count("failures", int(n))
 			if n > 0 {
-				ph.rep.note("%s: %d socket failures, the first: %s", ph.name(), n, first)
+				// The fleet's sockets are the population's users, in order.
+				id := ph.pop.users[user].id
+				ph.rep.note("%s: %d socket failures, the first: %s; the server's last line about user id %d: %s",
+					ph.name(), n, first, id, lastLineAbout(serverLogs(logPath, processes), id))
 			}
 		}
 		for _, a := range ph.apis {
@@ -472,11 +491,7 @@ func runPhase(ctx context.Context, ph *phase, bin string, args []string, logPath
 			}
 		}
 	}()
-	for i := range processes {
-		path := logPath
-		if processes > 1 {
-			path = strings.TrimSuffix(logPath, ".log") + fmt.Sprintf(".%d.log", i+1)
-		}
+	for _, path := range serverLogs(logPath, processes) {
 		srv, err := startServer(bin, args, path, time.Minute)
 		if err != nil {
 			return err

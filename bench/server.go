@@ -427,3 +427,27 @@ func lastLines(path string, n int) string {
 	}
 	return strings.Join(lines, " | ")
 }
+
+// lastLineAbout returns the last line of the server logs at paths that is
+// about user's socket or stream (user_id=N), or says there is none: a
+// socket that ended unexpectedly has its close logged with a code and
+// reason.
+func lastLineAbout(paths []string, user int64) string {
+	mark := fmt.Sprintf("user_id=%d ", user)
+	last := "none"
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return err.Error()
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if l := sc.Text(); strings.Contains(l+" ", mark) {
+				last = strings.TrimSpace(l)
+			}
+		}
+		f.Close()
+	}
+	return last
+}
