@@ -110,37 +110,37 @@ BEGIN
     -- expressions for that one, which PostgreSQL evaluates without
     -- starting an executor (a query costs tens of microseconds).
     IF cardinality(p_rm_idx) > 0 THEN
-    FOR rm IN SELECT * FROM unnest(p_rm_idx, p_rm_read, p_rm_ids) AS r (i, is_read, list) LOOP
-        IF rm.is_read THEN
-            WITH x AS (
-                UPDATE notifications SET read = true
-                WHERE recipient_id = p_recipients[rm.i] AND NOT read AND id = ANY (rm.list::bigint[])
-                RETURNING id, group_key, by_user)
-            SELECT array_agg(x.id ORDER BY x.id), array_agg(x.group_key ORDER BY x.id),
-                array_agg(x.by_user ORDER BY x.id), array_agg(true), -count(*)
-            INTO got, got_keys, got_users, got_unread, d FROM x;
-        ELSE
-            WITH x AS (
-                DELETE FROM notifications
-                WHERE recipient_id = p_recipients[rm.i] AND id = ANY (rm.list::bigint[])
-                RETURNING id, read, group_key, by_user)
-            SELECT array_agg(x.id ORDER BY x.id), array_agg(x.group_key ORDER BY x.id),
-                array_agg(x.by_user ORDER BY x.id), array_agg(NOT x.read ORDER BY x.id),
-                -count(*) FILTER (WHERE NOT x.read)
-            INTO got, got_keys, got_users, got_unread, d FROM x;
-        END IF;
-        IF got IS NOT NULL THEN
-            k_idx := k_idx || rm.i;
-            k_ids := k_ids || got::text;
-            k_keys := k_keys || (SELECT array_agg(DISTINCT k) FROM unnest(got_keys) AS k)::text;
-            k_delta := k_delta || d;
-            t_idx := t_idx || array_fill(rm.i, ARRAY[cardinality(got)]);
-            t_keys := t_keys || got_keys;
-            t_users := t_users || got_users;
-            t_unread := t_unread || got_unread;
-            t_is_read := t_is_read || array_fill(rm.is_read, ARRAY[cardinality(got)]);
-        END IF;
-    END LOOP;
+        FOR rm IN SELECT * FROM unnest(p_rm_idx, p_rm_read, p_rm_ids) AS r (i, is_read, list) LOOP
+            IF rm.is_read THEN
+                WITH x AS (
+                    UPDATE notifications SET read = true
+                    WHERE recipient_id = p_recipients[rm.i] AND NOT read AND id = ANY (rm.list::bigint[])
+                    RETURNING id, group_key, by_user)
+                SELECT array_agg(x.id ORDER BY x.id), array_agg(x.group_key ORDER BY x.id),
+                    array_agg(x.by_user ORDER BY x.id), array_agg(true), -count(*)
+                INTO got, got_keys, got_users, got_unread, d FROM x;
+            ELSE
+                WITH x AS (
+                    DELETE FROM notifications
+                    WHERE recipient_id = p_recipients[rm.i] AND id = ANY (rm.list::bigint[])
+                    RETURNING id, read, group_key, by_user)
+                SELECT array_agg(x.id ORDER BY x.id), array_agg(x.group_key ORDER BY x.id),
+                    array_agg(x.by_user ORDER BY x.id), array_agg(NOT x.read ORDER BY x.id),
+                    -count(*) FILTER (WHERE NOT x.read)
+                INTO got, got_keys, got_users, got_unread, d FROM x;
+            END IF;
+            IF got IS NOT NULL THEN
+                k_idx := k_idx || rm.i;
+                k_ids := k_ids || got::text;
+                k_keys := k_keys || (SELECT array_agg(DISTINCT k) FROM unnest(got_keys) AS k)::text;
+                k_delta := k_delta || d;
+                t_idx := t_idx || array_fill(rm.i, ARRAY[cardinality(got)]);
+                t_keys := t_keys || got_keys;
+                t_users := t_users || got_users;
+                t_unread := t_unread || got_unread;
+                t_is_read := t_is_read || array_fill(rm.is_read, ARRAY[cardinality(got)]);
+            END IF;
+        END LOOP;
     END IF;
 
     IF cardinality(k_idx) = 0 THEN
@@ -258,10 +258,11 @@ BEGIN
     ORDER BY o.i;
 
     -- Each touched group's rows, change by change in input order, and its
-    -- state right after the change: totals from its row, the most recent
-    -- actors from its newest notifications (group_recent), and the newest
-    -- notification. A post notification's group is the notification alone:
-    -- it has no rows, and its totals are counted from it.
+    -- state right after the change: totals and most recent actors from its
+    -- row (after a removal the actors from its newest notifications,
+    -- group_recent), and the newest notification. A post notification's
+    -- group is the notification alone: it has no rows, and its totals are
+    -- counted from it.
     IF cardinality(k_idx) = 0 THEN
         -- Only ADDED changes: a group each, in input order.
         g_i := o_idx;
