@@ -228,16 +228,7 @@ BEGIN
               JOIN unnest(rs, firsts, starts) AS f (r, first, start) ON f.r = k.r) o;
     END IF;
 
-    IF cardinality(k_idx) = 0 THEN
-        -- Only ADDED changes: o_id and o_seq line up with the p_add_ arrays.
-        INSERT INTO notifications (id, recipient_id, seq, message, action, action_id,
-            by_user, action_content, affected, affected_id, created_at, group_key)
-        SELECT a.id, p_recipients[a.i], a.seq, a.message, a.action, a.action_id,
-            a.by_user, nullif(a.content, ''), nullif(a.affected, ''), nullif(a.affected_id, 0), a.created, a.group_key
-        FROM unnest(p_add_idx, o_id, o_seq, p_messages, p_actions, p_action_ids, p_by_users, p_contents, p_affected,
-                p_affected_ids, p_created, p_group_keys)
-            AS a (i, id, seq, message, action, action_id, by_user, content, affected, affected_id, created, group_key);
-    ELSIF cardinality(p_add_idx) > 0 THEN
+    IF cardinality(p_add_idx) > 0 THEN
         INSERT INTO notifications (id, recipient_id, seq, message, action, action_id,
             by_user, action_content, affected, affected_id, created_at, group_key)
         SELECT o.id, p_recipients[a.i], o.seq, a.message, a.action, a.action_id,
