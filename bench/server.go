@@ -407,23 +407,35 @@ func readHead(path string, n int) []byte {
 	return buf[:k]
 }
 
-// lastLines returns the last n non-empty lines of a file, joined by " | ".
-func lastLines(path string, n int) string {
+// eachLine calls fn with each non-empty line of the file at path, trimmed,
+// lines of up to 1 MiB.
+func eachLine(path string, fn func(string)) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return err.Error()
+		return err
 	}
 	defer f.Close()
-	var lines []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		if l := strings.TrimSpace(sc.Text()); l != "" {
-			lines = append(lines, l)
-			if len(lines) > n {
-				lines = lines[1:]
-			}
+			fn(l)
 		}
+	}
+	return sc.Err()
+}
+
+// lastLines returns the last n non-empty lines of a file, joined by " | ".
+func lastLines(path string, n int) string {
+	var lines []string
+	err := eachLine(path, func(l string) {
+		lines = append(lines, l)
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	})
+	if err != nil {
+		return err.Error()
 	}
 	return strings.Join(lines, " | ")
 }
@@ -436,18 +448,14 @@ func lastLineAbout(paths []string, user int64) string {
 	mark := fmt.Sprintf("user_id=%d ", user)
 	last := "none"
 	for _, path := range paths {
-		f, err := os.Open(path)
+		err := eachLine(path, func(l string) {
+			if strings.Contains(l+" ", mark) {
+				last = l
+			}
+		})
 		if err != nil {
 			return err.Error()
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			if l := sc.Text(); strings.Contains(l+" ", mark) {
-				last = strings.TrimSpace(l)
-			}
-		}
-		f.Close()
 	}
 	return last
 }
