@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -139,6 +141,59 @@ func testUpdate(t *testing.T, open opener) {
 		wantGapless(t, s, ann.ID, 3)
 	})
 
+	// A caller whose context ends while its function runs gets all of its
+	// work or none of it: nil and everything kept, or an error and nothing
+	// kept (a store may run the rest of the function or stop it). Ended
+	// before a last statement, or just before the commit.
+	for _, last := range []bool{true, false} {
+		t.Run(fmt.Sprintf("CancelledMidway/lastStatement=%v", last), func(t *testing.T) {
+			s := open(t)
+			ann := MustCreateUser(t, s, "ann")
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			var posts []int64
+			post := func(tx social.Tx, body string) error {
+				p, err := tx.CreatePost(ctx, social.Post{AuthorID: ann.ID, Body: body, CreatedAt: t0})
+				if err == nil {
+					posts = append(posts, p.ID)
+				}
+				return err
+			}
+			err := s.Update(ctx, func(tx social.Tx) error {
+				posts = nil
+				if err := post(tx, "before"); err != nil {
+					return err
+				}
+				if _, err := AddNotifications(ctx, tx, []social.Notification{notification(ann.ID, 1)}); err != nil {
+					return err
+				}
+				cancel()
+				if last {
+					return post(tx, "after")
+				}
+				return nil
+			})
+			kept := 0
+			for _, id := range posts {
+				if _, err := s.PostByID(t.Context(), id); err == nil {
+					kept++
+				}
+			}
+			unread, uerr := s.UnreadCount(t.Context(), ann.ID)
+			if uerr != nil {
+				t.Fatal(uerr)
+			}
+			switch {
+			case err == nil && (kept != len(posts) || kept == 0 || unread != 1):
+				t.Fatalf("Update = nil, but %d of the posts %v and %d notifications were kept", kept, posts, unread)
+			case err != nil && (kept != 0 || unread != 0):
+				t.Fatalf("Update = %v, but %d of the posts %v and %d notifications were kept", err, kept, posts, unread)
+			}
+			// Nothing half done: the next notification takes the next Seq.
+			MustAddNotifications(t, s, notification(ann.ID, 2))
+			wantGapless(t, s, ann.ID, unread+1)
+		})
+	}
 	t.Run("RollsBackOnStoreError", func(t *testing.T) {
 		s := open(t)
 		ann := MustCreateUser(t, s, "ann")
