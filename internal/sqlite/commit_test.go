@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -207,6 +208,55 @@ func TestUpdateSkipsEndedContext(t *testing.T) {
 	}
 	if ran {
 		t.Error("the function ran after its context ended")
+	}
+}
+
+// TestGroupCommitCancelledMidway: a caller whose context ends while its
+// function runs in a group still gets the group's outcome: its function
+// runs to the end (the writer's statements do not take the caller's
+// context), commits with the others, and Update returns nil.
+func TestGroupCommitCancelledMidway(t *testing.T) {
+	s := MustOpen(t, filepath.Join(t.TempDir(), "cancel.db"))
+	ada := storetest.MustCreateUser(t, s, "ada")
+	post := func(ctx context.Context, tx social.Tx, body string) error {
+		_, err := tx.CreatePost(ctx, social.Post{AuthorID: ada.ID, Body: body, CreatedAt: time.Now()})
+		return err
+	}
+	release := holdWriter(t, s)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var wg sync.WaitGroup
+	var cancelledErr, otherErr error
+	wg.Go(func() {
+		cancelledErr = s.Update(ctx, func(tx social.Tx) error {
+			if err := post(ctx, tx, "before"); err != nil {
+				return err
+			}
+			cancel()
+			return post(ctx, tx, "after")
+		})
+	})
+	waitQueued(t, s, 1)
+	wg.Go(func() {
+		otherErr = s.Update(t.Context(), func(tx social.Tx) error { return post(t.Context(), tx, "other") })
+	})
+	waitQueued(t, s, 2)
+	release()
+	wg.Wait()
+
+	if cancelledErr != nil || otherErr != nil {
+		t.Fatalf("Updates: %v, %v; want nil, nil", cancelledErr, otherErr)
+	}
+	var bodies []string
+	for id := int64(1); id <= 3; id++ {
+		p, err := s.PostByID(t.Context(), id)
+		if err != nil {
+			t.Fatalf("post %d: %v", id, err)
+		}
+		bodies = append(bodies, p.Body)
+	}
+	if want := []string{"before", "after", "other"}; !slices.Equal(bodies, want) {
+		t.Errorf("posts %q, want %q", bodies, want)
 	}
 }
 
