@@ -19,7 +19,9 @@ type Store interface {
 	// error. fn reads and writes through its Tx only, never through the
 	// Store (a single-connection store would deadlock), and the Tx must not
 	// be used after fn returns. fn may run more than once if the store
-	// retries a transaction that lost a race.
+	// retries a transaction that lost a race. If ctx ends while fn runs,
+	// the store either runs it to the end and commits (Update returns nil)
+	// or stops it and keeps nothing (an error): never part of fn's work.
 	Update(ctx context.Context, fn func(Tx) error) error
 
 	// Ping reports whether the store answers.
